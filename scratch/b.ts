@@ -1,0 +1,11 @@
+import { openDatabase } from '../src/db/client.ts';
+let t = Date.now();
+const d = await openDatabase({ kind: 'pglite', dataDir: 'memory://' });
+console.log('create', Date.now() - t); t = Date.now();
+await d.migrate();
+console.log('migrate', Date.now() - t); t = Date.now();
+const dump = await d.pglite!.dumpDataDir('none');
+console.log('dump', Date.now() - t, dump.size); t = Date.now();
+const d2 = await openDatabase({ kind: 'pglite', dataDir: 'memory://', loadDataDir: dump });
+console.log('load', Date.now() - t); t = Date.now();
+console.log((await d2.pglite!.query('select count(*) from organisations')).rows);

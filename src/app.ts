@@ -1,0 +1,117 @@
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import metricsPlugin from 'fastify-metrics';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Config } from './config.js';
+import type { Database, Db } from './db/client.js';
+import authPlugin from './plugins/auth.js';
+import errorsPlugin from './plugins/errors.js';
+import idempotencyPlugin, { successStatus } from './plugins/idempotency.js';
+import { registerRoutes } from './routes.js';
+
+export interface AppDependencies {
+  config: Config;
+  database: Database;
+  /** The JWT signing secret, resolved by the caller (generated once in embedded mode). */
+  jwtSecret: string;
+  /** The clock, injectable so tests can move time. */
+  now?: () => Date;
+  logger?: FastifyServerOptions['logger'];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Db;
+    database: Database;
+    config: Config;
+    now(): Date;
+  }
+}
+
+export const BODY_LIMIT = 1024 * 1024;
+
+/** Log lines never carry secrets, passwords or tokens. */
+export const logRedactPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["stripe-signature"]',
+  'body.password',
+  'body.inviteToken',
+];
+
+/**
+ * Builds the whole service as one Fastify instance from its dependencies. `server.ts` only
+ * parses config, opens the database, builds, listens and closes; tests build the same app.
+ */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? { level: deps.config.logLevel, redact: logRedactPaths },
+    bodyLimit: BODY_LIMIT,
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'requestId',
+    // Behind a load balancer the real client address is in X-Forwarded-For.
+    trustProxy: true,
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.decorate('db', deps.database.db);
+  app.decorate('database', deps.database);
+  app.decorate('config', deps.config);
+  app.decorate('now', deps.now ?? (() => new Date()));
+  // Declares the database as available to plugins that depend on it.
+  await app.register(fp(async () => {}, { name: 'database' }));
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // Every route answers with the success status its schema documents (201 for creation), so
+  // handlers and the idempotency layer agree on it.
+  app.addHook('preHandler', async (request, reply) => {
+    reply.code(successStatus(request));
+  });
+
+  await app.register(errorsPlugin);
+  await app.register(fastifyRateLimit, { global: false });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Co-production participant payment and incentive ledger',
+        description:
+          'Pays people with lived experience fairly and on time, protects benefits with earnings limits, and proves to funders where the money went. Money is integer minor units (pence); errors are application/problem+json.',
+        version: '1.0.0',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearerAuth: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(metricsPlugin.default, {
+    endpoint: '/metrics',
+    clearRegisterOnInit: true,
+    routeMetrics: { enabled: true, registeredRoutesOnly: true },
+  });
+  await app.register(authPlugin, {
+    secret: deps.jwtSecret,
+    issuer: deps.config.jwt.issuer,
+    audience: deps.config.jwt.audience,
+    ttlSeconds: deps.config.jwt.ttlSeconds,
+  });
+  await app.register(idempotencyPlugin);
+  await app.register(registerRoutes);
+  return app;
+}

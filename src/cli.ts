@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { ConfigError, loadConfig } from './config.js';
+import { AppError } from './errors.js';
+import { createOrganisation } from './modules/organisations/service.js';
+import { openConfiguredDatabase } from './runtime.js';
+
+const usage = `Usage: npm run cli -- <command> [options]
+
+Commands:
+  migrate                                  apply pending database migrations
+  create-org --name <name> --admin-email <email> --admin-password <password>
+                                           create an organisation and its first admin;
+                                           prints {"organisationId": "...", "adminUserId": "..."}
+
+The database is chosen as for npm start: DATABASE_URL for PostgreSQL, else PGlite in PGLITE_DIR.`;
+
+const createOrgArgs = z.object({
+  name: z.string().trim().min(1, '--name is required'),
+  'admin-email': z.email('--admin-email must be an email address'),
+  'admin-password': z.string().min(12, '--admin-password must be at least 12 characters'),
+});
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help') {
+    console.log(usage);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+
+  switch (command) {
+    case 'migrate': {
+      const database = await openConfiguredDatabase(config);
+      await database.close();
+      console.error(`Migrations applied (${database.kind}).`);
+      return 0;
+    }
+    case 'create-org': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { name: { type: 'string' }, 'admin-email': { type: 'string' }, 'admin-password': { type: 'string' } },
+      });
+      const parsed = createOrgArgs.safeParse(values);
+      if (!parsed.success) {
+        console.error(parsed.error.issues.map((i) => i.message).join('\n') + '\n\n' + usage);
+        return 2;
+      }
+      const database = await openConfiguredDatabase(config);
+      try {
+        const result = await createOrganisation(database.db, {
+          name: parsed.data.name,
+          adminEmail: parsed.data['admin-email'],
+          adminPassword: parsed.data['admin-password'],
+        });
+        console.log(JSON.stringify(result));
+        return 0;
+      } finally {
+        await database.close();
+      }
+    }
+    default:
+      console.error(`Unknown command: ${command}\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    if (error instanceof ConfigError) console.error(error.message);
+    else if (error instanceof AppError) console.error(`${error.code}: ${error.detail}`);
+    else if (error instanceof Error && error.name === 'TypeError' && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) console.error(`${error.message}\n\n${usage}`);
+    else console.error(error);
+    process.exit(1);
+  },
+);

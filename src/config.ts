@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/**
+ * The whole configuration, parsed once at start from the environment.
+ * Behaviour never switches on NODE_ENV: every difference between a test run, a demo and
+ * production is one of these variables.
+ */
+const envSchema = z
+  .object({
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    PGLITE_DIR: z.string().min(1).default('./data/pglite'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    JWT_ISSUER: z.string().min(1).default('coproduction-ledger'),
+    JWT_AUDIENCE: z.string().min(1).default('coproduction-ledger-api'),
+    JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    LOGIN_RATE_LIMIT: z.coerce.number().int().min(1).default(10),
+    STRIPE_SECRET_KEY: z.string().min(1).optional(),
+    STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+    STRIPE_API_BASE: z.url().optional(),
+    PUBLIC_URL: z.url().optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.DATABASE_URL && !env.JWT_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'is required when DATABASE_URL is set (embedded mode generates one beside the data)',
+      });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'pglite'; dataDir: string };
+  port: number;
+  host: string;
+  /** Absent only in embedded mode before the secret file is read; see resolveJwtSecret. */
+  jwtSecret: string | undefined;
+  jwt: { issuer: string; audience: string; ttlSeconds: number };
+  logLevel: Env['LOG_LEVEL'];
+  loginRateLimit: number;
+  stripe: { secretKey?: string; webhookSecret?: string; apiBase?: string };
+  publicUrl?: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(environment)'}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    database: e.DATABASE_URL
+      ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DB_POOL_SIZE }
+      : { kind: 'pglite', dataDir: e.PGLITE_DIR },
+    port: e.PORT,
+    host: e.HOST,
+    jwtSecret: e.JWT_SECRET,
+    jwt: { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, ttlSeconds: e.JWT_TTL_SECONDS },
+    logLevel: e.LOG_LEVEL,
+    loginRateLimit: e.LOGIN_RATE_LIMIT,
+    stripe: { secretKey: e.STRIPE_SECRET_KEY, webhookSecret: e.STRIPE_WEBHOOK_SECRET, apiBase: e.STRIPE_API_BASE },
+    publicUrl: e.PUBLIC_URL,
+  };
+}

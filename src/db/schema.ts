@@ -1,0 +1,360 @@
+/**
+ * The database schema. Every tenant table carries `organisation_id` and its primary key and
+ * indexes lead with it, so every query is scoped by tenant, a cross-tenant reference is
+ * impossible (foreign keys are composite on organisation_id), and a sharded PostgreSQL (Citus,
+ * distributing by organisation_id) can take the tables as they are.
+ *
+ * Money is `bigint` minor units read as JS numbers; every amount column has a CHECK that keeps
+ * it within JavaScript's safe integers, so reading it as a number never loses a penny.
+ *
+ * Triggers (append-only postings, balanced transactions, the cached balance) live in the
+ * hand-written migration drizzle/0001_ledger_triggers.sql, because drizzle-kit does not model
+ * triggers.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  check,
+  date,
+  foreignKey,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
+const money = (name: string) => bigint(name, { mode: 'number' });
+const SAFE = sql.raw('9007199254740991');
+
+export const roles = ['admin', 'finance', 'coordinator', 'participant', 'reporter'] as const;
+export type Role = (typeof roles)[number];
+
+export const organisations = pgTable('organisations', {
+  id: uuid('id').primaryKey(),
+  name: text('name').notNull(),
+  /** Contributors owed for longer than this are flagged in the time-to-pay report. */
+  owedTargetDays: integer('owed_target_days').notNull().default(14),
+  /** Secret used to derive stable per-organisation pseudonyms for reports. */
+  pseudonymKey: text('pseudonym_key').notNull(),
+  createdAt: createdAt(),
+});
+
+export const users = pgTable(
+  'users',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    id: uuid('id').notNull(),
+    email: text('email').notNull(),
+    name: text('name').notNull(),
+    role: text('role', { enum: roles }).notNull(),
+    contributorId: uuid('contributor_id'),
+    passwordHash: text('password_hash'),
+    inviteTokenHash: text('invite_token_hash'),
+    inviteExpiresAt: timestamp('invite_expires_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    // Login takes only an email, so an email names one user across the whole service.
+    // This is the one index that does not lead with organisation_id, by necessity.
+    uniqueIndex('users_email_unique').on(sql`lower(${t.email})`),
+    uniqueIndex('users_invite_token_unique').on(t.inviteTokenHash),
+    foreignKey({
+      columns: [t.organisationId, t.contributorId],
+      foreignColumns: [contributors.organisationId, contributors.id],
+    }),
+    check('users_role_check', sql`${t.role} in ('admin','finance','coordinator','participant','reporter')`),
+    check('users_participant_has_contributor', sql`${t.role} <> 'participant' or ${t.contributorId} is not null`),
+  ],
+);
+
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    id: uuid('id').notNull(),
+    name: text('name').notNull(),
+    role: text('role', { enum: roles }).notNull(),
+    /** SHA-256 of the token: tokens are 256-bit random, so a fast hash is enough. */
+    tokenHash: text('token_hash').notNull(),
+    createdBy: uuid('created_by'),
+    createdAt: createdAt(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    uniqueIndex('api_tokens_hash_unique').on(t.tokenHash),
+    check('api_tokens_role_check', sql`${t.role} in ('admin','finance','coordinator','participant','reporter')`),
+  ],
+);
+
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    id: uuid('id').notNull(),
+    actorType: text('actor_type', { enum: ['user', 'api_token', 'system'] }).notNull(),
+    actorId: text('actor_id'),
+    action: text('action').notNull(),
+    entityType: text('entity_type').notNull(),
+    entityId: text('entity_id').notNull(),
+    before: jsonb('before'),
+    after: jsonb('after'),
+    requestId: text('request_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('audit_events_entity_idx').on(t.organisationId, t.entityType, t.entityId, t.id),
+  ],
+);
+
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    key: text('key').notNull(),
+    /** SHA-256 over method, path and the canonical request body. */
+    requestHash: text('request_hash').notNull(),
+    responseStatus: integer('response_status').notNull(),
+    responseBody: jsonb('response_body'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.key] }),
+    index('idempotency_keys_created_idx').on(t.organisationId, t.createdAt),
+  ],
+);
+
+export const contributorKinds = ['lived_experience', 'carer', 'professional'] as const;
+export const paymentMethods = ['stripe', 'bank_transfer', 'voucher', 'declined'] as const;
+
+export const contributors = pgTable(
+  'contributors',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    id: uuid('id').notNull(),
+    name: text('name').notNull(),
+    email: text('email'),
+    kind: text('kind', { enum: contributorKinds }).notNull(),
+    paymentMethod: text('payment_method', { enum: paymentMethods }).notNull(),
+    limitPeriod: text('limit_period', { enum: ['week', 'month'] }),
+    limitAmount: money('limit_amount'),
+    limitPeriodStartDay: integer('limit_period_start_day'),
+    limitPolicy: text('limit_policy', { enum: ['block', 'split', 'warn'] }),
+    stripeAccountId: text('stripe_account_id'),
+    stripePayoutsEnabled: boolean('stripe_payouts_enabled').notNull().default(false),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    uniqueIndex('contributors_stripe_account_unique').on(t.stripeAccountId),
+    check('contributors_kind_check', sql`${t.kind} in ('lived_experience','carer','professional')`),
+    check('contributors_method_check', sql`${t.paymentMethod} in ('stripe','bank_transfer','voucher','declined')`),
+    check(
+      'contributors_limit_check',
+      sql`(${t.limitPeriod} is null and ${t.limitAmount} is null and ${t.limitPeriodStartDay} is null and ${t.limitPolicy} is null)
+       or (${t.limitAmount} > 0 and ${t.limitAmount} <= ${SAFE} and ${t.limitPolicy} in ('block','split','warn')
+           and ((${t.limitPeriod} = 'week' and ${t.limitPeriodStartDay} between 1 and 7)
+             or (${t.limitPeriod} = 'month' and ${t.limitPeriodStartDay} between 1 and 28)))`,
+    ),
+  ],
+);
+
+export const projects = pgTable(
+  'projects',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    id: uuid('id').notNull(),
+    name: text('name').notNull(),
+    description: text('description'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.organisationId, t.id] })],
+);
+
+export const rateCards = pgTable(
+  'rate_cards',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    id: uuid('id').notNull(),
+    name: text('name').notNull(),
+    currency: text('currency').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    check('rate_cards_currency_check', sql`${t.currency} ~ '^[A-Z]{3}$'`),
+  ],
+);
+
+export const rateCardVersions = pgTable(
+  'rate_card_versions',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    rateCardId: uuid('rate_card_id').notNull(),
+    version: integer('version').notNull(),
+    effectiveFrom: date('effective_from', { mode: 'string' }).notNull(),
+    /** The rates as created; immutable (a trigger refuses UPDATE and DELETE). */
+    rates: jsonb('rates').notNull(),
+    createdBy: text('created_by'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    uniqueIndex('rate_card_versions_number_unique').on(t.organisationId, t.rateCardId, t.version),
+    uniqueIndex('rate_card_versions_date_unique').on(t.organisationId, t.rateCardId, t.effectiveFrom),
+    foreignKey({ columns: [t.organisationId, t.rateCardId], foreignColumns: [rateCards.organisationId, rateCards.id] }),
+    check('rate_card_versions_version_check', sql`${t.version} >= 1`),
+  ],
+);
+
+export const budgets = pgTable(
+  'budgets',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    projectId: uuid('project_id').notNull(),
+    name: text('name').notNull(),
+    funder: text('funder').notNull(),
+    grantReference: text('grant_reference').notNull(),
+    currency: text('currency').notNull(),
+    /** The amount granted at creation; adjustments are ledger transactions on top of it. */
+    amount: money('amount').notNull(),
+    startsOn: date('starts_on', { mode: 'string' }).notNull(),
+    endsOn: date('ends_on', { mode: 'string' }).notNull(),
+    rateCardId: uuid('rate_card_id').notNull(),
+    allowOverspend: boolean('allow_overspend').notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('budgets_project_idx').on(t.organisationId, t.projectId),
+    foreignKey({ columns: [t.organisationId, t.projectId], foreignColumns: [projects.organisationId, projects.id] }),
+    foreignKey({ columns: [t.organisationId, t.rateCardId], foreignColumns: [rateCards.organisationId, rateCards.id] }),
+    check('budgets_amount_check', sql`${t.amount} >= 0 and ${t.amount} <= ${SAFE}`),
+    check('budgets_currency_check', sql`${t.currency} ~ '^[A-Z]{3}$'`),
+    check('budgets_dates_check', sql`${t.endsOn} >= ${t.startsOn}`),
+  ],
+);
+
+export const accountTypes = [
+  'funding',
+  'settlement',
+  'budget_available',
+  'contributor_owed',
+  'contributor_in_transit',
+  'contributor_paid',
+] as const;
+export type AccountType = (typeof accountTypes)[number];
+
+/**
+ * One row per ledger account and currency. `balance` is a cache of the sum of the account's
+ * postings, maintained by a trigger on ledger_postings in the same transaction, and used as the
+ * row to lock (SELECT ... FOR UPDATE) before a balance is checked.
+ */
+export const ledgerAccounts = pgTable(
+  'ledger_accounts',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    code: text('code').notNull(),
+    currency: text('currency').notNull(),
+    type: text('type', { enum: accountTypes }).notNull(),
+    budgetId: uuid('budget_id'),
+    contributorId: uuid('contributor_id'),
+    /** 'earnings' or 'expenses' for contributor accounts; null otherwise. */
+    component: text('component', { enum: ['earnings', 'expenses'] }),
+    /** Accounts that may go below zero: funding, settlement, and overspendable budgets. */
+    allowNegative: boolean('allow_negative').notNull().default(false),
+    balance: money('balance').notNull().default(sql`0`),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.code, t.currency] }),
+    index('ledger_accounts_contributor_idx').on(t.organisationId, t.contributorId),
+    index('ledger_accounts_budget_idx').on(t.organisationId, t.budgetId),
+    check('ledger_accounts_currency_check', sql`${t.currency} ~ '^[A-Z]{3}$'`),
+    check('ledger_accounts_non_negative', sql`${t.allowNegative} or ${t.balance} >= 0`),
+  ],
+);
+
+export const ledgerTransactions = pgTable(
+  'ledger_transactions',
+  {
+    organisationId: uuid('organisation_id')
+      .notNull()
+      .references(() => organisations.id),
+    id: uuid('id').notNull(),
+    type: text('type').notNull(),
+    referenceType: text('reference_type').notNull(),
+    referenceId: text('reference_id').notNull(),
+    reversesTransactionId: uuid('reverses_transaction_id'),
+    effectiveDate: date('effective_date', { mode: 'string' }).notNull(),
+    description: text('description'),
+    createdBy: text('created_by'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('ledger_transactions_reference_idx').on(t.organisationId, t.referenceType, t.referenceId),
+    // A transaction is reversed at most once.
+    uniqueIndex('ledger_transactions_reverses_unique').on(t.organisationId, t.reversesTransactionId),
+    foreignKey({
+      columns: [t.organisationId, t.reversesTransactionId],
+      foreignColumns: [t.organisationId, t.id],
+    }),
+  ],
+);
+
+export const ledgerPostings = pgTable(
+  'ledger_postings',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    transactionId: uuid('transaction_id').notNull(),
+    account: text('account').notNull(),
+    currency: text('currency').notNull(),
+    amount: money('amount').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('ledger_postings_account_idx').on(t.organisationId, t.account, t.currency, t.id),
+    index('ledger_postings_transaction_idx').on(t.organisationId, t.transactionId),
+    foreignKey({
+      columns: [t.organisationId, t.transactionId],
+      foreignColumns: [ledgerTransactions.organisationId, ledgerTransactions.id],
+    }),
+    foreignKey({
+      columns: [t.organisationId, t.account, t.currency],
+      foreignColumns: [ledgerAccounts.organisationId, ledgerAccounts.code, ledgerAccounts.currency],
+    }),
+    check('ledger_postings_amount_check', sql`${t.amount} <> 0 and abs(${t.amount}) <= ${SAFE}`),
+    check('ledger_postings_currency_check', sql`${t.currency} ~ '^[A-Z]{3}$'`),
+  ],
+);

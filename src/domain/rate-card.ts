@@ -1,0 +1,160 @@
+/**
+ * Rate cards: what an organisation pays for an activity, by kind of contributor, over time.
+ *
+ * A rate card has numbered versions, each effective from a date. A version is a complete set of
+ * rates: a new version (say a 10% uplift from 1 April) replaces the previous one for work dated
+ * on or after its `effectiveFrom`, and work dated before it keeps the older rates. Approved work
+ * keeps the amount it was approved at; that is the ledger's business, not this module's.
+ */
+
+import { isIsoDate, type IsoDate } from './earnings-period.js';
+import { isNonNegativeSafeInteger } from './money.js';
+
+/** The kinds of co-production activity a rate can be set for. */
+export const ACTIVITIES = ['meeting', 'workshop', 'interview', 'reading', 'training', 'other'] as const;
+export type Activity = (typeof ACTIVITIES)[number];
+
+/**
+ * Who gives the time. Reports group `lived_experience` and `carer` together as lived
+ * experience; `professional` covers frontline staff, commissioners and researchers.
+ */
+export const CONTRIBUTOR_KINDS = ['lived_experience', 'carer', 'professional'] as const;
+export type ContributorKind = (typeof CONTRIBUTOR_KINDS)[number];
+
+/** What a rate's `amount` is paid per. */
+export const RATE_UNITS = ['hour', 'session', 'day'] as const;
+export type RateUnit = (typeof RATE_UNITS)[number];
+
+/** One rate within a rate-card version. How each field is applied is in `incentive.ts`. */
+export interface Rate {
+  activity: Activity;
+  contributorKind: ContributorKind;
+  unit: RateUnit;
+  /** Minor units per unit (pence per hour, per session or per day). */
+  amount: number;
+  /** Hourly rates only: minutes are rounded up to the next multiple of this. */
+  roundToMinutes?: number | null;
+  /** Hourly rates only: fewer minutes than this are paid as this many. */
+  minimumMinutes?: number | null;
+  /** Values the time in reports without it ever being owed or paid (e.g. salaried staff). */
+  inKind?: boolean;
+  /** Day rates only: the length of a day; more minutes than this are still one day. */
+  dayThresholdMinutes?: number | null;
+}
+
+/** One effective-dated version of a rate card. */
+export interface RateCardVersion {
+  id: string;
+  /** 1, 2, 3 … within the rate card. */
+  version: number;
+  /** The first date (`YYYY-MM-DD`) of work the version applies to. */
+  effectiveFrom: IsoDate;
+  rates: Rate[];
+}
+
+/** The version in force on a date and the rate in it for a contributor kind and activity. */
+export interface RateMatch {
+  version: RateCardVersion;
+  rate: Rate;
+}
+
+/** What to look a rate up for. */
+export interface RateQuery {
+  contributorKind: ContributorKind;
+  activity: Activity;
+  /** The date the work was done, `YYYY-MM-DD`. */
+  date: IsoDate;
+}
+
+/**
+ * The version in force on `date`: the one with the greatest `effectiveFrom` on or before it.
+ * A version takes over on its `effectiveFrom` exactly, so work on that day uses the new rates.
+ * If two versions share an `effectiveFrom` (a same-day correction), the higher version number
+ * wins. Returns null when no version had started by `date`.
+ */
+export function versionInForce(
+  versions: readonly RateCardVersion[],
+  date: IsoDate,
+): RateCardVersion | null {
+  if (!isIsoDate(date)) {
+    throw new RangeError(`Expected a calendar date as YYYY-MM-DD, got "${date}"`);
+  }
+  let best: RateCardVersion | null = null;
+  for (const candidate of versions) {
+    // YYYY-MM-DD strings compare in calendar order.
+    if (candidate.effectiveFrom > date) continue;
+    if (
+      best === null ||
+      candidate.effectiveFrom > best.effectiveFrom ||
+      (candidate.effectiveFrom === best.effectiveFrom && candidate.version > best.version)
+    ) {
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+/**
+ * Finds the rate for a contributor kind and activity on a date: the version in force on that
+ * date (see {@link versionInForce}) and, within it, the rate for that kind and activity.
+ *
+ * Returns null if no version had started by then, or if the version in force has no rate for
+ * that kind and activity. It deliberately does not fall back to an older version: each version
+ * is the whole card, so a rate left out of a new version has been withdrawn, and paying the old
+ * one would be a guess.
+ */
+export function findRate(versions: readonly RateCardVersion[], query: RateQuery): RateMatch | null {
+  const version = versionInForce(versions, query.date);
+  if (version === null) return null;
+  const rate = version.rates.find(
+    (candidate) =>
+      candidate.contributorKind === query.contributorKind && candidate.activity === query.activity,
+  );
+  return rate === undefined ? null : { version, rate };
+}
+
+/** Something wrong with one rate of a proposed version. */
+export interface RateProblem {
+  /** Index of the rate in the list. */
+  index: number;
+  field: keyof Rate;
+  message: string;
+}
+
+function isPositiveSafeInteger(value: number): boolean {
+  return Number.isSafeInteger(value) && value > 0;
+}
+
+/**
+ * Checks a proposed version's rates for what a schema cannot see: the same contributor kind and
+ * activity listed twice (which would make {@link findRate} ambiguous), amounts that are not
+ * non-negative safe integers, and minute settings that are not positive whole minutes. Returns
+ * every problem found, empty when the rates are usable.
+ */
+export function validateRates(rates: readonly Rate[]): RateProblem[] {
+  const problems: RateProblem[] = [];
+  const seen = new Map<string, number>();
+  rates.forEach((rate, index) => {
+    const key = `${rate.contributorKind}/${rate.activity}`;
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, index);
+    } else {
+      problems.push({
+        index,
+        field: 'activity',
+        message: `Duplicate rate for ${rate.contributorKind} ${rate.activity} (also at index ${first})`,
+      });
+    }
+    if (!isNonNegativeSafeInteger(rate.amount)) {
+      problems.push({ index, field: 'amount', message: 'Amount must be a non-negative whole number of minor units' });
+    }
+    for (const field of ['roundToMinutes', 'minimumMinutes', 'dayThresholdMinutes'] as const) {
+      const value = rate[field];
+      if (value !== undefined && value !== null && !isPositiveSafeInteger(value)) {
+        problems.push({ index, field, message: `${field} must be a positive whole number of minutes` });
+      }
+    }
+  });
+  return problems;
+}

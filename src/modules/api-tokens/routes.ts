@@ -1,0 +1,55 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { idParams, nonEmpty, roleEnum } from '../../lib/schemas.js';
+import { createApiToken, listApiTokens, revokeApiToken } from './service.js';
+
+export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/v1/api-tokens',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags: ['api tokens'],
+        summary: 'Issue an API token for a script (shown once)',
+        body: z.strictObject({
+          name: nonEmpty(),
+          // A participant token would have no contributor to act for.
+          role: roleEnum.exclude(['participant']),
+        }),
+        response: { 201: z.object({ id: z.string(), name: z.string(), role: roleEnum, token: z.string() }) },
+      },
+    },
+    async (request) => request.transaction((tx) => createApiToken(tx, request.principal.organisationId, request.actor(), request.body)),
+  );
+
+  app.get(
+    '/v1/api-tokens',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags: ['api tokens'],
+        summary: "The organisation's API tokens (never the tokens themselves)",
+        response: {
+          200: z.object({
+            data: z.array(
+              z.object({ id: z.string(), name: z.string(), role: roleEnum, createdAt: z.iso.datetime(), revokedAt: z.iso.datetime().nullable() }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => ({ data: await listApiTokens(app.db, request.principal.organisationId) }),
+  );
+
+  app.delete(
+    '/v1/api-tokens/:id',
+    {
+      config: { roles: ['admin'] },
+      schema: { tags: ['api tokens'], summary: 'Revoke an API token at once', params: idParams, response: { 204: z.null() } },
+    },
+    async (request, reply) => {
+      await revokeApiToken(app.db, request.principal.organisationId, request.actor(), request.params.id, app.now());
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,42 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { nonEmpty } from '../../lib/schemas.js';
+import { getOrganisation, updateOrganisation } from './service.js';
+
+const organisationView = z.object({
+  id: z.string(),
+  name: z.string(),
+  owedTargetDays: z.number().int(),
+  createdAt: z.iso.datetime(),
+});
+
+const view = (o: Awaited<ReturnType<typeof getOrganisation>>) => ({ ...o, createdAt: o.createdAt.toISOString() });
+
+export const organisationRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/v1/organisation',
+    {
+      config: { roles: ['admin', 'finance', 'coordinator'] },
+      schema: { tags: ['organisation'], summary: "The caller's organisation", response: { 200: organisationView } },
+    },
+    async (request) => view(await getOrganisation(app.db, request.principal.organisationId)),
+  );
+
+  app.patch(
+    '/v1/organisation',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags: ['organisation'],
+        summary: "Change the organisation's name or its time-to-pay target",
+        body: z.strictObject({
+          name: nonEmpty().optional(),
+          owedTargetDays: z.number().int().min(1).max(365).optional(),
+        }),
+        response: { 200: organisationView },
+      },
+    },
+    async (request) =>
+      view(await request.transaction((tx) => updateOrganisation(tx, request.principal.organisationId, request.actor(), request.body))),
+  );
+};

@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import { and, eq, lt, sql } from 'drizzle-orm';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Db } from '../db/client.js';
+import { idempotencyKeys } from '../db/schema.js';
+import { inTransaction } from '../db/tx.js';
+import { AppError } from '../errors.js';
+import { problemDocument } from '../lib/problem.js';
+
+/** Thrown inside a request's transaction to answer with a stored response instead. */
+export class IdempotentReplay extends Error {
+  override name = 'IdempotentReplay';
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super('idempotent replay');
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Runs the request's writes in one database transaction. With an Idempotency-Key header the
+     * stored response is written in that same transaction, so the effect and the record of it
+     * commit together: a crash can never leave an effect without its key, or a key without its
+     * effect. A rejected request (4xx) is stored too, in a transaction of its own.
+     */
+    transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  }
+}
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+export const IDEMPOTENCY_RETENTION_HOURS = 24;
+
+/** Key order in the body does not change the request, so hash a canonical form. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+function requestHash(request: FastifyRequest): string {
+  const path = request.url.split('?')[0];
+  return createHash('sha256')
+    .update(JSON.stringify([request.method, path, canonical(request.body ?? null)]))
+    .digest('hex');
+}
+
+/** The 2xx status a route answers with, from its response schema (201 for creation). */
+export function successStatus(request: FastifyRequest): number {
+  const response = (request.routeOptions.schema?.response ?? {}) as Record<string, unknown>;
+  const codes = Object.keys(response)
+    .map(Number)
+    .filter((c) => c >= 200 && c < 300)
+    .sort((a, b) => a - b);
+  return codes[0] ?? 200;
+}
+
+async function idempotencyPlugin(app: FastifyInstance) {
+  app.decorateRequest('transaction', async function <T>(this: FastifyRequest, fn: (tx: Db) => Promise<T>): Promise<T> {
+    const header = this.headers['idempotency-key'];
+    const key = Array.isArray(header) ? header[0] : header;
+    const principal = this.principal;
+    if (this.method !== 'POST' || key === undefined || !principal) return inTransaction(app.db, fn);
+    if (!KEY_PATTERN.test(key)) {
+      throw new AppError('validation_failed', 'The Idempotency-Key header must be 1 to 255 visible ASCII characters.', {
+        errors: [{ field: 'headers.idempotency-key', message: 'must be 1 to 255 visible ASCII characters' }],
+      });
+    }
+    const organisationId = principal.organisationId;
+    const hash = requestHash(this);
+    const status = successStatus(this);
+
+    const checkStored = async (db: Db) => {
+      const [stored] = await db
+        .select()
+        .from(idempotencyKeys)
+        .where(and(eq(idempotencyKeys.organisationId, organisationId), eq(idempotencyKeys.key, key)));
+      if (!stored) return;
+      if (stored.requestHash !== hash) {
+        throw new AppError('idempotency_key_reused', 'This Idempotency-Key was already used with a different request.');
+      }
+      throw new IdempotentReplay(stored.responseStatus, stored.responseBody);
+    };
+
+    try {
+      return await inTransaction(app.db, async (tx) => {
+        // The transaction-scoped advisory lock marks the key as in flight: a second request
+        // with the same key finds it taken and answers 409 rather than waiting.
+        const [lock] = await tx.execute<{ locked: boolean }>(
+          sql`select pg_try_advisory_xact_lock(hashtextextended(${organisationId + ':' + key}, 0)) as locked`,
+        ).then((r) => (r as unknown as { rows: { locked: boolean }[] }).rows);
+        if (!lock?.locked) {
+          throw new AppError('idempotency_key_in_flight', 'A request with this Idempotency-Key is still running. Retry shortly.');
+        }
+        await checkStored(tx);
+        const result = await fn(tx);
+        await tx.insert(idempotencyKeys).values({
+          organisationId,
+          key,
+          requestHash: hash,
+          responseStatus: status,
+          responseBody: JSON.parse(JSON.stringify(result ?? null)),
+        });
+        return result;
+      });
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500 && !isIdempotencyError(error)) {
+        // Remember the refusal too, so a retry of the same request gets the same answer.
+        const body = problemDocument(error.code, error.detail, error.extras, this);
+        await app.db
+          .insert(idempotencyKeys)
+          .values({ organisationId, key, requestHash: hash, responseStatus: error.status, responseBody: body })
+          .onConflictDoNothing()
+          .catch((e: unknown) => this.log.warn({ err: e }, 'could not store idempotent refusal'));
+      }
+      throw error;
+    }
+  });
+
+  /** Keys are kept at least 24 hours; older ones are removed by the maintenance job. */
+  app.decorate('purgeIdempotencyKeys', async (now: Date = new Date()) => {
+    const cutoff = new Date(now.getTime() - IDEMPOTENCY_RETENTION_HOURS * 3_600_000);
+    await app.db.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, cutoff));
+  });
+}
+
+const isIdempotencyError = (e: AppError) => e.code === 'idempotency_key_in_flight' || e.code === 'idempotency_key_reused';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    purgeIdempotencyKeys(now?: Date): Promise<void>;
+  }
+}
+
+export default fp(idempotencyPlugin, { name: 'idempotency', dependencies: ['database'] });

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Config } from './config.js';
+import { openDatabase, type Database } from './db/client.js';
+
+/**
+ * The JWT secret. With PostgreSQL it must be configured (several instances share it); in
+ * embedded mode it is generated once and kept beside the data directory, mode 0600, so tokens
+ * survive a restart without the user setting anything.
+ */
+export async function resolveJwtSecret(config: Config): Promise<string> {
+  if (config.jwtSecret) return config.jwtSecret;
+  if (config.database.kind !== 'pglite') throw new Error('JWT_SECRET is required when DATABASE_URL is set');
+  if (config.database.dataDir.startsWith('memory://')) return randomBytes(32).toString('base64url');
+  const file = join(dirname(resolve(config.database.dataDir)), 'jwt-secret');
+  try {
+    const existing = (await readFile(file, 'utf8')).trim();
+    if (existing.length >= 32) return existing;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const secret = randomBytes(32).toString('base64url');
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, secret + '\n', { mode: 0o600, flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  return (await readFile(file, 'utf8')).trim();
+}
+
+/** Opens the configured database and applies pending migrations. */
+export async function openConfiguredDatabase(config: Config): Promise<Database> {
+  const database = await openDatabase(config.database);
+  try {
+    await database.migrate();
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return database;
+}
