@@ -56,7 +56,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     logger: deps.logger ?? { level: deps.config.logLevel, redact: logRedactPaths },
     bodyLimit: BODY_LIMIT,
     requestIdHeader: 'x-request-id',
-    requestIdLogLabel: 'requestId',
     // Behind a load balancer the real client address is in X-Forwarded-For.
     trustProxy: true,
     ajv: { customOptions: { removeAdditional: false } },

@@ -28,7 +28,6 @@ export const errorCodes = {
   earnings_limit_exceeded: { status: 422, title: "Over the contributor's earnings limit" },
   outside_budget_period: { status: 422, title: "The date is outside the budget's period" },
   rate_not_found: { status: 422, title: 'No rate applies' },
-  invalid_reference: { status: 422, title: 'A referenced record does not exist' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal server error' },
   stripe_unavailable: { status: 502, title: 'Stripe could not be reached' },

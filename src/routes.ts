@@ -1,8 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { apiTokenRoutes } from './modules/api-tokens/routes.js';
 import { authRoutes } from './modules/auth/routes.js';
+import { budgetRoutes } from './modules/budgets/routes.js';
+import { contributorRoutes } from './modules/contributors/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
+import { ledgerRoutes } from './modules/ledger/routes.js';
 import { organisationRoutes } from './modules/organisations/routes.js';
+import { projectRoutes } from './modules/projects/routes.js';
+import { rateCardRoutes } from './modules/rate-cards/routes.js';
 import { userRoutes } from './modules/users/routes.js';
 
 /** Every resource's routes, in one place, so the route table is easy to read. */
@@ -12,4 +17,9 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(organisationRoutes);
   await app.register(userRoutes);
   await app.register(apiTokenRoutes);
+  await app.register(contributorRoutes);
+  await app.register(projectRoutes);
+  await app.register(rateCardRoutes);
+  await app.register(budgetRoutes);
+  await app.register(ledgerRoutes);
 }

@@ -67,7 +67,7 @@ export async function createUser(
               .from(contributors)
               .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, input.contributorId)))
           : [];
-        if (!contributor) throw new AppError('invalid_reference', 'There is no contributor with that contributorId.');
+        if (!contributor) throw notFound('The contributor');
       }
       const [row] = await tx
         .insert(users)

@@ -1,0 +1,82 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AppError } from '../../errors.js';
+import { assertCanSeeContributor } from '../../lib/access.js';
+import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
+import { idParams } from '../../lib/schemas.js';
+import { contributorKind, contributorView, createContributorBody, patchContributorBody, paymentMethod } from './schemas.js';
+import { createContributor, getContributorRow, listContributors, toContributorView, updateContributor } from './service.js';
+
+const staff = ['admin', 'finance', 'coordinator'] as const;
+
+export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/v1/contributors',
+    {
+      config: { roles: ['admin', 'coordinator', 'finance'] },
+      schema: {
+        tags: ['contributors'],
+        summary: 'Add a contributor (a person who gives time)',
+        body: createContributorBody,
+        response: { 201: contributorView },
+      },
+    },
+    async (request) =>
+      request.transaction((tx) => createContributor(tx, request.principal.organisationId, request.actor(), request.body)),
+  );
+
+  app.get(
+    '/v1/contributors',
+    {
+      config: { roles: staff },
+      schema: {
+        tags: ['contributors'],
+        summary: "The organisation's contributors",
+        querystring: z.strictObject({ ...pageQuery, kind: contributorKind.optional(), paymentMethod: paymentMethod.optional() }),
+        response: { 200: pageOf(contributorView) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, ...filter } = request.query;
+      const rows = await listContributors(app.db, request.principal.organisationId, filter, limit, decodeCursor(cursor));
+      return toPage(rows, limit);
+    },
+  );
+
+  app.get(
+    '/v1/contributors/:id',
+    {
+      config: { roles: [...staff, 'participant'] },
+      schema: { tags: ['contributors'], summary: 'One contributor', params: idParams, response: { 200: contributorView } },
+    },
+    async (request) => {
+      assertCanSeeContributor(request.principal, request.params.id);
+      return toContributorView(await getContributorRow(app.db, request.principal.organisationId, request.params.id));
+    },
+  );
+
+  app.patch(
+    '/v1/contributors/:id',
+    {
+      config: { roles: [...staff, 'participant'] },
+      schema: {
+        tags: ['contributors'],
+        summary: "Change a contributor; a participant may change only their own payment method (or decline payment)",
+        params: idParams,
+        body: patchContributorBody,
+        response: { 200: contributorView },
+      },
+    },
+    async (request) => {
+      const { principal } = request;
+      assertCanSeeContributor(principal, request.params.id);
+      if (principal.role === 'participant') {
+        const others = Object.keys(request.body).filter((k) => k !== 'paymentMethod');
+        if (others.length) {
+          throw new AppError('forbidden', `A participant may change only their payment method, not ${others.join(', ')}.`);
+        }
+      }
+      return updateContributor(app.db, principal.organisationId, request.actor(), request.params.id, request.body, app.now());
+    },
+  );
+};

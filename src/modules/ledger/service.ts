@@ -1,0 +1,278 @@
+import { and, asc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { ledgerAccounts, ledgerPostings, ledgerTransactions } from '../../db/schema.js';
+import { pgConstraint, pgErrorCode } from '../../db/tx.js';
+import { unbalancedReason, type AccountRef, type PostingInput } from '../../domain/ledger.js';
+import { AppError } from '../../errors.js';
+import { newId } from '../../lib/ids.js';
+
+export interface LockedAccount {
+  code: string;
+  balance: number;
+}
+
+/**
+ * Makes sure the accounts exist, then locks them (SELECT … FOR UPDATE) in code order, so two
+ * transactions touching the same accounts queue instead of deadlocking, and returns their
+ * balances as of the lock. Must be called inside a transaction.
+ */
+export async function lockAccounts(
+  tx: Db,
+  organisationId: string,
+  currency: string,
+  accounts: readonly AccountRef[],
+): Promise<Map<string, number>> {
+  const unique = [...new Map(accounts.map((a) => [a.code, a])).values()].sort((a, b) => (a.code < b.code ? -1 : 1));
+  if (unique.length === 0) return new Map();
+  await tx
+    .insert(ledgerAccounts)
+    .values(
+      unique.map((a) => ({
+        organisationId,
+        code: a.code,
+        currency,
+        type: a.type,
+        budgetId: a.budgetId ?? null,
+        contributorId: a.contributorId ?? null,
+        component: a.component ?? null,
+        allowNegative: a.allowNegative,
+      })),
+    )
+    .onConflictDoNothing();
+  const rows = await tx
+    .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
+    .from(ledgerAccounts)
+    .where(
+      and(
+        eq(ledgerAccounts.organisationId, organisationId),
+        eq(ledgerAccounts.currency, currency),
+        inArray(
+          ledgerAccounts.code,
+          unique.map((a) => a.code),
+        ),
+      ),
+    )
+    .orderBy(asc(ledgerAccounts.code))
+    .for('update');
+  return new Map(rows.map((r) => [r.code, r.balance]));
+}
+
+export interface NewLedgerTransaction {
+  type: string;
+  referenceType: string;
+  referenceId: string;
+  effectiveDate: string;
+  currency: string;
+  description?: string;
+  createdBy?: string | null;
+  reversesTransactionId?: string;
+  postings: PostingInput[];
+}
+
+/**
+ * Posts a balanced transaction. Locks every account it touches and refuses, with
+ * `invalid_state`, a transaction that would take an account below zero that may not go there;
+ * callers check their own rules first (budget_exceeded and the like) so users see the specific
+ * reason, and the database's CHECK constraints back both up.
+ *
+ * Errors: internal_error for an unbalanced set (a programming error, never user input);
+ * invalid_state when a balance would go negative.
+ */
+export async function postTransaction(tx: Db, organisationId: string, input: NewLedgerTransaction): Promise<string> {
+  const reason = unbalancedReason(input.postings);
+  if (reason) throw new AppError('internal_error', `Refused an unbalanced ledger transaction: ${reason}`);
+  const balances = await lockAccounts(
+    tx,
+    organisationId,
+    input.currency,
+    input.postings.map((p) => p.account),
+  );
+  const after = new Map(balances);
+  for (const p of input.postings) after.set(p.account.code, (after.get(p.account.code) ?? 0) + p.amount);
+  for (const p of input.postings) {
+    if (!p.account.allowNegative && (after.get(p.account.code) ?? 0) < 0) {
+      throw new AppError('invalid_state', `The ledger account ${p.account.code} would go below zero.`);
+    }
+  }
+
+  const transactionId = newId();
+  try {
+    await tx.insert(ledgerTransactions).values({
+      organisationId,
+      id: transactionId,
+      type: input.type,
+      referenceType: input.referenceType,
+      referenceId: input.referenceId,
+      reversesTransactionId: input.reversesTransactionId ?? null,
+      effectiveDate: input.effectiveDate,
+      description: input.description ?? null,
+      createdBy: input.createdBy ?? null,
+    });
+    await tx.insert(ledgerPostings).values(
+      input.postings.map((p) => ({
+        organisationId,
+        id: newId(),
+        transactionId,
+        account: p.account.code,
+        currency: input.currency,
+        amount: p.amount,
+      })),
+    );
+  } catch (error) {
+    if (pgConstraint(error) === 'ledger_transactions_reverses_unique') {
+      throw new AppError('invalid_state', 'That ledger transaction has already been reversed.');
+    }
+    if (pgErrorCode(error) === '23514' && pgConstraint(error) === 'ledger_accounts_non_negative') {
+      throw new AppError('invalid_state', 'A ledger account would go below zero.');
+    }
+    throw error;
+  }
+  return transactionId;
+}
+
+/**
+ * Posts the exact opposite of a transaction, referencing it. A transaction is reversed at most
+ * once (a unique index on reverses_transaction_id). Errors: not_found, invalid_state.
+ */
+export async function reverseTransaction(
+  tx: Db,
+  organisationId: string,
+  transactionId: string,
+  input: { type: string; referenceType: string; referenceId: string; effectiveDate: string; description?: string; createdBy?: string | null },
+): Promise<string> {
+  const postings = await tx
+    .select({
+      account: ledgerPostings.account,
+      currency: ledgerPostings.currency,
+      amount: ledgerPostings.amount,
+      type: ledgerAccounts.type,
+      budgetId: ledgerAccounts.budgetId,
+      contributorId: ledgerAccounts.contributorId,
+      component: ledgerAccounts.component,
+      allowNegative: ledgerAccounts.allowNegative,
+    })
+    .from(ledgerPostings)
+    .innerJoin(
+      ledgerAccounts,
+      and(
+        eq(ledgerAccounts.organisationId, ledgerPostings.organisationId),
+        eq(ledgerAccounts.code, ledgerPostings.account),
+        eq(ledgerAccounts.currency, ledgerPostings.currency),
+      ),
+    )
+    .where(and(eq(ledgerPostings.organisationId, organisationId), eq(ledgerPostings.transactionId, transactionId)));
+  const first = postings[0];
+  if (!first) throw new AppError('not_found', 'The ledger transaction was not found.');
+  return postTransaction(tx, organisationId, {
+    ...input,
+    currency: first.currency,
+    reversesTransactionId: transactionId,
+    postings: postings.map((p) => ({
+      account: {
+        code: p.account,
+        type: p.type,
+        budgetId: p.budgetId,
+        contributorId: p.contributorId,
+        component: p.component,
+        allowNegative: p.allowNegative,
+      },
+      amount: -p.amount,
+    })),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+
+export interface AccountFilter {
+  contributorId?: string;
+  budgetId?: string;
+  type?: string;
+  currency?: string;
+}
+
+/** Accounts with their balances, in code order, paged by (code, currency). */
+export async function listAccounts(db: Db, organisationId: string, filter: AccountFilter, limit: number, after?: { code: string; currency: string }) {
+  const conditions: SQL[] = [eq(ledgerAccounts.organisationId, organisationId)];
+  if (filter.contributorId) conditions.push(eq(ledgerAccounts.contributorId, filter.contributorId));
+  if (filter.budgetId) conditions.push(eq(ledgerAccounts.budgetId, filter.budgetId));
+  if (filter.type) conditions.push(sql`${ledgerAccounts.type} = ${filter.type}`);
+  if (filter.currency) conditions.push(eq(ledgerAccounts.currency, filter.currency));
+  if (after) conditions.push(sql`(${ledgerAccounts.code}, ${ledgerAccounts.currency}) > (${after.code}, ${after.currency})`);
+  return db
+    .select({
+      account: ledgerAccounts.code,
+      currency: ledgerAccounts.currency,
+      type: ledgerAccounts.type,
+      contributorId: ledgerAccounts.contributorId,
+      budgetId: ledgerAccounts.budgetId,
+      component: ledgerAccounts.component,
+      balance: ledgerAccounts.balance,
+    })
+    .from(ledgerAccounts)
+    .where(and(...conditions))
+    .orderBy(asc(ledgerAccounts.code), asc(ledgerAccounts.currency))
+    .limit(limit + 1);
+}
+
+/** Transactions (optionally those touching one account) with their postings, oldest first. */
+export async function listTransactions(db: Db, organisationId: string, filter: { account?: string }, limit: number, afterId?: string) {
+  const conditions: SQL[] = [eq(ledgerTransactions.organisationId, organisationId)];
+  if (afterId) conditions.push(gt(ledgerTransactions.id, afterId));
+  if (filter.account) {
+    conditions.push(
+      sql`exists (select 1 from ${ledgerPostings} p where p.organisation_id = ${ledgerTransactions.organisationId}
+                  and p.transaction_id = ${ledgerTransactions.id} and p.account = ${filter.account})`,
+    );
+  }
+  const transactions = await db
+    .select()
+    .from(ledgerTransactions)
+    .where(and(...conditions))
+    .orderBy(asc(ledgerTransactions.id))
+    .limit(limit + 1);
+  const ids = transactions.map((t) => t.id);
+  const postings = ids.length
+    ? await db
+        .select({
+          transactionId: ledgerPostings.transactionId,
+          account: ledgerPostings.account,
+          currency: ledgerPostings.currency,
+          amount: ledgerPostings.amount,
+        })
+        .from(ledgerPostings)
+        .where(and(eq(ledgerPostings.organisationId, organisationId), inArray(ledgerPostings.transactionId, ids)))
+        .orderBy(asc(ledgerPostings.id))
+    : [];
+  return transactions.map((t) => ({
+    id: t.id,
+    type: t.type,
+    referenceType: t.referenceType,
+    referenceId: t.referenceId,
+    reversesTransactionId: t.reversesTransactionId,
+    effectiveDate: t.effectiveDate,
+    description: t.description,
+    createdAt: t.createdAt.toISOString(),
+    postings: postings
+      .filter((p) => p.transactionId === t.id)
+      .map(({ account, currency, amount }) => ({ account, currency, amount })),
+  }));
+}
+
+/** The sum of every posting per currency, straight from the postings: every total must be 0. */
+export async function trialBalance(db: Db, organisationId: string) {
+  const rows = await db
+    .select({ currency: ledgerPostings.currency, total: sql<string>`coalesce(sum(${ledgerPostings.amount}), 0)` })
+    .from(ledgerPostings)
+    .where(eq(ledgerPostings.organisationId, organisationId))
+    .groupBy(ledgerPostings.currency)
+    .orderBy(ledgerPostings.currency);
+  return rows.map((r) => ({ currency: r.currency, total: toSafeNumber(r.total) }));
+}
+
+/** SQL sums come back as numeric strings; convert, refusing anything beyond safe integers. */
+export function toSafeNumber(value: string | number | bigint | null): number {
+  const n = typeof value === 'number' ? value : Number(value ?? 0);
+  if (!Number.isSafeInteger(n)) throw new AppError('internal_error', 'A ledger sum is beyond the safe integer range.');
+  return n;
+}

@@ -1,0 +1,110 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ACTIVITIES, CONTRIBUTOR_KINDS, RATE_UNITS } from '../../domain/rate-card.js';
+import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
+import { amount, currency, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';
+import { addRateCardVersion, createRateCard, getRateCard, listRateCards } from './service.js';
+
+const minutes = z.number().int().min(1).max(24 * 60);
+
+export const rateSchema = z
+  .strictObject({
+    activity: z.enum(ACTIVITIES),
+    contributorKind: z.enum(CONTRIBUTOR_KINDS),
+    unit: z.enum(RATE_UNITS),
+    amount,
+    roundToMinutes: minutes.optional(),
+    minimumMinutes: minutes.optional(),
+    dayThresholdMinutes: minutes.optional(),
+    inKind: z.boolean().optional(),
+  })
+  .superRefine((rate, ctx) => {
+    if (rate.unit !== 'hour') {
+      for (const field of ['roundToMinutes', 'minimumMinutes'] as const) {
+        if (rate[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'applies to hourly rates only' });
+      }
+    }
+    if (rate.unit !== 'day' && rate.dayThresholdMinutes !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['dayThresholdMinutes'], message: 'applies to day rates only' });
+    }
+  });
+
+const rateView = z.object({
+  activity: z.enum(ACTIVITIES),
+  contributorKind: z.enum(CONTRIBUTOR_KINDS),
+  unit: z.enum(RATE_UNITS),
+  amount: z.number().int(),
+  roundToMinutes: z.number().int().nullish(),
+  minimumMinutes: z.number().int().nullish(),
+  dayThresholdMinutes: z.number().int().nullish(),
+  inKind: z.boolean().optional(),
+});
+
+const cardView = z.object({ id: z.string(), name: z.string(), currency: z.string(), createdAt: z.iso.datetime() });
+const versionView = z.object({
+  id: z.string(),
+  version: z.number().int(),
+  effectiveFrom: z.string(),
+  rates: z.array(rateView),
+  createdAt: z.iso.datetime(),
+});
+
+export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/v1/rate-cards',
+    {
+      config: { roles: ['admin', 'finance'] },
+      schema: {
+        tags: ['rate cards'],
+        summary: 'Create a rate card in one currency',
+        body: z.strictObject({ name: nonEmpty(), currency }),
+        response: { 201: cardView },
+      },
+    },
+    async (request) => request.transaction((tx) => createRateCard(tx, request.principal.organisationId, request.actor(), request.body)),
+  );
+
+  app.post(
+    '/v1/rate-cards/:id/versions',
+    {
+      config: { roles: ['admin', 'finance'] },
+      schema: {
+        tags: ['rate cards'],
+        summary: 'Add a version of the rates, applying to work dated on or after effectiveFrom',
+        params: idParams,
+        body: z.strictObject({ effectiveFrom: isoDate, rates: z.array(rateSchema).min(1).max(200) }),
+        response: { 201: versionView },
+      },
+    },
+    async (request) =>
+      request.transaction((tx) =>
+        addRateCardVersion(tx, request.principal.organisationId, request.actor(), request.params.id, request.body),
+      ),
+  );
+
+  app.get(
+    '/v1/rate-cards',
+    {
+      config: { roles: ['admin', 'finance', 'coordinator'] },
+      schema: { tags: ['rate cards'], summary: 'Rate cards', querystring: z.strictObject(pageQuery), response: { 200: pageOf(cardView) } },
+    },
+    async (request) => {
+      const { limit, cursor } = request.query;
+      return toPage(await listRateCards(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
+    },
+  );
+
+  app.get(
+    '/v1/rate-cards/:id',
+    {
+      config: { roles: ['admin', 'finance', 'coordinator'] },
+      schema: {
+        tags: ['rate cards'],
+        summary: 'A rate card with all its versions',
+        params: idParams,
+        response: { 200: cardView.extend({ versions: z.array(versionView) }) },
+      },
+    },
+    async (request) => getRateCard(app.db, request.principal.organisationId, request.params.id),
+  );
+};

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MIGRATIONS_FOLDER, openDatabase, type Database } from '../../src/db/client.js';
+
+/**
+ * The database a test file runs against: PostgreSQL when TEST_DATABASE_URL is set, else an
+ * in-memory PGlite. One per test file (process), shared by its tests; each test makes its own
+ * organisation, so nothing is truncated and tests can run in any order.
+ *
+ * A new PGlite takes seconds to start and migrate, so the first file to need one migrates a
+ * template and dumps it to a file keyed by the migrations' hash; every other file loads it.
+ */
+let shared: Promise<Database> | undefined;
+
+export function testDatabase(): Promise<Database> {
+  shared ??= open();
+  return shared;
+}
+
+export const usingPostgres = (): boolean => Boolean(process.env.TEST_DATABASE_URL);
+
+async function open(): Promise<Database> {
+  const url = process.env.TEST_DATABASE_URL;
+  if (url) {
+    const database = await openDatabase({ kind: 'postgres', url, poolSize: 20 });
+    await database.migrate();
+    return database;
+  }
+  const template = await pgliteTemplate();
+  const database = await openDatabase({ kind: 'pglite', dataDir: 'memory://', loadDataDir: new Blob([template]) });
+  await database.migrate(); // a no-op on the template, but keeps this path honest
+  return database;
+}
+
+function migrationsHash(): string {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(MIGRATIONS_FOLDER, { recursive: true }).map(String).sort()) {
+    if (file.endsWith('.sql') || file.endsWith('.json')) hash.update(file).update(readFileSync(join(MIGRATIONS_FOLDER, file)));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+async function pgliteTemplate(): Promise<Uint8Array<ArrayBuffer>> {
+  const dir = join(tmpdir(), 'coproduction-ledger-test');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `pglite-template-${migrationsHash()}.tar`);
+  if (existsSync(file)) return new Uint8Array(readFileSync(file));
+  const database = await openDatabase({ kind: 'pglite', dataDir: 'memory://' });
+  await database.migrate();
+  const dump = new Uint8Array(await (await database.pglite!.dumpDataDir('none')).arrayBuffer());
+  await database.close();
+  // Write then rename, so a file running in parallel never reads half a template.
+  const partial = `${file}.${process.pid}.partial`;
+  writeFileSync(partial, dump);
+  renameSync(partial, file);
+  return dump;
+}
