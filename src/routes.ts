@@ -1,13 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { apiTokenRoutes } from './modules/api-tokens/routes.js';
 import { authRoutes } from './modules/auth/routes.js';
+import { balanceRoutes } from './modules/balances/routes.js';
 import { budgetRoutes } from './modules/budgets/routes.js';
 import { contributorRoutes } from './modules/contributors/routes.js';
+import { expenseRoutes } from './modules/expenses/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { ledgerRoutes } from './modules/ledger/routes.js';
 import { organisationRoutes } from './modules/organisations/routes.js';
 import { projectRoutes } from './modules/projects/routes.js';
 import { rateCardRoutes } from './modules/rate-cards/routes.js';
+import { timeEntryRoutes } from './modules/time-entries/routes.js';
 import { userRoutes } from './modules/users/routes.js';
 
 /** Every resource's routes, in one place, so the route table is easy to read. */
@@ -22,4 +25,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(rateCardRoutes);
   await app.register(budgetRoutes);
   await app.register(ledgerRoutes);
+  await app.register(timeEntryRoutes);
+  await app.register(expenseRoutes);
+  await app.register(balanceRoutes);
 }

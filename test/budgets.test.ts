@@ -54,7 +54,7 @@ t.test('postings cannot be changed or deleted, even in SQL', async (t) => {
     payload: { projectId, name: 'B', funder: 'F', grantReference: 'G', currency: 'GBP', amount: 100, startsOn: '2026-01-01', endsOn: '2026-12-31', rateCardId },
   });
   const db = await testDatabase();
-  const run = (q: string) => (db.pglite ? db.pglite.query(q) : db.pool!.query(q));
+  const run = (q: string): Promise<unknown> => (db.pglite ? db.pglite.query(q) : db.pool!.query(q));
   await t.rejects(run('update ledger_postings set amount = amount * 2'), /append-only/);
   await t.rejects(run('delete from ledger_postings'), /append-only/);
 });

@@ -358,3 +358,125 @@ export const ledgerPostings = pgTable(
     check('ledger_postings_currency_check', sql`${t.currency} ~ '^[A-Z]{3}$'`),
   ],
 );
+
+export const activities = ['meeting', 'workshop', 'interview', 'reading', 'training', 'other'] as const;
+export const entryStatuses = ['submitted', 'approved', 'rejected', 'reversed'] as const;
+export type EntryStatus = (typeof entryStatuses)[number];
+
+/** One co-production session: the entries of its attendees are created together. */
+export const sessions = pgTable(
+  'sessions',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    budgetId: uuid('budget_id').notNull(),
+    activity: text('activity', { enum: activities }).notNull(),
+    date: date('date', { mode: 'string' }).notNull(),
+    minutes: integer('minutes').notNull(),
+    note: text('note'),
+    createdBy: text('created_by'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    foreignKey({ columns: [t.organisationId, t.budgetId], foreignColumns: [budgets.organisationId, budgets.id] }),
+  ],
+);
+
+/**
+ * Time given by a contributor. `value` is the time at its rate; `amount` what is owed once
+ * approved (0 for in-kind or declined time); `withheld` what an earnings limit with policy
+ * `split` held back. The explanation and the rate-card version are those of the approval (or
+ * of the quote while submitted), so approved work keeps the amount it was approved at.
+ */
+export const timeEntries = pgTable(
+  'time_entries',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    contributorId: uuid('contributor_id').notNull(),
+    budgetId: uuid('budget_id').notNull(),
+    sessionId: uuid('session_id'),
+    activity: text('activity', { enum: activities }).notNull(),
+    date: date('date', { mode: 'string' }).notNull(),
+    minutes: integer('minutes').notNull(),
+    note: text('note'),
+    status: text('status', { enum: entryStatuses }).notNull().default('submitted'),
+    currency: text('currency').notNull(),
+    rateCardVersionId: uuid('rate_card_version_id'),
+    rateCardVersion: integer('rate_card_version'),
+    value: money('value').notNull().default(sql`0`),
+    amount: money('amount').notNull().default(sql`0`),
+    withheld: money('withheld').notNull().default(sql`0`),
+    inKind: boolean('in_kind').notNull().default(false),
+    declined: boolean('declined').notNull().default(false),
+    limitOutcome: text('limit_outcome'),
+    flagged: boolean('flagged').notNull().default(false),
+    explanation: jsonb('explanation').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+    warnings: jsonb('warnings').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+    submittedBy: text('submitted_by'),
+    decidedBy: text('decided_by'),
+    decidedAt: timestamp('decided_at', { withTimezone: true, mode: 'date' }),
+    rejectionReason: text('rejection_reason'),
+    reversedBy: text('reversed_by'),
+    reversedAt: timestamp('reversed_at', { withTimezone: true, mode: 'date' }),
+    reversalReason: text('reversal_reason'),
+    ledgerTransactionId: uuid('ledger_transaction_id'),
+    reversalTransactionId: uuid('reversal_transaction_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('time_entries_contributor_idx').on(t.organisationId, t.contributorId, t.date),
+    index('time_entries_budget_idx').on(t.organisationId, t.budgetId, t.date),
+    index('time_entries_status_idx').on(t.organisationId, t.status, t.id),
+    foreignKey({ columns: [t.organisationId, t.contributorId], foreignColumns: [contributors.organisationId, contributors.id] }),
+    foreignKey({ columns: [t.organisationId, t.budgetId], foreignColumns: [budgets.organisationId, budgets.id] }),
+    foreignKey({ columns: [t.organisationId, t.sessionId], foreignColumns: [sessions.organisationId, sessions.id] }),
+    check('time_entries_minutes_check', sql`${t.minutes} between 1 and 1440`),
+    check(
+      'time_entries_amounts_check',
+      sql`${t.value} between 0 and ${SAFE} and ${t.amount} between 0 and ${SAFE} and ${t.withheld} between 0 and ${SAFE}`,
+    ),
+    check('time_entries_status_check', sql`${t.status} in ('submitted','approved','rejected','reversed')`),
+  ],
+);
+
+export const expenseCategories = ['travel', 'childcare', 'care', 'other'] as const;
+
+/** A reimbursement: never earnings, never counted towards an earnings limit. */
+export const expenses = pgTable(
+  'expenses',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    contributorId: uuid('contributor_id').notNull(),
+    budgetId: uuid('budget_id').notNull(),
+    category: text('category', { enum: expenseCategories }).notNull(),
+    amount: money('amount').notNull(),
+    currency: text('currency').notNull(),
+    date: date('date', { mode: 'string' }).notNull(),
+    receiptReference: text('receipt_reference'),
+    note: text('note'),
+    status: text('status', { enum: entryStatuses }).notNull().default('submitted'),
+    submittedBy: text('submitted_by'),
+    decidedBy: text('decided_by'),
+    decidedAt: timestamp('decided_at', { withTimezone: true, mode: 'date' }),
+    rejectionReason: text('rejection_reason'),
+    reversedBy: text('reversed_by'),
+    reversedAt: timestamp('reversed_at', { withTimezone: true, mode: 'date' }),
+    reversalReason: text('reversal_reason'),
+    ledgerTransactionId: uuid('ledger_transaction_id'),
+    reversalTransactionId: uuid('reversal_transaction_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('expenses_contributor_idx').on(t.organisationId, t.contributorId, t.date),
+    index('expenses_budget_idx').on(t.organisationId, t.budgetId, t.date),
+    foreignKey({ columns: [t.organisationId, t.contributorId], foreignColumns: [contributors.organisationId, contributors.id] }),
+    foreignKey({ columns: [t.organisationId, t.budgetId], foreignColumns: [budgets.organisationId, budgets.id] }),
+    check('expenses_amount_check', sql`${t.amount} > 0 and ${t.amount} <= ${SAFE}`),
+    check('expenses_status_check', sql`${t.status} in ('submitted','approved','rejected','reversed')`),
+  ],
+);

@@ -1,0 +1,81 @@
+import type { Db } from '../../db/client.js';
+import { budgetAvailableAccount, contributorAccount, transfer, type Component } from '../../domain/ledger.js';
+import { formatMoney } from '../../domain/money.js';
+import { AppError } from '../../errors.js';
+import type { Principal } from '../../plugins/auth.js';
+import type { BudgetRow } from '../budgets/service.js';
+import { lockAccounts, postTransaction } from '../ledger/service.js';
+
+/**
+ * Commits approved work to a budget: moves `amount` from the budget's available account to the
+ * contributor's owed account for the component, after locking both. Shared by time entries and
+ * expenses so the budget rule lives in one place.
+ *
+ * Errors: budget_exceeded (422) when the budget does not allow overspending and has less than
+ * `amount` available; the problem carries `available`.
+ */
+export async function chargeBudget(
+  tx: Db,
+  organisationId: string,
+  input: {
+    budget: BudgetRow;
+    contributorId: string;
+    component: Component;
+    amount: number;
+    referenceType: 'time_entry' | 'expense';
+    referenceId: string;
+    effectiveDate: string;
+    createdBy: string | null;
+  },
+): Promise<string> {
+  const { budget } = input;
+  const available = budgetAvailableAccount(budget.id, budget.allowOverspend);
+  const owed = contributorAccount(input.contributorId, 'owed', input.component, budget.id);
+  const balances = await lockAccounts(tx, organisationId, budget.currency, [available, owed]);
+  const left = balances.get(available.code) ?? 0;
+  if (!budget.allowOverspend && left < input.amount) {
+    throw new AppError(
+      'budget_exceeded',
+      `The budget "${budget.name}" has ${formatMoney(Math.max(0, left), budget.currency)} left, not enough for ${formatMoney(input.amount, budget.currency)}.`,
+      { available: left },
+    );
+  }
+  return postTransaction(tx, organisationId, {
+    type: input.referenceType === 'time_entry' ? 'time_entry_approval' : 'expense_approval',
+    referenceType: input.referenceType,
+    referenceId: input.referenceId,
+    effectiveDate: input.effectiveDate,
+    currency: budget.currency,
+    createdBy: input.createdBy,
+    postings: transfer(available, owed, input.amount),
+  });
+}
+
+/** Nobody approves their own work. Errors: self_approval_forbidden (403). */
+export function assertNotSelf(principal: Principal, contributorId: string): void {
+  if (principal.contributorId === contributorId) {
+    throw new AppError('self_approval_forbidden', 'You cannot approve or reject your own time or expenses.');
+  }
+}
+
+/** Errors: invalid_state (409) when the record is not in the state the action needs. */
+export function assertStatus(what: string, actual: string, expected: string): void {
+  if (actual !== expected) throw new AppError('invalid_state', `The ${what} is ${actual}, not ${expected}.`);
+}
+
+/**
+ * Whether reversing needs the money back from the owed account: the money must still be owed
+ * (not in a payout, on its way or paid). Errors: already_paid (409).
+ */
+export async function assertStillOwed(
+  tx: Db,
+  organisationId: string,
+  input: { budget: BudgetRow; contributorId: string; component: Component; amount: number },
+): Promise<void> {
+  if (input.amount === 0) return;
+  const owed = contributorAccount(input.contributorId, 'owed', input.component, input.budget.id);
+  const balances = await lockAccounts(tx, organisationId, input.budget.currency, [owed]);
+  if ((balances.get(owed.code) ?? 0) < input.amount) {
+    throw new AppError('already_paid', 'The money for this has already left (it is in a payout or paid), so it cannot be reversed.');
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * The shared security suite: for every /v1 route the app serves, proves that a missing or bad
+ * credential is refused (401), that roles outside the route's rule are refused (403), and that
+ * another organisation's ids are not found (404).
+ *
+ * Routes are discovered from the app itself (its OpenAPI document, cross-checked against the
+ * router), so a new route is covered the moment it is registered, and the suite FAILS until the
+ * route is given an entry in `access` (and, if it has a path parameter, in `fixtures`). That is
+ * the point: a route nobody has thought about the security of cannot slip in.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import t from 'tap';
+import { contributors, roles, type Role } from '../src/db/schema.js';
+import { newId } from '../src/lib/ids.js';
+import { buildTestApp, createTestOrg, json, TEST_JWT_SECRET, uniqueEmail, type TestOrg } from './helpers/app.js';
+import { testDatabase } from './helpers/database.js';
+
+const app = await buildTestApp();
+t.teardown(async () => {
+  await app.close();
+  await (await testDatabase()).close();
+});
+await app.ready();
+
+type RouteKey = `${'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} /v1/${string}`;
+
+/**
+ * Who may call each route, keyed by `METHOD /path` as the OpenAPI document spells it. A route
+ * the app serves that has no entry here fails the suite: add it, with the roles API.md gives.
+ * `'public'` is allowed only for the routes in PUBLIC_ROUTES.
+ */
+const access: Record<RouteKey, readonly Role[] | 'public'> = {
+  'POST /v1/auth/token': 'public',
+  'POST /v1/auth/accept-invite': 'public',
+  'GET /v1/me': ['admin', 'finance', 'coordinator', 'participant', 'reporter'],
+  'GET /v1/organisation': ['admin', 'finance', 'coordinator'],
+  'PATCH /v1/organisation': ['admin'],
+  'POST /v1/users': ['admin'],
+  'GET /v1/users': ['admin'],
+  'GET /v1/users/{id}': ['admin'],
+  'POST /v1/api-tokens': ['admin'],
+  'GET /v1/api-tokens': ['admin'],
+  'DELETE /v1/api-tokens/{id}': ['admin'],
+};
+
+/** The only routes that take no bearer token (API.md). */
+const PUBLIC_ROUTES: readonly string[] = ['POST /v1/auth/token', 'POST /v1/auth/accept-invite', 'POST /v1/webhooks/stripe'];
+
+interface Fixture {
+  /** Values for the route's path parameters, naming a record of the given organisation. */
+  params: Record<string, string>;
+  /** A valid request body, for routes that have one, so validation cannot mask the 404. */
+  body?: unknown;
+}
+
+/**
+ * For every route with a path parameter: creates a record in `org` that the route can act on,
+ * and returns its path parameters. A parameterised route without an entry fails the suite.
+ */
+const fixtures: Partial<Record<RouteKey, (app: FastifyInstance, org: TestOrg) => Promise<Fixture>>> = {
+  'GET /v1/users/{id}': async (app, org) => {
+    const user = await create(app, org, '/v1/users', { email: uniqueEmail('fixture'), name: 'Fixture user', role: 'finance' });
+    return { params: { id: user.id } };
+  },
+  'DELETE /v1/api-tokens/{id}': async (app, org) => {
+    const token = await create(app, org, '/v1/api-tokens', { name: 'fixture token', role: 'reporter' });
+    return { params: { id: token.id } };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Route discovery
+
+interface DiscoveredRoute {
+  key: RouteKey;
+  method: string;
+  path: string;
+  pathParams: string[];
+  hasBody: boolean;
+}
+
+const HTTP_METHODS = ['get', 'post', 'put', 'patch', 'delete'];
+const openapi = app.swagger() as { paths?: Record<string, Record<string, { requestBody?: unknown }>> };
+const documented: DiscoveredRoute[] = Object.entries(openapi.paths ?? {})
+  .filter(([path]) => path.startsWith('/v1/'))
+  .flatMap(([path, operations]) =>
+    Object.entries(operations)
+      .filter(([method]) => HTTP_METHODS.includes(method))
+      .map(([method, operation]) => ({
+        key: `${method.toUpperCase()} ${path}` as RouteKey,
+        method: method.toUpperCase(),
+        path,
+        pathParams: [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!),
+        hasBody: Boolean(operation.requestBody),
+      })),
+  );
+
+/**
+ * Every route the router knows, from `printRoutes` (Fastify exposes no route list). Only used to
+ * prove no /v1 route is hidden from the OpenAPI document, and so from this suite.
+ */
+function registeredRoutes(): string[] {
+  const keys: string[] = [];
+  const pathAtDepth: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const match = /^((?:│ {3}| {4})*)[├└]── (.+?)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!match) continue;
+    const depth = match[1]!.length / 4;
+    const path = (pathAtDepth[depth - 1] ?? '') + match[2]!;
+    pathAtDepth[depth] = path;
+    for (const method of (match[3] ?? '').split(', ').filter((m) => m && m !== 'HEAD')) {
+      keys.push(`${method} ${path.replace(/:(\w+)/g, '{$1}')}`);
+    }
+  }
+  return keys;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/** Creates a record through the API as the org's admin; fails loudly if it cannot. */
+async function create(app: FastifyInstance, org: TestOrg, url: string, payload: unknown): Promise<any> {
+  const res = await app.inject({ method: 'POST', url, headers: await org.as('admin'), payload: payload as object });
+  if (res.statusCode !== 201) throw new Error(`fixture POST ${url} failed (${res.statusCode}): ${res.body}`);
+  return json(res);
+}
+
+/** A contributor inserted directly, since participant users must be linked to one. */
+async function createContributor(organisationId: string): Promise<string> {
+  const id = newId();
+  await app.db.insert(contributors).values({ organisationId, id, name: 'Fixture contributor', kind: 'lived_experience', paymentMethod: 'bank_transfer' });
+  return id;
+}
+
+/** Authorization headers for a new user of each role in the org. */
+async function usersByRole(org: TestOrg): Promise<Record<Role, Record<string, string>>> {
+  const contributorId = await createContributor(org.organisationId);
+  const entries = await Promise.all(
+    roles.map(async (role) => [role, await org.as(role, role === 'participant' ? { contributorId } : {})] as const),
+  );
+  return Object.fromEntries(entries) as Record<Role, Record<string, string>>;
+}
+
+const fillPath = (route: DiscoveredRoute, params: Record<string, string>) =>
+  route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`the fixture for ${route.key} returned no value for {${name}}`);
+    return encodeURIComponent(value);
+  });
+
+/** A body no route's schema accepts: a 401 or 403 for it proves auth runs before validation. */
+const PROBE_BODY = { securitySuiteProbe: true };
+
+function request(route: DiscoveredRoute, headers: Record<string, string>, options: { params?: Record<string, string>; body?: unknown } = {}) {
+  const params = options.params ?? Object.fromEntries(route.pathParams.map((name) => [name, randomUUID()]));
+  const withBody = route.method !== 'GET' && route.method !== 'DELETE';
+  return app.inject({
+    method: route.method as 'GET',
+    url: fillPath(route, params),
+    headers,
+    ...(withBody ? { payload: (options.body ?? PROBE_BODY) as object } : {}),
+  });
+}
+
+/** A subtest, as tap hands it to a test function. */
+type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
+
+function assertProblem(t: TapTest, res: LightMyRequestResponse, status: number, code: string, label: string) {
+  t.equal(res.statusCode, status, `${label}: ${res.body}`);
+  t.match(res.headers['content-type'], /^application\/problem\+json/, `${label}: content-type`);
+  t.equal(json(res).code, code, `${label}: code`);
+}
+
+// Hand-made JWTs, so every defect (algorithm, signature, claims) can be produced on purpose.
+const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+function signJwt(payload: Record<string, unknown>, options: { secret?: string; alg?: 'HS256' | 'HS512' | 'none' } = {}): string {
+  const alg = options.alg ?? 'HS256';
+  const input = `${b64url({ alg, typ: 'JWT' })}.${b64url(payload)}`;
+  if (alg === 'none') return `${input}.`;
+  const signature = createHmac(alg === 'HS256' ? 'sha256' : 'sha512', options.secret ?? TEST_JWT_SECRET)
+    .update(input)
+    .digest('base64url');
+  return `${input}.${signature}`;
+}
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const claimsFor = (org: TestOrg, overrides: Record<string, unknown> = {}) => ({
+  sub: org.adminUserId,
+  org: org.organisationId,
+  role: 'admin',
+  cid: null,
+  iss: app.config.jwt.issuer,
+  aud: app.config.jwt.audience,
+  iat: nowSeconds() - 10,
+  exp: nowSeconds() + 600,
+  ...overrides,
+});
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Credentials that must all be refused with 401 `unauthorized`, for an org's admin. */
+async function badCredentials(org: TestOrg): Promise<Array<[string, Record<string, string>]>> {
+  const admin = await org.as('admin');
+  const apiToken = await create(app, org, '/v1/api-tokens', { name: 'to be revoked', role: 'admin' });
+  const revoke = await app.inject({ method: 'DELETE', url: `/v1/api-tokens/${apiToken.id}`, headers: admin });
+  if (revoke.statusCode !== 204) throw new Error(`could not revoke the API token (${revoke.statusCode}): ${revoke.body}`);
+
+  const reporterToken = await org.tokenFor('reporter');
+  const [header, payload, signature] = reporterToken.split('.');
+  const escalated = { ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), role: 'admin' };
+  const { org: _org, ...withoutOrg } = claimsFor(org);
+
+  return [
+    ['no Authorization header', {}],
+    ['an empty bearer', { authorization: 'Bearer ' }],
+    ['a garbage bearer', bearer('garbage')],
+    ['another scheme', { authorization: `Basic ${Buffer.from(`${org.adminEmail}:${org.adminPassword}`).toString('base64')}` }],
+    ['an unknown API token', bearer(`cpl_${randomUUID()}`)],
+    ['a revoked API token', bearer(apiToken.token)],
+    ['an expired JWT', bearer(signJwt(claimsFor(org, { iat: nowSeconds() - 3600, exp: nowSeconds() - 1800 })))],
+    ['an alg "none" JWT', bearer(signJwt(claimsFor(org), { alg: 'none' }))],
+    ['a JWT signed with another secret', bearer(signJwt(claimsFor(org), { secret: 'another-secret-that-is-long-enough-for-hs256-xyz' }))],
+    ['a JWT signed with HS512', bearer(signJwt(claimsFor(org), { alg: 'HS512' }))],
+    ['a JWT for another audience', bearer(signJwt(claimsFor(org, { aud: 'some-other-api' })))],
+    ['a JWT from another issuer', bearer(signJwt(claimsFor(org, { iss: 'someone-else' })))],
+    ['a JWT without an organisation', bearer(signJwt(withoutOrg))],
+    ['a JWT whose payload was tampered with', bearer(`${header}.${b64url(escalated)}.${signature}`)],
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The route table itself
+
+t.test('the route table is complete', async (t) => {
+  const keys = documented.map((r) => r.key);
+  t.ok(keys.includes('GET /v1/me'), `the OpenAPI document lists the /v1 routes: ${keys.join(', ')}`);
+
+  const missing = keys.filter((key) => !(key in access));
+  t.same(missing, [], `Add these routes to \`access\` in test/security.test.ts, with the roles API.md gives them: ${missing.join(', ')}`);
+
+  const stale = Object.keys(access).filter((key) => !keys.includes(key as RouteKey));
+  t.same(stale, [], `These entries of \`access\` name routes the app does not serve (renamed or removed?): ${stale.join(', ')}`);
+
+  const wronglyPublic = Object.entries(access)
+    .filter(([key, rule]) => rule === 'public' && !PUBLIC_ROUTES.includes(key))
+    .map(([key]) => key);
+  t.same(wronglyPublic, [], 'Only the routes API.md names may be public');
+
+  const needFixture = documented.filter((r) => r.pathParams.length > 0 && !fixtures[r.key]).map((r) => r.key);
+  t.same(needFixture, [], `Add these parameterised routes to \`fixtures\` in test/security.test.ts: ${needFixture.join(', ')}`);
+
+  const staleFixtures = Object.keys(fixtures).filter((key) => !keys.includes(key as RouteKey));
+  t.same(staleFixtures, [], `These fixtures name routes the app does not serve: ${staleFixtures.join(', ')}`);
+});
+
+t.test('no /v1 route is hidden from the OpenAPI document (and so from this suite)', async (t) => {
+  const registered = registeredRoutes().filter((key) => key.split(' ')[1]!.startsWith('/v1/'));
+  const documentedKeys = documented.map((r) => r.key as string);
+  // Also proves the router listing was read correctly: every documented route is in it.
+  t.same(documentedKeys.filter((key) => !registered.includes(key)), [], `routes read from printRoutes: ${registered.join(', ')}`);
+  const hidden = registered.filter((key) => !documentedKeys.includes(key));
+  t.same(hidden, [], `These routes are hidden from the OpenAPI document, so the security suite cannot see them: ${hidden.join(', ')}`);
+});
+
+t.test('the hand-made JWTs are right: a well-formed one is accepted', async (t) => {
+  // Without this, the 401s below could come from a broken signer rather than the app.
+  const org = await createTestOrg(app);
+  const res = await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(signJwt(claimsFor(org))) });
+  t.equal(res.statusCode, 200, res.body);
+  t.same(json(res), { userId: org.adminUserId, organisationId: org.organisationId, role: 'admin', contributorId: null });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Per route
+
+for (const route of documented.filter((r) => access[r.key] === 'public')) {
+  t.test(`${route.key} is public`, async (t) => {
+    const res = await request(route, {});
+    t.not(res.statusCode, 403, res.body);
+    t.not(json(res).code, 'unauthorized', `a public route must not ask for a bearer token: ${res.body}`);
+  });
+}
+
+for (const route of documented) {
+  const rule = access[route.key];
+  if (!rule || rule === 'public') continue;
+
+  t.test(route.key, async (t) => {
+    t.test('refuses a missing or bad credential with 401', async (t) => {
+      const org = await createTestOrg(app);
+      for (const [label, headers] of await badCredentials(org)) {
+        assertProblem(t, await request(route, headers), 401, 'unauthorized', label);
+      }
+    });
+
+    t.test(`refuses every role but ${rule.join(', ')} with 403`, async (t) => {
+      const org = await createTestOrg(app);
+      const users = await usersByRole(org);
+      for (const role of roles) {
+        const res = await request(route, users[role]);
+        if (rule.includes(role)) {
+          t.not(res.statusCode, 401, `${role} (allowed): ${res.body}`);
+          t.not(json(res).code, 'forbidden', `${role} is allowed by the table but refused: ${res.body}`);
+          if (route.hasBody) {
+            // The probe body fails validation: the 403s above came before it.
+            assertProblem(t, res, 400, 'validation_failed', `${role} (allowed) with an unknown body field`);
+          }
+        } else {
+          assertProblem(t, res, 403, 'forbidden', `${role} (not allowed)`);
+        }
+      }
+      // API tokens carry a role too (participant tokens do not exist).
+      for (const role of roles.filter((r) => r !== 'participant' && !rule.includes(r))) {
+        const token = await create(app, org, '/v1/api-tokens', { name: `${role} script`, role });
+        assertProblem(t, await request(route, bearer(token.token)), 403, 'forbidden', `an API token for ${role}`);
+      }
+    });
+
+    if (route.pathParams.length > 0) {
+      t.test("answers 404 for another organisation's record", async (t) => {
+        const fixture = fixtures[route.key];
+        if (!fixture) return; // reported by 'the route table is complete'
+        const owner = await createTestOrg(app, 'Owner organisation');
+        const other = await createTestOrg(app, 'Other organisation');
+        const role = rule.includes('admin') ? 'admin' : rule[0]!;
+        const { params, body } = await fixture(app, owner);
+        const headersAs = async (org: TestOrg) =>
+          org.as(role, role === 'participant' ? { contributorId: await createContributor(org.organisationId) } : {});
+        const otherHeaders = await headersAs(other);
+
+        assertProblem(t, await request(route, otherHeaders, { params, body }), 404, 'not_found', "another organisation's id");
+        const unknown = Object.fromEntries(route.pathParams.map((name) => [name, randomUUID()]));
+        assertProblem(t, await request(route, otherHeaders, { params: unknown, body }), 404, 'not_found', 'an id that does not exist');
+        const notAnId = Object.fromEntries(route.pathParams.map((name) => [name, 'not-an-id']));
+        assertProblem(t, await request(route, otherHeaders, { params: notAnId, body }), 404, 'not_found', 'a malformed id');
+
+        // The control: in its own organisation the same request finds the record (so the 404
+        // above is about the tenant, and the refused attempt changed nothing).
+        const own = await request(route, await headersAs(owner), { params, body });
+        t.not(own.statusCode, 404, `the owner's own request: ${own.body}`);
+        t.ok(own.statusCode < 400, `the owner's own request succeeds: ${own.body}`);
+      });
+    }
+  });
+}

@@ -1,0 +1,67 @@
+import t from 'tap';
+import { buildTestApp, createTestOrg, json } from './helpers/app.js';
+import { testDatabase } from './helpers/database.js';
+
+const app = await buildTestApp();
+t.teardown(async () => {
+  await app.close();
+  await (await testDatabase()).close();
+});
+
+t.test('time is quoted, approved within the budget and the earnings limit, and shows in the balance', async (t) => {
+  const org = await createTestOrg(app);
+  const finance = await org.as('finance');
+  const coordinator = await org.as('coordinator');
+  const post = (url: string, payload: object, headers = finance) => app.inject({ method: 'POST', url, headers, payload });
+
+  const project = json(await post('/v1/projects', { name: 'Peer support redesign' }));
+  const card = json(await post('/v1/rate-cards', { name: 'Involvement', currency: 'GBP' }));
+  const v1 = await post(`/v1/rate-cards/${card.id}/versions`, {
+    effectiveFrom: '2026-04-01',
+    rates: [{ activity: 'meeting', contributorKind: 'lived_experience', unit: 'hour', amount: 2000, roundToMinutes: 30, minimumMinutes: 60 }],
+  });
+  t.equal(v1.statusCode, 201, v1.body);
+  const budget = json(await post('/v1/budgets', {
+    projectId: project.id, name: 'Panel', funder: 'NIHR', grantReference: 'NIHR-1', currency: 'GBP', amount: 10000,
+    startsOn: '2026-04-01', endsOn: '2027-03-31', rateCardId: card.id,
+  }));
+  const person = json(await post('/v1/contributors', {
+    name: 'Sam', kind: 'lived_experience', paymentMethod: 'bank_transfer',
+    earningsLimit: { period: 'week', amount: 5000, periodStartDay: 1, policy: 'split' },
+  }, coordinator));
+
+  const entry = await post('/v1/time-entries', { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date: '2026-06-01', minutes: 95 }, coordinator);
+  t.equal(entry.statusCode, 201, entry.body);
+  const quoted = json(entry);
+  t.equal(quoted.status, 'submitted');
+  t.equal(quoted.quote.amount, 4000, '95 minutes rounds up to 120 at £20/hour');
+  t.equal(quoted.quote.rateCardVersion, 1);
+
+  const approved = await post(`/v1/time-entries/${quoted.id}/approve`, {}, coordinator);
+  t.equal(approved.statusCode, 200, approved.body);
+  t.match(json(approved), { status: 'approved', amount: 4000, withheld: 0 });
+  const again = await post(`/v1/time-entries/${quoted.id}/approve`, {}, coordinator);
+  t.equal(again.statusCode, 409, again.body);
+  t.equal(json(again).code, 'invalid_state');
+
+  // Same week: only £10 of the £50 limit left, so a split.
+  const second = json(await post('/v1/time-entries', { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date: '2026-06-03', minutes: 60 }, coordinator));
+  const split = await post(`/v1/time-entries/${second.id}/approve`, {}, coordinator);
+  t.equal(split.statusCode, 200, split.body);
+  t.match(json(split), { amount: 1000, withheld: 1000, limitOutcome: 'split' });
+
+  const balance = json(await app.inject({ method: 'GET', url: `/v1/contributors/${person.id}/balance`, headers: finance }));
+  t.same(balance.balances, [{ currency: 'GBP', owed: 5000, inTransit: 0, paid: 0, earnings: { owed: 5000, inTransit: 0, paid: 0 }, expenses: { owed: 0, inTransit: 0, paid: 0 } }]);
+  const b = json(await app.inject({ method: 'GET', url: `/v1/budgets/${budget.id}`, headers: finance }));
+  t.match(b, { committed: 5000, available: 5000 });
+
+  const reversed = await post(`/v1/time-entries/${second.id}/reverse`, { reason: 'Wrong date' }, coordinator);
+  t.equal(reversed.statusCode, 200, reversed.body);
+  t.match(json(await app.inject({ method: 'GET', url: `/v1/budgets/${budget.id}`, headers: finance })), { committed: 4000, available: 6000 });
+
+  const statement = await app.inject({ method: 'GET', url: `/v1/contributors/${person.id}/statement?from=2026-04-01&to=2027-03-31`, headers: finance });
+  t.equal(statement.statusCode, 200, statement.body);
+  t.match(json(statement).totals.taxYears, [{ taxYear: '2026-27', earned: 4000 }]);
+  t.match(json(statement).totals.earningsLimitPeriods, [{ start: '2026-06-01', end: '2026-06-07', earned: 4000, headroom: 1000 }]);
+  t.same(json(await app.inject({ method: 'GET', url: '/v1/ledger/trial-balance', headers: finance })).balances, [{ currency: 'GBP', total: 0 }]);
+});
