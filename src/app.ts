@@ -12,6 +12,10 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import type { Database, Db } from './db/client.js';
+import { startJobQueue, type JobQueue } from './jobs/queue.js';
+import { createStripeClient, type Stripe } from './lib/stripe.js';
+import { pendingStripeItems } from './modules/payouts/service.js';
+import { createStripePayoutExecutor } from './modules/payouts/stripe-payouts.js';
 import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
 import idempotencyPlugin, { successStatus } from './plugins/idempotency.js';
@@ -25,6 +29,13 @@ export interface AppDependencies {
   /** The clock, injectable so tests can move time. */
   now?: () => Date;
   logger?: FastifyServerOptions['logger'];
+  /** The Stripe client; by default made from config (null without STRIPE_SECRET_KEY). */
+  stripe?: Stripe | null;
+  /**
+   * Whether this process starts the job queue (payout execution, sweeps, purges). Tests that
+   * do not pay anyone through Stripe leave it off to start faster.
+   */
+  jobs?: boolean;
 }
 
 declare module 'fastify' {
@@ -33,8 +44,13 @@ declare module 'fastify' {
     database: Database;
     config: Config;
     now(): Date;
+    stripe: Stripe | null;
+    jobs: JobQueue;
   }
 }
+
+/** Used when this process runs no queue: nothing is queued here, the sweep of a worker process picks it up. */
+const noQueue: JobQueue = { enqueuePayoutItems: async () => {}, stop: async () => {} };
 
 export const BODY_LIMIT = 1024 * 1024;
 
@@ -68,6 +84,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.decorate('database', deps.database);
   app.decorate('config', deps.config);
   app.decorate('now', deps.now ?? (() => new Date()));
+  app.decorate('stripe', deps.stripe === undefined ? createStripeClient(deps.config.stripe) : deps.stripe);
+  app.decorate('jobs', noQueue);
   // Declares the database as available to plugins that depend on it.
   await app.register(fp(async () => {}, { name: 'database' }));
 
@@ -112,5 +130,39 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(idempotencyPlugin);
   await app.register(registerRoutes);
+
+  if (deps.jobs !== false) {
+    app.addHook('onReady', async () => {
+      const stripe = app.stripe;
+      const executeItem = stripe
+        ? createStripePayoutExecutor({
+            db: app.db,
+            stripe,
+            now: app.now,
+            log: app.log,
+            maxRequestsPerSecond: deps.config.stripe.maxRequestsPerSecond,
+          })
+        : null;
+      app.jobs = await startJobQueue(
+        deps.database,
+        {
+          payoutItem: async ({ organisationId, itemId }) => {
+            if (!executeItem) throw new Error('Stripe is not configured in this process');
+            return executeItem(organisationId, itemId);
+          },
+          sweepPayouts: async () => {
+            const items = await pendingStripeItems(app.db);
+            await app.jobs.enqueuePayoutItems(items.map((i) => ({ organisationId: i.organisationId, itemId: i.id })));
+            if (items.length) app.log.info({ count: items.length }, 'queued Stripe payout items still in transit');
+          },
+          purgeIdempotencyKeys: () => app.purgeIdempotencyKeys(app.now()),
+        },
+        { workers: deps.config.payoutWorkers, log: app.log },
+      );
+    });
+    app.addHook('onClose', async () => {
+      await app.jobs.stop();
+    });
+  }
   return app;
 }

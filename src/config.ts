@@ -21,6 +21,10 @@ const envSchema = z
     STRIPE_SECRET_KEY: z.string().min(1).optional(),
     STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
     STRIPE_API_BASE: z.url().optional(),
+    STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(20_000),
+    /** Stripe requests a second from this process's payout worker (Stripe's live limit is 100). */
+    STRIPE_MAX_RPS: z.coerce.number().int().min(1).max(1000).default(25),
+    PAYOUT_WORKERS: z.coerce.number().int().min(0).max(64).default(4),
     PUBLIC_URL: z.url().optional(),
   })
   .superRefine((env, ctx) => {
@@ -44,7 +48,9 @@ export interface Config {
   jwt: { issuer: string; audience: string; ttlSeconds: number };
   logLevel: Env['LOG_LEVEL'];
   loginRateLimit: number;
-  stripe: { secretKey?: string; webhookSecret?: string; apiBase?: string };
+  stripe: { secretKey?: string; webhookSecret?: string; apiBase?: string; timeoutMs: number; maxRequestsPerSecond: number };
+  /** Concurrent payout jobs in this process; 0 runs none here (another process works the queue). */
+  payoutWorkers: number;
   publicUrl?: string;
 }
 
@@ -70,7 +76,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwt: { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, ttlSeconds: e.JWT_TTL_SECONDS },
     logLevel: e.LOG_LEVEL,
     loginRateLimit: e.LOGIN_RATE_LIMIT,
-    stripe: { secretKey: e.STRIPE_SECRET_KEY, webhookSecret: e.STRIPE_WEBHOOK_SECRET, apiBase: e.STRIPE_API_BASE },
+    stripe: {
+      secretKey: e.STRIPE_SECRET_KEY,
+      webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+      apiBase: e.STRIPE_API_BASE,
+      timeoutMs: e.STRIPE_TIMEOUT_MS,
+      maxRequestsPerSecond: e.STRIPE_MAX_RPS,
+    },
+    payoutWorkers: e.PAYOUT_WORKERS,
     publicUrl: e.PUBLIC_URL,
   };
 }

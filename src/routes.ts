@@ -8,8 +8,10 @@ import { expenseRoutes } from './modules/expenses/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { ledgerRoutes } from './modules/ledger/routes.js';
 import { organisationRoutes } from './modules/organisations/routes.js';
+import { payoutRoutes } from './modules/payouts/routes.js';
 import { projectRoutes } from './modules/projects/routes.js';
 import { rateCardRoutes } from './modules/rate-cards/routes.js';
+import { stripeRoutes } from './modules/stripe/routes.js';
 import { timeEntryRoutes } from './modules/time-entries/routes.js';
 import { userRoutes } from './modules/users/routes.js';
 
@@ -28,4 +30,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(timeEntryRoutes);
   await app.register(expenseRoutes);
   await app.register(balanceRoutes);
+  await app.register(payoutRoutes);
+  await app.register(stripeRoutes);
 }

@@ -161,6 +161,10 @@ export const contributors = pgTable(
     limitPolicy: text('limit_policy', { enum: ['block', 'split', 'warn'] }),
     stripeAccountId: text('stripe_account_id'),
     stripePayoutsEnabled: boolean('stripe_payouts_enabled').notNull().default(false),
+    /** `created` of the newest account.updated applied, so an older event arriving late is ignored. */
+    stripeAccountUpdatedAt: integer('stripe_account_updated_at'),
+    /** Why the connected account's last bank payout failed, in Stripe's words, for the participant. */
+    stripePayoutFailure: text('stripe_payout_failure'),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
@@ -480,3 +484,105 @@ export const expenses = pgTable(
     check('expenses_status_check', sql`${t.status} in ('submitted','approved','rejected','reversed')`),
   ],
 );
+
+export const payoutMethods = ['stripe', 'bank_transfer', 'voucher'] as const;
+export const payoutRunStatuses = ['draft', 'approved', 'canceled'] as const;
+export const payoutItemStatuses = ['pending', 'processing', 'paid', 'failed', 'canceled'] as const;
+export type PayoutItemStatus = (typeof payoutItemStatuses)[number];
+
+/** A payout run: drafted by one finance user, approved by another (four eyes). */
+export const payoutRuns = pgTable(
+  'payout_runs',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    currency: text('currency').notNull(),
+    budgetId: uuid('budget_id'),
+    status: text('status', { enum: payoutRunStatuses }).notNull().default('draft'),
+    total: money('total').notNull(),
+    /** The filters the run was drafted with and the contributors left out, with reasons. */
+    filters: jsonb('filters').notNull(),
+    skipped: jsonb('skipped').$type<{ contributorId: string; reason: string; amount: number }[]>().notNull(),
+    createdBy: text('created_by').notNull(),
+    approvedBy: text('approved_by'),
+    approvedAt: timestamp('approved_at', { withTimezone: true, mode: 'date' }),
+    canceledBy: text('canceled_by'),
+    canceledAt: timestamp('canceled_at', { withTimezone: true, mode: 'date' }),
+    ledgerTransactionId: uuid('ledger_transaction_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('payout_runs_status_idx').on(t.organisationId, t.status, t.id),
+    check('payout_runs_total_check', sql`${t.total} >= 0 and ${t.total} <= ${SAFE}`),
+  ],
+);
+
+/**
+ * What one contributor is paid in a run. The money comes from the contributor's owed accounts
+ * of one or more budgets (the item's lines). The Stripe transfer's idempotency key is derived
+ * from the item's id, so a retry can never pay twice.
+ */
+export const payoutItems = pgTable(
+  'payout_items',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    runId: uuid('run_id').notNull(),
+    contributorId: uuid('contributor_id').notNull(),
+    currency: text('currency').notNull(),
+    amount: money('amount').notNull(),
+    method: text('method', { enum: payoutMethods }).notNull(),
+    status: text('status', { enum: payoutItemStatuses }).notNull().default('pending'),
+    stripeAccountId: text('stripe_account_id'),
+    stripeTransferId: text('stripe_transfer_id'),
+    /** Amount Stripe reported reversed so far (transfer.reversed is cumulative). */
+    reversedAmount: money('reversed_amount').notNull().default(sql`0`),
+    /** The connected account's bank payout outcome, from payout.paid / payout.failed. */
+    bankPayoutStatus: text('bank_payout_status'),
+    reference: text('reference'),
+    failureReason: text('failure_reason'),
+    lastError: text('last_error'),
+    attempts: integer('attempts').notNull().default(0),
+    paidAt: timestamp('paid_at', { withTimezone: true, mode: 'date' }),
+    failedAt: timestamp('failed_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('payout_items_run_idx').on(t.organisationId, t.runId),
+    index('payout_items_contributor_idx').on(t.organisationId, t.contributorId),
+    index('payout_items_status_idx').on(t.organisationId, t.status, t.method),
+    uniqueIndex('payout_items_transfer_unique').on(t.stripeTransferId),
+    foreignKey({ columns: [t.organisationId, t.runId], foreignColumns: [payoutRuns.organisationId, payoutRuns.id] }),
+    foreignKey({ columns: [t.organisationId, t.contributorId], foreignColumns: [contributors.organisationId, contributors.id] }),
+    check('payout_items_amount_check', sql`${t.amount} > 0 and ${t.amount} <= ${SAFE}`),
+    check('payout_items_status_check', sql`${t.status} in ('pending','processing','paid','failed','canceled')`),
+  ],
+);
+
+/** The owed money an item takes, per budget and component. */
+export const payoutItemLines = pgTable(
+  'payout_item_lines',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    itemId: uuid('item_id').notNull(),
+    budgetId: uuid('budget_id').notNull(),
+    component: text('component', { enum: ['earnings', 'expenses'] }).notNull(),
+    amount: money('amount').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.itemId, t.budgetId, t.component] }),
+    foreignKey({ columns: [t.organisationId, t.itemId], foreignColumns: [payoutItems.organisationId, payoutItems.id] }),
+    check('payout_item_lines_amount_check', sql`${t.amount} > 0 and ${t.amount} <= ${SAFE}`),
+  ],
+);
+
+/** Stripe events applied, so each event id takes effect once however often it is delivered. */
+export const stripeEvents = pgTable('stripe_events', {
+  id: text('id').primaryKey(),
+  type: text('type').notNull(),
+  organisationId: uuid('organisation_id'),
+  receivedAt: createdAt(),
+});

@@ -11,13 +11,24 @@ export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-012345
 export interface TestAppOptions {
   env?: Record<string, string>;
   now?: () => Date;
+  /** Start the job queue (payout execution). Off by default: most tests pay nobody through Stripe. */
+  jobs?: boolean;
+  /** A Stripe client (pointed at the test double); by default none, as without STRIPE_SECRET_KEY. */
+  stripe?: import('stripe').Stripe | null;
 }
 
 /** Builds the real app on the file's shared test database. Close it in t.teardown. */
 export async function buildTestApp(options: TestAppOptions = {}): Promise<FastifyInstance> {
   const database = await testDatabase();
   const config: Config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, LOGIN_RATE_LIMIT: '1000', ...options.env });
-  return buildApp({ config, database, jwtSecret: config.jwtSecret ?? TEST_JWT_SECRET, now: options.now });
+  return buildApp({
+    config,
+    database,
+    jwtSecret: config.jwtSecret ?? TEST_JWT_SECRET,
+    now: options.now,
+    jobs: options.jobs ?? false,
+    stripe: options.stripe ?? null,
+  });
 }
 
 let counter = 0;

@@ -1,0 +1,99 @@
+import type { FastifyBaseLogger } from 'fastify';
+import PgBoss from 'pg-boss';
+import type { Database } from '../db/client.js';
+
+/**
+ * Background jobs on pg-boss, a PostgreSQL-backed queue: on PostgreSQL several processes share
+ * it (SKIP LOCKED), and on embedded PGlite the same queue and the same job code run in-process.
+ * pg-boss talks to the database through the app's own connection (its `db` option), so there is
+ * one pool, and on PGlite one connection.
+ */
+export const QUEUES = {
+  payoutItem: 'payout-item',
+  sweepPayouts: 'sweep-payouts',
+  purgeIdempotencyKeys: 'purge-idempotency-keys',
+} as const;
+
+export interface PayoutItemJob {
+  organisationId: string;
+  itemId: string;
+}
+
+export interface JobHandlers {
+  /** Pays one Stripe item; throws to be retried with backoff. */
+  payoutItem(job: PayoutItemJob): Promise<unknown>;
+  /** Re-queues Stripe items in transit without a recorded transfer (after a crash). */
+  sweepPayouts(): Promise<unknown>;
+  purgeIdempotencyKeys(): Promise<unknown>;
+}
+
+export interface JobQueue {
+  enqueuePayoutItems(jobs: PayoutItemJob[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function adapterFor(database: Database): PgBoss.Db {
+  if (database.pool) {
+    const pool = database.pool;
+    return { executeSql: (text, values) => pool.query(text, values) };
+  }
+  const pglite = database.pglite!;
+  return {
+    async executeSql(text, values) {
+      if (values && values.length) return pglite.query(text, values);
+      // Multi-statement scripts (pg-boss's migrations and maintenance) go through exec, which
+      // answers per statement: pg-boss wants the rows of them all.
+      const results = await pglite.exec(text);
+      return { rows: results.flatMap((r) => r.rows) };
+    },
+  };
+}
+
+export async function startJobQueue(
+  database: Database,
+  handlers: JobHandlers,
+  options: { workers: number; log: FastifyBaseLogger },
+): Promise<JobQueue> {
+  const boss = new PgBoss({
+    db: adapterFor(database),
+    schema: 'pgboss',
+    // Keep finished jobs a week for inspection; pg-boss archives and deletes after that.
+    archiveCompletedAfterSeconds: 24 * 3600,
+    deleteAfterDays: 7,
+    maintenanceIntervalSeconds: 120,
+    monitorStateIntervalSeconds: 60,
+  });
+  boss.on('error', (error) => options.log.error({ err: error }, 'job queue error'));
+  await boss.start();
+
+  // Retries back off 2 s, 4 s, 8 s … up to about an hour; the sweep requeues anything that
+  // still has money in transit after that.
+  await boss.createQueue(QUEUES.payoutItem, { name: QUEUES.payoutItem, retryLimit: 12, retryDelay: 2, retryBackoff: true, expireInSeconds: 300 });
+  await boss.createQueue(QUEUES.sweepPayouts, { name: QUEUES.sweepPayouts, retryLimit: 0 });
+  await boss.createQueue(QUEUES.purgeIdempotencyKeys, { name: QUEUES.purgeIdempotencyKeys, retryLimit: 0 });
+
+  if (options.workers > 0) {
+    for (let i = 0; i < options.workers; i++) {
+      await boss.work<PayoutItemJob>(QUEUES.payoutItem, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+        if (job) await handlers.payoutItem(job.data);
+      });
+    }
+    await boss.work(QUEUES.sweepPayouts, async () => handlers.sweepPayouts());
+    await boss.work(QUEUES.purgeIdempotencyKeys, async () => handlers.purgeIdempotencyKeys());
+    await boss.schedule(QUEUES.sweepPayouts, '*/5 * * * *');
+    await boss.schedule(QUEUES.purgeIdempotencyKeys, '17 * * * *');
+    // A crash may have left money in transit with no job: pick it up at once.
+    await boss.send(QUEUES.sweepPayouts, {});
+  }
+
+  return {
+    async enqueuePayoutItems(jobs) {
+      if (!jobs.length) return;
+      // The job id is the item id, so queuing an item twice is a no-op while its job exists.
+      await boss.insert(jobs.map((data) => ({ name: QUEUES.payoutItem, id: data.itemId, data })));
+    },
+    async stop() {
+      await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+    },
+  };
+}

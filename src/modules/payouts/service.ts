@@ -1,0 +1,504 @@
+import { and, asc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { contributors, ledgerAccounts, payoutItemLines, payoutItems, payoutRuns } from '../../db/schema.js';
+import { inTransaction } from '../../db/tx.js';
+import { contributorAccount, type Component, type PostingInput } from '../../domain/ledger.js';
+import { AppError, notFound } from '../../errors.js';
+import { recordAudit, type Actor } from '../../lib/audit.js';
+import { isUuid, newId } from '../../lib/ids.js';
+import { postTransaction } from '../ledger/service.js';
+
+type RunRow = typeof payoutRuns.$inferSelect;
+type ItemRow = typeof payoutItems.$inferSelect;
+type LineRow = typeof payoutItemLines.$inferSelect;
+export type PayoutMethod = ItemRow['method'];
+
+export interface SkippedContributor {
+  contributorId: string;
+  reason: 'declined_payment' | 'stripe_account_missing' | 'stripe_account_not_ready';
+  amount: number;
+}
+
+export function itemView(item: ItemRow) {
+  return {
+    id: item.id,
+    runId: item.runId,
+    contributorId: item.contributorId,
+    amount: item.amount,
+    currency: item.currency,
+    method: item.method,
+    status: item.status,
+    stripeTransferId: item.stripeTransferId,
+    bankPayoutStatus: item.bankPayoutStatus,
+    reference: item.reference,
+    failureReason: item.failureReason,
+    lastError: item.lastError,
+    attempts: item.attempts,
+    paidAt: item.paidAt?.toISOString() ?? null,
+    failedAt: item.failedAt?.toISOString() ?? null,
+    createdAt: item.createdAt.toISOString(),
+  };
+}
+export type PayoutItemView = ReturnType<typeof itemView>;
+
+function runView(run: RunRow, items: ItemRow[]) {
+  return {
+    id: run.id,
+    status: run.status,
+    currency: run.currency,
+    budgetId: run.budgetId,
+    total: run.total,
+    filters: run.filters as { contributorIds?: string[]; methods?: PayoutMethod[] },
+    skipped: run.skipped,
+    createdBy: run.createdBy,
+    approvedBy: run.approvedBy,
+    approvedAt: run.approvedAt?.toISOString() ?? null,
+    canceledAt: run.canceledAt?.toISOString() ?? null,
+    ledgerTransactionId: run.ledgerTransactionId,
+    createdAt: run.createdAt.toISOString(),
+    items: items.map(itemView),
+  };
+}
+export type PayoutRunView = ReturnType<typeof runView>;
+
+export interface DraftInput {
+  currency: string;
+  budgetId?: string;
+  contributorIds?: string[];
+  methods?: PayoutMethod[];
+}
+
+/**
+ * Drafts a payout run: one item per contributor for everything they are owed in the currency
+ * (optionally only from one budget, for some contributors or methods). Contributors who
+ * declined payment, and Stripe contributors whose connected account cannot take transfers yet,
+ * are listed under `skipped` with the reason. A draft moves no money.
+ */
+export async function draftPayoutRun(db: Db, organisationId: string, actor: Actor, input: DraftInput): Promise<PayoutRunView> {
+  if (!actor.id) throw new AppError('forbidden', 'A payout run must be drafted by an identified user or token.');
+  return inTransaction(db, async (tx) => {
+    const conditions: SQL[] = [
+      eq(ledgerAccounts.organisationId, organisationId),
+      eq(ledgerAccounts.type, 'contributor_owed'),
+      eq(ledgerAccounts.currency, input.currency),
+      gt(ledgerAccounts.balance, 0),
+    ];
+    if (input.budgetId) conditions.push(isUuid(input.budgetId) ? eq(ledgerAccounts.budgetId, input.budgetId) : sql`false`);
+    if (input.contributorIds) {
+      const ids = input.contributorIds.filter(isUuid);
+      conditions.push(ids.length ? inArray(ledgerAccounts.contributorId, ids) : sql`false`);
+    }
+    const owed = await tx
+      .select({
+        contributorId: contributors.id,
+        paymentMethod: contributors.paymentMethod,
+        stripeAccountId: contributors.stripeAccountId,
+        stripeReady: contributors.stripePayoutsEnabled,
+        budgetId: ledgerAccounts.budgetId,
+        component: ledgerAccounts.component,
+        balance: ledgerAccounts.balance,
+      })
+      .from(ledgerAccounts)
+      .innerJoin(
+        contributors,
+        and(eq(contributors.organisationId, ledgerAccounts.organisationId), eq(contributors.id, ledgerAccounts.contributorId)),
+      )
+      .where(and(...conditions))
+      .orderBy(asc(contributors.id), asc(ledgerAccounts.code));
+
+    const byContributor = new Map<string, typeof owed>();
+    for (const row of owed) byContributor.set(row.contributorId, [...(byContributor.get(row.contributorId) ?? []), row]);
+
+    const runId = newId();
+    const skipped: SkippedContributor[] = [];
+    const items: { item: typeof payoutItems.$inferInsert; lines: (typeof payoutItemLines.$inferInsert)[] }[] = [];
+    for (const [contributorId, rows] of byContributor) {
+      const first = rows[0]!;
+      const amount = rows.reduce((sum, r) => sum + r.balance, 0);
+      if (first.paymentMethod === 'declined') {
+        skipped.push({ contributorId, reason: 'declined_payment', amount });
+        continue;
+      }
+      if (input.methods && !input.methods.includes(first.paymentMethod)) continue;
+      if (first.paymentMethod === 'stripe' && !first.stripeAccountId) {
+        skipped.push({ contributorId, reason: 'stripe_account_missing', amount });
+        continue;
+      }
+      if (first.paymentMethod === 'stripe' && !first.stripeReady) {
+        skipped.push({ contributorId, reason: 'stripe_account_not_ready', amount });
+        continue;
+      }
+      const itemId = newId();
+      items.push({
+        item: {
+          organisationId,
+          id: itemId,
+          runId,
+          contributorId,
+          currency: input.currency,
+          amount,
+          method: first.paymentMethod,
+          stripeAccountId: first.paymentMethod === 'stripe' ? first.stripeAccountId : null,
+        },
+        lines: rows.map((r) => ({ organisationId, itemId, budgetId: r.budgetId!, component: r.component!, amount: r.balance })),
+      });
+    }
+    const total = items.reduce((sum, i) => sum + (i.item.amount as number), 0);
+    const [run] = await tx
+      .insert(payoutRuns)
+      .values({
+        organisationId,
+        id: runId,
+        currency: input.currency,
+        budgetId: input.budgetId ?? null,
+        total,
+        filters: { contributorIds: input.contributorIds, methods: input.methods },
+        skipped,
+        createdBy: actor.id!,
+      })
+      .returning();
+    if (items.length) {
+      await tx.insert(payoutItems).values(items.map((i) => i.item));
+      await tx.insert(payoutItemLines).values(items.flatMap((i) => i.lines));
+    }
+    const view = await loadRun(tx, organisationId, run!);
+    await recordAudit(tx, organisationId, actor, { action: 'payout_run.drafted', entityType: 'payout_run', entityId: runId, after: view });
+    return view;
+  });
+}
+
+async function loadRun(db: Db, organisationId: string, run: RunRow): Promise<PayoutRunView> {
+  const items = await db
+    .select()
+    .from(payoutItems)
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)))
+    .orderBy(asc(payoutItems.id));
+  return runView(run, items);
+}
+
+async function lockRun(tx: Db, organisationId: string, runId: string): Promise<RunRow> {
+  if (!isUuid(runId)) throw notFound('The payout run');
+  const [run] = await tx
+    .select()
+    .from(payoutRuns)
+    .where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, runId)))
+    .for('update');
+  if (!run) throw notFound('The payout run');
+  return run;
+}
+
+export async function getPayoutRun(db: Db, organisationId: string, runId: string): Promise<PayoutRunView> {
+  if (!isUuid(runId)) throw notFound('The payout run');
+  const [run] = await db.select().from(payoutRuns).where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, runId)));
+  if (!run) throw notFound('The payout run');
+  return loadRun(db, organisationId, run);
+}
+
+export async function listPayoutRuns(db: Db, organisationId: string, filter: { status?: RunRow['status'] }, limit: number, afterId?: string) {
+  const conditions: SQL[] = [eq(payoutRuns.organisationId, organisationId)];
+  if (filter.status) conditions.push(eq(payoutRuns.status, filter.status));
+  if (afterId) conditions.push(gt(payoutRuns.id, afterId));
+  const runs = await db.select().from(payoutRuns).where(and(...conditions)).orderBy(asc(payoutRuns.id)).limit(limit + 1);
+  return Promise.all(runs.map((run) => loadRun(db, organisationId, run)));
+}
+
+async function linesOf(tx: Db, organisationId: string, itemIds: string[]): Promise<LineRow[]> {
+  if (!itemIds.length) return [];
+  return tx
+    .select()
+    .from(payoutItemLines)
+    .where(and(eq(payoutItemLines.organisationId, organisationId), inArray(payoutItemLines.itemId, itemIds)))
+    .orderBy(asc(payoutItemLines.itemId), asc(payoutItemLines.budgetId), asc(payoutItemLines.component));
+}
+
+type Bucket = 'owed' | 'in_transit' | 'paid';
+
+/** Postings that move each line of the items from one contributor bucket to another. */
+function movePostings(items: ItemRow[], lines: LineRow[], from: Bucket, to: Bucket, amounts?: Map<string, number>): PostingInput[] {
+  const contributorOf = new Map(items.map((i) => [i.id, i.contributorId]));
+  return lines.flatMap((line) => {
+    const amount = amounts ? (amounts.get(`${line.itemId}|${line.budgetId}|${line.component}`) ?? 0) : line.amount;
+    if (amount === 0) return [];
+    const contributorId = contributorOf.get(line.itemId)!;
+    const component = line.component as Component;
+    return [
+      { account: contributorAccount(contributorId, from, component, line.budgetId), amount: -amount },
+      { account: contributorAccount(contributorId, to, component, line.budgetId), amount },
+    ];
+  });
+}
+
+/**
+ * Approves a draft run: a different user than its creator (four eyes), exactly once (the run
+ * row is locked). Moves every item's money from owed to in transit in one ledger transaction
+ * and marks the items processing; the caller then queues the Stripe items.
+ *
+ * Errors: not_found, invalid_state (not a draft, or owed balances changed since the draft),
+ * four_eyes_required, stripe_not_configured (the run has Stripe items and Stripe is not set up).
+ */
+export async function approvePayoutRun(
+  db: Db,
+  organisationId: string,
+  actor: Actor,
+  runId: string,
+  now: Date,
+  stripeConfigured: boolean,
+): Promise<PayoutRunView> {
+  return inTransaction(db, async (tx) => {
+    const run = await lockRun(tx, organisationId, runId);
+    if (run.status !== 'draft') throw new AppError('invalid_state', `The payout run is ${run.status}, not a draft.`);
+    if (run.createdBy === actor.id) {
+      throw new AppError('four_eyes_required', 'A payout run must be approved by someone other than the person who drafted it.');
+    }
+    const items = await tx
+      .select()
+      .from(payoutItems)
+      .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)))
+      .orderBy(asc(payoutItems.id));
+    if (!stripeConfigured && items.some((i) => i.method === 'stripe')) {
+      throw new AppError('stripe_not_configured', 'This run pays some people through Stripe, but Stripe is not configured (STRIPE_SECRET_KEY).');
+    }
+    let ledgerTransactionId: string | null = null;
+    if (items.length) {
+      try {
+        ledgerTransactionId = await postTransaction(tx, organisationId, {
+          type: 'payout_approval',
+          referenceType: 'payout_run',
+          referenceId: run.id,
+          effectiveDate: now.toISOString().slice(0, 10),
+          currency: run.currency,
+          createdBy: actor.id,
+          postings: movePostings(items, await linesOf(tx, organisationId, items.map((i) => i.id)), 'owed', 'in_transit'),
+        });
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'invalid_state') {
+          throw new AppError(
+            'invalid_state',
+            'What some contributors are owed has changed since this run was drafted (another run or a reversal). Cancel it and draft a new one.',
+          );
+        }
+        throw error;
+      }
+      await tx
+        .update(payoutItems)
+        .set({ status: 'processing', updatedAt: now })
+        .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)));
+    }
+    const [updated] = await tx
+      .update(payoutRuns)
+      .set({ status: 'approved', approvedBy: actor.id, approvedAt: now, ledgerTransactionId })
+      .where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, run.id)))
+      .returning();
+    const view = await loadRun(tx, organisationId, updated!);
+    await recordAudit(tx, organisationId, actor, {
+      action: 'payout_run.approved',
+      entityType: 'payout_run',
+      entityId: run.id,
+      before: { status: run.status },
+      after: { status: view.status, total: view.total, ledgerTransactionId },
+    });
+    return view;
+  });
+}
+
+/** Cancels a draft (no money has moved). Errors: not_found, invalid_state. */
+export async function cancelPayoutRun(db: Db, organisationId: string, actor: Actor, runId: string, now: Date) {
+  return inTransaction(db, async (tx) => {
+    const run = await lockRun(tx, organisationId, runId);
+    if (run.status !== 'draft') throw new AppError('invalid_state', `Only a draft can be canceled; this run is ${run.status}.`);
+    await tx
+      .update(payoutItems)
+      .set({ status: 'canceled', updatedAt: now })
+      .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)));
+    const [updated] = await tx
+      .update(payoutRuns)
+      .set({ status: 'canceled', canceledBy: actor.id, canceledAt: now })
+      .where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, run.id)))
+      .returning();
+    await recordAudit(tx, organisationId, actor, {
+      action: 'payout_run.canceled',
+      entityType: 'payout_run',
+      entityId: run.id,
+      before: { status: run.status },
+      after: { status: 'canceled' },
+    });
+    return loadRun(tx, organisationId, updated!);
+  });
+}
+
+export async function lockItem(tx: Db, organisationId: string, itemId: string): Promise<ItemRow> {
+  if (!isUuid(itemId)) throw notFound('The payout item');
+  const [item] = await tx
+    .select()
+    .from(payoutItems)
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, itemId)))
+    .for('update');
+  if (!item) throw notFound('The payout item');
+  return item;
+}
+
+/**
+ * Records an item as paid: in transit → paid, in the caller's transaction, with the item
+ * locked by the caller. Returns the updated item.
+ */
+export async function settleItemPaid(
+  tx: Db,
+  organisationId: string,
+  actor: Actor,
+  item: ItemRow,
+  details: { reference?: string; stripeTransferId?: string },
+  now: Date,
+): Promise<ItemRow> {
+  await postTransaction(tx, organisationId, {
+    type: 'payout_paid',
+    referenceType: 'payout_item',
+    referenceId: item.id,
+    effectiveDate: now.toISOString().slice(0, 10),
+    currency: item.currency,
+    createdBy: actor.id,
+    postings: movePostings([item], await linesOf(tx, organisationId, [item.id]), 'in_transit', 'paid'),
+  });
+  const [updated] = await tx
+    .update(payoutItems)
+    .set({
+      status: 'paid',
+      paidAt: now,
+      updatedAt: now,
+      reference: details.reference ?? item.reference,
+      stripeTransferId: details.stripeTransferId ?? item.stripeTransferId,
+      lastError: null,
+    })
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)))
+    .returning();
+  await recordAudit(tx, organisationId, actor, {
+    action: 'payout_item.paid',
+    entityType: 'payout_item',
+    entityId: item.id,
+    before: { status: item.status },
+    after: { status: 'paid', reference: updated!.reference, stripeTransferId: updated!.stripeTransferId },
+  });
+  return updated!;
+}
+
+/**
+ * Records an item as failed before its money left: in transit → owed, so it can be paid in a
+ * later run. The caller holds the item's lock.
+ */
+export async function failItem(tx: Db, organisationId: string, actor: Actor, item: ItemRow, reason: string, now: Date): Promise<ItemRow> {
+  await postTransaction(tx, organisationId, {
+    type: 'payout_failed',
+    referenceType: 'payout_item',
+    referenceId: item.id,
+    effectiveDate: now.toISOString().slice(0, 10),
+    currency: item.currency,
+    description: reason,
+    createdBy: actor.id,
+    postings: movePostings([item], await linesOf(tx, organisationId, [item.id]), 'in_transit', 'owed'),
+  });
+  const [updated] = await tx
+    .update(payoutItems)
+    .set({ status: 'failed', failureReason: reason, failedAt: now, updatedAt: now })
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)))
+    .returning();
+  await recordAudit(tx, organisationId, actor, {
+    action: 'payout_item.failed',
+    entityType: 'payout_item',
+    entityId: item.id,
+    before: { status: item.status },
+    after: { status: 'failed', failureReason: reason },
+  });
+  return updated!;
+}
+
+/**
+ * Returns money Stripe took back (transfer.reversed) from paid to owed and fails the item.
+ * `reversedTotal` is Stripe's cumulative amount_reversed, so deliveries in any order and any
+ * number of times return exactly what was reversed. The caller holds the item's lock.
+ */
+export async function applyTransferReversal(
+  tx: Db,
+  organisationId: string,
+  actor: Actor,
+  item: ItemRow,
+  reversedTotal: number,
+  now: Date,
+): Promise<void> {
+  const delta = Math.min(reversedTotal, item.amount) - item.reversedAmount;
+  if (delta <= 0 || item.status !== 'paid') return;
+  // Allocate the reversal to the item's lines in order.
+  const lines = await linesOf(tx, organisationId, [item.id]);
+  const amounts = new Map<string, number>();
+  let remaining = delta;
+  let alreadyReversed = item.reversedAmount;
+  for (const line of lines) {
+    const lineLeft = Math.max(0, line.amount - alreadyReversed);
+    alreadyReversed = Math.max(0, alreadyReversed - line.amount);
+    const take = Math.min(lineLeft, remaining);
+    if (take > 0) amounts.set(`${line.itemId}|${line.budgetId}|${line.component}`, take);
+    remaining -= take;
+  }
+  await postTransaction(tx, organisationId, {
+    type: 'payout_reversed',
+    referenceType: 'payout_item',
+    referenceId: item.id,
+    effectiveDate: now.toISOString().slice(0, 10),
+    currency: item.currency,
+    description: 'Stripe transfer reversed',
+    createdBy: actor.id,
+    postings: movePostings([item], lines, 'paid', 'owed', amounts),
+  });
+  const fullyReversed = item.reversedAmount + delta >= item.amount;
+  await tx
+    .update(payoutItems)
+    .set({
+      reversedAmount: item.reversedAmount + delta,
+      status: 'failed',
+      failureReason: fullyReversed ? 'The Stripe transfer was reversed' : 'The Stripe transfer was partly reversed',
+      failedAt: now,
+      updatedAt: now,
+    })
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)));
+  await recordAudit(tx, organisationId, actor, {
+    action: 'payout_item.reversed',
+    entityType: 'payout_item',
+    entityId: item.id,
+    before: { status: item.status, reversedAmount: item.reversedAmount },
+    after: { status: 'failed', reversedAmount: item.reversedAmount + delta },
+  });
+}
+
+/** Marks a manual (bank transfer or voucher) item paid. Errors: not_found, invalid_state. */
+export async function markItemPaid(db: Db, organisationId: string, actor: Actor, itemId: string, reference: string, now: Date) {
+  return inTransaction(db, async (tx) => {
+    const item = await lockItem(tx, organisationId, itemId);
+    assertManualProcessing(item);
+    return itemView(await settleItemPaid(tx, organisationId, actor, item, { reference }, now));
+  });
+}
+
+/** Marks a manual item failed; its money returns to owed. Errors: not_found, invalid_state. */
+export async function markItemFailed(db: Db, organisationId: string, actor: Actor, itemId: string, reason: string, now: Date) {
+  return inTransaction(db, async (tx) => {
+    const item = await lockItem(tx, organisationId, itemId);
+    assertManualProcessing(item);
+    return itemView(await failItem(tx, organisationId, actor, item, reason, now));
+  });
+}
+
+function assertManualProcessing(item: ItemRow) {
+  if (item.method === 'stripe') {
+    throw new AppError('invalid_state', 'Stripe items are settled by Stripe, not marked by hand.');
+  }
+  if (item.status !== 'processing') {
+    throw new AppError('invalid_state', `The payout item is ${item.status}; only an item of an approved run that is not yet settled can be marked.`);
+  }
+}
+
+/** Stripe items whose money is in transit but whose transfer is not recorded: work for the queue. */
+export async function pendingStripeItems(db: Db, limit = 1000) {
+  return db
+    .select({ organisationId: payoutItems.organisationId, id: payoutItems.id })
+    .from(payoutItems)
+    .where(and(eq(payoutItems.status, 'processing'), eq(payoutItems.method, 'stripe'), sql`${payoutItems.stripeTransferId} is null`))
+    .limit(limit);
+}

@@ -1,0 +1,126 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { FastifyBaseLogger } from 'fastify';
+import pThrottle from 'p-throttle';
+import type Stripe from 'stripe';
+import type { Db } from '../../db/client.js';
+import { payoutItems } from '../../db/schema.js';
+import { inTransaction } from '../../db/tx.js';
+import { systemActor } from '../../lib/audit.js';
+import { classifyStripeError } from '../../lib/stripe.js';
+import { failItem, lockItem, settleItemPaid } from './service.js';
+
+/** The Stripe idempotency key of an item's transfer: derived from the item, so retries replay. */
+export const transferIdempotencyKey = (itemId: string) => `payout-item-${itemId}`;
+/** Each item's transfer carries its own transfer_group, so it can be found again after 24 hours. */
+export const transferGroup = (itemId: string) => `payout_item_${itemId}`;
+
+/** Thrown for a transient failure: the job queue retries the item later with backoff. */
+export class RetryLater extends Error {
+  override name = 'RetryLater';
+}
+
+export interface StripePayoutDeps {
+  db: Db;
+  stripe: Stripe;
+  now: () => Date;
+  log: FastifyBaseLogger;
+  /** Stripe requests per second this process may make. */
+  maxRequestsPerSecond: number;
+}
+
+export type ItemOutcome = 'paid' | 'failed' | 'skipped';
+
+/**
+ * Pays Stripe items: each call creates (or finds) the item's transfer and settles the item.
+ *
+ * Never pays twice: the transfer is created with an idempotency key derived from the item, and
+ * from the second attempt on the item's transfer_group is searched first, so a response lost
+ * after Stripe created the transfer (or a crash before the result was recorded) ends with the
+ * one transfer recorded. The item row is locked only to record the result, never across the
+ * call to Stripe.
+ *
+ * Requests are throttled to `maxRequestsPerSecond`; a 429 pauses every call of this executor
+ * for a growing interval, so the queue slows down instead of failing items.
+ */
+export function createStripePayoutExecutor(deps: StripePayoutDeps) {
+  const throttle = pThrottle({ limit: deps.maxRequestsPerSecond, interval: 1000 });
+  const call = throttle(<T>(fn: () => Promise<T>) => fn());
+  let pausedUntil = 0;
+  let pauseMs = 0;
+
+  async function stripeCall<T>(fn: () => Promise<T>): Promise<T> {
+    const wait = pausedUntil - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    return call(fn) as Promise<T>;
+  }
+
+  return async function executeItem(organisationId: string, itemId: string): Promise<ItemOutcome> {
+    const [item] = await deps.db
+      .update(payoutItems)
+      .set({ attempts: sql`${payoutItems.attempts} + 1` })
+      .where(
+        and(
+          eq(payoutItems.organisationId, organisationId),
+          eq(payoutItems.id, itemId),
+          eq(payoutItems.status, 'processing'),
+          eq(payoutItems.method, 'stripe'),
+          sql`${payoutItems.stripeTransferId} is null`,
+        ),
+      )
+      .returning();
+    if (!item) return 'skipped'; // settled already, or not ours to pay
+    const actor = systemActor('stripe-payouts');
+
+    let transfer: Stripe.Transfer | undefined;
+    try {
+      if (item.attempts > 1) {
+        const existing = await stripeCall(() => deps.stripe.transfers.list({ transfer_group: transferGroup(item.id), limit: 1 }));
+        transfer = existing.data[0];
+      }
+      transfer ??= await stripeCall(() =>
+        deps.stripe.transfers.create(
+          {
+            amount: item.amount,
+            currency: item.currency.toLowerCase(),
+            destination: item.stripeAccountId!,
+            transfer_group: transferGroup(item.id),
+            description: 'Payment for co-production involvement',
+            metadata: { payout_item_id: item.id, payout_run_id: item.runId, organisation_id: organisationId },
+          },
+          { idempotencyKey: transferIdempotencyKey(item.id) },
+        ),
+      );
+      pauseMs = 0;
+    } catch (error) {
+      const failure = classifyStripeError(error);
+      if (failure.kind === 'permanent') {
+        deps.log.warn({ itemId, reason: failure.reason }, 'Stripe refused the transfer; the item fails and its money returns to owed');
+        await inTransaction(deps.db, async (tx) => {
+          const locked = await lockItem(tx, organisationId, item.id);
+          if (locked.status === 'processing' && !locked.stripeTransferId) await failItem(tx, organisationId, actor, locked, failure.reason, deps.now());
+        });
+        return 'failed';
+      }
+      if (failure.rateLimited) {
+        pauseMs = Math.min(30_000, Math.max(500, pauseMs * 2));
+        pausedUntil = Date.now() + pauseMs;
+      }
+      await deps.db
+        .update(payoutItems)
+        .set({ lastError: failure.reason.slice(0, 500) })
+        .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)));
+      deps.log.info({ itemId, reason: failure.reason, attempt: item.attempts }, 'Stripe transfer will be retried');
+      throw new RetryLater(failure.reason);
+    }
+
+    const transferId = transfer.id;
+    await inTransaction(deps.db, async (tx) => {
+      const locked = await lockItem(tx, organisationId, item.id);
+      if (locked.status !== 'processing' || locked.stripeTransferId) return;
+      await settleItemPaid(tx, organisationId, actor, locked, { stripeTransferId: transferId }, deps.now());
+    });
+    return 'paid';
+  };
+}
+
+export type StripePayoutExecutor = ReturnType<typeof createStripePayoutExecutor>;

@@ -1,0 +1,83 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type Stripe from 'stripe';
+import { z } from 'zod';
+import { AppError } from '../../errors.js';
+import { ownContributorId } from '../../lib/access.js';
+import { idParams } from '../../lib/schemas.js';
+import { applyStripeEvent, startStripeOnboarding } from './service.js';
+
+const onboardingView = z.object({ accountId: z.string(), onboardingUrl: z.string(), payoutsEnabled: z.boolean() });
+
+/** Stripe's signatures older than this are refused, so a captured delivery cannot be replayed later. */
+const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
+  const requireStripe = (): Stripe => {
+    if (!app.stripe) throw new AppError('stripe_not_configured', 'Stripe is not configured (STRIPE_SECRET_KEY).');
+    return app.stripe;
+  };
+  const urls = (request: { protocol: string; host: string }) => {
+    const base = app.config.publicUrl ?? `${request.protocol}://${request.host}`;
+    return { refreshUrl: `${base}/app/stripe/refresh`, returnUrl: `${base}/app/stripe/return` };
+  };
+
+  app.post(
+    '/v1/contributors/:id/stripe-account',
+    {
+      config: { roles: ['finance', 'coordinator'] },
+      schema: {
+        tags: ['stripe'],
+        summary: "Create the contributor's Stripe connected account (once) and a fresh onboarding link",
+        params: idParams,
+        response: { 200: onboardingView },
+      },
+    },
+    async (request) =>
+      startStripeOnboarding(app.db, requireStripe(), request.principal.organisationId, request.actor(), request.params.id, urls(request)),
+  );
+
+  app.post(
+    '/v1/me/stripe-account',
+    {
+      config: { roles: ['participant'] },
+      schema: { tags: ['stripe'], summary: 'Start or continue my Stripe onboarding', response: { 200: onboardingView } },
+    },
+    async (request) =>
+      startStripeOnboarding(app.db, requireStripe(), request.principal.organisationId, request.actor(), ownContributorId(request.principal), urls(request)),
+  );
+
+  // Webhooks are verified on the exact bytes Stripe sent, so this route keeps the raw body.
+  await app.register(async (hooks) => {
+    hooks.removeAllContentTypeParsers();
+    hooks.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body));
+    hooks.post(
+      '/v1/webhooks/stripe',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['stripe'],
+          summary: 'Stripe webhooks (signed; each event applied once)',
+          security: [],
+          response: { 200: z.object({ received: z.literal(true), duplicate: z.boolean() }) },
+        },
+      },
+      async (request) => {
+        const stripe = requireStripe();
+        const secret = app.config.stripe.webhookSecret;
+        if (!secret) throw new AppError('stripe_not_configured', 'STRIPE_WEBHOOK_SECRET is not configured.');
+        const signature = request.headers['stripe-signature'];
+        const raw = request.body as Buffer | undefined;
+        let event: Stripe.Event;
+        try {
+          if (typeof signature !== 'string' || !Buffer.isBuffer(raw)) throw new Error('missing signature or body');
+          event = stripe.webhooks.constructEvent(raw, signature, secret, SIGNATURE_TOLERANCE_SECONDS);
+        } catch {
+          throw new AppError('invalid_signature', 'The Stripe-Signature header does not match the body, or is too old.');
+        }
+        const { applied } = await applyStripeEvent(app.db, event, app.now());
+        request.log.info({ eventId: event.id, type: event.type, duplicate: !applied }, 'stripe event');
+        return { received: true as const, duplicate: !applied };
+      },
+    );
+  });
+};
