@@ -1,0 +1,69 @@
+import type { FastifyInstance } from 'fastify';
+import type { TestOrg } from './app.js';
+import { json } from './app.js';
+
+/**
+ * A funded organisation ready for work: a project, a rate card (£20/hour for lived experience
+ * and carers, an in-kind £30/hour for professionals, per-session workshops) and a budget.
+ */
+export async function fundedBudget(app: FastifyInstance, org: TestOrg, options: { amount?: number; allowOverspend?: boolean } = {}) {
+  const finance = await org.as('finance');
+  const post = async (url: string, payload: object) => {
+    const res = await app.inject({ method: 'POST', url, headers: finance, payload });
+    if (res.statusCode !== 201) throw new Error(`${url} → ${res.statusCode}: ${res.body}`);
+    return json(res);
+  };
+  const project = await post('/v1/projects', { name: 'Community mental health co-production' });
+  const card = await post('/v1/rate-cards', { name: 'Involvement payments', currency: 'GBP' });
+  await post(`/v1/rate-cards/${card.id}/versions`, {
+    effectiveFrom: '2026-01-01',
+    rates: [
+      { activity: 'meeting', contributorKind: 'lived_experience', unit: 'hour', amount: 2000 },
+      { activity: 'meeting', contributorKind: 'carer', unit: 'hour', amount: 2000 },
+      { activity: 'meeting', contributorKind: 'professional', unit: 'hour', amount: 3000, inKind: true },
+      { activity: 'workshop', contributorKind: 'lived_experience', unit: 'session', amount: 5000 },
+    ],
+  });
+  const budget = await post('/v1/budgets', {
+    projectId: project.id,
+    name: 'Lived experience panel',
+    funder: 'National Lottery Community Fund',
+    grantReference: 'NLCF-2026-001',
+    currency: 'GBP',
+    amount: options.amount ?? 1_000_000,
+    startsOn: '2026-01-01',
+    endsOn: '2026-12-31',
+    rateCardId: card.id,
+    allowOverspend: options.allowOverspend ?? false,
+  });
+  return { finance, projectId: project.id as string, rateCardId: card.id as string, budgetId: budget.id as string };
+}
+
+/** A contributor with approved time worth `hours` × £20, so they are owed money. */
+export async function owedContributor(
+  app: FastifyInstance,
+  org: TestOrg,
+  budgetId: string,
+  options: { paymentMethod?: string; hours?: number; name?: string } = {},
+) {
+  const coordinator = await org.as('coordinator');
+  const contributor = json(
+    await app.inject({
+      method: 'POST',
+      url: '/v1/contributors',
+      headers: coordinator,
+      payload: { name: options.name ?? 'Alex', kind: 'lived_experience', paymentMethod: options.paymentMethod ?? 'bank_transfer' },
+    }),
+  );
+  const entry = json(
+    await app.inject({
+      method: 'POST',
+      url: '/v1/time-entries',
+      headers: coordinator,
+      payload: { contributorId: contributor.id, budgetId, activity: 'meeting', date: '2026-03-02', minutes: (options.hours ?? 2) * 60 },
+    }),
+  );
+  const approved = await app.inject({ method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator });
+  if (approved.statusCode !== 200) throw new Error(`approve → ${approved.statusCode}: ${approved.body}`);
+  return { contributorId: contributor.id as string, entryId: entry.id as string };
+}
