@@ -427,10 +427,13 @@ export const timeEntries = pgTable(
     reversalReason: text('reversal_reason'),
     ledgerTransactionId: uuid('ledger_transaction_id'),
     reversalTransactionId: uuid('reversal_transaction_id'),
+    /** The payout item that carries this entry's money, once a run with it is approved. */
+    payoutItemId: uuid('payout_item_id'),
     createdAt: createdAt(),
   },
   (t) => [
     primaryKey({ columns: [t.organisationId, t.id] }),
+    index('time_entries_payout_item_idx').on(t.organisationId, t.payoutItemId),
     index('time_entries_contributor_idx').on(t.organisationId, t.contributorId, t.date),
     index('time_entries_budget_idx').on(t.organisationId, t.budgetId, t.date),
     index('time_entries_status_idx').on(t.organisationId, t.status, t.id),
@@ -472,10 +475,13 @@ export const expenses = pgTable(
     reversalReason: text('reversal_reason'),
     ledgerTransactionId: uuid('ledger_transaction_id'),
     reversalTransactionId: uuid('reversal_transaction_id'),
+    /** The payout item that carries this expense's money, once a run with it is approved. */
+    payoutItemId: uuid('payout_item_id'),
     createdAt: createdAt(),
   },
   (t) => [
     primaryKey({ columns: [t.organisationId, t.id] }),
+    index('expenses_payout_item_idx').on(t.organisationId, t.payoutItemId),
     index('expenses_contributor_idx').on(t.organisationId, t.contributorId, t.date),
     index('expenses_budget_idx').on(t.organisationId, t.budgetId, t.date),
     foreignKey({ columns: [t.organisationId, t.contributorId], foreignColumns: [contributors.organisationId, contributors.id] }),

@@ -6,7 +6,8 @@ import type { Config } from '../config.js';
  * refused with stripe_not_configured; the other methods work). STRIPE_API_BASE points the SDK
  * at stripe-mock or a test double.
  *
- * The SDK's own retries are off: the job queue retries with backoff, and every transfer is
+ * The SDK's own retries are off (it still retries a connection dropped before any answer once,
+ * with the same idempotency key): the job queue retries with backoff, and every transfer is
  * created with an idempotency key derived from its payout item, so a retry can never pay twice.
  */
 export function createStripeClient(config: Config['stripe']): Stripe | null {
@@ -38,6 +39,10 @@ const PERMANENT_CODES = new Set([
   'currency_not_supported',
   'amount_too_small',
   'amount_too_large',
+  // Stripe stores an error under its idempotency key for 24 hours, so retrying the same
+  // transfer after the platform balance is topped up would only replay the refusal: the item
+  // fails with the reason and its money returns to owed for the next run.
+  'balance_insufficient',
 ]);
 
 export type StripeFailure = { kind: 'permanent'; reason: string } | { kind: 'transient'; reason: string; rateLimited: boolean };
@@ -48,8 +53,6 @@ export function classifyStripeError(error: unknown): StripeFailure {
   const reason = `${e.code ?? e.type ?? 'error'}: ${e.message ?? String(error)}`;
   if (e.type === 'StripeRateLimitError' || e.statusCode === 429) return { kind: 'transient', reason, rateLimited: true };
   if (e.type === 'StripeInvalidRequestError' && e.statusCode !== undefined && e.statusCode < 500) {
-    // balance_insufficient is the platform's own balance: it comes right once it is topped up.
-    if (e.code === 'balance_insufficient') return { kind: 'transient', reason, rateLimited: false };
     if (e.code === undefined || PERMANENT_CODES.has(e.code)) return { kind: 'permanent', reason };
   }
   return { kind: 'transient', reason, rateLimited: false };

@@ -171,7 +171,13 @@ export async function reverseExpense(db: Db, organisationId: string, actor: Acto
     }
     await lockContributorRow(tx, organisationId, expense.contributorId);
     const budget = await getBudgetRow(tx, organisationId, expense.budgetId);
-    await assertStillOwed(tx, organisationId, { budget, contributorId: expense.contributorId, component: 'expenses', amount: expense.amount });
+    await assertStillOwed(tx, organisationId, {
+      budget,
+      contributorId: expense.contributorId,
+      component: 'expenses',
+      amount: expense.amount,
+      payoutItemId: expense.payoutItemId,
+    });
     const reversalTransactionId = await reverseTransaction(tx, organisationId, expense.ledgerTransactionId!, {
       type: 'expense_reversal',
       referenceType: 'expense',

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { contributors, ledgerAccounts, payoutItemLines, payoutItems, payoutRuns } from '../../db/schema.js';
+import { contributors, expenses, ledgerAccounts, payoutItemLines, payoutItems, payoutRuns, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { contributorAccount, type Component, type PostingInput } from '../../domain/ledger.js';
 import { AppError, notFound } from '../../errors.js';
@@ -211,6 +211,48 @@ async function linesOf(tx: Db, organisationId: string, itemIds: string[]): Promi
     .orderBy(asc(payoutItemLines.itemId), asc(payoutItemLines.budgetId), asc(payoutItemLines.component));
 }
 
+/**
+ * Records which approved time entries and expenses each item pays: those of the item's
+ * contributor and budgets that were owed when the run was drafted. Reports use it for the time
+ * from approval to payment; reversal uses it to refuse work whose money has left.
+ */
+async function linkWork(tx: Db, organisationId: string, items: ItemRow[], lines: LineRow[], draftedAt: Date) {
+  for (const item of items) {
+    const itemLines = lines.filter((l) => l.itemId === item.id);
+    for (const [table, component] of [
+      [timeEntries, 'earnings'],
+      [expenses, 'expenses'],
+    ] as const) {
+      const budgetIds = itemLines.filter((l) => l.component === component).map((l) => l.budgetId);
+      if (!budgetIds.length) continue;
+      await tx
+        .update(table)
+        .set({ payoutItemId: item.id })
+        .where(
+          and(
+            eq(table.organisationId, organisationId),
+            eq(table.contributorId, item.contributorId),
+            inArray(table.budgetId, budgetIds),
+            eq(table.status, 'approved'),
+            sql`${table.payoutItemId} is null`,
+            sql`${table.amount} > 0`,
+            sql`${table.decidedAt} <= ${draftedAt}`,
+          ),
+        );
+    }
+  }
+}
+
+/** The item's money is owed again (it failed or was reversed): its work waits for a new item. */
+async function unlinkWork(tx: Db, organisationId: string, itemId: string) {
+  for (const table of [timeEntries, expenses]) {
+    await tx
+      .update(table)
+      .set({ payoutItemId: null })
+      .where(and(eq(table.organisationId, organisationId), eq(table.payoutItemId, itemId)));
+  }
+}
+
 type Bucket = 'owed' | 'in_transit' | 'paid';
 
 /** Postings that move each line of the items from one contributor bucket to another. */
@@ -283,6 +325,7 @@ export async function approvePayoutRun(
         .update(payoutItems)
         .set({ status: 'processing', updatedAt: now })
         .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)));
+      await linkWork(tx, organisationId, items, await linesOf(tx, organisationId, items.map((i) => i.id)), run.createdAt);
     }
     const [updated] = await tx
       .update(payoutRuns)
@@ -400,6 +443,7 @@ export async function failItem(tx: Db, organisationId: string, actor: Actor, ite
     .set({ status: 'failed', failureReason: reason, failedAt: now, updatedAt: now })
     .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)))
     .returning();
+  await unlinkWork(tx, organisationId, item.id);
   await recordAudit(tx, organisationId, actor, {
     action: 'payout_item.failed',
     entityType: 'payout_item',
@@ -448,6 +492,7 @@ export async function applyTransferReversal(
     postings: movePostings([item], lines, 'paid', 'owed', amounts),
   });
   const fullyReversed = item.reversedAmount + delta >= item.amount;
+  if (fullyReversed) await unlinkWork(tx, organisationId, item.id);
   await tx
     .update(payoutItems)
     .set({

@@ -396,7 +396,13 @@ export async function reverseTimeEntry(db: Db, organisationId: string, actor: Ac
     }
     await lockContributor(tx, organisationId, entry.contributorId, true);
     const budget = await getBudgetRow(tx, organisationId, entry.budgetId);
-    await assertStillOwed(tx, organisationId, { budget, contributorId: entry.contributorId, component: 'earnings', amount: entry.amount });
+    await assertStillOwed(tx, organisationId, {
+      budget,
+      contributorId: entry.contributorId,
+      component: 'earnings',
+      amount: entry.amount,
+      payoutItemId: entry.payoutItemId,
+    });
     const reversalTransactionId = entry.ledgerTransactionId
       ? await reverseTransaction(tx, organisationId, entry.ledgerTransactionId, {
           type: 'time_entry_reversal',

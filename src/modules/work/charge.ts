@@ -70,9 +70,12 @@ export function assertStatus(what: string, actual: string, expected: string): vo
 export async function assertStillOwed(
   tx: Db,
   organisationId: string,
-  input: { budget: BudgetRow; contributorId: string; component: Component; amount: number },
+  input: { budget: BudgetRow; contributorId: string; component: Component; amount: number; payoutItemId: string | null },
 ): Promise<void> {
   if (input.amount === 0) return;
+  if (input.payoutItemId) {
+    throw new AppError('already_paid', 'The money for this is in a payout (on its way or paid), so it cannot be reversed.');
+  }
   const owed = contributorAccount(input.contributorId, 'owed', input.component, input.budget.id);
   const balances = await lockAccounts(tx, organisationId, input.budget.currency, [owed]);
   if ((balances.get(owed.code) ?? 0) < input.amount) {
