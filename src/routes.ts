@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { apiTokenRoutes } from './modules/api-tokens/routes.js';
+import { auditRoutes } from './modules/audit/routes.js';
 import { authRoutes } from './modules/auth/routes.js';
 import { balanceRoutes } from './modules/balances/routes.js';
 import { budgetRoutes } from './modules/budgets/routes.js';
@@ -11,6 +12,7 @@ import { organisationRoutes } from './modules/organisations/routes.js';
 import { payoutRoutes } from './modules/payouts/routes.js';
 import { projectRoutes } from './modules/projects/routes.js';
 import { rateCardRoutes } from './modules/rate-cards/routes.js';
+import { reportRoutes } from './modules/reports/routes.js';
 import { stripeRoutes } from './modules/stripe/routes.js';
 import { timeEntryRoutes } from './modules/time-entries/routes.js';
 import { userRoutes } from './modules/users/routes.js';
@@ -32,4 +34,6 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(balanceRoutes);
   await app.register(payoutRoutes);
   await app.register(stripeRoutes);
+  await app.register(reportRoutes);
+  await app.register(auditRoutes);
 }

@@ -1,0 +1,46 @@
+import { and, asc, eq, gt, type SQL } from 'drizzle-orm';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { auditEvents } from '../../db/schema.js';
+import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
+
+const eventView = z.object({
+  id: z.string(),
+  actorType: z.enum(['user', 'api_token', 'system']),
+  actorId: z.string().nullable(),
+  action: z.string(),
+  entityType: z.string(),
+  entityId: z.string(),
+  before: z.unknown(),
+  after: z.unknown(),
+  requestId: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+});
+
+export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/v1/audit-events',
+    {
+      config: { roles: ['admin', 'finance'] },
+      schema: {
+        tags: ['audit'],
+        summary: 'Who changed what, when, with the record before and after, oldest first',
+        querystring: z.strictObject({ ...pageQuery, entityType: z.string().max(100).optional(), entityId: z.string().max(100).optional() }),
+        response: { 200: pageOf(eventView) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, entityType, entityId } = request.query;
+      const conditions: SQL[] = [eq(auditEvents.organisationId, request.principal.organisationId)];
+      if (entityType) conditions.push(eq(auditEvents.entityType, entityType));
+      if (entityId) conditions.push(eq(auditEvents.entityId, entityId));
+      const after = decodeCursor(cursor);
+      if (after) conditions.push(gt(auditEvents.id, after));
+      const rows = await app.db.select().from(auditEvents).where(and(...conditions)).orderBy(asc(auditEvents.id)).limit(limit + 1);
+      return toPage(
+        rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })),
+        limit,
+      );
+    },
+  );
+};

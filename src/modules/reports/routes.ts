@@ -1,0 +1,190 @@
+import { stringify } from 'csv-stringify/sync';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { currency, id, idParams, isoDate } from '../../lib/schemas.js';
+import { budgetView } from '../budgets/routes.js';
+import { getBudgetRow } from '../budgets/service.js';
+import { distributionReport, grantReport, timeToPayReport, type GrantReport } from './service.js';
+
+const readers = ['admin', 'finance', 'coordinator', 'reporter'] as const;
+
+const filterQuery = z
+  .strictObject({
+    projectId: id.optional(),
+    budgetId: id.optional(),
+    from: isoDate.optional(),
+    to: isoDate.optional(),
+    currency: currency.optional(),
+  })
+  .refine((q) => !q.from || !q.to || q.from <= q.to, { path: ['to'], message: 'must not be before from' });
+
+const group = z.object({
+  contributors: z.number().int(),
+  minutes: z.number().int(),
+  earned: z.number().int(),
+  paid: z.number().int(),
+  expenses: z.number().int(),
+  inKindValue: z.number().int(),
+  declinedValue: z.number().int(),
+  effectiveHourlyRate: z.number().int().describe('Minor units per hour of paid time'),
+});
+
+const kindEnum = z.enum(['lived_experience', 'carer', 'professional']);
+const grantReportView = z.object({
+  budget: budgetView,
+  committed: z.number().int(),
+  paid: z.number().int(),
+  inTransit: z.number().int(),
+  owed: z.number().int(),
+  available: z.number().int(),
+  livedExperienceShareOfMoney: z.number(),
+  byActivity: z.array(z.object({ activity: z.string(), minutes: z.number().int(), earned: z.number().int(), inKindValue: z.number().int(), declinedValue: z.number().int() })),
+  byKind: z.array(
+    z.object({ kind: kindEnum, contributors: z.number().int(), minutes: z.number().int(), earned: z.number().int(), expenses: z.number().int(), inKindValue: z.number().int(), declinedValue: z.number().int() }),
+  ),
+  byMonth: z.array(z.object({ month: z.string(), minutes: z.number().int(), earned: z.number().int(), expenses: z.number().int() })),
+  contributors: z.array(
+    z.object({
+      pseudonym: z.string(),
+      kind: kindEnum,
+      livedExperience: z.boolean(),
+      minutes: z.number().int(),
+      earned: z.number().int(),
+      expenses: z.number().int(),
+      inKindValue: z.number().int(),
+      declinedValue: z.number().int(),
+      paid: z.number().int(),
+    }),
+  ),
+});
+
+/** The grant report flattened into one table, a `section` column saying which part a row is. */
+export function grantReportCsv(report: GrantReport): string {
+  const b = report.budget;
+  const rows: (string | number)[][] = [
+    ['section', 'name', 'kind', 'minutes', 'earned', 'expenses', 'in_kind_value', 'declined_value', 'paid', 'amount'],
+    ['budget', `${b.name} (${b.funder} ${b.grantReference})`, '', '', '', '', '', '', b.paid, b.total],
+    ['budget_committed', b.currency, '', '', '', '', '', '', '', report.committed],
+    ['budget_in_transit', b.currency, '', '', '', '', '', '', '', report.inTransit],
+    ['budget_available', b.currency, '', '', '', '', '', '', '', report.available],
+    ...report.byActivity.map((a) => ['activity', a.activity, '', a.minutes, a.earned, '', a.inKindValue, a.declinedValue, '', '']),
+    ...report.byKind.map((k) => ['kind', k.kind, k.kind, k.minutes, k.earned, k.expenses, k.inKindValue, k.declinedValue, '', '']),
+    ...report.byMonth.map((m) => ['month', m.month, '', m.minutes, m.earned, m.expenses, '', '', '', '']),
+    ...report.contributors.map((c) => ['contributor', c.pseudonym, c.kind, c.minutes, c.earned, c.expenses, c.inKindValue, c.declinedValue, c.paid, '']),
+  ];
+  return stringify(rows);
+}
+
+export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
+  /** Reports are in one currency: the budget's, else the query's, else GBP. */
+  const currencyFor = async (organisationId: string, q: { budgetId?: string; currency?: string }) => {
+    if (q.currency) return q.currency;
+    if (q.budgetId) return (await getBudgetRow(app.db, organisationId, q.budgetId)).currency;
+    return 'GBP';
+  };
+
+  app.get(
+    '/v1/reports/distribution',
+    {
+      config: { roles: readers },
+      schema: {
+        tags: ['reports'],
+        summary: 'How money and hours were shared between lived-experience contributors and professionals',
+        querystring: filterQuery,
+        response: {
+          200: z.object({
+            currency: z.string(),
+            filters: z.object({ projectId: z.string().nullable(), budgetId: z.string().nullable(), from: z.string().nullable(), to: z.string().nullable() }),
+            groups: z.object({ livedExperience: group, professional: group }),
+            byKind: z.array(group.extend({ kind: kindEnum })),
+            livedExperienceShareOfMoney: z.number().min(0).max(1),
+            livedExperienceShareOfHours: z.number().min(0).max(1),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const { organisationId } = request.principal;
+      return distributionReport(app.db, organisationId, { ...request.query, currency: await currencyFor(organisationId, request.query) });
+    },
+  );
+
+  app.get(
+    '/v1/reports/budgets/:id',
+    {
+      config: { roles: readers },
+      schema: {
+        tags: ['reports'],
+        summary: 'The grant report of a budget (JSON, or CSV with Accept: text/csv or ?format=csv)',
+        params: idParams,
+        querystring: z.strictObject({ format: z.enum(['json', 'csv']).optional() }),
+        response: { 200: grantReportView },
+      },
+    },
+    async (request, reply) => {
+      const report = await grantReport(app.db, request.principal.organisationId, request.params.id);
+      const wantsCsv = request.query.format === 'csv' || (request.query.format === undefined && /\btext\/csv\b/.test(request.headers.accept ?? ''));
+      if (wantsCsv) {
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="grant-report-${report.budget.id}.csv"`)
+          .serializer((payload: unknown) => payload as string)
+          .send(grantReportCsv(report) as never);
+      }
+      return report;
+    },
+  );
+
+  app.get(
+    '/v1/reports/time-to-pay',
+    {
+      config: { roles: readers },
+      schema: {
+        tags: ['reports'],
+        summary: 'How long people wait: work to approval to payment, and the ageing of what is owed now',
+        querystring: filterQuery,
+        response: {
+          200: z.object({
+            currency: z.string(),
+            targetDays: z.number().int(),
+            asOf: z.string(),
+            byProjectAndMethod: z.array(
+              z.object({
+                projectId: z.string(),
+                method: z.string(),
+                entries: z.number().int(),
+                paidEntries: z.number().int(),
+                daysWorkToApproval: z.object({ median: z.number().nullable(), p90: z.number().nullable() }),
+                daysApprovalToPaid: z.object({ median: z.number().nullable(), p90: z.number().nullable() }),
+              }),
+            ),
+            owedAgeing: z.array(z.object({ bucket: z.enum(['0-14', '15-30', '31-60', '60+']), count: z.number().int(), amount: z.number().int() })),
+            owedPastTarget: z.array(
+              z.object({
+                contributorId: z.string().optional(),
+                name: z.string().optional(),
+                pseudonym: z.string(),
+                oldestDays: z.number().int(),
+                amount: z.number().int(),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const { organisationId, role } = request.principal;
+      const report = await timeToPayReport(
+        app.db,
+        organisationId,
+        { ...request.query, currency: await currencyFor(organisationId, request.query) },
+        app.now().toISOString().slice(0, 10),
+      );
+      // Reporters never see who is who: only pseudonyms.
+      if (role === 'reporter') {
+        report.owedPastTarget = report.owedPastTarget.map(({ pseudonym, oldestDays, amount }) => ({ pseudonym, oldestDays, amount })) as typeof report.owedPastTarget;
+      }
+      return report;
+    },
+  );
+};

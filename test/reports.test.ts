@@ -1,0 +1,60 @@
+import t from 'tap';
+import { buildTestApp, createTestOrg, json } from './helpers/app.js';
+import { testDatabase } from './helpers/database.js';
+import { fundedBudget, owedContributor } from './helpers/fixtures.js';
+
+const app = await buildTestApp({ now: () => new Date('2026-05-01T12:00:00Z') });
+t.teardown(async () => {
+  await app.close();
+  await (await testDatabase()).close();
+});
+
+t.test('distribution, grant and time-to-pay reports add up and never name anyone to a reporter', async (t) => {
+  const org = await createTestOrg(app);
+  const { finance, budgetId } = await fundedBudget(app, org);
+  const coordinator = await org.as('coordinator');
+  const alex = await owedContributor(app, org, budgetId, { hours: 2, name: 'Alex Lived' });
+  await owedContributor(app, org, budgetId, { hours: 1, paymentMethod: 'declined', name: 'Dee Declines' });
+  const pro = json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Pat Pro', kind: 'professional', paymentMethod: 'bank_transfer' } }));
+  const proEntry = json(await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: pro.id, budgetId, activity: 'meeting', date: '2026-03-02', minutes: 60 } }));
+  t.equal((await app.inject({ method: 'POST', url: `/v1/time-entries/${proEntry.id}/approve`, headers: coordinator })).statusCode, 200);
+  const expense = json(await app.inject({ method: 'POST', url: '/v1/expenses', headers: coordinator, payload: { contributorId: alex.contributorId, budgetId, category: 'travel', amount: 730, date: '2026-03-02', receiptReference: 'R1' } }));
+  t.equal((await app.inject({ method: 'POST', url: `/v1/expenses/${expense.id}/approve`, headers: coordinator })).statusCode, 200);
+
+  const reporter = await org.as('reporter');
+  const dist = await app.inject({ method: 'GET', url: `/v1/reports/distribution?budgetId=${budgetId}`, headers: reporter });
+  t.equal(dist.statusCode, 200, dist.body);
+  const d = json(dist);
+  t.match(d.groups.livedExperience, { contributors: 2, minutes: 180, earned: 4000, expenses: 730, declinedValue: 2000, inKindValue: 0, effectiveHourlyRate: 2000 });
+  t.match(d.groups.professional, { contributors: 1, minutes: 60, earned: 0, inKindValue: 3000 });
+  t.equal(d.livedExperienceShareOfMoney, 1);
+  t.equal(d.livedExperienceShareOfHours, 0.75);
+
+  const grant = await app.inject({ method: 'GET', url: `/v1/reports/budgets/${budgetId}`, headers: reporter });
+  t.equal(grant.statusCode, 200, grant.body);
+  const g = json(grant);
+  t.match(g, { committed: 4730, available: 1_000_000 - 4730 });
+  t.equal(g.contributors.length, 3);
+  t.notMatch(grant.body, /Alex|Dee|Pat/, 'no names in the grant report');
+  const csv = await app.inject({ method: 'GET', url: `/v1/reports/budgets/${budgetId}`, headers: { ...reporter, accept: 'text/csv' } });
+  t.equal(csv.statusCode, 200, csv.body);
+  t.match(csv.headers['content-type'], /text\/csv/);
+  t.match(csv.body, /^section,name,kind,minutes/);
+  for (const line of g.contributors) t.match(csv.body, line.pseudonym);
+  const again = json(await app.inject({ method: 'GET', url: `/v1/reports/budgets/${budgetId}`, headers: finance }));
+  t.same(again.contributors.map((c: any) => c.pseudonym), g.contributors.map((c: any) => c.pseudonym), 'pseudonyms are stable');
+
+  const ttp = await app.inject({ method: 'GET', url: '/v1/reports/time-to-pay', headers: reporter });
+  t.equal(ttp.statusCode, 200, ttp.body);
+  const report = json(ttp);
+  t.match(report.owedAgeing, [{ bucket: '0-14', count: 0 }, { bucket: '15-30', count: 0 }, { bucket: '31-60', count: 2, amount: 4730 }, { bucket: '60+', count: 0 }]);
+  t.equal(report.owedPastTarget.length, 1);
+  t.notOk(report.owedPastTarget[0].name, 'reporters get pseudonyms only');
+  const forFinance = json(await app.inject({ method: 'GET', url: '/v1/reports/time-to-pay', headers: finance }));
+  t.equal(forFinance.owedPastTarget[0].name, 'Alex Lived');
+
+  const audit = await app.inject({ method: 'GET', url: `/v1/audit-events?entityType=time_entry&entityId=${alex.entryId}`, headers: finance });
+  t.equal(audit.statusCode, 200, audit.body);
+  t.same(json(audit).data.map((e: any) => e.action), ['time_entry.submitted', 'time_entry.approved']);
+  t.equal((await app.inject({ method: 'GET', url: '/v1/audit-events', headers: reporter })).statusCode, 403);
+});
