@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, loadConfig } from './config.js';
 import { AppError } from './errors.js';
+import { loadDemo } from './demo.js';
 import { createOrganisation } from './modules/organisations/service.js';
 import { openConfiguredDatabase } from './runtime.js';
 
@@ -12,6 +13,8 @@ Commands:
   create-org --name <name> --admin-email <email> --admin-password <password>
                                            create an organisation and its first admin;
                                            prints {"organisationId": "...", "adminUserId": "..."}
+  demo                                     load a demo organisation with six months of data and
+                                           print its log-ins
 
 The database is chosen as for npm start: DATABASE_URL for PostgreSQL, else PGlite in PGLITE_DIR.`;
 
@@ -54,6 +57,20 @@ async function main(argv: string[]): Promise<number> {
           adminPassword: parsed.data['admin-password'],
         });
         console.log(JSON.stringify(result));
+        return 0;
+      } finally {
+        await database.close();
+      }
+    }
+    case 'demo': {
+      const database = await openConfiguredDatabase(config);
+      try {
+        const demo = await loadDemo(database.db, new Date(), (line) => console.error(`demo: ${line}`));
+        console.log(`Demo organisation ${demo.organisationId} loaded.\n`);
+        console.log(`Every user's password: ${demo.password}\n`);
+        for (const login of demo.logins) console.log(`  ${login.role.padEnd(12)} ${login.email}`);
+        console.log(`\nReporter API token (for scripts): ${demo.reporterToken}`);
+        console.log(`\nTry: curl -s http://127.0.0.1:${config.port}/v1/reports/distribution -H "Authorization: Bearer ${demo.reporterToken}"`);
         return 0;
       } finally {
         await database.close();
