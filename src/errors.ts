@@ -28,6 +28,7 @@ export const errorCodes = {
   earnings_limit_exceeded: { status: 422, title: "Over the contributor's earnings limit" },
   outside_budget_period: { status: 422, title: "The date is outside the budget's period" },
   rate_not_found: { status: 422, title: 'No rate applies' },
+  amount_out_of_range: { status: 422, title: 'The amount is beyond what the ledger can hold' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal server error' },
   stripe_unavailable: { status: 502, title: 'Stripe could not be reached' },

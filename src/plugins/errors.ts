@@ -23,15 +23,15 @@ export function sendProblem(
 function zodIssuesToFields(error: FastifyError): FieldError[] {
   const context = (error as { validationContext?: string }).validationContext ?? 'body';
   return (error.validation ?? []).map((issue) => {
-    const params = issue.params as { issue?: { path?: PropertyKey[]; message?: string; keys?: string[] } } | undefined;
-    const zodIssue = params?.issue;
-    const path = zodIssue?.path ?? String(issue.instancePath ?? '').split('/').filter(Boolean);
-    const keys = zodIssue?.keys;
-    // An unknown field: name the field itself, not its parent object.
-    if (keys?.length) {
-      return { field: [context, ...path.map(String), keys.join(',')].join('.'), message: 'unknown field' };
+    // fastify-type-provider-zod puts the zod issue's own members (keys, …) in params and its
+    // path in instancePath.
+    const keys = (issue.params as { keys?: unknown } | undefined)?.keys;
+    const path = String(issue.instancePath ?? '').split('/').filter(Boolean);
+    // An unknown field: name the field itself, not the object it was found in.
+    if (Array.isArray(keys) && keys.length) {
+      return { field: [context, ...path, keys.join(',')].join('.'), message: 'unknown field' };
     }
-    return { field: [context, ...path.map(String)].join('.'), message: zodIssue?.message ?? issue.message ?? 'invalid' };
+    return { field: [context, ...path].join('.'), message: issue.message ?? 'invalid' };
   });
 }
 

@@ -90,8 +90,12 @@ export async function postTransaction(tx: Db, organisationId: string, input: New
   const after = new Map(balances);
   for (const p of input.postings) after.set(p.account.code, (after.get(p.account.code) ?? 0) + p.amount);
   for (const p of input.postings) {
-    if (!p.account.allowNegative && (after.get(p.account.code) ?? 0) < 0) {
+    const balance = after.get(p.account.code) ?? 0;
+    if (!p.account.allowNegative && balance < 0) {
       throw new AppError('invalid_state', `The ledger account ${p.account.code} would go below zero.`);
+    }
+    if (!Number.isSafeInteger(balance)) {
+      throw new AppError('amount_out_of_range', `The ledger account ${p.account.code} would hold more than the largest amount the ledger can record.`);
     }
   }
 
