@@ -42,7 +42,8 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
     const pool = new pg.Pool({
       connectionString: settings.url,
       max: settings.poolSize,
-      connectionTimeoutMillis: 5_000,
+      // Under a burst, requests queue for a connection; give up (503) only well past normal waits.
+      connectionTimeoutMillis: 15_000,
       // A statement that hangs must not hold a request forever.
       statement_timeout: 30_000,
       idle_in_transaction_session_timeout: 60_000,
