@@ -1,7 +1,7 @@
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import metricsPlugin from 'fastify-metrics';
 import {
@@ -16,6 +16,7 @@ import { startJobQueue, type JobQueue } from './jobs/queue.js';
 import { createStripeClient, type Stripe } from './lib/stripe.js';
 import { pendingStripeItems } from './modules/payouts/service.js';
 import { createStripePayoutExecutor } from './modules/payouts/stripe-payouts.js';
+import { PROBLEM_CONTENT_TYPE, problemDocument } from './lib/problem.js';
 import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
 import idempotencyPlugin, { successStatus } from './plugins/idempotency.js';
@@ -54,6 +55,15 @@ const noQueue: JobQueue = { enqueuePayoutItems: async () => {}, stop: async () =
 
 export const BODY_LIMIT = 1024 * 1024;
 
+function renderFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+  void reply
+    .code(status)
+    .header('x-request-id', request.id)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ ...problemDocument('validation_failed', `The request could not be routed: ${error.message}`, {}, request), status });
+}
+
 /** Log lines never carry secrets, passwords or tokens. */
 export const logRedactPaths = [
   'req.headers.authorization',
@@ -72,8 +82,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     logger: deps.logger ?? { level: deps.config.logLevel, redact: logRedactPaths },
     bodyLimit: BODY_LIMIT,
     requestIdHeader: 'x-request-id',
-    // Behind a load balancer the real client address is in X-Forwarded-For.
-    trustProxy: true,
+    // Only behind a proxy (TRUST_PROXY) is the client's address taken from X-Forwarded-For;
+    // trusting it otherwise would let anyone step round the login rate limit.
+    trustProxy: deps.config.trustProxy as boolean | string,
+    // Router errors (a malformed or overlong URL) answer in the same problem+json as the rest.
+    frameworkErrors: renderFrameworkError as never,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<ZodTypeProvider>();
 
@@ -128,7 +141,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     audience: deps.config.jwt.audience,
     ttlSeconds: deps.config.jwt.ttlSeconds,
   });
-  await app.register(idempotencyPlugin);
+  await app.register(idempotencyPlugin, { secret: deps.jwtSecret });
   await app.register(registerRoutes);
 
   if (deps.jobs !== false) {

@@ -19,9 +19,9 @@ Commands:
 The database is chosen as for npm start: DATABASE_URL for PostgreSQL, else PGlite in PGLITE_DIR.`;
 
 const createOrgArgs = z.object({
-  name: z.string().trim().min(1, '--name is required'),
+  name: z.string('--name is required').trim().min(1, '--name is required'),
   'admin-email': z.email('--admin-email must be an email address'),
-  'admin-password': z.string().min(12, '--admin-password must be at least 12 characters'),
+  'admin-password': z.string('--admin-password is required').min(12, '--admin-password must be at least 12 characters'),
 });
 
 async function main(argv: string[]): Promise<number> {

@@ -26,6 +26,11 @@ const envSchema = z
     STRIPE_MAX_RPS: z.coerce.number().int().min(1).max(1000).default(25),
     PAYOUT_WORKERS: z.coerce.number().int().min(0).max(64).default(4),
     PUBLIC_URL: z.url().optional(),
+    /** Trust X-Forwarded-For from a proxy in front (true, a hop count, or addresses); off by default. */
+    TRUST_PROXY: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v === '' || v === 'false' ? false : v === 'true' ? true : /^\d+$/.test(v) ? Number(v) : v)),
   })
   .superRefine((env, ctx) => {
     if (env.DATABASE_URL && !env.JWT_SECRET) {
@@ -52,6 +57,8 @@ export interface Config {
   /** Concurrent payout jobs in this process; 0 runs none here (another process works the queue). */
   payoutWorkers: number;
   publicUrl?: string;
+  /** Fastify's trustProxy: only behind a proxy that sets X-Forwarded-For may clients' addresses come from it. */
+  trustProxy: boolean | number | string;
 }
 
 export class ConfigError extends Error {
@@ -85,5 +92,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     payoutWorkers: e.PAYOUT_WORKERS,
     publicUrl: e.PUBLIC_URL,
+    trustProxy: e.TRUST_PROXY,
   };
 }

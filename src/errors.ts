@@ -13,7 +13,6 @@ export const errorCodes = {
   four_eyes_required: { status: 403, title: 'Another person must approve this' },
   self_approval_forbidden: { status: 403, title: 'You cannot approve your own work' },
   not_found: { status: 404, title: 'Not found' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
   invalid_state: { status: 409, title: 'The record is not in a state that allows this' },
   already_exists: { status: 409, title: 'The record already exists' },
   already_paid: { status: 409, title: 'The money has already left' },

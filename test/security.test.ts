@@ -13,12 +13,25 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { contributors, roles, type Role } from '../src/db/schema.js';
 import { newId } from '../src/lib/ids.js';
+import { createStripeClient } from '../src/lib/stripe.js';
 import { buildTestApp, createTestOrg, json, TEST_JWT_SECRET, uniqueEmail, type TestOrg } from './helpers/app.js';
 import { testDatabase } from './helpers/database.js';
+import { fundedBudget, owedContributor } from './helpers/fixtures.js';
+import { startStripeDouble } from './helpers/stripe-double.js';
 
-const app = await buildTestApp();
+// Some 60 routes, each with its own organisations and fixtures: more than tap's default 120 s
+// on a busy machine.
+t.setTimeout(300_000);
+
+// Stripe is configured (against the test double), so the Stripe routes reach their tenant
+// checks instead of stopping at stripe_not_configured.
+const stripeDouble = await startStripeDouble();
+const app = await buildTestApp({
+  stripe: createStripeClient({ secretKey: 'sk_test_security_suite', apiBase: stripeDouble.url, timeoutMs: 5_000, maxRequestsPerSecond: 100 }),
+});
 t.teardown(async () => {
   await app.close();
+  await stripeDouble.close();
   await (await testDatabase()).close();
 });
 await app.ready();
@@ -31,6 +44,7 @@ type RouteKey = `${'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} /v1/${string}`;
  * `'public'` is allowed only for the routes in PUBLIC_ROUTES.
  */
 const access: Record<RouteKey, readonly Role[] | 'public'> = {
+  // Auth and users
   'POST /v1/auth/token': 'public',
   'POST /v1/auth/accept-invite': 'public',
   'GET /v1/me': ['admin', 'finance', 'coordinator', 'participant', 'reporter'],
@@ -42,6 +56,62 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   'POST /v1/api-tokens': ['admin'],
   'GET /v1/api-tokens': ['admin'],
   'DELETE /v1/api-tokens/{id}': ['admin'],
+  // Contributors, projects, rate cards, budgets (a participant sees and edits only their own contributor)
+  'POST /v1/contributors': ['admin', 'finance', 'coordinator'],
+  'GET /v1/contributors': ['admin', 'finance', 'coordinator'],
+  'GET /v1/contributors/{id}': ['admin', 'finance', 'coordinator', 'participant'],
+  'PATCH /v1/contributors/{id}': ['admin', 'finance', 'coordinator', 'participant'],
+  'POST /v1/projects': ['admin', 'finance', 'coordinator'],
+  'GET /v1/projects': ['admin', 'finance', 'coordinator'],
+  'GET /v1/projects/{id}': ['admin', 'finance', 'coordinator'],
+  'POST /v1/rate-cards': ['admin', 'finance'],
+  'GET /v1/rate-cards': ['admin', 'finance', 'coordinator'],
+  'GET /v1/rate-cards/{id}': ['admin', 'finance', 'coordinator'],
+  'POST /v1/rate-cards/{id}/versions': ['admin', 'finance'],
+  'POST /v1/budgets': ['admin', 'finance'],
+  'GET /v1/budgets': ['admin', 'finance', 'coordinator'],
+  'GET /v1/budgets/{id}': ['admin', 'finance', 'coordinator'],
+  'POST /v1/budgets/{id}/adjustments': ['admin', 'finance'],
+  // Ledger (finance; admin reads everything)
+  'GET /v1/ledger/accounts': ['admin', 'finance'],
+  'GET /v1/ledger/transactions': ['admin', 'finance'],
+  'GET /v1/ledger/trial-balance': ['admin', 'finance'],
+  // Time and expenses: coordinators record and decide; a participant records and reads their own
+  'POST /v1/time-entries': ['coordinator', 'participant'],
+  'GET /v1/time-entries': ['admin', 'finance', 'coordinator', 'participant'],
+  'GET /v1/time-entries/{id}': ['admin', 'finance', 'coordinator', 'participant'],
+  'POST /v1/time-entries/{id}/approve': ['coordinator', 'finance'],
+  'POST /v1/time-entries/{id}/reject': ['coordinator', 'finance'],
+  'POST /v1/time-entries/{id}/reverse': ['coordinator', 'finance'],
+  'POST /v1/sessions': ['coordinator'],
+  'POST /v1/expenses': ['coordinator', 'participant'],
+  'GET /v1/expenses': ['admin', 'finance', 'coordinator', 'participant'],
+  'GET /v1/expenses/{id}': ['admin', 'finance', 'coordinator', 'participant'],
+  'POST /v1/expenses/{id}/approve': ['coordinator', 'finance'],
+  'POST /v1/expenses/{id}/reject': ['coordinator', 'finance'],
+  'POST /v1/expenses/{id}/reverse': ['coordinator', 'finance'],
+  // Balances and statements ("me" is any user linked to a contributor; never a reporter)
+  'GET /v1/contributors/{id}/balance': ['admin', 'finance', 'coordinator'],
+  'GET /v1/contributors/{id}/statement': ['admin', 'finance', 'coordinator'],
+  'GET /v1/me/balance': ['admin', 'finance', 'coordinator', 'participant'],
+  'GET /v1/me/statement': ['admin', 'finance', 'coordinator', 'participant'],
+  // Payouts (finance; admin reads)
+  'POST /v1/payout-runs': ['finance'],
+  'GET /v1/payout-runs': ['admin', 'finance'],
+  'GET /v1/payout-runs/{id}': ['admin', 'finance'],
+  'POST /v1/payout-runs/{id}/approve': ['finance'],
+  'POST /v1/payout-runs/{id}/cancel': ['finance'],
+  'POST /v1/payouts/{id}/mark-paid': ['finance'],
+  'POST /v1/payouts/{id}/mark-failed': ['finance'],
+  // Stripe
+  'POST /v1/contributors/{id}/stripe-account': ['finance', 'coordinator'],
+  'POST /v1/me/stripe-account': ['participant'],
+  'POST /v1/webhooks/stripe': 'public',
+  // Reports and audit (a reporter sees reports only)
+  'GET /v1/reports/distribution': ['admin', 'finance', 'coordinator', 'reporter'],
+  'GET /v1/reports/budgets/{id}': ['admin', 'finance', 'coordinator', 'reporter'],
+  'GET /v1/reports/time-to-pay': ['admin', 'finance', 'coordinator', 'reporter'],
+  'GET /v1/audit-events': ['admin', 'finance'],
 };
 
 /** The only routes that take no bearer token (API.md). */
@@ -52,13 +122,60 @@ interface Fixture {
   params: Record<string, string>;
   /** A valid request body, for routes that have one, so validation cannot mask the 404. */
   body?: unknown;
+  /** A valid query string, for routes that need one. */
+  query?: Record<string, string>;
 }
+
+type FixtureFn = (app: FastifyInstance, org: TestOrg) => Promise<Fixture>;
+
+/** A contributor of the org, made through the API. */
+async function contributorIn(app: FastifyInstance, org: TestOrg, paymentMethod = 'bank_transfer'): Promise<string> {
+  return (await create(app, org, '/v1/contributors', { name: 'Fixture contributor', kind: 'lived_experience', paymentMethod })).id;
+}
+
+/** A submitted time entry (two hours of meeting) in a funded budget. */
+async function submittedEntry(app: FastifyInstance, org: TestOrg): Promise<string> {
+  const { budgetId } = await fundedBudget(app, org);
+  const contributorId = await contributorIn(app, org);
+  return (await create(app, org, '/v1/time-entries', { contributorId, budgetId, activity: 'meeting', date: '2026-03-02', minutes: 120 }, 'coordinator')).id;
+}
+
+/** A submitted travel expense in a funded budget. */
+async function submittedExpense(app: FastifyInstance, org: TestOrg): Promise<string> {
+  const { budgetId } = await fundedBudget(app, org);
+  const contributorId = await contributorIn(app, org);
+  return (await create(app, org, '/v1/expenses', { contributorId, budgetId, category: 'travel', amount: 1250, date: '2026-03-02' }, 'coordinator')).id;
+}
+
+const approved = async (app: FastifyInstance, org: TestOrg, kind: 'time-entries' | 'expenses', id: string) => {
+  await create(app, org, `/v1/${kind}/${id}/approve`, undefined, 'coordinator', 200);
+  return id;
+};
+
+/** A draft payout run holding one bank transfer item. */
+async function draftRun(app: FastifyInstance, org: TestOrg): Promise<{ id: string; items: Array<{ id: string }> }> {
+  const { budgetId } = await fundedBudget(app, org);
+  await owedContributor(app, org, budgetId);
+  return create(app, org, '/v1/payout-runs', { currency: 'GBP' }, 'finance');
+}
+
+/** A payout item of an approved run (approved by a second finance user: four eyes). */
+async function approvedItem(app: FastifyInstance, org: TestOrg): Promise<string> {
+  const run = await draftRun(app, org);
+  const approvedRun = await create(app, org, `/v1/payout-runs/${run.id}/approve`, undefined, 'finance', 200);
+  return approvedRun.items[0].id;
+}
+
+const rateCardVersion = {
+  effectiveFrom: '2026-04-01',
+  rates: [{ activity: 'meeting', contributorKind: 'lived_experience', unit: 'hour', amount: 2500 }],
+};
 
 /**
  * For every route with a path parameter: creates a record in `org` that the route can act on,
  * and returns its path parameters. A parameterised route without an entry fails the suite.
  */
-const fixtures: Partial<Record<RouteKey, (app: FastifyInstance, org: TestOrg) => Promise<Fixture>>> = {
+const fixtures: Partial<Record<RouteKey, FixtureFn>> = {
   'GET /v1/users/{id}': async (app, org) => {
     const user = await create(app, org, '/v1/users', { email: uniqueEmail('fixture'), name: 'Fixture user', role: 'finance' });
     return { params: { id: user.id } };
@@ -67,6 +184,42 @@ const fixtures: Partial<Record<RouteKey, (app: FastifyInstance, org: TestOrg) =>
     const token = await create(app, org, '/v1/api-tokens', { name: 'fixture token', role: 'reporter' });
     return { params: { id: token.id } };
   },
+  'GET /v1/contributors/{id}': async (app, org) => ({ params: { id: await contributorIn(app, org) } }),
+  'PATCH /v1/contributors/{id}': async (app, org) => ({ params: { id: await contributorIn(app, org) }, body: { paymentMethod: 'voucher' } }),
+  'GET /v1/contributors/{id}/balance': async (app, org) => ({ params: { id: await contributorIn(app, org) } }),
+  'GET /v1/contributors/{id}/statement': async (app, org) => ({
+    params: { id: await contributorIn(app, org) },
+    query: { from: '2026-01-01', to: '2026-12-31' },
+  }),
+  'POST /v1/contributors/{id}/stripe-account': async (app, org) => ({ params: { id: await contributorIn(app, org, 'stripe') } }),
+  'GET /v1/projects/{id}': async (app, org) => ({ params: { id: (await create(app, org, '/v1/projects', { name: 'Fixture project' })).id } }),
+  'GET /v1/rate-cards/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).rateCardId } }),
+  'POST /v1/rate-cards/{id}/versions': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).rateCardId }, body: rateCardVersion }),
+  'GET /v1/budgets/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).budgetId } }),
+  'POST /v1/budgets/{id}/adjustments': async (app, org) => ({
+    params: { id: (await fundedBudget(app, org)).budgetId },
+    body: { amount: 5000, reason: 'Extra funding' },
+  }),
+  'GET /v1/reports/budgets/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).budgetId } }),
+  'GET /v1/time-entries/{id}': async (app, org) => ({ params: { id: await submittedEntry(app, org) } }),
+  'POST /v1/time-entries/{id}/approve': async (app, org) => ({ params: { id: await submittedEntry(app, org) } }),
+  'POST /v1/time-entries/{id}/reject': async (app, org) => ({ params: { id: await submittedEntry(app, org) }, body: { reason: 'Wrong project' } }),
+  'POST /v1/time-entries/{id}/reverse': async (app, org) => ({
+    params: { id: await approved(app, org, 'time-entries', await submittedEntry(app, org)) },
+    body: { reason: 'Recorded twice' },
+  }),
+  'GET /v1/expenses/{id}': async (app, org) => ({ params: { id: await submittedExpense(app, org) } }),
+  'POST /v1/expenses/{id}/approve': async (app, org) => ({ params: { id: await submittedExpense(app, org) } }),
+  'POST /v1/expenses/{id}/reject': async (app, org) => ({ params: { id: await submittedExpense(app, org) }, body: { reason: 'No receipt' } }),
+  'POST /v1/expenses/{id}/reverse': async (app, org) => ({
+    params: { id: await approved(app, org, 'expenses', await submittedExpense(app, org)) },
+    body: { reason: 'Claimed twice' },
+  }),
+  'GET /v1/payout-runs/{id}': async (app, org) => ({ params: { id: (await draftRun(app, org)).id } }),
+  'POST /v1/payout-runs/{id}/approve': async (app, org) => ({ params: { id: (await draftRun(app, org)).id } }),
+  'POST /v1/payout-runs/{id}/cancel': async (app, org) => ({ params: { id: (await draftRun(app, org)).id } }),
+  'POST /v1/payouts/{id}/mark-paid': async (app, org) => ({ params: { id: await approvedItem(app, org) }, body: { reference: 'BACS 0001' } }),
+  'POST /v1/payouts/{id}/mark-failed': async (app, org) => ({ params: { id: await approvedItem(app, org) }, body: { reason: 'Account closed' } }),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -119,10 +272,10 @@ function registeredRoutes(): string[] {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** Creates a record through the API as the org's admin; fails loudly if it cannot. */
-async function create(app: FastifyInstance, org: TestOrg, url: string, payload: unknown): Promise<any> {
-  const res = await app.inject({ method: 'POST', url, headers: await org.as('admin'), payload: payload as object });
-  if (res.statusCode !== 201) throw new Error(`fixture POST ${url} failed (${res.statusCode}): ${res.body}`);
+/** POSTs through the API as a new user of the role (admin by default); fails loudly if refused. */
+async function create(app: FastifyInstance, org: TestOrg, url: string, payload: unknown, role: Role = 'admin', status = 201): Promise<any> {
+  const res = await app.inject({ method: 'POST', url, headers: await org.as(role), ...(payload === undefined ? {} : { payload: payload as object }) });
+  if (res.statusCode !== status) throw new Error(`fixture POST ${url} as ${role} failed (${res.statusCode}): ${res.body}`);
   return json(res);
 }
 
@@ -133,12 +286,14 @@ async function createContributor(organisationId: string): Promise<string> {
   return id;
 }
 
-/** Authorization headers for a new user of each role in the org. */
+/**
+ * Authorization headers for a new user of each role in the org, each linked to a contributor
+ * (as a staff member who is also a contributor may be), so the "me" routes answer every role
+ * they allow instead of refusing an unlinked user.
+ */
 async function usersByRole(org: TestOrg): Promise<Record<Role, Record<string, string>>> {
   const contributorId = await createContributor(org.organisationId);
-  const entries = await Promise.all(
-    roles.map(async (role) => [role, await org.as(role, role === 'participant' ? { contributorId } : {})] as const),
-  );
+  const entries = await Promise.all(roles.map(async (role) => [role, await org.as(role, { contributorId })] as const));
   return Object.fromEntries(entries) as Record<Role, Record<string, string>>;
 }
 
@@ -152,14 +307,19 @@ const fillPath = (route: DiscoveredRoute, params: Record<string, string>) =>
 /** A body no route's schema accepts: a 401 or 403 for it proves auth runs before validation. */
 const PROBE_BODY = { securitySuiteProbe: true };
 
-function request(route: DiscoveredRoute, headers: Record<string, string>, options: { params?: Record<string, string>; body?: unknown } = {}) {
+function request(
+  route: DiscoveredRoute,
+  headers: Record<string, string>,
+  options: { params?: Record<string, string>; body?: unknown; query?: Record<string, string> } = {},
+) {
   const params = options.params ?? Object.fromEntries(route.pathParams.map((name) => [name, randomUUID()]));
-  const withBody = route.method !== 'GET' && route.method !== 'DELETE';
+  const body = options.body ?? (route.hasBody ? PROBE_BODY : undefined);
   return app.inject({
     method: route.method as 'GET',
     url: fillPath(route, params),
     headers,
-    ...(withBody ? { payload: (options.body ?? PROBE_BODY) as object } : {}),
+    ...(options.query ? { query: options.query } : {}),
+    ...(body === undefined ? {} : { payload: body as object }),
   });
 }
 
@@ -322,22 +482,37 @@ for (const route of documented) {
         const owner = await createTestOrg(app, 'Owner organisation');
         const other = await createTestOrg(app, 'Other organisation');
         const role = rule.includes('admin') ? 'admin' : rule[0]!;
-        const { params, body } = await fixture(app, owner);
+        const { params, body, query } = await fixture(app, owner);
         const headersAs = async (org: TestOrg) =>
           org.as(role, role === 'participant' ? { contributorId: await createContributor(org.organisationId) } : {});
         const otherHeaders = await headersAs(other);
 
-        assertProblem(t, await request(route, otherHeaders, { params, body }), 404, 'not_found', "another organisation's id");
+        assertProblem(t, await request(route, otherHeaders, { params, body, query }), 404, 'not_found', "another organisation's id");
         const unknown = Object.fromEntries(route.pathParams.map((name) => [name, randomUUID()]));
-        assertProblem(t, await request(route, otherHeaders, { params: unknown, body }), 404, 'not_found', 'an id that does not exist');
+        assertProblem(t, await request(route, otherHeaders, { params: unknown, body, query }), 404, 'not_found', 'an id that does not exist');
         const notAnId = Object.fromEntries(route.pathParams.map((name) => [name, 'not-an-id']));
-        assertProblem(t, await request(route, otherHeaders, { params: notAnId, body }), 404, 'not_found', 'a malformed id');
+        assertProblem(t, await request(route, otherHeaders, { params: notAnId, body, query }), 404, 'not_found', 'a malformed id');
 
         // The control: in its own organisation the same request finds the record (so the 404
         // above is about the tenant, and the refused attempt changed nothing).
-        const own = await request(route, await headersAs(owner), { params, body });
+        const own = await request(route, await headersAs(owner), { params, body, query });
         t.not(own.statusCode, 404, `the owner's own request: ${own.body}`);
         t.ok(own.statusCode < 400, `the owner's own request succeeds: ${own.body}`);
+      });
+    }
+
+    if (route.pathParams.length > 0 && rule.includes('participant')) {
+      t.test("refuses a participant another contributor's record", async (t) => {
+        // API.md: a participant reaches only their own contributor. The fixture's record belongs
+        // to another contributor of the same organisation.
+        const fixture = fixtures[route.key];
+        if (!fixture) return;
+        const org = await createTestOrg(app);
+        const { params, body, query } = await fixture(app, org);
+        const participant = await org.as('participant', { contributorId: await createContributor(org.organisationId) });
+        const res = await request(route, participant, { params, body, query });
+        t.ok(res.statusCode === 403 || res.statusCode === 404, `403 or 404: ${res.body}`);
+        t.ok(['forbidden', 'not_found'].includes(json(res).code), res.body);
       });
     }
   });

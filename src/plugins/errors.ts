@@ -29,10 +29,10 @@ function zodIssuesToFields(error: FastifyError): FieldError[] {
     const path = String(issue.instancePath ?? '').split('/').filter(Boolean);
     // An unknown field: name the field itself, not the object it was found in.
     if (Array.isArray(keys) && keys.length) {
-      return { field: [context, ...path, keys.join(',')].join('.'), message: 'unknown field' };
+      return keys.map((key) => ({ field: [context, ...path, String(key)].join('.'), message: 'unknown field' }));
     }
-    return { field: [context, ...path].join('.'), message: issue.message ?? 'invalid' };
-  });
+    return [{ field: [context, ...path].join('.'), message: issue.message ?? 'invalid' }];
+  }).flat();
 }
 
 /**
@@ -78,6 +78,10 @@ async function errorsPlugin(app: FastifyInstance) {
     }
     if (error.statusCode === 429) {
       return sendProblem(reply, 'rate_limited', 'Too many attempts. Wait a minute and try again.');
+    }
+    // Text PostgreSQL cannot store (a NUL character) or that is longer than a column allows.
+    if (['22021', '22P05', '22001'].includes(pgErrorCode(error) ?? '')) {
+      return sendProblem(reply, 'validation_failed', 'The request contains text that cannot be stored (a NUL character, or text that is too long).');
     }
     if (isDatabaseUnavailable(error) || pgErrorCode(error) === '57014') {
       request.log.error({ err: redact(error) }, 'database unavailable');

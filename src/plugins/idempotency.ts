@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { and, eq, lt, sql } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -20,6 +20,13 @@ export class IdempotentReplay extends Error {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The response carries a secret shown once (an API token, an invite): the stored copy for
+     * idempotent replay is encrypted, never kept in the clear.
+     */
+    sensitiveResponse?: boolean;
+  }
   interface FastifyRequest {
     /**
      * Runs the request's writes in one database transaction. With an Idempotency-Key header the
@@ -64,7 +71,28 @@ export function successStatus(request: FastifyRequest): number {
   return codes[0] ?? 200;
 }
 
-async function idempotencyPlugin(app: FastifyInstance) {
+/** AES-256-GCM under a key derived from the service secret, for stored responses that hold secrets. */
+function responseSealer(secret: string) {
+  const key = Buffer.from(hkdfSync('sha256', secret, 'idempotency', 'stored-response-v1', 32));
+  return {
+    seal(body: unknown) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      const data = Buffer.concat([cipher.update(JSON.stringify(body), 'utf8'), cipher.final()]);
+      return { sealed: 'v1', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') };
+    },
+    open(stored: unknown) {
+      const s = stored as { sealed?: string; iv: string; tag: string; data: string } | null;
+      if (!s || s.sealed !== 'v1') return stored;
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(s.iv, 'base64'));
+      decipher.setAuthTag(Buffer.from(s.tag, 'base64'));
+      return JSON.parse(Buffer.concat([decipher.update(Buffer.from(s.data, 'base64')), decipher.final()]).toString('utf8'));
+    },
+  };
+}
+
+async function idempotencyPlugin(app: FastifyInstance, options: { secret: string }) {
+  const sealer = responseSealer(options.secret);
   app.decorateRequest('transaction', async function <T>(this: FastifyRequest, fn: (tx: Db) => Promise<T>): Promise<T> {
     const header = this.headers['idempotency-key'];
     const key = Array.isArray(header) ? header[0] : header;
@@ -88,7 +116,7 @@ async function idempotencyPlugin(app: FastifyInstance) {
       if (stored.requestHash !== hash) {
         throw new AppError('idempotency_key_reused', 'This Idempotency-Key was already used with a different request.');
       }
-      throw new IdempotentReplay(stored.responseStatus, stored.responseBody);
+      throw new IdempotentReplay(stored.responseStatus, sealer.open(stored.responseBody));
     };
 
     try {
@@ -108,7 +136,9 @@ async function idempotencyPlugin(app: FastifyInstance) {
           key,
           requestHash: hash,
           responseStatus: status,
-          responseBody: JSON.parse(JSON.stringify(result ?? null)),
+          responseBody: this.routeOptions.config.sensitiveResponse
+            ? sealer.seal(result ?? null)
+            : JSON.parse(JSON.stringify(result ?? null)),
         });
         return result;
       });

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { idParams, nonEmpty, roleEnum } from '../../lib/schemas.js';
 import { createApiToken, listApiTokens, revokeApiToken } from './service.js';
 
@@ -7,7 +8,7 @@ export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/api-tokens',
     {
-      config: { roles: ['admin'] },
+      config: { roles: ['admin'], sensitiveResponse: true },
       schema: {
         tags: ['api tokens'],
         summary: 'Issue an API token for a script (shown once)',
@@ -29,16 +30,18 @@ export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['api tokens'],
         summary: "The organisation's API tokens (never the tokens themselves)",
+        querystring: z.strictObject(pageQuery),
         response: {
-          200: z.object({
-            data: z.array(
-              z.object({ id: z.string(), name: z.string(), role: roleEnum, createdAt: z.iso.datetime(), revokedAt: z.iso.datetime().nullable() }),
-            ),
-          }),
+          200: pageOf(
+            z.object({ id: z.string(), name: z.string(), role: roleEnum, createdAt: z.iso.datetime(), revokedAt: z.iso.datetime().nullable() }),
+          ),
         },
       },
     },
-    async (request) => ({ data: await listApiTokens(app.db, request.principal.organisationId) }),
+    async (request) => {
+      const { limit, cursor } = request.query;
+      return toPage(await listApiTokens(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
+    },
   );
 
   app.delete(

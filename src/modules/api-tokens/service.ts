@@ -1,4 +1,4 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { apiTokens, type Role } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
@@ -34,8 +34,13 @@ export async function createApiToken(db: Db, organisationId: string, actor: Acto
   });
 }
 
-export async function listApiTokens(db: Db, organisationId: string) {
-  const rows = await db.select(viewColumns).from(apiTokens).where(eq(apiTokens.organisationId, organisationId)).orderBy(apiTokens.id);
+export async function listApiTokens(db: Db, organisationId: string, limit: number, afterId?: string) {
+  const rows = await db
+    .select(viewColumns)
+    .from(apiTokens)
+    .where(and(eq(apiTokens.organisationId, organisationId), afterId ? gt(apiTokens.id, afterId) : undefined))
+    .orderBy(apiTokens.id)
+    .limit(limit + 1);
   return rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString(), revokedAt: r.revokedAt?.toISOString() ?? null }));
 }
 

@@ -13,6 +13,8 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         // Counted per client address and email, so guessing one account's password is slowed
         // without locking its owner out from elsewhere.
         rateLimit: {
+          // After the body is parsed, so the key can include the email.
+          hook: 'preHandler',
           max: app.config.loginRateLimit,
           timeWindow: '1 minute',
           keyGenerator: (request) => {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { email, id, idParams, nonEmpty, roleEnum } from '../../lib/schemas.js';
 import { createUser, getUser, listUsers } from './service.js';
 
@@ -18,7 +19,7 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/users',
     {
-      config: { roles: ['admin'] },
+      config: { roles: ['admin'], sensitiveResponse: true },
       schema: {
         tags: ['users'],
         summary: 'Add a user; without a password the response carries a one-time inviteToken',
@@ -34,9 +35,17 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/users',
     {
       config: { roles: ['admin'] },
-      schema: { tags: ['users'], summary: "The organisation's users", response: { 200: z.object({ data: z.array(userView) }) } },
+      schema: {
+        tags: ['users'],
+        summary: "The organisation's users",
+        querystring: z.strictObject(pageQuery),
+        response: { 200: pageOf(userView) },
+      },
     },
-    async (request) => ({ data: await listUsers(app.db, request.principal.organisationId) }),
+    async (request) => {
+      const { limit, cursor } = request.query;
+      return toPage(await listUsers(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
+    },
   );
 
   app.get(

@@ -40,8 +40,8 @@ export interface NewUser {
 /**
  * Adds a user to the caller's organisation. Without a password the user gets a one-time invite
  * token (returned once, stored hashed) to set one.
- * Errors: validation_failed (participant without contributorId), invalid_reference (unknown
- * contributor), already_exists (email taken).
+ * Errors: validation_failed (participant without contributorId), not_found (no such contributor
+ * in the organisation), already_exists (email taken).
  */
 export async function createUser(
   db: Db,
@@ -93,8 +93,13 @@ export async function createUser(
   }
 }
 
-export async function listUsers(db: Db, organisationId: string): Promise<UserView[]> {
-  const rows = await db.select(viewColumns).from(users).where(eq(users.organisationId, organisationId)).orderBy(users.id);
+export async function listUsers(db: Db, organisationId: string, limit: number, afterId?: string): Promise<UserView[]> {
+  const rows = await db
+    .select(viewColumns)
+    .from(users)
+    .where(and(eq(users.organisationId, organisationId), afterId ? gt(users.id, afterId) : undefined))
+    .orderBy(users.id)
+    .limit(limit + 1);
   return rows.map(toView);
 }
 

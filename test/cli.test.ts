@@ -1,0 +1,232 @@
+/**
+ * The command line (API.md, "Set-up, start, CLI"), run as a user runs it: `npx tsx src/cli.ts`
+ * in a child process, against a fresh PGlite directory (and PostgreSQL when TEST_DATABASE_URL
+ * is set); and the configuration it parses (src/config.ts), unit-tested directly.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { eq } from 'drizzle-orm';
+import t from 'tap';
+import { buildApp } from '../src/app.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { openDatabase } from '../src/db/client.js';
+import { organisations, users } from '../src/db/schema.js';
+import { json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
+
+type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+/** What `npx tsx` resolves to, run without npx's own start-up (a second of CPU per run). */
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+
+// Each run starts a Node process that compiles the CLI, and a fresh PGlite takes seconds to
+// create and migrate: on a busy machine this file needs more than the default 120 s.
+t.setTimeout(300_000);
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The environment with every setting the service reads removed, so the developer's own shell
+ * (or CI's TEST_DATABASE_URL) cannot change what a run means.
+ */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (/^(DATABASE_URL|TEST_DATABASE_URL|PGLITE_DIR|PORT|HOST|LOG_LEVEL|DB_POOL_SIZE|LOGIN_RATE_LIMIT|PUBLIC_URL|PAYOUT_WORKERS|JWT_.*|STRIPE_.*)$/.test(name)) {
+      delete env[name];
+    }
+  }
+  return env;
+}
+
+function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tsx, ['src/cli.ts', ...args], { cwd: root, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const show = (r: CliResult) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+
+/** Asserts the create-org output: exactly one line, one JSON object with the two ids. */
+function parseCreateOrg(t: TapTest, result: CliResult) {
+  t.equal(result.code, 0, show(result));
+  const lines = result.stdout.split('\n').filter((line) => line !== '');
+  t.equal(lines.length, 1, `exactly one line on stdout: ${show(result)}`);
+  t.ok(result.stdout.endsWith('\n'), 'the line is terminated');
+  const output = JSON.parse(lines[0] ?? 'null') as { organisationId: string; adminUserId: string };
+  t.same(Object.keys(output).sort(), ['adminUserId', 'organisationId'], show(result));
+  t.type(output.organisationId, 'string');
+  t.type(output.adminUserId, 'string');
+  t.not(output.organisationId, output.adminUserId);
+  return output;
+}
+
+async function freshDir(t: TapTest): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ledger-cli-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return join(dir, 'pglite');
+}
+
+const PASSWORD = 'a long enough admin password';
+
+t.test('create-org and migrate on a fresh PGlite directory', async (t) => {
+  const dataDir = await freshDir(t);
+  const env = { PGLITE_DIR: dataDir };
+  const email = uniqueEmail('cli-admin');
+
+  const created = parseCreateOrg(t, await runCli(['create-org', '--name', 'Peer Research Collective', '--admin-email', email, '--admin-password', PASSWORD], env));
+
+  const migrate = await runCli(['migrate'], env);
+  t.equal(migrate.code, 0, show(migrate));
+
+  // The same admin email again is refused, and says why.
+  const again = await runCli(['create-org', '--name', 'Another', '--admin-email', email, '--admin-password', PASSWORD], env);
+  t.not(again.code, 0, show(again));
+  t.equal(again.stdout, '', 'nothing on stdout when it fails');
+  t.match(again.stderr, /already_exists/, show(again));
+
+  // The organisation is really there: the admin logs in to an app on that directory.
+  const database = await openDatabase({ kind: 'pglite', dataDir });
+  t.teardown(() => database.close());
+  const config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, PGLITE_DIR: dataDir });
+  const app = await buildApp({ config, database, jwtSecret: TEST_JWT_SECRET, jobs: false, stripe: null });
+  t.teardown(() => app.close());
+  const login = await app.inject({ method: 'POST', url: '/v1/auth/token', payload: { email, password: PASSWORD } });
+  t.equal(login.statusCode, 200, login.body);
+  const me = await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${json(login).accessToken}` } });
+  t.same(json(me), { userId: created.adminUserId, organisationId: created.organisationId, role: 'admin', contributorId: null }, me.body);
+  const [organisation] = await database.db.select().from(organisations).where(eq(organisations.id, created.organisationId));
+  t.equal(organisation?.name, 'Peer Research Collective');
+});
+
+if (process.env.TEST_DATABASE_URL) {
+  const url = process.env.TEST_DATABASE_URL;
+  t.test('create-org and migrate on PostgreSQL', async (t) => {
+    const env = { DATABASE_URL: url, JWT_SECRET: TEST_JWT_SECRET };
+    const email = uniqueEmail('cli-pg-admin');
+    const created = parseCreateOrg(t, await runCli(['create-org', '--name', 'Carers Panel', '--admin-email', email, '--admin-password', PASSWORD], env));
+    const migrate = await runCli(['migrate'], env);
+    t.equal(migrate.code, 0, show(migrate));
+
+    const database = await openDatabase({ kind: 'postgres', url, poolSize: 1 });
+    t.teardown(() => database.close());
+    const [admin] = await database.db.select().from(users).where(eq(users.id, created.adminUserId));
+    t.match(admin, { organisationId: created.organisationId, email, role: 'admin' });
+    t.match(admin?.passwordHash, /^scrypt\$/, 'the password is stored hashed');
+  });
+}
+
+t.test('a bad invocation exits non-zero and says what is wrong', async (t) => {
+  const env = { PGLITE_DIR: await freshDir(t) };
+  const email = uniqueEmail('cli');
+  const [missingName, badEmail, unknownOption, unknownCommand] = await Promise.all([
+    runCli(['create-org', '--admin-email', email, '--admin-password', PASSWORD], env),
+    runCli(['create-org', '--name', 'X', '--admin-email', 'not-an-email', '--admin-password', PASSWORD], env),
+    runCli(['create-org', '--name', 'X', '--admin-email', email, '--admin-password', PASSWORD, '--colour', 'red'], env),
+    runCli(['create-organisation'], env),
+  ]);
+  for (const [result, names] of [
+    [missingName, /--name/],
+    [badEmail, /--admin-email/],
+    [unknownOption, /--colour/],
+    [unknownCommand, /create-organisation/],
+  ] as const) {
+    t.not(result.code, 0, show(result));
+    t.equal(result.stdout, '', `nothing on stdout: ${show(result)}`);
+    t.match(result.stderr, names, show(result));
+    t.match(result.stderr, /Usage:/, `the usage follows: ${show(result)}`);
+  }
+  // For a malformed value the message itself, before the usage, names the option. (A missing
+  // --name is only named by the usage today: see the report on src/cli.ts.)
+  t.match(badEmail.stderr.split('Usage:')[0], /--admin-email/, show(badEmail));
+});
+
+t.test('a bad environment exits non-zero naming the variable', async (t) => {
+  const env = { PGLITE_DIR: await freshDir(t) };
+  const [badPort, noSecret] = await Promise.all([
+    runCli(['migrate'], { ...env, PORT: 'abc' }),
+    runCli(['create-org', '--name', 'X', '--admin-email', uniqueEmail(), '--admin-password', PASSWORD], { DATABASE_URL: 'postgres://ledger@127.0.0.1:5432/ledger' }),
+  ]);
+  for (const [result, variable] of [
+    [badPort, /\bPORT\b/],
+    [noSecret, /\bJWT_SECRET\b/],
+  ] as const) {
+    t.not(result.code, 0, show(result));
+    t.equal(result.stdout, '', show(result));
+    t.match(result.stderr, variable, show(result));
+    t.notMatch(result.stderr, /\n\s+at /, `a message, not a stack trace: ${show(result)}`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// loadConfig, directly
+
+t.test('loadConfig: the defaults are embedded PGlite on 127.0.0.1:3000', async (t) => {
+  const config = loadConfig({});
+  t.same(config.database, { kind: 'pglite', dataDir: './data/pglite' });
+  t.equal(config.port, 3000);
+  t.equal(config.host, '127.0.0.1');
+  t.equal(config.jwtSecret, undefined, 'embedded mode generates its secret beside the data');
+  t.match(config.jwt, { issuer: String, audience: String, ttlSeconds: 900 });
+  t.equal(config.logLevel, 'info');
+  t.type(config.loginRateLimit, 'number');
+  t.equal(config.stripe.secretKey, undefined, 'Stripe is off without a key');
+});
+
+t.test('loadConfig: DATABASE_URL with JWT_SECRET selects PostgreSQL', async (t) => {
+  const config = loadConfig({
+    DATABASE_URL: 'postgresql://ledger:pw@db.internal:5432/ledger',
+    JWT_SECRET: TEST_JWT_SECRET,
+    DB_POOL_SIZE: '7',
+    PORT: '8080',
+    HOST: '0.0.0.0',
+    JWT_TTL_SECONDS: '600',
+    LOGIN_RATE_LIMIT: '5',
+  });
+  t.same(config.database, { kind: 'postgres', url: 'postgresql://ledger:pw@db.internal:5432/ledger', poolSize: 7 });
+  t.equal(config.port, 8080);
+  t.equal(config.host, '0.0.0.0');
+  t.equal(config.jwtSecret, TEST_JWT_SECRET);
+  t.equal(config.jwt.ttlSeconds, 600);
+  t.equal(config.loginRateLimit, 5);
+});
+
+t.test('loadConfig: a bad environment is a ConfigError naming every bad variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp[]]> = [
+    [{ PORT: 'abc' }, [/\bPORT\b/]],
+    [{ PORT: '70000' }, [/\bPORT\b/]],
+    [{ DATABASE_URL: 'postgres://ledger@db/ledger' }, [/\bJWT_SECRET\b/]],
+    [{ DATABASE_URL: 'http://example.test/db', JWT_SECRET: TEST_JWT_SECRET }, [/\bDATABASE_URL\b/]],
+    [{ JWT_SECRET: 'too short' }, [/\bJWT_SECRET\b/]],
+    [{ LOG_LEVEL: 'loud' }, [/\bLOG_LEVEL\b/]],
+    [{ JWT_TTL_SECONDS: '5' }, [/\bJWT_TTL_SECONDS\b/]],
+    [{ PORT: 'abc', LOG_LEVEL: 'loud' }, [/\bPORT\b/, /\bLOG_LEVEL\b/]],
+  ];
+  for (const [env, names] of cases) {
+    const error = catchError(() => loadConfig(env));
+    t.ok(error instanceof ConfigError, `${JSON.stringify(env)} is a ConfigError: ${String(error)}`);
+    for (const name of names) t.match(error?.message, name, `${JSON.stringify(env)}: ${error?.message}`);
+  }
+});
+
+function catchError(fn: () => unknown): Error | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  return undefined;
+}
