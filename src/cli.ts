@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { ConfigError, loadConfig } from './config.js';
 import { AppError } from './errors.js';
 import { loadDemo } from './demo.js';
+import { createStripeClient } from './lib/stripe.js';
+import { reconcileStripe } from './modules/payouts/reconcile.js';
 import { createOrganisation } from './modules/organisations/service.js';
 import { openConfiguredDatabase } from './runtime.js';
 
@@ -13,6 +15,9 @@ Commands:
   create-org --name <name> --admin-email <email> --admin-password <password>
                                            create an organisation and its first admin;
                                            prints {"organisationId": "...", "adminUserId": "..."}
+  reconcile --org <organisationId> [--since-days 30]
+                                           check Stripe transfers against the ledger's payout
+                                           items; prints the mismatches as JSON, exits 1 if any
   demo                                     load a demo organisation with six months of data and
                                            print its log-ins
 
@@ -58,6 +63,30 @@ async function main(argv: string[]): Promise<number> {
         });
         console.log(JSON.stringify(result));
         return 0;
+      } finally {
+        await database.close();
+      }
+    }
+    case 'reconcile': {
+      const { values } = parseArgs({ args: rest, options: { org: { type: 'string' }, 'since-days': { type: 'string' } } });
+      const parsed = z
+        .object({ org: z.uuid('--org must be an organisation id'), 'since-days': z.coerce.number().int().min(1).max(400).default(30) })
+        .safeParse(values);
+      if (!parsed.success) {
+        console.error(parsed.error.issues.map((i) => i.message).join('\n') + '\n\n' + usage);
+        return 2;
+      }
+      const stripe = createStripeClient(config.stripe);
+      if (!stripe) {
+        console.error('STRIPE_SECRET_KEY is not set: there is nothing to reconcile against.');
+        return 2;
+      }
+      const database = await openConfiguredDatabase(config);
+      try {
+        const since = new Date(Date.now() - parsed.data['since-days'] * 86_400_000);
+        const result = await reconcileStripe(database.db, stripe, parsed.data.org, since);
+        console.log(JSON.stringify(result, null, 2));
+        return result.mismatches.length ? 1 : 0;
       } finally {
         await database.close();
       }

@@ -98,6 +98,7 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   // Payouts (finance; admin reads)
   'POST /v1/payout-runs': ['finance'],
   'GET /v1/payout-runs': ['admin', 'finance'],
+  'GET /v1/payouts/reconciliation': ['admin', 'finance'],
   'GET /v1/payout-runs/{id}': ['admin', 'finance'],
   'POST /v1/payout-runs/{id}/approve': ['finance'],
   'POST /v1/payout-runs/{id}/cancel': ['finance'],

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { payoutItemStatuses, payoutMethods, payoutRunStatuses } from '../../db/schema.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { currency, id, idParams, nonEmpty } from '../../lib/schemas.js';
+import { AppError } from '../../errors.js';
+import { reconcileStripe } from './reconcile.js';
 import { approvePayoutRun, cancelPayoutRun, draftPayoutRun, getPayoutRun, listPayoutRuns, markItemFailed, markItemPaid } from './service.js';
 
 export const payoutItemView = z.object({
@@ -152,5 +154,30 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) =>
       request.transaction((tx) => markItemFailed(tx, request.principal.organisationId, request.actor(), request.params.id, request.body.reason, app.now())),
+  );
+
+  app.get(
+    '/v1/payouts/reconciliation',
+    {
+      config: { roles: ['admin', 'finance'] },
+      schema: {
+        tags: ['payouts'],
+        summary: "Stripe transfers checked against the ledger's payout items; lists every mismatch",
+        querystring: z.strictObject({ sinceDays: z.coerce.number().int().min(1).max(400).default(30) }),
+        response: {
+          200: z.object({
+            since: z.iso.datetime(),
+            transfers: z.number().int(),
+            items: z.number().int(),
+            mismatches: z.array(z.object({ kind: z.string(), itemId: z.string().nullable(), transferId: z.string().nullable(), detail: z.string() })),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      if (!app.stripe) throw new AppError('stripe_not_configured', 'Stripe is not configured (STRIPE_SECRET_KEY).');
+      const since = new Date(app.now().getTime() - request.query.sinceDays * 86_400_000);
+      return reconcileStripe(app.db, app.stripe, request.principal.organisationId, since);
+    },
   );
 };
