@@ -163,10 +163,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
             if (!executeItem) throw new Error('Stripe is not configured in this process');
             return executeItem(organisationId, itemId);
           },
-          sweepPayouts: async () => {
-            const items = await pendingStripeItems(app.db);
-            await app.jobs.enqueuePayoutItems(items.map((i) => ({ organisationId: i.organisationId, itemId: i.id })));
-            if (items.length) app.log.info({ count: items.length }, 'queued Stripe payout items still in transit');
+          sweepPayouts: async ({ atStart }) => {
+            // At start every item in transit without a transfer is work a dead process left;
+            // later, only items no attempt has touched for ten minutes.
+            const items = await pendingStripeItems(app.db, app.now(), atStart ? 0 : 10 * 60_000);
+            await app.jobs.enqueuePayoutItems(
+              items.map((i) => ({ organisationId: i.organisationId, itemId: i.id })),
+              { fresh: true },
+            );
+            if (items.length) app.log.info({ count: items.length, atStart }, 'queued Stripe payout items still in transit');
           },
           purgeIdempotencyKeys: () => app.purgeIdempotencyKeys(app.now()),
         },

@@ -22,13 +22,21 @@ export interface PayoutItemJob {
 export interface JobHandlers {
   /** Pays one Stripe item; throws to be retried with backoff. */
   payoutItem(job: PayoutItemJob): Promise<unknown>;
-  /** Re-queues Stripe items in transit without a recorded transfer (after a crash). */
-  sweepPayouts(): Promise<unknown>;
+  /**
+   * Re-queues Stripe items in transit without a recorded transfer: at start (after a crash)
+   * all of them, later those idle for a while. `atStart` says which.
+   */
+  sweepPayouts(options: { atStart: boolean }): Promise<unknown>;
   purgeIdempotencyKeys(): Promise<unknown>;
 }
 
 export interface JobQueue {
-  enqueuePayoutItems(jobs: PayoutItemJob[]): Promise<void>;
+  /**
+   * Queues items. By default the job id is the item id, so queuing an item twice is a no-op
+   * while its job exists; `fresh` queues a new job even so (the sweep's way past a job left
+   * active by a dead process — running an item twice is safe, never paying twice).
+   */
+  enqueuePayoutItems(jobs: PayoutItemJob[], options?: { fresh?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -68,7 +76,8 @@ export async function startJobQueue(
 
   // Retries back off 2 s, 4 s, 8 s … up to about an hour; the sweep requeues anything that
   // still has money in transit after that.
-  await boss.createQueue(QUEUES.payoutItem, { name: QUEUES.payoutItem, retryLimit: 12, retryDelay: 2, retryBackoff: true, expireInSeconds: 300 });
+  // A job whose process died is expired (and retried) after two minutes, well past Stripe's timeout.
+  await boss.createQueue(QUEUES.payoutItem, { name: QUEUES.payoutItem, retryLimit: 12, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 });
   await boss.createQueue(QUEUES.sweepPayouts, { name: QUEUES.sweepPayouts, retryLimit: 0 });
   await boss.createQueue(QUEUES.purgeIdempotencyKeys, { name: QUEUES.purgeIdempotencyKeys, retryLimit: 0 });
 
@@ -78,19 +87,18 @@ export async function startJobQueue(
         if (job) await handlers.payoutItem(job.data);
       });
     }
-    await boss.work(QUEUES.sweepPayouts, async () => handlers.sweepPayouts());
+    await boss.work<{ atStart?: boolean }>(QUEUES.sweepPayouts, async ([job]) => handlers.sweepPayouts({ atStart: job?.data?.atStart === true }));
     await boss.work(QUEUES.purgeIdempotencyKeys, async () => handlers.purgeIdempotencyKeys());
     await boss.schedule(QUEUES.sweepPayouts, '*/5 * * * *');
     await boss.schedule(QUEUES.purgeIdempotencyKeys, '17 * * * *');
     // A crash may have left money in transit with no job: pick it up at once.
-    await boss.send(QUEUES.sweepPayouts, {});
+    await boss.send(QUEUES.sweepPayouts, { atStart: true });
   }
 
   return {
-    async enqueuePayoutItems(jobs) {
+    async enqueuePayoutItems(jobs, options = {}) {
       if (!jobs.length) return;
-      // The job id is the item id, so queuing an item twice is a no-op while its job exists.
-      await boss.insert(jobs.map((data) => ({ name: QUEUES.payoutItem, id: data.itemId, data })));
+      await boss.insert(jobs.map((data) => ({ name: QUEUES.payoutItem, ...(options.fresh ? {} : { id: data.itemId }), data })));
     },
     async stop() {
       await boss.stop({ graceful: true, wait: true, timeout: 10_000 });

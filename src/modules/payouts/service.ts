@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { contributors, expenses, ledgerAccounts, payoutItemLines, payoutItems, payoutRuns, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
@@ -468,7 +468,9 @@ export async function applyTransferReversal(
   now: Date,
 ): Promise<void> {
   const delta = Math.min(reversedTotal, item.amount) - item.reversedAmount;
-  if (delta <= 0 || item.status !== 'paid') return;
+  // A paid item, or one that already failed through an earlier (partial) reversal of its
+  // transfer: Stripe's total only grows, so only the difference is returned.
+  if (delta <= 0 || !(item.status === 'paid' || (item.status === 'failed' && item.reversedAmount > 0))) return;
   // Allocate the reversal to the item's lines in order.
   const lines = await linesOf(tx, organisationId, [item.id]);
   const amounts = new Map<string, number>();
@@ -539,11 +541,21 @@ function assertManualProcessing(item: ItemRow) {
   }
 }
 
-/** Stripe items whose money is in transit but whose transfer is not recorded: work for the queue. */
-export async function pendingStripeItems(db: Db, limit = 1000) {
+/**
+ * Stripe items whose money is in transit but whose transfer is not recorded, untouched for
+ * `idleMs` (every attempt touches updated_at): work the queue has lost, after a crash.
+ */
+export async function pendingStripeItems(db: Db, now: Date, idleMs: number, limit = 1000) {
   return db
     .select({ organisationId: payoutItems.organisationId, id: payoutItems.id })
     .from(payoutItems)
-    .where(and(eq(payoutItems.status, 'processing'), eq(payoutItems.method, 'stripe'), sql`${payoutItems.stripeTransferId} is null`))
+    .where(
+      and(
+        eq(payoutItems.status, 'processing'),
+        eq(payoutItems.method, 'stripe'),
+        sql`${payoutItems.stripeTransferId} is null`,
+        lt(payoutItems.updatedAt, new Date(now.getTime() - idleMs)),
+      ),
+    )
     .limit(limit);
 }

@@ -57,7 +57,7 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
   return async function executeItem(organisationId: string, itemId: string): Promise<ItemOutcome> {
     const [item] = await deps.db
       .update(payoutItems)
-      .set({ attempts: sql`${payoutItems.attempts} + 1` })
+      .set({ attempts: sql`${payoutItems.attempts} + 1`, updatedAt: deps.now() })
       .where(
         and(
           eq(payoutItems.organisationId, organisationId),

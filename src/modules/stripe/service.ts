@@ -6,7 +6,8 @@ import { inTransaction } from '../../db/tx.js';
 import { AppError } from '../../errors.js';
 import { recordAudit, systemActor, type Actor } from '../../lib/audit.js';
 import { getContributorRow } from '../contributors/service.js';
-import { applyTransferReversal, lockItem } from '../payouts/service.js';
+import { applyTransferReversal, lockItem, settleItemPaid } from '../payouts/service.js';
+import { isUuid } from '../../lib/ids.js';
 
 /** A connected account can take transfers once Stripe says its transfers capability is active. */
 export const canReceiveTransfers = (account: Stripe.Account): boolean =>
@@ -127,14 +128,16 @@ export async function applyStripeEvent(db: Db, event: Stripe.Event, now: Date): 
       }
       case 'transfer.reversed': {
         const transfer = event.data.object as Stripe.Transfer;
-        const [found] = await tx
-          .select({ organisationId: payoutItems.organisationId, id: payoutItems.id })
-          .from(payoutItems)
-          .where(eq(payoutItems.stripeTransferId, transfer.id));
-        if (!found) break;
-        const item = await lockItem(tx, found.organisationId, found.id);
-        await applyTransferReversal(tx, found.organisationId, actor, item, transfer.amount_reversed, now);
-        await tx.update(stripeEvents).set({ organisationId: found.organisationId }).where(eq(stripeEvents.id, event.id));
+        const item = await itemForTransfer(tx, transfer);
+        if (!item) break;
+        let current = item;
+        // The reversal can overtake the recording of the transfer (a lost response, a crash):
+        // Stripe says the transfer exists, so record it paid first, then reverse.
+        if (current.status === 'processing' && current.method === 'stripe' && !current.stripeTransferId) {
+          current = await settleItemPaid(tx, current.organisationId, actor, current, { stripeTransferId: transfer.id }, now);
+        }
+        await applyTransferReversal(tx, current.organisationId, actor, current, transfer.amount_reversed, now);
+        await tx.update(stripeEvents).set({ organisationId: current.organisationId }).where(eq(stripeEvents.id, event.id));
         break;
       }
       case 'payout.paid':
@@ -153,7 +156,7 @@ export async function applyStripeEvent(db: Db, event: Stripe.Event, now: Date): 
           .where(and(eq(contributors.organisationId, contributor.organisationId), eq(contributors.id, contributor.id)));
         await tx
           .update(payoutItems)
-          .set({ bankPayoutStatus: failed ? 'failed' : 'paid', failureReason: failed ? message : sql`${payoutItems.failureReason}`, updatedAt: now })
+          .set({ bankPayoutStatus: failed ? 'failed' : 'paid', failureReason: failed ? message : null, updatedAt: now })
           .where(
             and(
               eq(payoutItems.organisationId, contributor.organisationId),
@@ -177,4 +180,25 @@ export async function applyStripeEvent(db: Db, event: Stripe.Event, now: Date): 
     }
     return { applied: true };
   });
+}
+
+/**
+ * The payout item a transfer pays, locked: by the transfer id recorded on it, else by the item
+ * id the transfer's metadata names (when the transfer is not recorded yet).
+ */
+async function itemForTransfer(tx: Db, transfer: Stripe.Transfer) {
+  const [byTransfer] = await tx
+    .select({ organisationId: payoutItems.organisationId, id: payoutItems.id })
+    .from(payoutItems)
+    .where(eq(payoutItems.stripeTransferId, transfer.id));
+  if (byTransfer) return lockItem(tx, byTransfer.organisationId, byTransfer.id);
+  const organisationId = transfer.metadata?.organisation_id;
+  const itemId = transfer.metadata?.payout_item_id;
+  if (!organisationId || !itemId || !isUuid(organisationId) || !isUuid(itemId)) return null;
+  const [byMetadata] = await tx
+    .select({ organisationId: payoutItems.organisationId, id: payoutItems.id, stripeTransferId: payoutItems.stripeTransferId })
+    .from(payoutItems)
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, itemId)));
+  if (!byMetadata || (byMetadata.stripeTransferId && byMetadata.stripeTransferId !== transfer.id)) return null;
+  return lockItem(tx, byMetadata.organisationId, byMetadata.id);
 }

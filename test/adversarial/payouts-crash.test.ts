@@ -1,0 +1,331 @@
+/**
+ * Kills the real server (SIGKILL, in a child process) in the middle of paying a Stripe run and in
+ * the middle of a burst of approvals, restarts it with the same environment, and checks that
+ * nothing was paid twice, nothing that was acknowledged was lost, and the books balance.
+ *
+ * On PGlite the server keeps its data in a temporary PGLITE_DIR; with TEST_DATABASE_URL it uses
+ * a fresh PostgreSQL database of its own (see isolatedPostgres).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { TEST_JWT_SECRET } from '../helpers/app.js';
+import {
+  WEBHOOK_SECRET,
+  allPaid,
+  expectStatus,
+  isolatedPostgres,
+  onboardStripeContributor,
+  parse,
+  sleep,
+  totalInTransit,
+  transfersOf,
+  trialBalance,
+  viaFetch,
+  waitForRun,
+  type Send,
+} from '../helpers/payout-fixtures.js';
+import { startStripeDouble } from '../helpers/stripe-double.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const isolated = await isolatedPostgres('payouts_crash');
+const double = await startStripeDouble();
+const dir = mkdtempSync(join(tmpdir(), 'ledger-crash-'));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+const port = await freePort();
+
+// A clean environment: none of tap's NODE_OPTIONS or coverage hooks leak into the server.
+const env: Record<string, string> = {
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: process.env.HOME ?? dir,
+  TMPDIR: tmpdir(),
+  HOST: '127.0.0.1',
+  PORT: String(port),
+  LOG_LEVEL: 'warn',
+  LOGIN_RATE_LIMIT: '1000',
+  STRIPE_SECRET_KEY: 'sk_test_x',
+  STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  STRIPE_API_BASE: double.url,
+  STRIPE_TIMEOUT_MS: '2000',
+  STRIPE_MAX_RPS: '2',
+  PAYOUT_WORKERS: '1',
+  ...(isolated.url ? { DATABASE_URL: isolated.url, JWT_SECRET: TEST_JWT_SECRET } : { PGLITE_DIR: join(dir, 'pglite') }),
+};
+
+const send: Send = viaFetch(`http://127.0.0.1:${port}`);
+
+interface Running {
+  proc: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+let server: Running | undefined;
+let output = '';
+const logTail = () => output.slice(-4000);
+
+function run(args: string[]): Running {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  return { proc, exited };
+}
+
+async function startServer() {
+  if (server) throw new Error('the server is already running');
+  output += `\n--- start ${new Date().toISOString()}\n`;
+  const started = run(['src/server.ts']);
+  server = started;
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void started.exited.then((e) => (exit = e));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exit) {
+      server = undefined;
+      throw new Error(`the server exited (${JSON.stringify(exit)}) before it was ready:\n${logTail()}`);
+    }
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`the server was not ready within 60 s:\n${logTail()}`);
+    await sleep(100);
+  }
+}
+
+/** SIGKILL: no graceful close, no finishing of in-flight requests or jobs. */
+async function killServer() {
+  const running = server;
+  if (!running) return;
+  server = undefined;
+  running.proc.kill('SIGKILL');
+  const exit = await running.exited;
+  output += `\n--- killed: ${JSON.stringify(exit)}\n`;
+}
+
+t.teardown(async () => {
+  await killServer();
+  await double.close();
+  await isolated.drop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Seed through the CLI and HTTP, as an operator would.
+
+const adminEmail = 'admin@crash.test';
+const password = 'correct horse battery staple';
+const created = run(['src/cli.ts', 'create-org', '--name', 'Crash test organisation', '--admin-email', adminEmail, '--admin-password', password]);
+let cliOut = '';
+created.proc.stdout!.on('data', (chunk: Buffer) => (cliOut += chunk.toString()));
+const cliExit = await created.exited;
+if (cliExit.code !== 0) throw new Error(`create-org failed ${JSON.stringify(cliExit)}:\n${logTail()}`);
+const { organisationId } = JSON.parse(cliOut.trim().split('\n').pop()!) as { organisationId: string };
+
+await startServer();
+
+async function login(email: string) {
+  const token = await expectStatus(send, { method: 'POST', url: '/v1/auth/token', payload: { email, password } }, 200);
+  return { authorization: `Bearer ${token.accessToken}` };
+}
+const admin = await login(adminEmail);
+async function user(role: string, label: string) {
+  const email = `${label}@crash.test`;
+  await expectStatus(send, { method: 'POST', url: '/v1/users', headers: admin, payload: { email, name: label, role, password } }, 201);
+  return login(email);
+}
+const drafter = await user('finance', 'finance-drafter');
+const approver = await user('finance', 'finance-approver');
+const coordinator = await user('coordinator', 'coordinator');
+const me = await expectStatus(send, { method: 'GET', url: '/v1/me', headers: approver }, 200);
+if (me.organisationId !== organisationId) throw new Error(`logged in to the wrong organisation: ${JSON.stringify(me)}`);
+
+const project = await expectStatus(send, { method: 'POST', url: '/v1/projects', headers: drafter, payload: { name: 'Crash-safe payments' } }, 201);
+const card = await expectStatus(send, { method: 'POST', url: '/v1/rate-cards', headers: drafter, payload: { name: 'Involvement', currency: 'GBP' } }, 201);
+await expectStatus(
+  send,
+  {
+    method: 'POST',
+    url: `/v1/rate-cards/${card.id}/versions`,
+    headers: drafter,
+    payload: { effectiveFrom: '2026-01-01', rates: [{ activity: 'meeting', contributorKind: 'lived_experience', unit: 'hour', amount: 2000 }] },
+  },
+  201,
+);
+async function newBudget(name: string) {
+  return expectStatus(
+    send,
+    {
+      method: 'POST',
+      url: '/v1/budgets',
+      headers: drafter,
+      payload: {
+        projectId: project.id,
+        name,
+        funder: 'Crash Trust',
+        grantReference: `CT-${name}`,
+        currency: 'GBP',
+        amount: 10_000_000,
+        startsOn: '2026-01-01',
+        endsOn: '2026-12-31',
+        rateCardId: card.id,
+      },
+    },
+    201,
+  );
+}
+async function contributor(name: string, paymentMethod: string) {
+  return expectStatus(send, { method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name, kind: 'lived_experience', paymentMethod } }, 201);
+}
+async function submitTime(contributorId: string, budgetId: string, minutes: number) {
+  return expectStatus(
+    send,
+    { method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId, budgetId, activity: 'meeting', date: '2026-03-02', minutes } },
+    201,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+t.test('a Stripe run survives a SIGKILL mid-payment: every item paid exactly once', async (t) => {
+  const budget = await newBudget('payouts');
+  const people: { id: string; amount: number }[] = [];
+  for (let i = 1; i <= 8; i++) {
+    const c = await contributor(`Payee ${i}`, 'stripe');
+    const entry = await submitTime(c.id, budget.id, i * 60);
+    await expectStatus(send, { method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator }, 200);
+    await onboardStripeContributor(send, coordinator, double, c.id);
+    people.push({ id: c.id, amount: i * 2000 });
+  }
+  const draft = await expectStatus(send, { method: 'POST', url: '/v1/payout-runs', headers: drafter, payload: { currency: 'GBP', budgetId: budget.id } }, 201);
+  t.equal(draft.items.length, 8);
+  t.equal(draft.total, 72_000);
+  const approved = await expectStatus(send, { method: 'POST', url: `/v1/payout-runs/${draft.id}/approve`, headers: approver }, 200);
+  t.equal(approved.status, 'approved');
+
+  const itemIds = new Set<string>(approved.items.map((i: any) => i.id));
+  const runTransfers = () => [...double.transfers.values()].filter((tr) => itemIds.has(tr.metadata.payout_item_id!));
+  const deadline = Date.now() + 30_000;
+  while (runTransfers().length === 0) {
+    if (Date.now() > deadline) throw new Error(`no transfer reached Stripe within 30 s:\n${logTail()}`);
+    await sleep(5);
+  }
+  await killServer();
+  const atKill = runTransfers().length;
+  t.ok(atKill >= 1 && atKill < 8, `killed mid-run: ${atKill} of 8 transfers made`);
+
+  await startServer();
+  let settled: any;
+  try {
+    settled = await waitForRun(send, approver, draft.id, { timeoutMs: 20_000, done: allPaid });
+  } catch (error) {
+    t.fail(`after the restart, not every item was paid within 20 s: ${(error as Error).message}`);
+    settled = await expectStatus(send, { method: 'GET', url: `/v1/payout-runs/${draft.id}`, headers: approver }, 200);
+  }
+  t.ok(allPaid(settled), 'every item paid');
+  for (const item of settled.items) {
+    const transfers = transfersOf(double, item.id);
+    t.ok(transfers.length <= 1, `never more than one transfer for item ${item.id} (${transfers.length})`);
+    if (item.status === 'paid') {
+      t.equal(transfers.length, 1, `exactly one transfer for paid item ${item.id}`);
+      t.equal(item.stripeTransferId, transfers[0]?.id);
+      t.equal(transfers[0]?.amount, item.amount);
+    } else {
+      t.comment(`item ${item.id} is ${item.status} after ${item.attempts} attempt(s), ${transfers.length} transfer(s) in Stripe, lastError ${item.lastError}`);
+    }
+  }
+  t.same(await trialBalance(send, approver), [{ currency: 'GBP', total: 0 }], 'trial balance 0');
+  const unsettled = settled.items.filter((i: any) => i.status === 'processing').reduce((sum: number, i: any) => sum + i.amount, 0);
+  t.equal(await totalInTransit(send, approver), unsettled, 'in transit is exactly what is still processing');
+  t.equal(unsettled, 0, 'in transit 0');
+  for (const person of people) {
+    const balance = await expectStatus(send, { method: 'GET', url: `/v1/contributors/${person.id}/balance`, headers: approver }, 200);
+    t.match(balance.balances[0], { owed: 0, inTransit: 0, paid: person.amount }, `contributor paid ${person.amount}`);
+  }
+});
+
+t.test('approvals acknowledged before a SIGKILL are kept, and the ledger balances', async (t) => {
+  if (!server) await startServer();
+  const budget = await newBudget('approvals');
+  const entries: { id: string; amount: number }[] = [];
+  const people = [await contributor('Burst A', 'bank_transfer'), await contributor('Burst B', 'voucher'), await contributor('Burst C', 'bank_transfer')];
+  for (let i = 0; i < 20; i++) {
+    const entry = await submitTime(people[i % people.length].id, budget.id, 30 + 15 * i);
+    entries.push({ id: entry.id, amount: entry.quote.amount });
+  }
+
+  // Fire all 20, and kill the server as soon as the first three have been acknowledged.
+  let acknowledged = 0;
+  let killing: Promise<void> | undefined;
+  const approvals = entries.map((entry) =>
+    send({ method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator }).then((res) => {
+      if (res.statusCode === 200) acknowledged += 1;
+      if (acknowledged >= 3) killing ??= killServer();
+      return res;
+    }),
+  );
+  const outcomes = await Promise.allSettled(approvals);
+  await killing;
+  if (server) await killServer(); // fewer than three were acknowledged: still kill before the checks
+  const answerOf = (i: number) => (outcomes[i]!.status === 'fulfilled' ? (outcomes[i] as PromiseFulfilledResult<any>).value : undefined);
+  const ok = entries.filter((_, i) => answerOf(i)?.statusCode === 200);
+  // Under load a request may be turned away (503 while waiting for a connection): allowed, as
+  // long as it changed nothing. A 4xx would mean the burst itself was mishandled.
+  const refused = entries.map((entry, i) => ({ entry, answer: answerOf(i) })).filter((r) => r.answer && r.answer.statusCode !== 200);
+  const lost = outcomes.filter((o) => o.status === 'rejected').length;
+  t.comment(`${ok.length} approvals answered 200, ${refused.length} refused, ${lost} lost to the kill`);
+  t.same(
+    refused.filter((r) => r.answer.statusCode < 500).map((r) => `${r.answer.statusCode} ${r.answer.body}`),
+    [],
+    'no approval was refused with a 4xx',
+  );
+  t.ok(ok.length >= 3, 'the first few approvals were acknowledged before the kill');
+  t.ok(killing, 'the server was killed mid-burst');
+
+  await startServer();
+  const listed = await expectStatus(send, { method: 'GET', url: `/v1/time-entries?budgetId=${budget.id}&limit=200`, headers: coordinator }, 200);
+  const byId = new Map<string, any>(listed.data.map((e: any) => [e.id, e]));
+  t.equal(byId.size, 20);
+  for (const entry of ok) t.equal(byId.get(entry.id)?.status, 'approved', `acknowledged approval of ${entry.id} is kept`);
+  for (const { entry, answer } of refused) t.equal(byId.get(entry.id)?.status, 'submitted', `refused approval (${answer.statusCode}) of ${entry.id} changed nothing`);
+  for (const e of byId.values()) t.ok(e.status === 'approved' || e.status === 'submitted', `entry ${e.id} is ${e.status}`);
+  const approved = [...byId.values()].filter((e) => e.status === 'approved');
+  const sumApproved = approved.reduce((sum, e) => sum + e.amount, 0);
+  const view = await expectStatus(send, { method: 'GET', url: `/v1/budgets/${budget.id}`, headers: drafter }, 200);
+  t.equal(view.committed, sumApproved, 'budget committed = sum of approved entries');
+  t.equal(view.available, 10_000_000 - sumApproved);
+  t.same(await trialBalance(send, drafter), [{ currency: 'GBP', total: 0 }]);
+
+  // Whatever was not approved before the kill can be approved now, exactly once.
+  for (const e of byId.values()) {
+    if (e.status !== 'submitted') continue;
+    await expectStatus(send, { method: 'POST', url: `/v1/time-entries/${e.id}/approve`, headers: coordinator }, 200);
+  }
+  for (const entry of ok) {
+    const again = await send({ method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator });
+    t.equal(again.statusCode, 409, again.body);
+    t.equal(parse(again).code, 'invalid_state');
+  }
+  const total = entries.reduce((sum, e) => sum + e.amount, 0);
+  const final = await expectStatus(send, { method: 'GET', url: `/v1/budgets/${budget.id}`, headers: drafter }, 200);
+  t.equal(final.committed, total, 'all 20 committed once');
+  t.same(await trialBalance(send, drafter), [{ currency: 'GBP', total: 0 }]);
+  let owed = 0;
+  for (const p of people) {
+    const balance = await expectStatus(send, { method: 'GET', url: `/v1/contributors/${p.id}/balance`, headers: drafter }, 200);
+    owed += balance.balances[0].owed;
+  }
+  t.equal(owed, total, 'contributors are owed exactly what was approved');
+});
