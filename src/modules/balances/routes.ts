@@ -34,6 +34,19 @@ const statementView = z.object({
   balances: balanceView.shape.balances,
   timeEntries: z.array(timeEntryView),
   expenses: z.array(expenseView),
+  payouts: z.array(
+    z.object({
+      id: z.string(),
+      amount: z.number().int(),
+      currency: z.string(),
+      method: z.string(),
+      status: z.string(),
+      reference: z.string().nullable(),
+      failureReason: z.string().nullable(),
+      paidAt: z.iso.datetime().nullable(),
+      createdAt: z.iso.datetime(),
+    }),
+  ),
   totals: z.object({
     taxYears: z.array(z.object({ taxYear: z.string(), ...totals })),
     earningsLimitPeriods: z.array(z.object({ limit: z.number().int(), headroom: z.number().int(), ...totals })),

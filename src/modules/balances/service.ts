@@ -1,6 +1,6 @@
 import { and, asc, between, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { expenses, ledgerAccounts, timeEntries } from '../../db/schema.js';
+import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
 import { limitPeriod, ukTaxYear } from '../../domain/earnings-period.js';
 import { toSafeNumber } from '../ledger/service.js';
 import { getContributorRow, toContributorView } from '../contributors/service.js';
@@ -85,6 +85,20 @@ export async function contributorStatement(db: Db, organisationId: string, contr
     .where(and(eq(expenses.organisationId, organisationId), eq(expenses.contributorId, contributorId), between(expenses.date, range.from, range.to)))
     .orderBy(asc(expenses.date), asc(expenses.id));
 
+  // Payouts made (or started) in the range, by the day they were paid, failed or created.
+  const payoutRows = await db
+    .select()
+    .from(payoutItems)
+    .where(
+      and(
+        eq(payoutItems.organisationId, organisationId),
+        eq(payoutItems.contributorId, contributorId),
+        sql`${payoutItems.status} <> 'canceled' and ${payoutItems.status} <> 'pending'`,
+        sql`(coalesce(${payoutItems.paidAt}, ${payoutItems.failedAt}, ${payoutItems.createdAt}) at time zone 'UTC')::date between ${range.from} and ${range.to}`,
+      ),
+    )
+    .orderBy(asc(payoutItems.createdAt));
+
   const taxYears = new Map<string, PeriodTotals & { taxYear: string }>();
   const limitPeriods = new Map<string, PeriodTotals & { limit: number; headroom: number }>();
   const add = (date: string, currency: string, f: (t: PeriodTotals) => void) => {
@@ -127,6 +141,17 @@ export async function contributorStatement(db: Db, organisationId: string, contr
     balances: await contributorBalances(db, organisationId, contributorId),
     timeEntries: entryRows.map(timeEntryView),
     expenses: expenseRows.map(expenseView),
+    payouts: payoutRows.map((p) => ({
+      id: p.id,
+      amount: p.amount,
+      currency: p.currency,
+      method: p.method,
+      status: p.status,
+      reference: p.reference,
+      failureReason: p.failureReason,
+      paidAt: p.paidAt?.toISOString() ?? null,
+      createdAt: p.createdAt.toISOString(),
+    })),
     totals: {
       taxYears: [...taxYears.values()].sort((a, b) => a.start.localeCompare(b.start)),
       earningsLimitPeriods: [...limitPeriods.values()].sort((a, b) => a.start.localeCompare(b.start)),
