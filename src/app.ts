@@ -56,7 +56,8 @@ const noQueue: JobQueue = { enqueuePayoutItems: async () => {}, stop: async () =
 export const BODY_LIMIT = 1024 * 1024;
 
 function renderFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+  // Always 400 validation_failed (a bad or overlong URL), so status and code agree.
+  const status = 400;
   void reply
     .code(status)
     .header('x-request-id', request.id)

@@ -50,6 +50,31 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
     });
     // An idle client's error (server restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
+    pool.on('connect', (client) => {
+      // While a client is checked out, pg-pool removes its own error listener: a server that
+      // ends the connection mid-transaction would otherwise raise an uncaught 'error' and
+      // kill the process. The failing query still rejects (and answers 503).
+      client.on('error', () => {});
+      // drizzle-orm 0.45 runs BEGIN outside the try/finally that releases the client, so a
+      // BEGIN failing on a dying connection would lose that client from the pool for good
+      // (drizzle-orm issues #6023, #6241). Release it, broken, ourselves.
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const result = query(...args);
+        const first = args[0] as string | { text?: string } | undefined;
+        const text = typeof first === 'string' ? first : first?.text;
+        if (typeof text === 'string' && /^\s*begin\b/i.test(text) && result instanceof Promise) {
+          result.catch((error: Error) => {
+            try {
+              (client as unknown as pg.PoolClient).release(error);
+            } catch {
+              // already released
+            }
+          });
+        }
+        return result;
+      };
+    });
     const db = drizzleNodePg(pool, { schema }) as unknown as Db;
     return {
       db,

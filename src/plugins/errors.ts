@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DrizzleQueryError } from 'drizzle-orm';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { isDatabaseUnavailable } from '../db/client.js';
@@ -80,7 +81,8 @@ async function errorsPlugin(app: FastifyInstance) {
       return sendProblem(reply, 'rate_limited', 'Too many attempts. Wait a minute and try again.');
     }
     // Text PostgreSQL cannot store (a NUL character) or that is longer than a column allows.
-    if (['22021', '22P05', '22001'].includes(pgErrorCode(error) ?? '')) {
+    // (22P02: jsonb refusing a lone UTF-16 surrogate, or text that is not a valid id.)
+    if (['22021', '22P05', '22001', '22P02'].includes(pgErrorCode(error) ?? '')) {
       return sendProblem(reply, 'validation_failed', 'The request contains text that cannot be stored (a NUL character, or text that is too long).');
     }
     if (isDatabaseUnavailable(error) || pgErrorCode(error) === '57014') {
@@ -106,8 +108,11 @@ async function errorsPlugin(app: FastifyInstance) {
  * include password hashes and personal data: log the driver's own error instead.
  */
 function redact(error: unknown): unknown {
-  const e = error as { name?: string; cause?: unknown; query?: unknown };
-  if (e && e.name === 'DrizzleQueryError' && e.cause) return e.cause;
+  // DrizzleQueryError does not set its name, so recognise it by class.
+  if (error instanceof DrizzleQueryError) {
+    const cause = error.cause as { message?: string; code?: string; constraint?: string } | undefined;
+    return { name: 'DatabaseError', message: cause?.message, code: cause?.code, constraint: cause?.constraint };
+  }
   return error;
 }
 

@@ -4,7 +4,7 @@ import { ledgerAccounts, ledgerPostings, ledgerTransactions } from '../../db/sch
 import { pgConstraint, pgErrorCode } from '../../db/tx.js';
 import { unbalancedReason, type AccountRef, type PostingInput } from '../../domain/ledger.js';
 import { AppError } from '../../errors.js';
-import { newId } from '../../lib/ids.js';
+import { isUuid, newId } from '../../lib/ids.js';
 
 export interface LockedAccount {
   code: string;
@@ -24,10 +24,12 @@ export async function lockAccounts(
 ): Promise<Map<string, number>> {
   const unique = [...new Map(accounts.map((a) => [a.code, a])).values()].sort((a, b) => (a.code < b.code ? -1 : 1));
   if (unique.length === 0) return new Map();
-  await tx
-    .insert(ledgerAccounts)
-    .values(
-      unique.map((a) => ({
+  // In chunks: PostgreSQL takes at most 65,535 parameters a statement (a large payout run).
+  for (let i = 0; i < unique.length; i += 2000) {
+    await tx
+      .insert(ledgerAccounts)
+      .values(
+        unique.slice(i, i + 2000).map((a) => ({
         organisationId,
         code: a.code,
         currency,
@@ -35,10 +37,11 @@ export async function lockAccounts(
         budgetId: a.budgetId ?? null,
         contributorId: a.contributorId ?? null,
         component: a.component ?? null,
-        allowNegative: a.allowNegative,
-      })),
-    )
-    .onConflictDoNothing();
+          allowNegative: a.allowNegative,
+        })),
+      )
+      .onConflictDoNothing();
+  }
   const rows = await tx
     .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
     .from(ledgerAccounts)
@@ -112,16 +115,16 @@ export async function postTransaction(tx: Db, organisationId: string, input: New
       description: input.description ?? null,
       createdBy: input.createdBy ?? null,
     });
-    await tx.insert(ledgerPostings).values(
-      input.postings.map((p) => ({
-        organisationId,
-        id: newId(),
-        transactionId,
-        account: p.account.code,
-        currency: input.currency,
-        amount: p.amount,
-      })),
-    );
+    const rows = input.postings.map((p) => ({
+      organisationId,
+      id: newId(),
+      transactionId,
+      account: p.account.code,
+      currency: input.currency,
+      amount: p.amount,
+    }));
+    // Balance is checked at commit (a deferred trigger), so chunks may land in any order.
+    for (let i = 0; i < rows.length; i += 5000) await tx.insert(ledgerPostings).values(rows.slice(i, i + 5000));
   } catch (error) {
     if (pgConstraint(error) === 'ledger_transactions_reverses_unique') {
       throw new AppError('invalid_state', 'That ledger transaction has already been reversed.');
@@ -198,8 +201,8 @@ export interface AccountFilter {
 /** Accounts with their balances, in code order, paged by (code, currency). */
 export async function listAccounts(db: Db, organisationId: string, filter: AccountFilter, limit: number, after?: { code: string; currency: string }) {
   const conditions: SQL[] = [eq(ledgerAccounts.organisationId, organisationId)];
-  if (filter.contributorId) conditions.push(eq(ledgerAccounts.contributorId, filter.contributorId));
-  if (filter.budgetId) conditions.push(eq(ledgerAccounts.budgetId, filter.budgetId));
+  if (filter.contributorId) conditions.push(isUuid(filter.contributorId) ? eq(ledgerAccounts.contributorId, filter.contributorId) : sql`false`);
+  if (filter.budgetId) conditions.push(isUuid(filter.budgetId) ? eq(ledgerAccounts.budgetId, filter.budgetId) : sql`false`);
   if (filter.type) conditions.push(sql`${ledgerAccounts.type} = ${filter.type}`);
   if (filter.currency) conditions.push(eq(ledgerAccounts.currency, filter.currency));
   if (after) conditions.push(sql`(${ledgerAccounts.code}, ${ledgerAccounts.currency}) > (${after.code}, ${after.currency})`);

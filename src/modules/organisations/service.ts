@@ -71,6 +71,7 @@ export async function updateOrganisation(
 ) {
   return inTransaction(db, async (tx) => {
     const before = await getOrganisation(tx, organisationId);
+    if (Object.keys(patch).length === 0) return before; // nothing to change
     await tx.update(organisations).set(patch).where(eq(organisations.id, organisationId));
     const after = await getOrganisation(tx, organisationId);
     await recordAudit(tx, organisationId, actor, {

@@ -6,7 +6,12 @@ import { contributorAccount, type Component, type PostingInput } from '../../dom
 import { AppError, notFound } from '../../errors.js';
 import { recordAudit, type Actor } from '../../lib/audit.js';
 import { isUuid, newId } from '../../lib/ids.js';
+import { getBudgetRow } from '../budgets/service.js';
 import { postTransaction } from '../ledger/service.js';
+
+function* chunks<T>(list: T[], size: number): Generator<T[]> {
+  for (let i = 0; i < list.length; i += size) yield list.slice(i, i + size);
+}
 
 type RunRow = typeof payoutRuns.$inferSelect;
 type ItemRow = typeof payoutItems.$inferSelect;
@@ -77,6 +82,8 @@ export interface DraftInput {
 export async function draftPayoutRun(db: Db, organisationId: string, actor: Actor, input: DraftInput): Promise<PayoutRunView> {
   if (!actor.id) throw new AppError('forbidden', 'A payout run must be drafted by an identified user or token.');
   return inTransaction(db, async (tx) => {
+    // The budget must be this organisation's (another's answers 404, like any id).
+    if (input.budgetId) await getBudgetRow(tx, organisationId, input.budgetId);
     const conditions: SQL[] = [
       eq(ledgerAccounts.organisationId, organisationId),
       eq(ledgerAccounts.type, 'contributor_owed'),
@@ -157,10 +164,9 @@ export async function draftPayoutRun(db: Db, organisationId: string, actor: Acto
         createdBy: actor.id!,
       })
       .returning();
-    if (items.length) {
-      await tx.insert(payoutItems).values(items.map((i) => i.item));
-      await tx.insert(payoutItemLines).values(items.flatMap((i) => i.lines));
-    }
+    // In chunks: PostgreSQL takes at most 65,535 parameters a statement.
+    for (const chunk of chunks(items.map((i) => i.item), 2000)) await tx.insert(payoutItems).values(chunk);
+    for (const chunk of chunks(items.flatMap((i) => i.lines), 2000)) await tx.insert(payoutItemLines).values(chunk);
     const view = await loadRun(tx, organisationId, run!);
     await recordAudit(tx, organisationId, actor, { action: 'payout_run.drafted', entityType: 'payout_run', entityId: runId, after: view });
     return view;
