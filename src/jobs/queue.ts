@@ -82,9 +82,18 @@ export async function startJobQueue(
   await boss.createQueue(QUEUES.purgeIdempotencyKeys, { name: QUEUES.purgeIdempotencyKeys, retryLimit: 0 });
 
   if (options.workers > 0) {
+    // pg-boss polls at most twice a second per worker, so each worker takes a batch and pays
+    // its items side by side. A failed item is failed on its own (and retried with backoff);
+    // pg-boss then completes only the jobs still active, the ones that succeeded.
     for (let i = 0; i < options.workers; i++) {
-      await boss.work<PayoutItemJob>(QUEUES.payoutItem, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
-        if (job) await handlers.payoutItem(job.data);
+      await boss.work<PayoutItemJob>(QUEUES.payoutItem, { batchSize: 10, pollingIntervalSeconds: 0.5 }, async (jobs) => {
+        const results = await Promise.allSettled(jobs.map((job) => handlers.payoutItem(job.data)));
+        for (const [n, result] of results.entries()) {
+          if (result.status === 'rejected') {
+            const reason = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
+            await boss.fail(QUEUES.payoutItem, jobs[n]!.id, { message: reason.message });
+          }
+        }
       });
     }
     await boss.work<{ atStart?: boolean }>(QUEUES.sweepPayouts, async ([job]) => handlers.sweepPayouts({ atStart: job?.data?.atStart === true }));
