@@ -21,6 +21,7 @@ import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
 import idempotencyPlugin, { successStatus } from './plugins/idempotency.js';
 import { registerRoutes } from './routes.js';
+import { webPages } from './web/plugin.js';
 
 export interface AppDependencies {
   config: Config;
@@ -144,6 +145,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(idempotencyPlugin, { secret: deps.jwtSecret });
   await app.register(registerRoutes);
+  // The pages people use, built on the API above (see src/web).
+  await app.register(webPages);
 
   if (deps.jobs !== false) {
     app.addHook('onReady', async () => {

@@ -42,7 +42,16 @@ const grantReportView = z.object({
   byKind: z.array(
     z.object({ kind: kindEnum, contributors: z.number().int(), minutes: z.number().int(), earned: z.number().int(), expenses: z.number().int(), inKindValue: z.number().int(), declinedValue: z.number().int() }),
   ),
-  byMonth: z.array(z.object({ month: z.string(), minutes: z.number().int(), earned: z.number().int(), expenses: z.number().int() })),
+  byMonth: z.array(
+    z.object({
+      month: z.string(),
+      minutes: z.number().int(),
+      earned: z.number().int(),
+      livedExperienceEarned: z.number().int().describe('Earned by lived-experience contributors and carers'),
+      professionalEarned: z.number().int(),
+      expenses: z.number().int(),
+    }),
+  ),
   contributors: z.array(
     z.object({
       pseudonym: z.string(),

@@ -250,19 +250,24 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
       from ids join contributors c on c.organisation_id = ${organisationId} and c.id = ids.contributor_id
       left join work using (contributor_id) left join spent using (contributor_id) left join paid using (contributor_id)`,
   );
-  const byMonth = await rows<{ month: string; minutes: string; earned: string; expenses: string }>(
+  const byMonth = await rows<{ month: string; minutes: string; earned: string; lived_earned: string; professional_earned: string; expenses: string }>(
     db,
     sql`
     with work as (
-      select to_char(w.date, 'YYYY-MM') as month, sum(w.minutes) as minutes, sum(w.amount) as earned
+      select to_char(w.date, 'YYYY-MM') as month, sum(w.minutes) as minutes, sum(w.amount) as earned,
+             sum(case when c.kind = 'professional' then 0 else w.amount end) as lived_earned,
+             sum(case when c.kind = 'professional' then w.amount else 0 end) as professional_earned
         from time_entries w join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
+        join contributors c on c.organisation_id = w.organisation_id and c.id = w.contributor_id
        where ${scope} group by 1
     ), spent as (
       select to_char(w.date, 'YYYY-MM') as month, sum(w.amount) as expenses
         from expenses w join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
        where ${scope} group by 1
     )
-    select month, coalesce(work.minutes, 0) as minutes, coalesce(work.earned, 0) as earned, coalesce(spent.expenses, 0) as expenses
+    select month, coalesce(work.minutes, 0) as minutes, coalesce(work.earned, 0) as earned,
+           coalesce(work.lived_earned, 0) as lived_earned, coalesce(work.professional_earned, 0) as professional_earned,
+           coalesce(spent.expenses, 0) as expenses
       from work full join spent using (month) order by month`,
   );
 
@@ -311,7 +316,14 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
       declinedValue: n(a.declined),
     })),
     byKind,
-    byMonth: byMonth.map((m) => ({ month: m.month, minutes: n(m.minutes), earned: n(m.earned), expenses: n(m.expenses) })),
+    byMonth: byMonth.map((m) => ({
+      month: m.month,
+      minutes: n(m.minutes),
+      earned: n(m.earned),
+      livedExperienceEarned: n(m.lived_earned),
+      professionalEarned: n(m.professional_earned),
+      expenses: n(m.expenses),
+    })),
     contributors: contributorLines,
   };
 }

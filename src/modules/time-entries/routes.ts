@@ -9,6 +9,7 @@ import {
   assertMayRecordFor,
   getTimeEntry,
   listTimeEntries,
+  quoteSession,
   recordSession,
   rejectTimeEntry,
   reverseTimeEntry,
@@ -81,6 +82,40 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
+  const sessionBody = z.strictObject({
+    budgetId: id,
+    activity: z.enum(activities),
+    date: isoDate,
+    minutes,
+    note: z.string().max(2000).optional(),
+    attendees: z
+      .array(id)
+      .min(1)
+      .max(200)
+      .refine((a) => new Set(a).size === a.length, 'must not list anyone twice'),
+  });
+
+  app.post(
+    '/v1/sessions/quote',
+    {
+      config: { roles: ['coordinator'] },
+      schema: {
+        tags: ['time'],
+        summary: 'What a session would record, without recording it: each attendee\'s quote (nothing is written)',
+        body: sessionBody,
+        response: {
+          200: z.object({
+            budgetId: z.string(),
+            currency: z.string(),
+            total: z.number().int().describe('The sum of what the entries would owe'),
+            entries: z.array(z.object({ contributorId: z.string(), quote: timeEntryView.shape.quote })),
+          }),
+        },
+      },
+    },
+    async (request) => quoteSession(app.db, request.principal.organisationId, request.body),
+  );
+
   app.post(
     '/v1/sessions',
     {
@@ -88,18 +123,7 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['time'],
         summary: 'Record one co-production session: a submitted time entry per attendee, all or nothing',
-        body: z.strictObject({
-          budgetId: id,
-          activity: z.enum(activities),
-          date: isoDate,
-          minutes,
-          note: z.string().max(2000).optional(),
-          attendees: z
-            .array(id)
-            .min(1)
-            .max(200)
-            .refine((a) => new Set(a).size === a.length, 'must not list anyone twice'),
-        }),
+        body: sessionBody,
         response: {
           201: z.object({
             id: z.string(),

@@ -264,6 +264,34 @@ export async function recordSession(db: Db, organisationId: string, actor: Actor
   });
 }
 
+/**
+ * What a session would record, without recording it: the quote each attendee's entry would get.
+ * Nothing is written. Errors: as recordSession.
+ */
+export async function quoteSession(db: Db, organisationId: string, input: Omit<NewSession, 'note'>) {
+  const budget = await getBudgetRow(db, organisationId, input.budgetId);
+  const entries = [];
+  for (const contributorId of input.attendees) {
+    const contributor = await lockContributor(db, organisationId, contributorId, false);
+    const { quote } = await priceWork(db, organisationId, contributor, budget, input);
+    const warnings = [...quote.warnings, ...(await budgetWarnings(db, organisationId, budget, quote.payable))];
+    entries.push({
+      contributorId,
+      quote: {
+        amount: quote.payable,
+        value: quote.value,
+        withheld: quote.withheld,
+        currency: budget.currency,
+        rateCardVersion: quote.rateCardVersion,
+        explanation: quote.explanation,
+        warnings,
+      },
+    });
+  }
+  const total = entries.reduce((sum, e) => sum + e.quote.amount, 0);
+  return { budgetId: budget.id, currency: budget.currency, total, entries };
+}
+
 async function lockEntry(tx: Db, organisationId: string, entryId: string): Promise<EntryRow> {
   if (!isUuid(entryId)) throw notFound('The time entry');
   const [row] = await tx

@@ -1,0 +1,178 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { money } from '../format.js';
+import { formKey, requireRole, type Me } from '../plugin.js';
+
+interface Item {
+  id: string;
+  contributorId: string;
+  amount: number;
+  currency: string;
+  method: string;
+  status: string;
+  failureReason: string | null;
+  lastError: string | null;
+  reference: string | null;
+  stripeTransferId: string | null;
+}
+interface Run {
+  id: string;
+  status: string;
+  currency: string;
+  total: number;
+  createdBy: string;
+  approvedBy: string | null;
+  createdAt: string;
+  budgetId: string | null;
+  skipped: { contributorId: string; reason: string; amount: number }[];
+  items: Item[];
+}
+interface Budget {
+  id: string;
+  name: string;
+  currency: string;
+}
+interface MonthLine {
+  month: string;
+  earned: number;
+  livedExperienceEarned: number;
+  professionalEarned: number;
+  expenses: number;
+  minutes: number;
+}
+
+type Form = Record<string, string | undefined>;
+
+/** A run is in progress while any of its items is still on its way. */
+const inProgress = (run: Run) => run.status === 'approved' && run.items.some((i) => i.status === 'processing' || i.status === 'pending');
+
+/**
+ * The split chart: one bar per month, lived-experience earnings and professional earnings side by
+ * side in one bar. Drawn as SVG on the server (no script, no inline styles under the CSP), with
+ * the same numbers in a table for screen readers and print.
+ */
+function splitChart(months: MonthLine[], currency: string) {
+  const max = Math.max(1, ...months.map((m) => m.livedExperienceEarned + m.professionalEarned));
+  const width = 600;
+  const labelWidth = 130;
+  const barHeight = 22;
+  const gap = 10;
+  const bars = months.map((m, i) => {
+    const y = i * (barHeight + gap);
+    const lived = Math.round(((width - labelWidth) * m.livedExperienceEarned) / max);
+    const professional = Math.round(((width - labelWidth) * m.professionalEarned) / max);
+    return { y, lived, professional, month: m.month, textY: y + barHeight * 0.7, labelWidth, barHeight, total: money(m.livedExperienceEarned + m.professionalEarned, currency) };
+  });
+  return { width, height: Math.max(1, months.length * (barHeight + gap)), bars, labelWidth };
+}
+
+export async function financePages(app: FastifyInstance) {
+  const names = async (request: FastifyRequest) =>
+    new Map((await request.api.all<{ id: string; name: string }>('/v1/contributors')).map((c) => [c.id, c.name]));
+
+  const homePage = async (request: FastifyRequest, reply: FastifyReply, extra: Record<string, unknown> = {}) => {
+    const [timeToPay, drafts, approved, budgets, who] = await Promise.all([
+      request.api.get<Record<string, unknown>>('/v1/reports/time-to-pay'),
+      request.api.get<{ data: Run[] }>('/v1/payout-runs?status=draft&limit=50'),
+      request.api.get<{ data: Run[] }>('/v1/payout-runs?status=approved&limit=50'),
+      request.api.all<Budget>('/v1/budgets'),
+      names(request),
+    ]);
+    return reply.page('finance/home.njk', {
+      title: 'Payments',
+      timeToPay,
+      drafts: drafts.data,
+      running: approved.data.filter(inProgress),
+      finished: approved.data.filter((r) => !inProgress(r)).slice(0, 10),
+      budgets,
+      names: Object.fromEntries(who),
+      idempotencyKey: formKey(),
+      ...extra,
+    });
+  };
+
+  app.get('/finance', async (request, reply) => {
+    if (!(await requireRole(request, reply, 'finance'))) return reply;
+    return homePage(request, reply);
+  });
+
+  // A draft of everything owed (optionally from one budget); another finance user approves it.
+  app.post<{ Body: Form }>('/finance/runs', async (request, reply) => {
+    if (!(await requireRole(request, reply, 'finance'))) return reply;
+    const budgetId = request.body.budgetId || undefined;
+    const result = await request.api.call<Run>('POST', '/v1/payout-runs', { currency: 'GBP', ...(budgetId ? { budgetId } : {}) }, { idempotencyKey: request.body.idempotencyKey || formKey() });
+    if (!result.ok) {
+      return homePage(request, reply.code(result.status), { runError: result.problem.detail, errorList: [{ text: result.problem.detail, href: '#new-run' }] });
+    }
+    return reply.redirect(`/finance/runs/${result.data.id}`, 303);
+  });
+
+  const runPage = async (request: FastifyRequest, reply: FastifyReply, me: Me, id: string, extra: Record<string, unknown> = {}) => {
+    const [run, who] = await Promise.all([request.api.get<Run>(`/v1/payout-runs/${encodeURIComponent(id)}`), names(request)]);
+    return reply.page('finance/run.njk', {
+      title: 'Payout run',
+      run,
+      ownRun: run.createdBy === me.userId,
+      names: Object.fromEntries(who),
+      ...extra,
+    });
+  };
+
+  app.get<{ Params: { id: string }; Querystring: Form }>('/finance/runs/:id', async (request, reply) => {
+    const me = await requireRole(request, reply, 'finance');
+    if (!me) return reply;
+    return runPage(request, reply, me, request.params.id, { notice: request.query.done });
+  });
+
+  // Approve or cancel a draft; the API refuses an approval by the run's own creator.
+  app.post<{ Params: { id: string }; Body: Form }>('/finance/runs/:id/:action', async (request, reply) => {
+    const me = await requireRole(request, reply, 'finance');
+    if (!me) return reply;
+    const { id, action } = request.params as { id: string; action: string };
+    if (action !== 'approve' && action !== 'cancel') return reply.code(404).page('error.njk', { status: 404, problem: { detail: 'There is no such action.' } });
+    const result = await request.api.call('POST', `/v1/payout-runs/${encodeURIComponent(id)}/${action}`);
+    if (!result.ok) return runPage(request, reply.code(result.status), me, id, { actionError: result.problem.detail, errorList: [{ text: result.problem.detail, href: '#actions' }] });
+    return reply.redirect(`/finance/runs/${id}?done=${action === 'approve' ? 'approved' : 'cancelled'}`, 303);
+  });
+
+  // A manual item (bank transfer, voucher) is marked paid with the bank's or voucher's reference.
+  app.post<{ Params: { id: string }; Body: Form }>('/finance/payouts/:id/mark-paid', async (request, reply) => {
+    const me = await requireRole(request, reply, 'finance');
+    if (!me) return reply;
+    const runId = request.body.runId ?? '';
+    const reference = (request.body.reference ?? '').trim();
+    if (!reference) {
+      const text = 'Enter the payment reference from the bank transfer or voucher';
+      return runPage(request, reply.code(400), me, runId, { itemErrors: { [request.params.id]: text }, errorList: [{ text, href: `#reference-${request.params.id}` }] });
+    }
+    const result = await request.api.call('POST', `/v1/payouts/${encodeURIComponent(request.params.id)}/mark-paid`, { reference });
+    if (!result.ok) {
+      return runPage(request, reply.code(result.status), me, runId, {
+        itemErrors: { [request.params.id]: result.problem.detail },
+        errorList: [{ text: result.problem.detail, href: `#reference-${request.params.id}` }],
+      });
+    }
+    return reply.redirect(`/finance/runs/${runId}?done=paid`, 303);
+  });
+
+  app.get<{ Querystring: Form }>('/finance/report.csv', async (request, reply) => {
+    if (!(await requireRole(request, reply, 'finance'))) return reply;
+    const csv = await request.api.download(`/v1/reports/budgets/${encodeURIComponent(request.query.budgetId ?? '')}?format=csv`, 'text/csv');
+    if (csv.disposition) reply.header('content-disposition', csv.disposition);
+    return reply.type(csv.contentType).header('cache-control', 'no-store').send(csv.body);
+  });
+
+  app.get<{ Querystring: Form }>('/finance/report', async (request, reply) => {
+    if (!(await requireRole(request, reply, 'finance'))) return reply;
+    const budgets = await request.api.all<Budget>('/v1/budgets');
+    const budgetId = request.query.budgetId || budgets[0]?.id;
+    if (!budgetId) return reply.page('finance/report.njk', { title: 'Grant report', budgets });
+    const report = await request.api.get<{ budget: Budget; byMonth: MonthLine[]; [k: string]: unknown }>(`/v1/reports/budgets/${encodeURIComponent(budgetId)}`);
+    return reply.page('finance/report.njk', {
+      title: `Grant report: ${report.budget.name}`,
+      budgets,
+      budgetId,
+      report,
+      chart: splitChart(report.byMonth, report.budget.currency),
+    });
+  });
+}

@@ -1,0 +1,91 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { taxYearOf } from '../format.js';
+import { formKey, requireRole } from '../plugin.js';
+
+interface Buckets {
+  owed: number;
+  inTransit: number;
+  paid: number;
+}
+interface Balance {
+  balances: (Buckets & { currency: string; earnings: Buckets; expenses: Buckets })[];
+}
+interface Contributor {
+  id: string;
+  name: string;
+  kind: string;
+  paymentMethod: string;
+  stripeAccountId: string | null;
+  payoutsEnabled: boolean;
+  earningsLimit: { period: string; amount: number; policy: string } | null;
+}
+
+const paymentMethods = ['stripe', 'bank_transfer', 'voucher', 'declined'] as const;
+
+/** A participant's own pages: what they are owed, their statement, how they are paid. */
+export async function participantPages(app: FastifyInstance) {
+  app.get('/my', async (request, reply) => {
+    const me = await requireRole(request, reply, 'participant');
+    if (!me) return reply;
+    const [balance, contributor, entries] = await Promise.all([
+      request.api.get<Balance>('/v1/me/balance'),
+      request.api.get<Contributor>(`/v1/contributors/${me.contributorId}`),
+      request.api.get<{ data: unknown[] }>('/v1/time-entries?limit=50'),
+    ]);
+    const totals = balance.balances.find((b) => b.currency === 'GBP') ?? balance.balances[0] ?? { currency: 'GBP', owed: 0, inTransit: 0, paid: 0 };
+    return reply.page('participant/home.njk', { title: 'What I am owed', contributor, totals, entries: entries.data });
+  });
+
+  app.get<{ Querystring: { year?: string } }>('/my/statement', async (request, reply) => {
+    const me = await requireRole(request, reply, 'participant');
+    if (!me) return reply;
+    const today = app.now().toISOString().slice(0, 10);
+    const current = taxYearOf(today);
+    const asked = Number(request.query.year);
+    const year = Number.isInteger(asked) && asked >= 2000 && asked <= current ? asked : current;
+    const statement = await request.api.get<Record<string, unknown>>(`/v1/me/statement?from=${year}-04-06&to=${year + 1}-04-05`);
+    const years = Array.from({ length: 4 }, (_, i) => current - i);
+    return reply.page('participant/statement.njk', { title: `Statement for the tax year ${year} to ${year + 1}`, statement, year, years });
+  });
+
+  const paymentPage = async (request: FastifyRequest, contributorId: string, extra: Record<string, unknown> = {}) => {
+    const contributor = await request.api.get<Contributor>(`/v1/contributors/${contributorId}`);
+    return { title: 'How I am paid', contributor, methods: paymentMethods, idempotencyKey: formKey(), ...extra };
+  };
+
+  app.get<{ Querystring: { saved?: string } }>('/my/payment', async (request, reply) => {
+    const me = await requireRole(request, reply, 'participant');
+    if (!me) return reply;
+    return reply.page('participant/payment.njk', await paymentPage(request, me.contributorId!, { saved: request.query.saved === '1' }));
+  });
+
+  app.post<{ Body: { paymentMethod?: string } }>('/my/payment', async (request, reply) => {
+    const me = await requireRole(request, reply, 'participant');
+    if (!me) return reply;
+    const choice = request.body.paymentMethod;
+    if (!choice || !(paymentMethods as readonly string[]).includes(choice)) {
+      const errors = { paymentMethod: 'Choose how you want to be paid, or that you do not want to be paid' };
+      return reply.code(400).page('participant/payment.njk', await paymentPage(request, me.contributorId!, { errors, errorList: [{ text: errors.paymentMethod, href: '#paymentMethod' }] }));
+    }
+    const result = await request.api.call('PATCH', `/v1/contributors/${me.contributorId}`, { paymentMethod: choice });
+    if (!result.ok) {
+      const errors = { paymentMethod: result.problem.detail };
+      return reply.code(result.status).page('participant/payment.njk', await paymentPage(request, me.contributorId!, { errors, errorList: [{ text: errors.paymentMethod, href: '#paymentMethod' }] }));
+    }
+    return reply.redirect('/my/payment?saved=1', 303);
+  });
+
+  app.post('/my/payment/stripe', async (request, reply) => {
+    const me = await requireRole(request, reply, 'participant');
+    if (!me) return reply;
+    const result = await request.api.call<{ accountId: string; onboardingUrl: string; payoutsEnabled: boolean }>('POST', '/v1/me/stripe-account');
+    if (!result.ok) {
+      const message =
+        result.problem.code === 'stripe_not_configured'
+          ? 'Payments through Stripe are not set up for this organisation yet. Choose another way to be paid, or ask your coordinator.'
+          : result.problem.detail;
+      return reply.code(result.status).page('participant/payment.njk', await paymentPage(request, me.contributorId!, { stripeError: message, errorList: [{ text: message, href: '#stripe' }] }));
+    }
+    return reply.page('participant/stripe.njk', { title: 'Set up payments with Stripe', link: result.data });
+  });
+}

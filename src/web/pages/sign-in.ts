@@ -1,0 +1,101 @@
+import type { FastifyInstance } from 'fastify';
+import { ApiClient } from '../api.js';
+import { fieldErrors, homeFor, requireRole, SESSION_COOKIE, type Me } from '../plugin.js';
+
+type Form = Record<string, string | undefined>;
+
+/** A redirect target after sign-in: only a path on this site, never another origin. */
+function safeNext(next: string | undefined): string | null {
+  return next && /^\/(?![/\\])/.test(next) ? next : null;
+}
+
+export async function signInPages(app: FastifyInstance) {
+  app.get<{ Querystring: Form }>('/login', async (request, reply) =>
+    reply.page('login.njk', {
+      next: safeNext(request.query.next) ?? '',
+      ended: request.query.ended === '1',
+      signedOut: request.query.signedOut === '1',
+      passwordSet: request.query.passwordSet === '1',
+      values: {},
+      errors: {},
+    }),
+  );
+
+  app.post<{ Body: Form }>('/login', async (request, reply) => {
+    const email = (request.body.email ?? '').trim();
+    const password = request.body.password ?? '';
+    const errors: Record<string, string> = {};
+    if (!email) errors.email = 'Enter your email address';
+    if (!password) errors.password = 'Enter your password';
+    let failure: string | null = null;
+    if (!Object.keys(errors).length) {
+      const result = await request.api.call<{ accessToken: string; expiresIn: number }>('POST', '/v1/auth/token', { email, password });
+      if (result.ok) {
+        const { accessToken, expiresIn } = result.data;
+        reply.setCookie(SESSION_COOKIE, accessToken, {
+          path: '/',
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: request.protocol === 'https',
+          maxAge: expiresIn,
+        });
+        const next = safeNext(request.body.next);
+        if (next) return reply.redirect(next, 303);
+        const me = await new ApiClient(app, request, accessToken).get<Me>('/v1/me');
+        return reply.redirect(homeFor(me.role), 303);
+      }
+      failure =
+        result.status === 429
+          ? 'Too many attempts to sign in. Wait a minute, then try again.'
+          : result.problem.code === 'validation_failed'
+            ? 'Enter a valid email address and password'
+            : 'The email address or password is not right';
+      errors.email = failure;
+    }
+    const errorList = Object.entries(errors).map(([field, text]) => ({ text, href: `#${field}` }));
+    return reply.code(failure && failure.startsWith('Too many') ? 429 : 400).page('login.njk', {
+      next: safeNext(request.body.next) ?? '',
+      values: { email },
+      errors,
+      errorList,
+    });
+  });
+
+  app.post('/logout', async (_request, reply) => {
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return reply.redirect('/login?signedOut=1', 303);
+  });
+
+  app.get<{ Querystring: Form }>('/accept-invite', async (request, reply) =>
+    reply.page('accept-invite.njk', { values: { inviteToken: request.query.token ?? '' }, errors: {} }),
+  );
+
+  app.post<{ Body: Form }>('/accept-invite', async (request, reply) => {
+    const inviteToken = (request.body.inviteToken ?? '').trim();
+    const password = request.body.password ?? '';
+    const errors: Record<string, string> = {};
+    if (!inviteToken) errors.inviteToken = 'Enter the invitation code';
+    if (!password) errors.password = 'Enter a new password';
+    if (!Object.keys(errors).length) {
+      const result = await request.api.call('POST', '/v1/auth/accept-invite', { inviteToken, password });
+      if (result.ok) return reply.redirect('/login?passwordSet=1', 303);
+      if (result.problem.code === 'validation_failed') {
+        const byField = fieldErrors(result.problem);
+        if (byField.password) errors.password = `The password ${byField.password}`;
+        if (byField.inviteToken) errors.inviteToken = 'Enter the invitation code from your invitation';
+      } else if (result.status === 429) {
+        errors.inviteToken = 'Too many attempts. Wait a minute, then try again.';
+      } else {
+        errors.inviteToken = 'This invitation code is not right, has been used or has expired. Ask your coordinator for a new invitation.';
+      }
+      if (!Object.keys(errors).length) errors.inviteToken = result.problem.detail;
+    }
+    const errorList = Object.entries(errors).map(([field, text]) => ({ text, href: `#${field}` }));
+    return reply.code(400).page('accept-invite.njk', { values: { inviteToken }, errors, errorList });
+  });
+
+  app.get('/account', async (request, reply) => {
+    if (!(await requireRole(request, reply, 'admin', 'reporter', 'participant', 'coordinator', 'finance'))) return reply;
+    return reply.page('account.njk');
+  });
+}
