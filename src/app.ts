@@ -21,7 +21,7 @@ import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
 import idempotencyPlugin, { successStatus } from './plugins/idempotency.js';
 import { registerRoutes } from './routes.js';
-import { webPages } from './web/plugin.js';
+import { notFoundPage, webPages } from './web/plugin.js';
 
 export interface AppDependencies {
   config: Config;
@@ -113,7 +113,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     reply.code(successStatus(request));
   });
 
-  await app.register(errorsPlugin);
+  await app.register(errorsPlugin, { notFoundPage });
   await app.register(fastifyRateLimit, { global: false });
   await app.register(fastifySwagger, {
     openapi: {

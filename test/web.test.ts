@@ -342,3 +342,29 @@ t.test('assets are served with caching, and nothing else from the folder', async
   t.equal((await client.get('/assets/../styles/app.scss')).statusCode, 404);
   t.equal((await client.get('/assets/govuk/index.scss')).statusCode, 404, 'only the script is served from GOV.UK Frontend');
 });
+
+t.test('a browser asking for an unknown page gets a page; the API stays JSON', async (t) => {
+  const client = new WebClient(app);
+  const page = await client.get('/no-such-page', { accept: 'text/html,application/xhtml+xml' });
+  t.equal(page.statusCode, 404);
+  t.match(page.headers['content-type'], /text\/html/);
+  t.match(text(page.body), 'Page not found');
+  const api = await client.get('/v1/no-such-route', { accept: 'text/html' });
+  t.equal(api.statusCode, 404);
+  t.match(api.headers['content-type'], /application\/problem\+json/);
+  const script = await client.get('/no-such-page');
+  t.match(script.headers['content-type'], /application\/problem\+json/, 'a client that does not ask for HTML gets JSON');
+});
+
+t.test("Stripe's return and refresh addresses", async (t) => {
+  const anonymous = new WebClient(app);
+  t.match(text((await anonymous.get('/app/stripe/return')).body), 'Stripe is checking your details');
+  t.match(text((await anonymous.get('/app/stripe/refresh')).body), 'The Stripe link has expired');
+  const person = await contributor('Returning Person', 'lived_experience', 'stripe');
+  const { client } = await signedIn('participant', person.id);
+  const back = await client.get('/app/stripe/return');
+  t.equal(back.headers.location, '/my/payment?stripe=returned', 'a signed-in participant goes straight to their status');
+  t.match(text((await client.follow(back)).body), 'Stripe is checking your details');
+  const expired = await client.get('/app/stripe/refresh');
+  t.match(text((await client.follow(expired)).body), 'The Stripe link had expired');
+});

@@ -41,7 +41,12 @@ function zodIssuesToFields(error: FastifyError): FieldError[] {
  * JSON, body too large, rate limiting) are mapped to the closed list; anything else is a 5xx
  * whose body says nothing about internals (the log has the details and the request id).
  */
-async function errorsPlugin(app: FastifyInstance) {
+export interface ErrorsOptions {
+  /** The HTML page for an unknown address a browser asked for (the API's own paths stay JSON). */
+  notFoundPage?: () => string;
+}
+
+async function errorsPlugin(app: FastifyInstance, options: ErrorsOptions = {}) {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof IdempotentReplay) {
       reply.header('Idempotent-Replayed', 'true');
@@ -98,9 +103,13 @@ async function errorsPlugin(app: FastifyInstance) {
     return sendProblem(reply, 'internal_error', 'Something went wrong on our side. Quote the request id if you contact us.');
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, 'not_found', `There is no route ${request.method} ${request.url.split('?')[0]}.`),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    if (options.notFoundPage && request.method === 'GET' && !path.startsWith('/v1/') && /\btext\/html\b/.test(request.headers.accept ?? '')) {
+      return reply.code(404).type('text/html; charset=utf-8').send(options.notFoundPage());
+    }
+    return sendProblem(reply, 'not_found', `There is no route ${request.method} ${path}.`);
+  });
 }
 
 /**

@@ -40,7 +40,8 @@ export class ApiClient {
   ) {}
 
   async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, options: { idempotencyKey?: string } = {}): Promise<ApiResult<T>> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    // The host is passed on so the API builds links (Stripe's return address) to this site.
+    const headers: Record<string, string> = { accept: 'application/json', host: this.request.host };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
     const response = await this.app.inject({

@@ -98,6 +98,29 @@ export function fieldErrors(problem: Problem, fieldNames: Record<string, string>
 /** A fresh Idempotency-Key for a form, so that sending it twice has one effect. */
 export const formKey = () => randomUUID();
 
+let environment: nunjucks.Environment | undefined;
+
+/** The templates: the service's own views and GOV.UK Frontend's macros, HTML-escaped by default. */
+function pageEnvironment(): nunjucks.Environment {
+  if (environment) return environment;
+  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader([viewsDir, govukDist], { noCache: process.env.NODE_ENV === 'development' }), {
+    autoescape: true,
+    throwOnUndefined: false,
+  });
+  env.addFilter('money', (amount: number, currency?: string) => format.money(amount ?? 0, currency));
+  env.addFilter('date', format.date);
+  env.addFilter('month', format.month);
+  env.addFilter('duration', format.duration);
+  env.addGlobal('labels', { activity: format.activityLabels, kind: format.kindLabels, method: format.methodLabels, status: format.statusTags });
+  environment = env;
+  return env;
+}
+
+/** The "Page not found" page, for addresses outside the API that a browser asks for. */
+export function notFoundPage(): string {
+  return pageEnvironment().render('error.njk', { status: 404, problem: { detail: 'Check the address, or start again from the home page.' } });
+}
+
 /**
  * The web pages: server-rendered, GOV.UK Frontend patterns, progressive enhancement. Registered
  * in their own encapsulated context, so form parsing, cookies, CSRF and the page security
@@ -128,15 +151,7 @@ export async function webPages(app: FastifyInstance) {
     strictTransportSecurity: false,
   });
 
-  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader([viewsDir, govukDist], { noCache: process.env.NODE_ENV === 'development' }), {
-    autoescape: true,
-    throwOnUndefined: false,
-  });
-  env.addFilter('money', (amount: number, currency?: string) => format.money(amount ?? 0, currency));
-  env.addFilter('date', format.date);
-  env.addFilter('month', format.month);
-  env.addFilter('duration', format.duration);
-  env.addGlobal('labels', { activity: format.activityLabels, kind: format.kindLabels, method: format.methodLabels, status: format.statusTags });
+  const env = pageEnvironment();
 
   await app.register(fastifyStatic, {
     root: assetsDir,
@@ -169,7 +184,12 @@ export async function webPages(app: FastifyInstance) {
   app.decorateReply('page', async function (this: FastifyReply, template: string, data: Record<string, unknown> = {}) {
     const request = this.request as FastifyRequest & { me?: Me };
     const me = request.me;
-    const nav = me ? navigation[me.role].map((n) => ({ ...n, active: request.url === n.href || request.url.startsWith(`${n.href}?`) || request.url.startsWith(`${n.href}/`) })) : [];
+    // The current section is the longest link the address starts with (/finance/report is the
+    // report, not Payments).
+    const path = request.url.split('?')[0]!;
+    const links = me ? navigation[me.role] : [];
+    const current = links.filter((n) => path === n.href || path.startsWith(`${n.href}/`)).sort((a, b) => b.href.length - a.href.length)[0];
+    const nav = links.map((n) => ({ ...n, active: n === current }));
     const context = {
       ...data,
       me,

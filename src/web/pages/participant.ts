@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { taxYearOf } from '../format.js';
-import { formKey, requireRole } from '../plugin.js';
+import { formKey, requireRole, SESSION_COOKIE, type Me } from '../plugin.js';
 
 interface Buckets {
   owed: number;
@@ -53,10 +53,11 @@ export async function participantPages(app: FastifyInstance) {
     return { title: 'How I am paid', contributor, methods: paymentMethods, idempotencyKey: formKey(), ...extra };
   };
 
-  app.get<{ Querystring: { saved?: string } }>('/my/payment', async (request, reply) => {
+  app.get<{ Querystring: { saved?: string; stripe?: string } }>('/my/payment', async (request, reply) => {
     const me = await requireRole(request, reply, 'participant');
     if (!me) return reply;
-    return reply.page('participant/payment.njk', await paymentPage(request, me.contributorId!, { saved: request.query.saved === '1' }));
+    const stripe = request.query.stripe === 'returned' || request.query.stripe === 'expired' ? request.query.stripe : null;
+    return reply.page('participant/payment.njk', await paymentPage(request, me.contributorId!, { saved: request.query.saved === '1', stripeBack: stripe }));
   });
 
   app.post<{ Body: { paymentMethod?: string } }>('/my/payment', async (request, reply) => {
@@ -74,6 +75,21 @@ export async function participantPages(app: FastifyInstance) {
     }
     return reply.redirect('/my/payment?saved=1', 303);
   });
+
+  // Where Stripe sends people back to: a participant signed in here sees their status at once;
+  // anyone else (set up by a coordinator's link) is told what happens next.
+  for (const [path, outcome] of [
+    ['/app/stripe/return', 'returned'],
+    ['/app/stripe/refresh', 'expired'],
+  ] as const) {
+    app.get(path, async (request, reply) => {
+      if (request.cookies[SESSION_COOKIE]) {
+        const me = await request.api.get<Me>('/v1/me');
+        if (me.role === 'participant') return reply.redirect(`/my/payment?stripe=${outcome}`, 303);
+      }
+      return reply.page('participant/stripe-back.njk', { title: outcome === 'returned' ? 'Back from Stripe' : 'The Stripe link has expired', outcome });
+    });
+  }
 
   app.post('/my/payment/stripe', async (request, reply) => {
     const me = await requireRole(request, reply, 'participant');
