@@ -84,6 +84,7 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   'POST /v1/time-entries/{id}/reject': ['coordinator', 'finance'],
   'POST /v1/time-entries/{id}/reverse': ['coordinator', 'finance'],
   'POST /v1/sessions': ['coordinator'],
+  'POST /v1/sessions/quote': ['coordinator'],
   'POST /v1/expenses': ['coordinator', 'participant'],
   'GET /v1/expenses': ['admin', 'finance', 'coordinator', 'participant'],
   'GET /v1/expenses/{id}': ['admin', 'finance', 'coordinator', 'participant'],
