@@ -336,6 +336,9 @@ t.test('assets are served with caching, and nothing else from the folder', async
   t.equal(css.statusCode, 200);
   t.match(css.headers['content-type'], /text\/css/);
   t.match(css.headers['cache-control'], /max-age=3600/);
+  t.equal(css.headers['content-encoding'], 'gzip', 'compressed for slow connections');
+  const page = await client.get('/login', { 'accept-encoding': 'br, gzip' });
+  t.equal(page.headers['content-encoding'], 'br');
   const js = await client.get('/assets/govuk/govuk-frontend.min.js');
   t.equal(js.statusCode, 200);
   t.match(js.headers['content-type'], /javascript/);

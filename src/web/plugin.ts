@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import fastifyCompress from '@fastify/compress';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
@@ -127,6 +128,8 @@ export function notFoundPage(): string {
  * headers apply to pages only and the JSON API is unchanged.
  */
 export async function webPages(app: FastifyInstance) {
+  // Pages and assets are compressed for phones on slow connections (the API is left as it was).
+  await app.register(fastifyCompress, { global: true, threshold: 1024 });
   await app.register(fastifyCookie);
   await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
   await app.register(fastifyCsrf, {
@@ -156,7 +159,6 @@ export async function webPages(app: FastifyInstance) {
   await app.register(fastifyStatic, {
     root: assetsDir,
     prefix: '/assets/',
-    preCompressed: true,
     maxAge: '1h',
     index: false,
     allowedPath: (pathName) => /^\/[\w.-]+\.(css|js)$/.test(pathName),
