@@ -221,6 +221,16 @@ t.test('coordinator: a session register with quotes before saving, saved once, t
     ].sort(),
     'the API holds exactly what the page said',
   );
+
+  // Rejecting in bulk, with the reason the participant will read.
+  await client.get('/approvals?week=2026-03-02');
+  const rejected = await client.post('/approvals', { week: '2026-03-02', action: 'reject', entries: [after.find((e: any) => e.status === 'submitted').id], reason: 'Recorded twice' });
+  t.match(text(rejected.body), '1 entry rejected');
+  const ayeshas = await api('GET', `/v1/time-entries?contributorId=${people[0]!.id}`, coordinatorHeaders);
+  t.same(ayeshas.data.map((e: any) => [e.status, e.rejectionReason]), [['rejected', 'Recorded twice']]);
+  const participant = new WebClient(app).withToken(await org.tokenFor('participant', { contributorId: people[0]!.id }));
+  const mine = text((await participant.get('/my')).body);
+  t.match(mine, 'Not approved because: Recorded twice', 'the participant sees why');
 });
 
 t.test('participant: what I am owed, my statement, how I am paid', async (t) => {
