@@ -121,6 +121,9 @@ const VALID_BODIES: Partial<Record<RouteKey, BodyCase>> = {
   'POST /v1/sessions': {
     body: (w) => ({ budgetId: w.budgetId, activity: 'meeting', date: '2026-03-04', minutes: 90, attendees: [w.participantContributor, w.ids.contributors[1]] }),
   },
+  'POST /v1/sessions/quote': {
+    body: (w) => ({ budgetId: w.budgetId, activity: 'meeting', date: '2026-03-04', minutes: 90, attendees: [w.participantContributor, w.ids.contributors[1]] }),
+  },
   'POST /v1/time-entries/{id}/reject': { body: () => ({ reason: 'Wrong project' }), params: (w) => ({ id: w.ids.submittedEntries[0]! }) },
   'POST /v1/time-entries/{id}/reverse': { body: () => ({ reason: 'Recorded twice' }), params: (w) => ({ id: w.ids.approvedEntries[0]! }) },
   'POST /v1/expenses': {
