@@ -33,10 +33,12 @@ export const isInTransaction = (db: Db): boolean => is(db, PgTransaction);
 /**
  * Runs `fn` in a transaction. At the top level a serialisation failure or deadlock reruns the
  * whole transaction (with a short jittered backoff) up to `attempts` times, so callers never see
- * them; inside an existing transaction it opens a savepoint and leaves retrying to the outer one.
+ * them. Inside an existing transaction `fn` simply joins it: an error aborts the whole outer
+ * transaction, which is how every caller uses it (nothing catches an error and goes on writing
+ * in the same transaction), so a savepoint would cost two round trips for nothing.
  */
 export async function inTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>, attempts = 8): Promise<T> {
-  if (isInTransaction(db)) return db.transaction(fn);
+  if (isInTransaction(db)) return fn(db);
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction(fn);

@@ -12,9 +12,10 @@ export interface LockedAccount {
 }
 
 /**
- * Makes sure the accounts exist, then locks them (SELECT … FOR UPDATE) in code order, so two
- * transactions touching the same accounts queue instead of deadlocking, and returns their
- * balances as of the lock. Must be called inside a transaction.
+ * Makes sure the accounts exist and locks them (SELECT … FOR UPDATE in code order, so two
+ * transactions touching the same accounts queue; the rare deadlock between creating and locking
+ * is retried by inTransaction), and returns their balances as of the lock. One round trip when
+ * every account exists. Must be called inside a transaction.
  */
 export async function lockAccounts(
   tx: Db,
@@ -24,40 +25,44 @@ export async function lockAccounts(
 ): Promise<Map<string, number>> {
   const unique = [...new Map(accounts.map((a) => [a.code, a])).values()].sort((a, b) => (a.code < b.code ? -1 : 1));
   if (unique.length === 0) return new Map();
+  const lock = (codes: string[]) =>
+    tx
+      .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
+      .from(ledgerAccounts)
+      .where(and(eq(ledgerAccounts.organisationId, organisationId), eq(ledgerAccounts.currency, currency), inArray(ledgerAccounts.code, codes)))
+      .orderBy(asc(ledgerAccounts.code))
+      .for('update');
+  // Most accounts exist already (a budget's, a contributor's after their first approval): lock
+  // them in one statement, and create only what is missing. A missing account created here is
+  // locked by its insert; a transaction creating the same one waits on the unique key.
+  const balances = new Map<string, number>();
+  if (unique.length <= 2000) {
+    for (const r of await lock(unique.map((a) => a.code))) balances.set(r.code, r.balance);
+    if (balances.size === unique.length) return balances;
+  }
+  const missing = unique.filter((a) => !balances.has(a.code));
   // In chunks: PostgreSQL takes at most 65,535 parameters a statement (a large payout run).
-  for (let i = 0; i < unique.length; i += 2000) {
+  for (let i = 0; i < missing.length; i += 2000) {
     await tx
       .insert(ledgerAccounts)
       .values(
-        unique.slice(i, i + 2000).map((a) => ({
-        organisationId,
-        code: a.code,
-        currency,
-        type: a.type,
-        budgetId: a.budgetId ?? null,
-        contributorId: a.contributorId ?? null,
-        component: a.component ?? null,
+        missing.slice(i, i + 2000).map((a) => ({
+          organisationId,
+          code: a.code,
+          currency,
+          type: a.type,
+          budgetId: a.budgetId ?? null,
+          contributorId: a.contributorId ?? null,
+          component: a.component ?? null,
           allowNegative: a.allowNegative,
         })),
       )
       .onConflictDoNothing();
   }
-  const rows = await tx
-    .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
-    .from(ledgerAccounts)
-    .where(
-      and(
-        eq(ledgerAccounts.organisationId, organisationId),
-        eq(ledgerAccounts.currency, currency),
-        inArray(
-          ledgerAccounts.code,
-          unique.map((a) => a.code),
-        ),
-      ),
-    )
-    .orderBy(asc(ledgerAccounts.code))
-    .for('update');
-  return new Map(rows.map((r) => [r.code, r.balance]));
+  for (let i = 0; i < missing.length; i += 2000) {
+    for (const r of await lock(missing.slice(i, i + 2000).map((a) => a.code))) balances.set(r.code, r.balance);
+  }
+  return balances;
 }
 
 export interface NewLedgerTransaction {
@@ -70,6 +75,8 @@ export interface NewLedgerTransaction {
   createdBy?: string | null;
   reversesTransactionId?: string;
   postings: PostingInput[];
+  /** Balances the caller already locked with lockAccounts in this transaction, for every account posted to. */
+  lockedBalances?: Map<string, number>;
 }
 
 /**
@@ -84,12 +91,16 @@ export interface NewLedgerTransaction {
 export async function postTransaction(tx: Db, organisationId: string, input: NewLedgerTransaction): Promise<string> {
   const reason = unbalancedReason(input.postings);
   if (reason) throw new AppError('internal_error', `Refused an unbalanced ledger transaction: ${reason}`);
-  const balances = await lockAccounts(
-    tx,
-    organisationId,
-    input.currency,
-    input.postings.map((p) => p.account),
-  );
+  const locked = input.lockedBalances;
+  const balances =
+    locked && input.postings.every((p) => locked.has(p.account.code))
+      ? locked
+      : await lockAccounts(
+          tx,
+          organisationId,
+          input.currency,
+          input.postings.map((p) => p.account),
+        );
   const after = new Map(balances);
   for (const p of input.postings) after.set(p.account.code, (after.get(p.account.code) ?? 0) + p.amount);
   for (const p of input.postings) {

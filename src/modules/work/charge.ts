@@ -48,6 +48,7 @@ export async function chargeBudget(
     currency: budget.currency,
     createdBy: input.createdBy,
     postings: transfer(available, owed, input.amount),
+    lockedBalances: balances,
   });
 }
 
