@@ -58,3 +58,59 @@ t.test('postings cannot be changed or deleted, even in SQL', async (t) => {
   await t.rejects(run('update ledger_postings set amount = amount * 2'), /append-only/);
   await t.rejects(run('delete from ledger_postings'), /append-only/);
 });
+
+t.test('the database refuses an unbalanced ledger transaction at commit, and checks large ones once', async (t) => {
+  const org = await createTestOrg(app);
+  const db = (await testDatabase()).db;
+  const { sql } = await import('drizzle-orm');
+  const { newId } = await import('../src/lib/ids.js');
+  const orgId = org.organisationId;
+  await db.execute(sql`insert into ledger_accounts (organisation_id, code, currency, type, allow_negative)
+    values (${orgId}, 'test:a', 'GBP', 'funding', true), (${orgId}, 'test:b', 'GBP', 'funding', true)`);
+  const post = async (legs: number[]) =>
+    db.transaction(async (tx) => {
+      const id = newId();
+      await tx.execute(sql`insert into ledger_transactions (organisation_id, id, type, reference_type, reference_id, effective_date)
+        values (${orgId}, ${id}, 'test', 'test', 'test', '2026-01-01')`);
+      for (const [i, amount] of legs.entries()) {
+        await tx.execute(sql`insert into ledger_postings (organisation_id, id, transaction_id, account, currency, amount)
+          values (${orgId}, ${newId()}, ${id}, ${i % 2 ? 'test:b' : 'test:a'}, 'GBP', ${amount})`);
+      }
+      return id;
+    });
+
+  // drizzle wraps the driver's error ("Failed query: commit"); the reason is in its cause.
+  const refusal = async (work: Promise<unknown>) => {
+    try {
+      await work;
+      return 'committed';
+    } catch (error) {
+      let e = error as { message?: string; cause?: unknown } | undefined;
+      const messages = [];
+      for (let depth = 0; e && depth < 5; depth++, e = e.cause as typeof e) messages.push(e.message);
+      return messages.join(' / ');
+    }
+  };
+  t.match(await refusal(post([100, -99])), /does not balance/, 'one penny out is refused at commit');
+  const many = Array.from({ length: 400 }, (_, i) => (i % 2 ? -(i + 1) : i + 2));
+  t.ok(await post(many), '400 postings that balance commit');
+  // A check run early (SET CONSTRAINTS ... IMMEDIATE) marks the transaction as balanced; a
+  // posting added afterwards clears the mark, so the commit checks it again.
+  t.match(
+    await refusal(db.transaction(async (tx) => {
+      const id = newId();
+      await tx.execute(sql`insert into ledger_transactions (organisation_id, id, type, reference_type, reference_id, effective_date)
+        values (${orgId}, ${id}, 'test', 'test', 'test', '2026-01-01')`);
+      for (const amount of [700, -700]) {
+        await tx.execute(sql`insert into ledger_postings (organisation_id, id, transaction_id, account, currency, amount)
+          values (${orgId}, ${newId()}, ${id}, 'test:a', 'GBP', ${amount})`);
+      }
+      await tx.execute(sql`set constraints all immediate`);
+      await tx.execute(sql`set constraints all deferred`);
+      await tx.execute(sql`insert into ledger_postings (organisation_id, id, transaction_id, account, currency, amount)
+        values (${orgId}, ${newId()}, ${id}, 'test:b', 'GBP', 5)`);
+    })),
+    /does not balance/,
+    'a posting added after an early check is checked again',
+  );
+});

@@ -223,28 +223,27 @@ async function linesOf(tx: Db, organisationId: string, itemIds: string[]): Promi
  * from approval to payment; reversal uses it to refuse work whose money has left.
  */
 async function linkWork(tx: Db, organisationId: string, items: ItemRow[], lines: LineRow[], draftedAt: Date) {
-  for (const item of items) {
-    const itemLines = lines.filter((l) => l.itemId === item.id);
-    for (const [table, component] of [
-      [timeEntries, 'earnings'],
-      [expenses, 'expenses'],
-    ] as const) {
-      const budgetIds = itemLines.filter((l) => l.component === component).map((l) => l.budgetId);
-      if (!budgetIds.length) continue;
-      await tx
-        .update(table)
-        .set({ payoutItemId: item.id })
-        .where(
-          and(
-            eq(table.organisationId, organisationId),
-            eq(table.contributorId, item.contributorId),
-            inArray(table.budgetId, budgetIds),
-            eq(table.status, 'approved'),
-            sql`${table.payoutItemId} is null`,
-            sql`${table.amount} > 0`,
-            sql`${table.decidedAt} <= ${draftedAt}`,
-          ),
-        );
+  const contributorOf = new Map(items.map((i) => [i.id, i.contributorId]));
+  for (const [table, component] of [
+    [timeEntries, 'earnings'],
+    [expenses, 'expenses'],
+  ] as const) {
+    // One set-based UPDATE per table (in chunks), not one per item: a run of ten thousand
+    // people is approved in seconds. Each (contributor, budget) pair belongs to one item.
+    const pairs = lines
+      .filter((l) => l.component === component && contributorOf.has(l.itemId))
+      .map((l) => ({ item_id: l.itemId, contributor_id: contributorOf.get(l.itemId)!, budget_id: l.budgetId }));
+    for (let i = 0; i < pairs.length; i += 5000) {
+      await tx.execute(sql`
+        update ${table} w set payout_item_id = v.item_id
+          from jsonb_to_recordset(${JSON.stringify(pairs.slice(i, i + 5000))}::jsonb) as v(item_id uuid, contributor_id uuid, budget_id uuid)
+         where w.organisation_id = ${organisationId}
+           and w.contributor_id = v.contributor_id
+           and w.budget_id = v.budget_id
+           and w.status = 'approved'
+           and w.payout_item_id is null
+           and w.amount > 0
+           and w.decided_at <= ${draftedAt.toISOString()}::timestamptz`);
     }
   }
 }

@@ -43,15 +43,34 @@ export type ItemOutcome = 'paid' | 'failed' | 'skipped';
  * for a growing interval, so the queue slows down instead of failing items.
  */
 export function createStripePayoutExecutor(deps: StripePayoutDeps) {
-  const throttle = pThrottle({ limit: deps.maxRequestsPerSecond, interval: 1000 });
+  // Evenly spaced (strict), and 5 % under the limit: Stripe counts requests in its own windows,
+  // so a burst at the edge of ours could land two of our seconds in one of theirs.
+  const perSecond = Math.max(1, Math.floor(deps.maxRequestsPerSecond * 0.95));
+  const throttle = pThrottle({ limit: perSecond, interval: 1000, strict: true });
   const call = throttle(<T>(fn: () => Promise<T>) => fn());
   let pausedUntil = 0;
   let pauseMs = 0;
 
+  /**
+   * One Stripe request, throttled. A 429 pauses every call of this executor for a growing
+   * interval and is retried here a few times (the request is idempotent), so a brief excess costs
+   * a pause, not the job queue's much longer backoff.
+   */
   async function stripeCall<T>(fn: () => Promise<T>): Promise<T> {
-    const wait = pausedUntil - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    return call(fn) as Promise<T>;
+    for (let attempt = 1; ; attempt++) {
+      const wait = pausedUntil - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      try {
+        const result = (await call(fn)) as T;
+        pauseMs = 0;
+        return result;
+      } catch (error) {
+        const failure = classifyStripeError(error);
+        if (failure.kind !== 'transient' || !failure.rateLimited || attempt >= 4) throw error;
+        pauseMs = Math.min(30_000, Math.max(250, pauseMs * 2));
+        pausedUntil = Math.max(pausedUntil, Date.now() + pauseMs);
+      }
+    }
   }
 
   return async function executeItem(organisationId: string, itemId: string): Promise<ItemOutcome> {
@@ -90,7 +109,6 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
           { idempotencyKey: transferIdempotencyKey(item.id) },
         ),
       );
-      pauseMs = 0;
     } catch (error) {
       const failure = classifyStripeError(error);
       if (failure.kind === 'permanent') {
