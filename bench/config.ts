@@ -94,7 +94,7 @@ export function loadBenchConfig(): BenchConfig {
     payoutItems: int('BENCH_PAYOUT_ITEMS', small ? 300 : 10_000),
     payoutTimeoutMs: int('BENCH_PAYOUT_TIMEOUT_S', small ? 60 : 300) * 1000,
     stripeRateLimit: int('BENCH_STRIPE_RPS', 100),
-    payoutWorkers: int('BENCH_PAYOUT_WORKERS', 8),
+    payoutWorkers: int('BENCH_PAYOUT_WORKERS', 16),
     only,
     pglite: process.env.BENCH_PGLITE !== '0',
     keepDatabase: process.env.BENCH_KEEP_DB !== '0',

@@ -43,9 +43,9 @@ export type ItemOutcome = 'paid' | 'failed' | 'skipped';
  * for a growing interval, so the queue slows down instead of failing items.
  */
 export function createStripePayoutExecutor(deps: StripePayoutDeps) {
-  // Evenly spaced (strict), and 5 % under the limit: Stripe counts requests in its own windows,
+  // Evenly spaced (strict), and 3 % under the limit: Stripe counts requests in its own windows,
   // so a burst at the edge of ours could land two of our seconds in one of theirs.
-  const perSecond = Math.max(1, Math.floor(deps.maxRequestsPerSecond * 0.95));
+  const perSecond = Math.max(1, Math.floor(deps.maxRequestsPerSecond * 0.97));
   const throttle = pThrottle({ limit: perSecond, interval: 1000, strict: true });
   const call = throttle(<T>(fn: () => Promise<T>) => fn());
   let pausedUntil = 0;
