@@ -37,6 +37,7 @@ import {
   type BenchOrg,
   type Sql,
 } from './seed.js';
+import { renderMarkdown } from './markdown.js';
 import { absoluteRow, errorRow, ratioRow, renderTable, writeJson, type Row } from './table.js';
 
 const MB = 1024 * 1024;
@@ -227,11 +228,13 @@ async function main() {
     config: { ...cfg, only: [...cfg.only] },
     rows: ctx.rows,
     notes: ctx.notes,
+    where,
     details: ctx.details,
   };
   writeJson(file, report);
   // Also kept per scale, so a quick run does not hide the last full one.
   writeJson(join(cfg.resultsDir, `${cfg.scale}.json`), report);
+  for (const name of ['latest', cfg.scale]) writeFileSync(join(cfg.resultsDir, `${name}.md`), renderMarkdown(report));
   console.log(`\nDetails: ${file}`);
   const errors = ctx.rows.filter((r) => r.verdict === 'ERROR').length;
   process.exitCode = errors ? 1 : 0;

@@ -67,8 +67,12 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
       } catch (error) {
         const failure = classifyStripeError(error);
         if (failure.kind !== 'transient' || !failure.rateLimited || attempt >= 4) throw error;
-        pauseMs = Math.min(30_000, Math.max(250, pauseMs * 2));
-        pausedUntil = Math.max(pausedUntil, Date.now() + pauseMs);
+        // Requests already in flight when a pause began answer 429 too: only a 429 after the
+        // pause has ended makes the next pause longer, so side-by-side calls do not compound it.
+        if (Date.now() >= pausedUntil) {
+          pauseMs = Math.min(30_000, Math.max(250, pauseMs * 2));
+          pausedUntil = Date.now() + pauseMs;
+        }
       }
     }
   }
