@@ -134,7 +134,7 @@ export async function webPages(app: FastifyInstance) {
   await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
   await app.register(fastifyCsrf, {
     cookieKey: 'cpl_csrf',
-    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true },
+    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: 'auto' },
   });
   await app.register(fastifyHelmet, {
     enableCSPNonces: true,
