@@ -15,7 +15,7 @@ export interface LockedAccount {
  * Makes sure the accounts exist and locks them (SELECT … FOR UPDATE in code order, so two
  * transactions touching the same accounts queue; the rare deadlock between creating and locking
  * is retried by inTransaction), and returns their balances as of the lock. One round trip when
- * every account exists. Must be called inside a transaction.
+ * every account exists, two when some are new. Must be called inside a transaction.
  */
 export async function lockAccounts(
   tx: Db,
@@ -42,8 +42,11 @@ export async function lockAccounts(
   }
   const missing = unique.filter((a) => !balances.has(a.code));
   // In chunks: PostgreSQL takes at most 65,535 parameters a statement (a large payout run).
+  // An account this insert created is new (balance 0) and already locked by this transaction;
+  // only one another transaction created meanwhile needs locking and reading.
+  const created = new Set<string>();
   for (let i = 0; i < missing.length; i += 2000) {
-    await tx
+    const rows = await tx
       .insert(ledgerAccounts)
       .values(
         missing.slice(i, i + 2000).map((a) => ({
@@ -57,10 +60,16 @@ export async function lockAccounts(
           allowNegative: a.allowNegative,
         })),
       )
-      .onConflictDoNothing();
+      .onConflictDoNothing()
+      .returning({ code: ledgerAccounts.code });
+    for (const r of rows) {
+      created.add(r.code);
+      balances.set(r.code, 0);
+    }
   }
-  for (let i = 0; i < missing.length; i += 2000) {
-    for (const r of await lock(missing.slice(i, i + 2000).map((a) => a.code))) balances.set(r.code, r.balance);
+  const others = missing.filter((a) => !created.has(a.code));
+  for (let i = 0; i < others.length; i += 2000) {
+    for (const r of await lock(others.slice(i, i + 2000).map((a) => a.code))) balances.set(r.code, r.balance);
   }
   return balances;
 }
