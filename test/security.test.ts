@@ -13,11 +13,9 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { contributors, roles, type Role } from '../src/db/schema.js';
 import { newId } from '../src/lib/ids.js';
-import { createStripeClient } from '../src/lib/stripe.js';
-import { buildTestApp, createTestOrg, json, TEST_JWT_SECRET, uniqueEmail, type TestOrg } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { createTestOrg, json, TEST_JWT_SECRET, uniqueEmail, type TestOrg } from './helpers/app.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
-import { startStripeDouble } from './helpers/stripe-double.js';
+import { buildAppWithStripeDouble } from './helpers/stripe-app.js';
 
 // Some 60 routes, each with its own organisations and fixtures: more than tap's default 120 s
 // on a busy machine.
@@ -25,16 +23,7 @@ t.setTimeout(300_000);
 
 // Stripe is configured (against the test double), so the Stripe routes reach their tenant
 // checks instead of stopping at stripe_not_configured.
-const stripeDouble = await startStripeDouble();
-const app = await buildTestApp({
-  stripe: createStripeClient({ secretKey: 'sk_test_security_suite', apiBase: stripeDouble.url, timeoutMs: 5_000, maxRequestsPerSecond: 100 }),
-});
-t.teardown(async () => {
-  await app.close();
-  await stripeDouble.close();
-  await (await testDatabase()).close();
-});
-await app.ready();
+const { app } = await buildAppWithStripeDouble(t, 'security_suite');
 
 type RouteKey = `${'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} /v1/${string}`;
 

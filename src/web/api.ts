@@ -39,11 +39,12 @@ export class ApiClient {
     private readonly token: string | null,
   ) {}
 
-  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, options: { idempotencyKey?: string } = {}): Promise<ApiResult<T>> {
+  /** The API's answer as sent; a 401 on a signed-in call ends the session. */
+  private async send(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, accept: string, body?: unknown, idempotencyKey?: string) {
     // The host is passed on so the API builds links (Stripe's return address) to this site.
-    const headers: Record<string, string> = { accept: 'application/json', host: this.request.host };
+    const headers: Record<string, string> = { accept, host: this.request.host };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
+    if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
     const response = await this.app.inject({
       method,
       url,
@@ -52,6 +53,11 @@ export class ApiClient {
       ...(body === undefined ? {} : { payload: body as object }),
     });
     if (response.statusCode === 401 && this.token) throw new SessionEnded();
+    return response;
+  }
+
+  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, options: { idempotencyKey?: string } = {}): Promise<ApiResult<T>> {
+    const response = await this.send(method, url, 'application/json', body, options.idempotencyKey);
     const parsed = response.body ? (JSON.parse(response.body) as unknown) : null;
     if (response.statusCode >= 400) return { ok: false, status: response.statusCode, problem: parsed as Problem };
     return { ok: true, status: response.statusCode, data: parsed as T };
@@ -59,8 +65,7 @@ export class ApiClient {
 
   /** A download (CSV) passed through as the API sent it. */
   async download(url: string, accept: string): Promise<{ status: number; contentType: string; disposition?: string; body: string }> {
-    const response = await this.app.inject({ method: 'GET', url, headers: { accept, ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) }, remoteAddress: this.request.ip });
-    if (response.statusCode === 401 && this.token) throw new SessionEnded();
+    const response = await this.send('GET', url, accept);
     if (response.statusCode >= 400) throw new PageError(JSON.parse(response.body) as Problem);
     return {
       status: response.statusCode,

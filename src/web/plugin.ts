@@ -32,6 +32,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The API as the signed-in user (or anonymously, before sign-in). */
     api: ApiClient;
+    /** Who is signed in, once requireRole has asked the API. */
+    me: Me | null;
   }
   interface FastifyReply {
     /** Renders a page with the layout's shared values (navigation, CSRF token, CSP nonce). */
@@ -81,7 +83,7 @@ export async function requireRole(request: FastifyRequest, reply: FastifyReply, 
   if (!roles.includes(me.role)) {
     throw new PageError({ status: 403, code: 'forbidden', title: 'Forbidden', detail: 'This page is for another role. Use the links at the top of the page.' });
   }
-  (request as FastifyRequest & { me?: Me }).me = me;
+  request.me = me;
   return me;
 }
 
@@ -174,6 +176,7 @@ export async function webPages(app: FastifyInstance) {
   });
 
   app.decorateRequest('api', null as unknown as ApiClient);
+  app.decorateRequest('me', null);
   app.addHook('onRequest', async (request) => {
     request.api = new ApiClient(app, request, request.cookies[SESSION_COOKIE] ?? null);
   });
@@ -184,7 +187,7 @@ export async function webPages(app: FastifyInstance) {
   });
 
   app.decorateReply('page', async function (this: FastifyReply, template: string, data: Record<string, unknown> = {}) {
-    const request = this.request as FastifyRequest & { me?: Me };
+    const request = this.request;
     const me = request.me;
     // The current section is the longest link the address starts with (/finance/report is the
     // report, not Payments).
@@ -194,6 +197,8 @@ export async function webPages(app: FastifyInstance) {
     const nav = links.map((n) => ({ ...n, active: n === current }));
     const context = {
       ...data,
+      // The error summary links each message to its field, unless the page says otherwise.
+      errorList: data.errorList ?? Object.entries((data.errors as Record<string, string> | undefined) ?? {}).map(([field, text]) => ({ text, href: `#${field}` })),
       me,
       nav,
       csrfToken: await this.generateCsrf(),

@@ -36,11 +36,8 @@ import t from 'tap';
 import { projects, type Role } from '../../src/db/schema.js';
 import { newId } from '../../src/lib/ids.js';
 import { errorCodes } from '../../src/errors.js';
-import { createStripeClient } from '../../src/lib/stripe.js';
-import { buildTestApp } from '../helpers/app.js';
-import { testDatabase } from '../helpers/database.js';
 import { assertLedgerInvariants } from '../helpers/invariants.js';
-import { startStripeDouble } from '../helpers/stripe-double.js';
+import { buildAppWithStripeDouble } from '../helpers/stripe-app.js';
 import {
   allIds,
   buildWorld,
@@ -73,16 +70,7 @@ const BODY_BUDGET_BYTES = 900_000;
 const SKIPPED: readonly string[] = ['POST /v1/webhooks/stripe'];
 
 // Stripe is configured (against the test double) so the Stripe routes reach their service code.
-const stripeDouble = await startStripeDouble();
-const app = await buildTestApp({
-  stripe: createStripeClient({ secretKey: 'sk_test_hostile_input', apiBase: stripeDouble.url, timeoutMs: 5_000, maxRequestsPerSecond: 100 }),
-});
-t.teardown(async () => {
-  await app.close();
-  await stripeDouble.close();
-  await (await testDatabase()).close();
-});
-await app.ready();
+const { app } = await buildAppWithStripeDouble(t, 'hostile_input');
 
 /** HOSTILE_ROUTE (a regular expression) narrows the run to matching routes, to replay a failure. */
 const ONLY_MATCHING = process.env.HOSTILE_ROUTE ? new RegExp(process.env.HOSTILE_ROUTE) : undefined;

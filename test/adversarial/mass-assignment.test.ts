@@ -23,11 +23,9 @@ import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { apiTokens, organisations, users, type Role } from '../../src/db/schema.js';
 import { errorCodes } from '../../src/errors.js';
-import { createStripeClient } from '../../src/lib/stripe.js';
-import { buildTestApp, json, uniqueEmail } from '../helpers/app.js';
-import { testDatabase } from '../helpers/database.js';
+import { json, uniqueEmail } from '../helpers/app.js';
 import { assertLedgerInvariants } from '../helpers/invariants.js';
-import { startStripeDouble } from '../helpers/stripe-double.js';
+import { buildAppWithStripeDouble } from '../helpers/stripe-app.js';
 import {
   buildWorld,
   changes,
@@ -44,16 +42,7 @@ import {
 
 t.setTimeout(300_000);
 
-const stripeDouble = await startStripeDouble();
-const app = await buildTestApp({
-  stripe: createStripeClient({ secretKey: 'sk_test_mass_assignment', apiBase: stripeDouble.url, timeoutMs: 5_000, maxRequestsPerSecond: 100 }),
-});
-t.teardown(async () => {
-  await app.close();
-  await stripeDouble.close();
-  await (await testDatabase()).close();
-});
-await app.ready();
+const { app } = await buildAppWithStripeDouble(t, 'mass_assignment');
 
 const routes = documentedRoutes(app);
 const bodyRoutes = routes.filter((r) => r.body && (r.method === 'POST' || r.method === 'PATCH'));

@@ -231,7 +231,6 @@ export async function coordinatorPages(app: FastifyInstance) {
     if (Object.keys(errors).length) {
       return approvalsPage(request, reply.code(400), week, {
         errors,
-        errorList: Object.entries(errors).map(([f, text]) => ({ text, href: `#${f}` })),
         ticked: ids,
         reason,
       });

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { money } from '../format.js';
 import { formKey, requireRole, type Me } from '../plugin.js';
 
 interface Item {
@@ -50,7 +49,7 @@ const inProgress = (run: Run) => run.status === 'approved' && run.items.some((i)
  * side in one bar. Drawn as SVG on the server (no script, no inline styles under the CSP), with
  * the same numbers in a table for screen readers and print.
  */
-function splitChart(months: MonthLine[], currency: string) {
+function splitChart(months: MonthLine[]) {
   const max = Math.max(1, ...months.map((m) => m.livedExperienceEarned + m.professionalEarned));
   const width = 600;
   const labelWidth = 130;
@@ -60,9 +59,9 @@ function splitChart(months: MonthLine[], currency: string) {
     const y = i * (barHeight + gap);
     const lived = Math.round(((width - labelWidth) * m.livedExperienceEarned) / max);
     const professional = Math.round(((width - labelWidth) * m.professionalEarned) / max);
-    return { y, lived, professional, month: m.month, textY: y + barHeight * 0.7, labelWidth, barHeight, total: money(m.livedExperienceEarned + m.professionalEarned, currency) };
+    return { y, lived, professional, month: m.month, textY: y + barHeight * 0.7 };
   });
-  return { width, height: Math.max(1, months.length * (barHeight + gap)), bars, labelWidth };
+  return { width, height: Math.max(1, months.length * (barHeight + gap)), bars, labelWidth, barHeight };
 }
 
 export async function financePages(app: FastifyInstance) {
@@ -172,7 +171,7 @@ export async function financePages(app: FastifyInstance) {
       budgets,
       budgetId,
       report,
-      chart: splitChart(report.byMonth, report.budget.currency),
+      chart: splitChart(report.byMonth),
     });
   });
 }

@@ -66,12 +66,12 @@ export async function participantPages(app: FastifyInstance) {
     const choice = request.body.paymentMethod;
     if (!choice || !(paymentMethods as readonly string[]).includes(choice)) {
       const errors = { paymentMethod: 'Choose how you want to be paid, or that you do not want to be paid' };
-      return reply.code(400).page('participant/payment.njk', await paymentPage(request, me.contributorId!, { errors, errorList: [{ text: errors.paymentMethod, href: '#paymentMethod' }] }));
+      return reply.code(400).page('participant/payment.njk', await paymentPage(request, me.contributorId!, { errors }));
     }
     const result = await request.api.call('PATCH', `/v1/contributors/${me.contributorId}`, { paymentMethod: choice });
     if (!result.ok) {
       const errors = { paymentMethod: result.problem.detail };
-      return reply.code(result.status).page('participant/payment.njk', await paymentPage(request, me.contributorId!, { errors, errorList: [{ text: errors.paymentMethod, href: '#paymentMethod' }] }));
+      return reply.code(result.status).page('participant/payment.njk', await paymentPage(request, me.contributorId!, { errors }));
     }
     return reply.redirect('/my/payment?saved=1', 303);
   });

@@ -52,12 +52,10 @@ export async function signInPages(app: FastifyInstance) {
             : 'The email address or password is not right';
       errors.email = failure;
     }
-    const errorList = Object.entries(errors).map(([field, text]) => ({ text, href: `#${field}` }));
     return reply.code(failure && failure.startsWith('Too many') ? 429 : 400).page('login.njk', {
       next: safeNext(request.body.next) ?? '',
       values: { email },
       errors,
-      errorList,
     });
   });
 
@@ -90,8 +88,7 @@ export async function signInPages(app: FastifyInstance) {
       }
       if (!Object.keys(errors).length) errors.inviteToken = result.problem.detail;
     }
-    const errorList = Object.entries(errors).map(([field, text]) => ({ text, href: `#${field}` }));
-    return reply.code(400).page('accept-invite.njk', { values: { inviteToken }, errors, errorList });
+    return reply.code(400).page('accept-invite.njk', { values: { inviteToken }, errors });
   });
 
   app.get('/account', async (request, reply) => {
