@@ -8,7 +8,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,19 +29,13 @@ import {
   type Send,
 } from '../helpers/payout-fixtures.js';
 import { startStripeDouble } from '../helpers/stripe-double.js';
+import { freePort } from './helpers/postgres-cluster.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const isolated = await isolatedPostgres('payouts_crash');
 const double = await startStripeDouble();
 const dir = mkdtempSync(join(tmpdir(), 'ledger-crash-'));
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 const port = await freePort();
 
 // A clean environment: none of tap's NODE_OPTIONS or coverage hooks leak into the server.
