@@ -58,3 +58,39 @@ t.test('distribution, grant and time-to-pay reports add up and never name anyone
   t.same(json(audit).data.map((e: any) => e.action), ['time_entry.submitted', 'time_entry.approved']);
   t.equal((await app.inject({ method: 'GET', url: '/v1/audit-events', headers: reporter })).statusCode, 403);
 });
+
+t.test("the grant report's months split earnings between lived experience (with carers) and professionals", async (t) => {
+  const org = await createTestOrg(app);
+  const finance = await org.as('finance');
+  const coordinator = await org.as('coordinator');
+  const post = async (url: string, payload: object, headers = finance) => {
+    const res = await app.inject({ method: 'POST', url, headers, payload });
+    t.ok(res.statusCode < 300, `${url}: ${res.statusCode} ${res.body}`);
+    return json(res);
+  };
+  const project = await post('/v1/projects', { name: 'Paid professionals too' });
+  const card = await post('/v1/rate-cards', { name: 'Everyone paid', currency: 'GBP' });
+  await post(`/v1/rate-cards/${card.id}/versions`, {
+    effectiveFrom: '2026-01-01',
+    rates: ['lived_experience', 'carer', 'professional'].map((contributorKind) => ({ activity: 'meeting', contributorKind, unit: 'hour', amount: contributorKind === 'professional' ? 3000 : 2000 })),
+  });
+  const budget = await post('/v1/budgets', { projectId: project.id, name: 'Split', funder: 'F', grantReference: 'G', currency: 'GBP', amount: 100_000, startsOn: '2026-01-01', endsOn: '2026-12-31', rateCardId: card.id });
+  for (const [kind, date, minutes] of [
+    ['lived_experience', '2026-03-03', 60],
+    ['carer', '2026-03-04', 30],
+    ['professional', '2026-03-05', 60],
+    ['professional', '2026-04-07', 120],
+  ] as const) {
+    const person = await post('/v1/contributors', { name: `A ${kind}`, kind, paymentMethod: 'voucher' }, coordinator);
+    const entry = await post('/v1/time-entries', { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date, minutes }, coordinator);
+    await post(`/v1/time-entries/${entry.id}/approve`, {}, coordinator);
+  }
+  const report = json(await app.inject({ method: 'GET', url: `/v1/reports/budgets/${budget.id}`, headers: finance }));
+  t.same(
+    report.byMonth.map((m: any) => [m.month, m.earned, m.livedExperienceEarned, m.professionalEarned]),
+    [
+      ['2026-03', 6000, 3000, 3000],
+      ['2026-04', 6000, 0, 6000],
+    ],
+  );
+});
