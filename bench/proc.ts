@@ -167,7 +167,9 @@ export async function startNodeServer(options: {
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
 }): Promise<ServerHandle> {
-  const child = spawnTracked(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.script], {
+  // A .ts script runs through the tsx loader; compiled JavaScript (the service's dist/) runs as is.
+  const loader = options.script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawnTracked(process.execPath, [...(options.nodeArgs ?? []), ...loader, options.script], {
     cwd: options.cwd,
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@
  * figure stated as a ratio to a baseline measured in the same run on the same machine.
  * See bench/README.md. BENCH_SCALE=small for a quick run.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -75,21 +76,40 @@ function serviceEnv(ctx: Context, port: number, database: Record<string, string>
     STRIPE_API_BASE: ctx.double.url,
     STRIPE_MAX_RPS: String(ctx.cfg.stripeRateLimit),
     PAYOUT_WORKERS: String(ctx.cfg.payoutWorkers),
+    // To compare V8 settings of the service (e.g. --max-semi-space-size) without changing its start script.
+    ...(process.env.BENCH_SERVICE_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS } : {}),
+    // To compare buffer-cache sizes of the embedded database (the service's default is 16MB).
+    ...(process.env.PGLITE_SHARED_BUFFERS ? { PGLITE_SHARED_BUFFERS: process.env.PGLITE_SHARED_BUFFERS } : {}),
   };
+}
+
+/**
+ * The node flags of `npm run start:prod` (the heap cap), read from package.json so the benchmark
+ * runs the service exactly as production does.
+ */
+function productionNodeFlags(repoRoot: string): string[] {
+  const scripts = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const words = (scripts['start:prod'] ?? '').split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'dist/server.js') throw new HarnessError(`start:prod is not "node [flags] dist/server.js": ${scripts['start:prod']}`);
+  return words.slice(1, -1);
 }
 
 async function startService(ctx: Context, name: string, database: Record<string, string>): Promise<ServerHandle> {
   const port = await freePort();
   return startNodeServer({
     name,
-    script: 'src/server.ts',
+    // The compiled service, as production runs it (`npm run build`, then `npm run start:prod`).
+    script: 'dist/server.js',
     cwd: ctx.cfg.repoRoot,
     env: serviceEnv(ctx, port, database),
     port,
     readyPath: '/readyz',
     logFile: join(ctx.cfg.resultsDir, `${name.replace(/\W+/g, '-')}.log`),
     // BENCH_PROFILE=1: a V8 CPU profile of the service, written when it stops.
-    nodeArgs: process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.cfg.resultsDir, 'profiles')}`] : [],
+    nodeArgs: [
+      ...productionNodeFlags(ctx.cfg.repoRoot),
+      ...(process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.cfg.resultsDir, 'profiles')}`] : []),
+    ],
   });
 }
 
@@ -162,6 +182,8 @@ function flowSummary(r: FlowResult) {
 async function main() {
   const cfg = loadBenchConfig();
   mkdirSync(cfg.resultsDir, { recursive: true });
+  log('building the service (npm run build)');
+  execFileSync(process.execPath, ['--import', 'tsx', join(cfg.repoRoot, 'scripts', 'build.ts')], { cwd: cfg.repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
   log(`benchmark, scale ${cfg.scale}: ${cfg.connections} connections, ${cfg.durationMs / 1000} s phases, ${cpus().length} CPUs`);
 
   const admin = new pg.Pool({ connectionString: cfg.adminUrl, max: 1 });

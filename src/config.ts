@@ -9,6 +9,11 @@ const envSchema = z
   .object({
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
     PGLITE_DIR: z.string().min(1).default('./data/pglite'),
+    /**
+     * The embedded database's buffer cache. PGlite lives in this process, so the cache is part of
+     * its memory; PostgreSQL's own default (128MB) would double the service's footprint.
+     */
+    PGLITE_SHARED_BUFFERS: z.string().regex(/^\d+(kB|MB|GB)$/, 'must be a size such as 32MB').default('16MB'),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -45,7 +50,7 @@ const envSchema = z
 export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
-  database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'pglite'; dataDir: string };
+  database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'pglite'; dataDir: string; sharedBuffers?: string };
   port: number;
   host: string;
   /** Absent only in embedded mode before the secret file is read; see resolveJwtSecret. */
@@ -76,7 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     database: e.DATABASE_URL
       ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DB_POOL_SIZE }
-      : { kind: 'pglite', dataDir: e.PGLITE_DIR },
+      : { kind: 'pglite', dataDir: e.PGLITE_DIR, sharedBuffers: e.PGLITE_SHARED_BUFFERS },
     port: e.PORT,
     host: e.HOST,
     jwtSecret: e.JWT_SECRET,

@@ -15,6 +15,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
 import { organisations, users } from '../src/db/schema.js';
 import { json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
+import { cleanEnv } from './helpers/env.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -30,20 +31,6 @@ interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
-}
-
-/**
- * The environment with every setting the service reads removed, so the developer's own shell
- * (or CI's TEST_DATABASE_URL) cannot change what a run means.
- */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of Object.keys(env)) {
-    if (/^(DATABASE_URL|TEST_DATABASE_URL|PGLITE_DIR|PORT|HOST|LOG_LEVEL|DB_POOL_SIZE|LOGIN_RATE_LIMIT|PUBLIC_URL|PAYOUT_WORKERS|JWT_.*|STRIPE_.*)$/.test(name)) {
-      delete env[name];
-    }
-  }
-  return env;
 }
 
 function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
@@ -176,7 +163,7 @@ t.test('a bad environment exits non-zero naming the variable', async (t) => {
 
 t.test('loadConfig: the defaults are embedded PGlite on 127.0.0.1:3000', async (t) => {
   const config = loadConfig({});
-  t.same(config.database, { kind: 'pglite', dataDir: './data/pglite' });
+  t.same(config.database, { kind: 'pglite', dataDir: './data/pglite', sharedBuffers: '16MB' });
   t.equal(config.port, 3000);
   t.equal(config.host, '127.0.0.1');
   t.equal(config.jwtSecret, undefined, 'embedded mode generates its secret beside the data');
@@ -213,6 +200,8 @@ t.test('loadConfig: a bad environment is a ConfigError naming every bad variable
     [{ JWT_SECRET: 'too short' }, [/\bJWT_SECRET\b/]],
     [{ LOG_LEVEL: 'loud' }, [/\bLOG_LEVEL\b/]],
     [{ JWT_TTL_SECONDS: '5' }, [/\bJWT_TTL_SECONDS\b/]],
+    [{ PGLITE_SHARED_BUFFERS: '16' }, [/\bPGLITE_SHARED_BUFFERS\b/]],
+    [{ PGLITE_SHARED_BUFFERS: '16MB; drop table x' }, [/\bPGLITE_SHARED_BUFFERS\b/]],
     [{ PORT: 'abc', LOG_LEVEL: 'loud' }, [/\bPORT\b/, /\bLOG_LEVEL\b/]],
   ];
   for (const [env, names] of cases) {
@@ -220,6 +209,17 @@ t.test('loadConfig: a bad environment is a ConfigError naming every bad variable
     t.ok(error instanceof ConfigError, `${JSON.stringify(env)} is a ConfigError: ${String(error)}`);
     for (const name of names) t.match(error?.message, name, `${JSON.stringify(env)}: ${error?.message}`);
   }
+});
+
+t.test('embedded mode: PostgreSQL inside the process runs with the configured buffer cache', async (t) => {
+  const config = loadConfig({ PGLITE_DIR: 'memory://', PGLITE_SHARED_BUFFERS: '24MB' });
+  t.same(config.database, { kind: 'pglite', dataDir: 'memory://', sharedBuffers: '24MB' });
+  if (config.database.kind !== 'pglite') return;
+  const database = await openDatabase(config.database);
+  t.teardown(() => database.close());
+  const show = async (name: string) => (await database.pglite!.query<{ v: string }>(`select current_setting('${name}') as v`)).rows[0]?.v;
+  t.equal(await show('shared_buffers'), '24MB');
+  t.equal(await show('maintenance_work_mem'), '16MB', 'not the 64MB a dedicated server would take');
 });
 
 function catchError(fn: () => unknown): Error | undefined {

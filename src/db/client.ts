@@ -32,7 +32,7 @@ export interface Database {
 
 export type DatabaseSettings =
   | { kind: 'postgres'; url: string; poolSize: number }
-  | { kind: 'pglite'; dataDir: string; loadDataDir?: Blob | File };
+  | { kind: 'pglite'; dataDir: string; loadDataDir?: Blob | File; sharedBuffers?: string };
 
 // Arbitrary constant: serialises migrations across processes sharing one PostgreSQL.
 const MIGRATION_LOCK_KEY = 4_224_311_901;
@@ -101,7 +101,10 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
 
   const dataDir = settings.dataDir;
   if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
-  const pglite = await PGlite.create(dataDir, settings.loadDataDir ? { loadDataDir: settings.loadDataDir } : {});
+  const pglite = await PGlite.create(dataDir, {
+    ...(settings.loadDataDir ? { loadDataDir: settings.loadDataDir } : {}),
+    startParams: [...PGlite.defaultStartParams, ...embeddedMemorySettings(settings.sharedBuffers ?? '16MB')],
+  });
   const pgliteDb = drizzlePglite(pglite, { schema });
   return {
     db: pgliteDb as unknown as Db,
@@ -117,6 +120,17 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
       if (!pglite.closed) await pglite.close();
     },
   };
+}
+
+/**
+ * PostgreSQL's memory settings for the embedded database. PGlite runs inside the service's own
+ * process and the WebAssembly memory it touches is never given back, so every buffer PostgreSQL
+ * sizes for a dedicated server stays resident: its defaults (128MB of shared buffers, 64MB for
+ * maintenance) cost the service well over 100 MB. Embedded mode is for small data, where these
+ * smaller caches read from the operating system's file cache instead.
+ */
+function embeddedMemorySettings(sharedBuffers: string): string[] {
+  return ['-c', `shared_buffers=${sharedBuffers}`, '-c', 'maintenance_work_mem=16MB', '-c', 'work_mem=2MB', '-c', 'temp_buffers=2MB'];
 }
 
 /** True when the error is PostgreSQL telling us the server or connection is unavailable. */
