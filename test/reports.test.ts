@@ -94,3 +94,40 @@ t.test("the grant report's months split earnings between lived experience (with 
     ],
   );
 });
+
+t.test('the distribution report filtered by project, budget and dates: work by its date, money paid by the day it was paid', async (t) => {
+  const org = await createTestOrg(app);
+  const first = await fundedBudget(app, org);
+  const second = await fundedBudget(app, org);
+  const coordinator = await org.as('coordinator');
+  const alex = await owedContributor(app, org, first.budgetId, { hours: 2, name: 'Alex' }); // 2026-03-02
+  await owedContributor(app, org, second.budgetId, { hours: 1, name: 'Bo' }); // 2026-03-02
+  const february = json(
+    await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: alex.contributorId, budgetId: first.budgetId, activity: 'meeting', date: '2026-02-10', minutes: 60 } }),
+  );
+  t.equal((await app.inject({ method: 'POST', url: `/v1/time-entries/${february.id}/approve`, headers: coordinator })).statusCode, 200);
+
+  // Alex's £60 is paid by bank transfer on the app's today, 2026-05-01.
+  const draft = await app.inject({ method: 'POST', url: '/v1/payout-runs', headers: first.finance, payload: { currency: 'GBP', budgetId: first.budgetId } });
+  t.equal(draft.statusCode, 201, draft.body);
+  const approved = await app.inject({ method: 'POST', url: `/v1/payout-runs/${json(draft).id}/approve`, headers: await org.as('finance') });
+  t.equal(approved.statusCode, 200, approved.body);
+  t.equal(json(approved).items.length, 1);
+  const paid = await app.inject({ method: 'POST', url: `/v1/payouts/${json(approved).items[0].id}/mark-paid`, headers: first.finance, payload: { reference: 'BACS 1' } });
+  t.equal(paid.statusCode, 200, paid.body);
+
+  const reporter = await org.as('reporter');
+  const lived = async (query: string) => {
+    const res = await app.inject({ method: 'GET', url: `/v1/reports/distribution?${query}`, headers: reporter });
+    t.equal(res.statusCode, 200, `${query}: ${res.body}`);
+    const g = json(res).groups.livedExperience;
+    return { contributors: g.contributors, minutes: g.minutes, earned: g.earned, paid: g.paid };
+  };
+  t.same(await lived('currency=GBP'), { contributors: 2, minutes: 240, earned: 8000, paid: 6000 }, 'everything');
+  t.same(await lived(`projectId=${first.projectId}`), { contributors: 1, minutes: 180, earned: 6000, paid: 6000 }, 'the first project');
+  t.same(await lived(`projectId=${second.projectId}`), { contributors: 1, minutes: 60, earned: 2000, paid: 0 }, 'the second project');
+  t.same(await lived(`budgetId=${first.budgetId}`), { contributors: 1, minutes: 180, earned: 6000, paid: 6000 }, 'the first budget');
+  t.same(await lived('from=2026-03-01'), { contributors: 2, minutes: 180, earned: 6000, paid: 6000 }, 'from March: the payment in May counts');
+  t.same(await lived('to=2026-02-28'), { contributors: 1, minutes: 60, earned: 2000, paid: 0 }, 'to February: no payment yet');
+  t.same(await lived(`projectId=${second.projectId}&from=2026-04-01`), { contributors: 0, minutes: 0, earned: 0, paid: 0 }, 'nothing in both');
+});
