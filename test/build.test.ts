@@ -11,10 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import t from 'tap';
 import { freePort } from './adversarial/helpers/postgres-cluster.js';
 import { TEST_JWT_SECRET } from './helpers/app.js';
 import { cleanEnv } from './helpers/env.js';
+
+type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -37,7 +40,7 @@ t.test('npm run build, then npm run start:prod serves the API and the pages from
   const dir = await mkdtemp(join(tmpdir(), 'ledger-build-test-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const database = process.env.TEST_DATABASE_URL
-    ? { DATABASE_URL: process.env.TEST_DATABASE_URL, JWT_SECRET: TEST_JWT_SECRET }
+    ? { DATABASE_URL: await privateDatabase(t, process.env.TEST_DATABASE_URL), JWT_SECRET: TEST_JWT_SECRET }
     : { PGLITE_DIR: join(dir, 'pglite') };
   const child = spawn(process.execPath, words.slice(1), {
     cwd: root,
@@ -73,3 +76,23 @@ t.test('npm run build, then npm run start:prod serves the API and the pages from
   child.kill('SIGTERM');
   t.equal(await exited, 0, `stops cleanly on SIGTERM: ${output}`);
 });
+
+/**
+ * A database of this test's own on the same PostgreSQL, as a deployment has: the service's job
+ * queue then shares its tables with no other test file's (they fill them in parallel, and its
+ * shutdown waits on its maintenance queries).
+ */
+async function privateDatabase(test: TapTest, url: string): Promise<string> {
+  const name = `ledger_build_test_${process.pid}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.query(`create database ${name}`);
+  test.teardown(async () => {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  });
+  const own = new URL(url);
+  own.pathname = `/${name}`;
+  return own.toString();
+}
