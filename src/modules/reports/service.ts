@@ -41,25 +41,19 @@ function workScope(organisationId: string, f: ReportFilter): SQL {
   return sql.join(parts, sql` and `);
 }
 
-/** Conditions on paid-ledger postings (alias p, accounts a, budgets b, transactions t) for the filter. */
-function paidScope(organisationId: string, f: ReportFilter): SQL {
-  const parts: SQL[] = [
-    sql`p.organisation_id = ${organisationId}`,
-    sql`a.type = 'contributor_paid'`,
-    sql`p.currency = ${f.currency}`,
-  ];
-  if (f.projectId) parts.push(isUuid(f.projectId) ? sql`b.project_id = ${f.projectId}` : sql`false`);
-  if (f.budgetId) parts.push(isUuid(f.budgetId) ? sql`a.budget_id = ${f.budgetId}` : sql`false`);
-  if (f.from) parts.push(sql`t.effective_date >= ${f.from}`);
-  if (f.to) parts.push(sql`t.effective_date <= ${f.to}`);
-  return sql.join(parts, sql` and `);
-}
-
-/** Conditions on contributors' paid accounts (alias a, budgets b) for a filter without dates. */
+/** Conditions on contributors' paid accounts (alias a, budgets b) for the filter's project and budget. */
 function paidAccountScope(organisationId: string, f: ReportFilter): SQL {
   const parts: SQL[] = [sql`a.organisation_id = ${organisationId}`, sql`a.type = 'contributor_paid'`, sql`a.currency = ${f.currency}`];
   if (f.projectId) parts.push(isUuid(f.projectId) ? sql`b.project_id = ${f.projectId}` : sql`false`);
   if (f.budgetId) parts.push(isUuid(f.budgetId) ? sql`a.budget_id = ${f.budgetId}` : sql`false`);
+  return sql.join(parts, sql` and `);
+}
+
+/** Conditions on paid-ledger postings (alias p, accounts a, budgets b, transactions t) for the filter. */
+function paidScope(organisationId: string, f: ReportFilter): SQL {
+  const parts: SQL[] = [paidAccountScope(organisationId, f), sql`p.organisation_id = ${organisationId}`, sql`p.currency = ${f.currency}`];
+  if (f.from) parts.push(sql`t.effective_date >= ${f.from}`);
+  if (f.to) parts.push(sql`t.effective_date <= ${f.to}`);
   return sql.join(parts, sql` and `);
 }
 
