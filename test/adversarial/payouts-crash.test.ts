@@ -1,7 +1,8 @@
 /**
  * Kills the real server (SIGKILL, in a child process) in the middle of paying a Stripe run and in
  * the middle of a burst of approvals, restarts it with the same environment, and checks that
- * nothing was paid twice, nothing that was acknowledged was lost, and the books balance.
+ * nothing was paid twice, nothing that was acknowledged was lost, and the books balance. Then
+ * stops it gracefully (SIGTERM) while Stripe has not answered a transfer.
  *
  * On PGlite the server keeps its data in a temporary PGLITE_DIR; with TEST_DATABASE_URL it uses
  * a fresh PostgreSQL database of its own (see isolatedPostgres).
@@ -106,6 +107,17 @@ async function killServer() {
   running.proc.kill('SIGKILL');
   const exit = await running.exited;
   output += `\n--- killed: ${JSON.stringify(exit)}\n`;
+}
+
+/** SIGTERM: the graceful close a deployment or an operator's Ctrl-C gives. Returns how it exited. */
+async function terminateServer() {
+  const running = server;
+  if (!running) throw new Error('the server is not running');
+  server = undefined;
+  running.proc.kill('SIGTERM');
+  const exit = await running.exited;
+  output += `\n--- terminated: ${JSON.stringify(exit)}\n`;
+  return exit;
 }
 
 t.teardown(async () => {
@@ -321,4 +333,48 @@ t.test('approvals acknowledged before a SIGKILL are kept, and the ledger balance
     owed += balance.balances[0].owed;
   }
   t.equal(owed, total, 'contributors are owed exactly what was approved');
+});
+
+t.test('a SIGTERM while Stripe has not answered closes cleanly, and the item is paid once after the restart', async (t) => {
+  // Stripe is given longer than the whole shutdown grace (10 s) to answer, and answers after 25 s:
+  // the payout job is still waiting when the server is told to stop. The job queue gives it 5 s,
+  // fails it for a later retry and lets the database close, so the process exits 0 rather than
+  // being cut off at the end of the grace.
+  if (server) await killServer();
+  const timeoutBefore = env.STRIPE_TIMEOUT_MS!;
+  env.STRIPE_TIMEOUT_MS = '30000';
+  t.teardown(() => {
+    env.STRIPE_TIMEOUT_MS = timeoutBefore;
+  });
+  await startServer();
+  const budget = await newBudget('graceful');
+  const payee = await contributor('Slow Stripe payee', 'stripe');
+  const entry = await submitTime(payee.id, budget.id, 90);
+  await expectStatus(send, { method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator }, 200);
+  await onboardStripeContributor(send, coordinator, double, payee.id);
+  const draft = await expectStatus(send, { method: 'POST', url: '/v1/payout-runs', headers: drafter, payload: { currency: 'GBP', contributorIds: [payee.id] } }, 201);
+  t.equal(draft.items.length, 1);
+  const [item] = draft.items;
+  double.faults.enqueue({ kind: 'delay', ms: 25_000, match: 'POST /v1/transfers' });
+  await expectStatus(send, { method: 'POST', url: `/v1/payout-runs/${draft.id}/approve`, headers: approver }, 200);
+  const deadline = Date.now() + 30_000;
+  while (transfersOf(double, item.id).length === 0) {
+    if (Date.now() > deadline) throw new Error(`the transfer did not reach Stripe within 30 s:\n${logTail()}`);
+    await sleep(5);
+  }
+
+  const exit = await terminateServer();
+  t.same(exit, { code: 0, signal: null }, `closed cleanly within the grace:\n${logTail()}`);
+  double.faults.clear();
+  env.STRIPE_TIMEOUT_MS = timeoutBefore;
+
+  await startServer();
+  const settled = await waitForRun(send, approver, draft.id, { timeoutMs: 30_000, done: allPaid });
+  t.equal(settled.items[0].status, 'paid');
+  const transfers = transfersOf(double, item.id);
+  t.equal(transfers.length, 1, 'one transfer: the restart found the one Stripe made');
+  t.equal(settled.items[0].stripeTransferId, transfers[0]?.id);
+  t.same(await trialBalance(send, approver), [{ currency: 'GBP', total: 0 }]);
+  const balance = await expectStatus(send, { method: 'GET', url: `/v1/contributors/${payee.id}/balance`, headers: approver }, 200);
+  t.match(balance.balances[0], { owed: 0, inTransit: 0, paid: 3000 });
 });
