@@ -1,11 +1,11 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { FastifyBaseLogger } from 'fastify';
-import pThrottle from 'p-throttle';
 import type Stripe from 'stripe';
 import type { Db } from '../../db/client.js';
 import { payoutItems } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { systemActor } from '../../lib/audit.js';
+import { createPacer } from '../../lib/rate-limit.js';
 import { classifyStripeError } from '../../lib/stripe.js';
 import { failItem, lockItem, settleItemPaid } from './service.js';
 
@@ -43,11 +43,9 @@ export type ItemOutcome = 'paid' | 'failed' | 'skipped';
  * for a growing interval, so the queue slows down instead of failing items.
  */
 export function createStripePayoutExecutor(deps: StripePayoutDeps) {
-  // Evenly spaced (strict), and 3 % under the limit: Stripe counts requests in its own windows,
-  // so a burst at the edge of ours could land two of our seconds in one of theirs.
-  const perSecond = Math.max(1, Math.floor(deps.maxRequestsPerSecond * 0.97));
-  const throttle = pThrottle({ limit: perSecond, interval: 1000, strict: true });
-  const call = throttle(<T>(fn: () => Promise<T>) => fn());
+  // Spread out, and 3 % under the limit: Stripe counts requests in its own windows, which do
+  // not line up with ours, and a request's start here is not its arrival there.
+  const call = createPacer(Math.max(1, Math.floor(deps.maxRequestsPerSecond * 0.97)));
   let pausedUntil = 0;
   let pauseMs = 0;
 
@@ -61,7 +59,7 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
       const wait = pausedUntil - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       try {
-        const result = (await call(fn)) as T;
+        const result = await call(fn);
         pauseMs = 0;
         return result;
       } catch (error) {
