@@ -114,3 +114,66 @@ t.test('the database refuses an unbalanced ledger transaction at commit, and che
     'a posting added after an early check is checked again',
   );
 });
+
+t.test('a ledger transaction of thousands of accounts, some new and some not, posts in full or not at all', async (t) => {
+  // A payout run of ten thousand people touches twenty thousand accounts: more codes than one
+  // statement may bind, half of them new. 2,600 per side crosses the 2,000-code lock chunks.
+  const org = await createTestOrg(app);
+  const db = (await testDatabase()).db;
+  const { sql } = await import('drizzle-orm');
+  const { postTransaction, lockAccounts } = await import('../src/modules/ledger/service.js');
+  const { inTransaction } = await import('../src/db/tx.js');
+  const { fundingAccount } = await import('../src/domain/ledger.js');
+  const orgId = org.organisationId;
+  const n = 2600;
+  const account = (side: string, i: number) => ({ code: `test:bulk:${side}:${String(i).padStart(5, '0')}`, type: 'settlement' as const, allowNegative: false });
+  const post = (postings: { account: ReturnType<typeof account>; amount: number }[]) =>
+    inTransaction(db, (tx) =>
+      postTransaction(tx, orgId, { type: 'test', referenceType: 'test', referenceId: 'bulk', effectiveDate: '2026-01-01', currency: 'GBP', postings }),
+    );
+  const total = (n * (n + 1)) / 2;
+  // 1. Every account is new: funding pays i pence into account i.
+  await post([{ account: fundingAccount(), amount: -total }, ...Array.from({ length: n }, (_, i) => ({ account: account('a', i), amount: i + 1 }))]);
+  // 2. From each existing account into a new one: 2n postings, n accounts locked, n created.
+  await post(Array.from({ length: n }, (_, i) => [
+    { account: account('a', i), amount: -(i + 1) },
+    { account: account('b', i), amount: i + 1 },
+  ]).flat());
+
+  const balances = async (side: string) =>
+    (
+      (await db.execute(sql`select code, balance from ledger_accounts where organisation_id = ${orgId} and code like ${`test:bulk:${side}:%`} order by code`)) as unknown as {
+        rows: { code: string; balance: string | number }[];
+      }
+    ).rows.map((r) => Number(r.balance));
+  t.same(await balances('a'), Array.from({ length: n }, () => 0), 'every first account paid out exactly what it received');
+  t.same(await balances('b'), Array.from({ length: n }, (_, i) => i + 1), 'every second account holds its amount');
+  const mismatched = (await db.execute(sql`
+    select a.code from ledger_accounts a
+     where a.organisation_id = ${orgId}
+       and a.balance <> coalesce((select sum(p.amount) from ledger_postings p
+                                   where p.organisation_id = a.organisation_id and p.account = a.code and p.currency = a.currency), 0)`)) as unknown as { rows: unknown[] };
+  t.equal(mismatched.rows.length, 0, 'each cached balance is the sum of its postings');
+
+  // lockAccounts reads back every balance, existing or new, across chunks.
+  const read = await inTransaction(db, (tx) =>
+    lockAccounts(tx, orgId, 'GBP', [...Array.from({ length: n }, (_, i) => account('b', i)), account('c', 0), account('c', 1)]),
+  );
+  t.equal(read.size, n + 2);
+  t.equal(read.get(account('b', n - 1).code), n);
+  t.equal(read.get(account('c', 1).code), 0, 'a new account starts at zero');
+
+  // One penny too many out of the last account: refused, and nothing of the 2n postings lands.
+  const countPostings = async () =>
+    Number(((await db.execute(sql`select count(*)::int as n from ledger_postings where organisation_id = ${orgId}`)) as unknown as { rows: { n: number }[] }).rows[0]!.n);
+  const before = await countPostings();
+  await t.rejects(
+    post(Array.from({ length: n }, (_, i) => [
+      { account: account('b', i), amount: -(i + 1 + (i === n - 1 ? 1 : 0)) },
+      { account: account('d', i), amount: i + 1 + (i === n - 1 ? 1 : 0) },
+    ]).flat()),
+    { code: 'invalid_state' },
+  );
+  t.equal(await countPostings(), before, 'no posting of the refused transaction was kept');
+  t.same(await balances('d'), [], 'nor any account it would have opened');
+});

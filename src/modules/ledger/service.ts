@@ -35,38 +35,36 @@ export async function lockAccounts(
   // Most accounts exist already (a budget's, a contributor's after their first approval): lock
   // them in one statement, and create only what is missing. A missing account created here is
   // locked by its insert; a transaction creating the same one waits on the unique key.
+  // In chunks of 2,000 codes: PostgreSQL takes at most 65,535 parameters a statement (a payout
+  // run of ten thousand people touches twenty thousand accounts). Chunks follow code order, so
+  // locks are still taken in code order.
   const balances = new Map<string, number>();
-  if (unique.length <= 2000) {
-    for (const r of await lock(unique.map((a) => a.code))) balances.set(r.code, r.balance);
-    if (balances.size === unique.length) return balances;
+  for (let i = 0; i < unique.length; i += 2000) {
+    for (const r of await lock(unique.slice(i, i + 2000).map((a) => a.code))) balances.set(r.code, r.balance);
   }
+  if (balances.size === unique.length) return balances;
   const missing = unique.filter((a) => !balances.has(a.code));
-  // In chunks: PostgreSQL takes at most 65,535 parameters a statement (a large payout run).
   // An account this insert created is new (balance 0) and already locked by this transaction;
   // only one another transaction created meanwhile needs locking and reading.
-  const created = new Set<string>();
-  for (let i = 0; i < missing.length; i += 2000) {
-    const rows = await tx
-      .insert(ledgerAccounts)
-      .values(
-        missing.slice(i, i + 2000).map((a) => ({
-          organisationId,
-          code: a.code,
-          currency,
-          type: a.type,
-          budgetId: a.budgetId ?? null,
-          contributorId: a.contributorId ?? null,
-          component: a.component ?? null,
-          allowNegative: a.allowNegative,
-        })),
-      )
-      .onConflictDoNothing()
-      .returning({ code: ledgerAccounts.code });
-    for (const r of rows) {
-      created.add(r.code);
-      balances.set(r.code, 0);
-    }
-  }
+  // One statement however many: the new accounts travel as one JSON parameter, in code order.
+  const values = missing.map((a) => ({
+    code: a.code,
+    type: a.type,
+    budget_id: a.budgetId ?? null,
+    contributor_id: a.contributorId ?? null,
+    component: a.component ?? null,
+    allow_negative: a.allowNegative,
+  }));
+  const inserted = await tx.execute(sql`
+    insert into ${ledgerAccounts} (organisation_id, code, currency, type, budget_id, contributor_id, component, allow_negative)
+    select ${organisationId}, a.code, ${currency}, a.type, a.budget_id, a.contributor_id, a.component, a.allow_negative
+      from jsonb_to_recordset(${JSON.stringify(values)}::jsonb)
+           as a(code text, type text, budget_id uuid, contributor_id uuid, component text, allow_negative boolean)
+     order by a.code
+    on conflict do nothing
+    returning code`);
+  const created = new Set((inserted as unknown as { rows: { code: string }[] }).rows.map((r) => r.code));
+  for (const code of created) balances.set(code, 0);
   const others = missing.filter((a) => !created.has(a.code));
   for (let i = 0; i < others.length; i += 2000) {
     for (const r of await lock(others.slice(i, i + 2000).map((a) => a.code))) balances.set(r.code, r.balance);
@@ -135,16 +133,13 @@ export async function postTransaction(tx: Db, organisationId: string, input: New
       description: input.description ?? null,
       createdBy: input.createdBy ?? null,
     });
-    const rows = input.postings.map((p) => ({
-      organisationId,
-      id: newId(),
-      transactionId,
-      account: p.account.code,
-      currency: input.currency,
-      amount: p.amount,
-    }));
-    // Balance is checked at commit (a deferred trigger), so chunks may land in any order.
-    for (let i = 0; i < rows.length; i += 5000) await tx.insert(ledgerPostings).values(rows.slice(i, i + 5000));
+    // One statement and one parameter however many postings: the postings travel as a JSON
+    // array, so a payout run's 20,000 postings are not 120,000 bound parameters in chunks.
+    const rows = input.postings.map((p) => ({ id: newId(), account: p.account.code, amount: p.amount }));
+    await tx.execute(sql`
+      insert into ${ledgerPostings} (organisation_id, id, transaction_id, account, currency, amount)
+      select ${organisationId}, p.id, ${transactionId}, p.account, ${input.currency}, p.amount
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as p(id uuid, account text, amount bigint)`);
   } catch (error) {
     if (pgConstraint(error) === 'ledger_transactions_reverses_unique') {
       throw new AppError('invalid_state', 'That ledger transaction has already been reversed.');
