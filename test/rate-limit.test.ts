@@ -25,6 +25,8 @@ async function saturate(perSecond: number, calls: number, budgetMs: number): Pro
     mock.timers.tick(1);
   }
   await flush();
+  // Every call has started, or the pacer stalled: fail here rather than wait on the promises.
+  if (starts.length < calls) throw new Error(`only ${starts.length} of ${calls} calls started within ${budgetMs} ms`);
   await Promise.all(done);
   return starts;
 }
