@@ -205,6 +205,31 @@ t.test('a 500 and a 429 from Stripe are retried and the item is paid once', asyn
   t.same(await trialBalance(send, finance), [{ currency: 'GBP', total: 0 }]);
 });
 
+t.test('after a 429, transfers already waiting their turn wait for the pause too', async (t) => {
+  // Five items go to Stripe side by side, spaced by the pacer (STRIPE_MAX_RPS 25 here: 41 ms
+  // apart). The first is answered 429, which pauses this process's Stripe calls for 250 ms. The
+  // four queued behind it must not go out during the pause (without the check at release they
+  // went at +41, +82, +123 and +164 ms, straight into the limit again).
+  const { org, finance } = await stripeContributors([1, 1, 1, 1, 1]);
+  const run = await draftRun(finance);
+  double.faults.enqueue({ kind: 'rate_limit', match: 'POST /v1/transfers' });
+  t.equal((await approve(org, run.id)).statusCode, 200);
+  const settled = await waitForRun(send, finance, run.id, { done: allPaid });
+  t.ok(allPaid(settled), 'every item paid');
+  const ours = new Set<string>(settled.items.map((i: { id: string }) => i.id));
+  const transfers = double.requests
+    .filter((r) => r.method === 'POST' && r.path === '/v1/transfers' && ours.has(String((r.params.metadata as Record<string, unknown> | undefined)?.payout_item_id)))
+    .sort((a, b) => a.at - b.at);
+  const limited = transfers.find((r) => r.fault === 'rate_limit');
+  if (!limited) return t.fail('no transfer was answered 429');
+  const duringPause = transfers.filter((r) => r.at > limited.at && r.at < limited.at + 200);
+  // One may already have been on its way when the 429 came back on a slow machine; four would
+  // mean the pause held nothing.
+  t.ok(duringPause.length <= 1, `${duringPause.length} transfer request(s) within 200 ms of the 429`);
+  t.same(transfers.map((r) => r.status), [429, 200, 200, 200, 200, 200], 'one 429, then one transfer per item');
+  for (const item of settled.items) t.equal(transfersOf(double, item.id).length, 1, `item ${item.id} paid once`);
+});
+
 t.test('a permanent Stripe refusal fails the item and returns its money to owed', async (t) => {
   await t.test('resource_missing on the destination', async (t) => {
     const { org, finance, people } = await stripeContributors([2]);

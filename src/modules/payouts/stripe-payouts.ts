@@ -14,6 +14,9 @@ export const transferIdempotencyKey = (itemId: string) => `payout-item-${itemId}
 /** Each item's transfer carries its own transfer_group, so it can be found again after 24 hours. */
 export const transferGroup = (itemId: string) => `payout_item_${itemId}`;
 
+/** What a paced Stripe call gives back, unsent, when a 429 pause began while it waited. */
+const PAUSED = Symbol('paused by a 429');
+
 /** Thrown for a transient failure: the job queue retries the item later with backoff. */
 export class RetryLater extends Error {
   override name = 'RetryLater';
@@ -59,10 +62,16 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
       const wait = pausedUntil - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       try {
-        const result = await call(fn);
+        // A pause that began while this call waited in the pacer holds it too: it goes back to
+        // wait, without sending anything and without counting as an attempt.
+        const result = await call(() => (Date.now() < pausedUntil ? Promise.reject(PAUSED) : fn()));
         pauseMs = 0;
         return result;
       } catch (error) {
+        if (error === PAUSED) {
+          attempt -= 1;
+          continue;
+        }
         const failure = classifyStripeError(error);
         if (failure.kind !== 'transient' || !failure.rateLimited || attempt >= 4) throw error;
         // Requests already in flight when a pause began answer 429 too: only a 429 after the
