@@ -124,10 +124,11 @@ t.test('a ledger transaction of thousands of accounts, some new and some not, po
   const { postTransaction, lockAccounts } = await import('../src/modules/ledger/service.js');
   const { inTransaction } = await import('../src/db/tx.js');
   const { fundingAccount } = await import('../src/domain/ledger.js');
+  type PostingInput = import('../src/domain/ledger.js').PostingInput;
   const orgId = org.organisationId;
   const n = 2600;
   const account = (side: string, i: number) => ({ code: `test:bulk:${side}:${String(i).padStart(5, '0')}`, type: 'settlement' as const, allowNegative: false });
-  const post = (postings: { account: ReturnType<typeof account>; amount: number }[]) =>
+  const post = (postings: PostingInput[]) =>
     inTransaction(db, (tx) =>
       postTransaction(tx, orgId, { type: 'test', referenceType: 'test', referenceId: 'bulk', effectiveDate: '2026-01-01', currency: 'GBP', postings }),
     );
@@ -176,4 +177,21 @@ t.test('a ledger transaction of thousands of accounts, some new and some not, po
   );
   t.equal(await countPostings(), before, 'no posting of the refused transaction was kept');
   t.same(await balances('d'), [], 'nor any account it would have opened');
+
+  // The same overdraft past the service's own check (a stale balance handed to it): the
+  // database refuses it part-way through the one INSERT of postings, reported as invalid_state.
+  await t.rejects(
+    inTransaction(db, async (tx) => {
+      const postings = Array.from({ length: n }, (_, i) => [
+        { account: account('b', i), amount: -(i + 1 + (i === n - 1 ? 1 : 0)) },
+        { account: account('d', i), amount: i + 1 + (i === n - 1 ? 1 : 0) },
+      ]).flat();
+      const lockedBalances = await lockAccounts(tx, orgId, 'GBP', postings.map((p) => p.account));
+      lockedBalances.set(account('b', n - 1).code, n + 1);
+      return postTransaction(tx, orgId, { type: 'test', referenceType: 'test', referenceId: 'bulk', effectiveDate: '2026-01-01', currency: 'GBP', postings, lockedBalances });
+    }),
+    { code: 'invalid_state' },
+  );
+  t.equal(await countPostings(), before, 'the database kept none of it either');
+  t.same(await balances('b'), Array.from({ length: n }, (_, i) => i + 1), 'every balance as it was');
 });
