@@ -107,6 +107,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // On close, Fastify reaps the keep-alive connections that are idle at that moment; one whose
+  // request was still running stayed open after its response for as long as the client (or a
+  // load balancer) kept it, and the close waited on it past the process's grace. Each response
+  // finished while closing now reaps the connections that have become idle.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onResponse', async () => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
+  });
   // Every route answers with the success status its schema documents (201 for creation), so
   // handlers and the idempotency layer agree on it.
   app.addHook('preHandler', async (request, reply) => {

@@ -24,8 +24,12 @@ async function main() {
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
     else app.log.info({ signal }, 'closing');
+    // Each step says how long it took, so a close that runs out of grace shows where it waited.
+    const started = Date.now();
     await app.close();
+    app.log.info({ ms: Date.now() - started }, 'HTTP server and job queue closed');
     await database.close();
+    app.log.info({ ms: Date.now() - started }, 'database closed');
   });
 
   await app.listen({ port: config.port, host: config.host });

@@ -44,7 +44,8 @@ t.test('npm run build, then npm run start:prod serves the API and the pages from
     : { PGLITE_DIR: join(dir, 'pglite') };
   const child = spawn(process.execPath, words.slice(1), {
     cwd: root,
-    env: { ...cleanEnv(), ...database, PORT: String(port), LOG_LEVEL: 'warn', PAYOUT_WORKERS: '0' },
+    // Info: should the close run out of its grace, the output says which step it waited on.
+    env: { ...cleanEnv(), ...database, PORT: String(port), LOG_LEVEL: 'info', PAYOUT_WORKERS: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -73,8 +74,31 @@ t.test('npm run build, then npm run start:prod serves the API and the pages from
   const unauthorised = await fetch(`${base}/v1/contributors`);
   t.equal(unauthorised.status, 401, 'the API answers, and asks for a token');
 
+  // SIGTERM while a request is running, on a keep-alive connection the client keeps open (a
+  // load balancer does the same): the request is answered and the process still exits cleanly.
+  // The request's body arrives in two parts, the second only once the close has begun.
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const seen = output.length;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"email":"nobody@example.org",'));
+      await gate;
+      controller.enqueue(new TextEncoder().encode('"password":"not the password"}'));
+      controller.close();
+    },
+  });
+  const running = fetch(`${base}/v1/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+  while (!output.slice(seen).includes('/v1/auth/token')) await sleep(2);
   child.kill('SIGTERM');
+  while (!output.slice(seen).includes('"closing"')) await sleep(2);
+  await sleep(50);
+  release();
+  const answered = await running;
+  t.equal(answered.status, 401, 'the request running at SIGTERM is answered');
   t.equal(await exited, 0, `stops cleanly on SIGTERM: ${output}`);
+  await answered.text();
 });
 
 /**
