@@ -58,7 +58,8 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
    * a pause, not the job queue's much longer backoff.
    */
   async function stripeCall<T>(fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    let sent = 0; // requests that reached Stripe
+    for (;;) {
       const wait = pausedUntil - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       try {
@@ -68,12 +69,10 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
         pauseMs = 0;
         return result;
       } catch (error) {
-        if (error === PAUSED) {
-          attempt -= 1;
-          continue;
-        }
+        if (error === PAUSED) continue;
+        sent += 1;
         const failure = classifyStripeError(error);
-        if (failure.kind !== 'transient' || !failure.rateLimited || attempt >= 4) throw error;
+        if (failure.kind !== 'transient' || !failure.rateLimited || sent >= 4) throw error;
         // Requests already in flight when a pause began answer 429 too: only a 429 after the
         // pause has ended makes the next pause longer, so side-by-side calls do not compound it.
         if (Date.now() >= pausedUntil) {
