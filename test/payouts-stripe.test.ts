@@ -9,6 +9,7 @@ import {
   isolatedPostgres,
   onboardStripeContributor,
   totalInTransit,
+  transferRequestsOf,
   transfersOf,
   trialBalance,
   viaInject,
@@ -216,10 +217,7 @@ t.test('after a 429, transfers already waiting their turn wait for the pause too
   t.equal((await approve(org, run.id)).statusCode, 200);
   const settled = await waitForRun(send, finance, run.id, { done: allPaid });
   t.ok(allPaid(settled), 'every item paid');
-  const ours = new Set<string>(settled.items.map((i: { id: string }) => i.id));
-  const transfers = double.requests
-    .filter((r) => r.method === 'POST' && r.path === '/v1/transfers' && ours.has(String((r.params.metadata as Record<string, unknown> | undefined)?.payout_item_id)))
-    .sort((a, b) => a.at - b.at);
+  const transfers = transferRequestsOf(double, settled.items.map((i: { id: string }) => i.id));
   const limited = transfers.find((r) => r.fault === 'rate_limit');
   if (!limited) return t.fail('no transfer was answered 429');
   const duringPause = transfers.filter((r) => r.at > limited.at && r.at < limited.at + 200);

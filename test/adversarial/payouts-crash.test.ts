@@ -23,6 +23,7 @@ import {
   parse,
   sleep,
   totalInTransit,
+  transferRequestsOf,
   transfersOf,
   trialBalance,
   viaFetch,
@@ -363,7 +364,7 @@ t.test('a SIGTERM while Stripe has not answered closes cleanly, and the item is 
     await sleep(5);
   }
 
-  const delayed = double.requests.filter((r) => r.method === 'POST' && r.path === '/v1/transfers' && (r.params.metadata as Record<string, unknown> | undefined)?.payout_item_id === item.id);
+  const delayed = transferRequestsOf(double, [item.id]);
   t.same(delayed.map((r) => r.fault), ['delay'], "the item's transfer is the request Stripe is slow to answer");
   const exit = await terminateServer();
   t.same(exit, { code: 0, signal: null }, `closed cleanly within the grace:\n${logTail()}`);

@@ -143,6 +143,14 @@ export const allPaid = (run: any) => run.items.every((i: any) => i.status === 'p
 export const transfersOf = (double: StripeDouble, itemId: string) =>
   [...double.transfers.values()].filter((transfer) => transfer.metadata.payout_item_id === itemId);
 
+/** The requests that asked the double for a transfer for one of these payout items, in arrival order. */
+export const transferRequestsOf = (double: StripeDouble, itemIds: Iterable<string>) => {
+  const ids = new Set(itemIds);
+  return double.requests
+    .filter((r) => r.method === 'POST' && r.path === '/v1/transfers' && ids.has(String((r.params.metadata as Record<string, unknown> | undefined)?.payout_item_id)))
+    .sort((a, b) => a.at - b.at);
+};
+
 // ---------------------------------------------------------------------------------------------
 // Ledger checks
 

@@ -25,27 +25,29 @@ export async function lockAccounts(
 ): Promise<Map<string, number>> {
   const unique = [...new Map(accounts.map((a) => [a.code, a])).values()].sort((a, b) => (a.code < b.code ? -1 : 1));
   if (unique.length === 0) return new Map();
-  const lock = (codes: string[]) =>
-    tx
-      .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
-      .from(ledgerAccounts)
-      .where(and(eq(ledgerAccounts.organisationId, organisationId), eq(ledgerAccounts.currency, currency), inArray(ledgerAccounts.code, codes)))
-      .orderBy(asc(ledgerAccounts.code))
-      .for('update');
-  // Most accounts exist already (a budget's, a contributor's after their first approval): lock
-  // them in one statement, and create only what is missing. A missing account created here is
-  // locked by its insert; a transaction creating the same one waits on the unique key.
-  // In chunks of 2,000 codes: PostgreSQL takes at most 65,535 parameters a statement (a payout
-  // run of ten thousand people touches twenty thousand accounts). Chunks follow code order, so
+  // Locks the accounts that exist among `codes` and reads their balances into `balances`, in
+  // chunks of 2,000 codes: PostgreSQL takes at most 65,535 parameters a statement (a payout run
+  // of ten thousand people touches twenty thousand accounts). The chunks follow code order, so
   // locks are still taken in code order.
   const balances = new Map<string, number>();
-  for (let i = 0; i < unique.length; i += 2000) {
-    for (const r of await lock(unique.slice(i, i + 2000).map((a) => a.code))) balances.set(r.code, r.balance);
-  }
+  const lock = async (codes: string[]) => {
+    for (let i = 0; i < codes.length; i += 2000) {
+      const rows = await tx
+        .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
+        .from(ledgerAccounts)
+        .where(and(eq(ledgerAccounts.organisationId, organisationId), eq(ledgerAccounts.currency, currency), inArray(ledgerAccounts.code, codes.slice(i, i + 2000))))
+        .orderBy(asc(ledgerAccounts.code))
+        .for('update');
+      for (const r of rows) balances.set(r.code, r.balance);
+    }
+  };
+  // Most accounts exist already (a budget's, a contributor's after their first approval): lock
+  // them first (one statement up to 2,000), and create only what is missing. A missing account
+  // created here is locked by its insert; a transaction creating the same one waits on the
+  // unique key.
+  await lock(unique.map((a) => a.code));
   if (balances.size === unique.length) return balances;
   const missing = unique.filter((a) => !balances.has(a.code));
-  // An account this insert created is new (balance 0) and already locked by this transaction;
-  // only one another transaction created meanwhile needs locking and reading.
   // One statement however many: the new accounts travel as one JSON parameter, in code order.
   const values = missing.map((a) => ({
     code: a.code,
@@ -65,10 +67,9 @@ export async function lockAccounts(
     returning code`);
   const created = new Set((inserted as unknown as { rows: { code: string }[] }).rows.map((r) => r.code));
   for (const code of created) balances.set(code, 0);
-  const others = missing.filter((a) => !created.has(a.code));
-  for (let i = 0; i < others.length; i += 2000) {
-    for (const r of await lock(others.slice(i, i + 2000).map((a) => a.code))) balances.set(r.code, r.balance);
-  }
+  // An account this insert created is new (balance 0) and already locked by this transaction;
+  // only one another transaction created meanwhile needs locking and reading.
+  await lock(missing.filter((a) => !created.has(a.code)).map((a) => a.code));
   return balances;
 }
 
