@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from './db/client.js';
 import { addDays } from './domain/earnings-period.js';
-import type { Activity, ContributorKind, Rate } from './domain/rate-card.js';
-import type { Actor } from './lib/audit.js';
-import type { Principal } from './plugins/auth.js';
+import type { Activity, ContributorKind } from './domain/enums.js';
+import type { Rate } from './domain/rate-card.js';
+import type { Actor } from './domain/actor.js';
+import type { Principal } from './domain/actor.js';
 import { createApiToken } from './modules/api-tokens/service.js';
 import { createBudget } from './modules/budgets/service.js';
 import { createContributor } from './modules/contributors/service.js';

@@ -19,17 +19,10 @@ import { sql, type SQL } from 'drizzle-orm';
 import t from 'tap';
 import type { Db } from '../src/db/client.js';
 import { inTransaction } from '../src/db/tx.js';
-import {
-  budgetAvailableAccount,
-  contributorAccount,
-  fundingAccount,
-  transfer,
-  type AccountRef,
-  type Component,
-  type ContributorBucket,
-} from '../src/domain/ledger.js';
+import { budgetAvailableAccount, contributorAccount, fundingAccount, transfer, type AccountRef, type ContributorBucket } from '../src/domain/ledger.js';
+import type { Component } from '../src/domain/enums.js';
 import { AppError } from '../src/errors.js';
-import { systemActor } from '../src/lib/audit.js';
+import { systemActor } from '../src/domain/actor.js';
 import { adjustBudget, createBudget } from '../src/modules/budgets/service.js';
 import { createContributor } from '../src/modules/contributors/service.js';
 import { postTransaction, reverseTransaction } from '../src/modules/ledger/service.js';

@@ -11,7 +11,8 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import t from 'tap';
-import { contributors, roles, type Role } from '../src/db/schema.js';
+import { contributors } from '../src/db/schema.js';
+import { roles, type Role } from '../src/domain/enums.js';
 import { newId } from '../src/lib/ids.js';
 import { createTestOrg, json, TEST_JWT_SECRET, uniqueEmail, type TestOrg } from './helpers/app.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';

@@ -6,7 +6,8 @@
 import { and, eq } from 'drizzle-orm';
 import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
-import { apiTokens, auditEvents, contributors, users, type Role } from '../src/db/schema.js';
+import { apiTokens, auditEvents, contributors, users } from '../src/db/schema.js';
+import type { Role } from '../src/domain/enums.js';
 import { newId } from '../src/lib/ids.js';
 import { buildTestApp, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
 import { testDatabase } from './helpers/database.js';

@@ -28,13 +28,27 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import {
+  accountTypes,
+  activities,
+  actorTypes,
+  components,
+  contributorKinds,
+  earningsLimitPolicies,
+  earningsPeriodKinds,
+  entryStatuses,
+  expenseCategories,
+  paymentMethods,
+  payoutItemStatuses,
+  payoutMethods,
+  payoutRunStatuses,
+  roles,
+} from '../domain/enums.js';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
 const money = (name: string) => bigint(name, { mode: 'number' });
 const SAFE = sql.raw('9007199254740991');
 
-export const roles = ['admin', 'finance', 'coordinator', 'participant', 'reporter'] as const;
-export type Role = (typeof roles)[number];
 
 export const organisations = pgTable('organisations', {
   id: uuid('id').primaryKey(),
@@ -106,7 +120,7 @@ export const auditEvents = pgTable(
       .notNull()
       .references(() => organisations.id),
     id: uuid('id').notNull(),
-    actorType: text('actor_type', { enum: ['user', 'api_token', 'system'] }).notNull(),
+    actorType: text('actor_type', { enum: actorTypes }).notNull(),
     actorId: text('actor_id'),
     action: text('action').notNull(),
     entityType: text('entity_type').notNull(),
@@ -141,8 +155,6 @@ export const idempotencyKeys = pgTable(
   ],
 );
 
-export const contributorKinds = ['lived_experience', 'carer', 'professional'] as const;
-export const paymentMethods = ['stripe', 'bank_transfer', 'voucher', 'declined'] as const;
 
 export const contributors = pgTable(
   'contributors',
@@ -155,10 +167,10 @@ export const contributors = pgTable(
     email: text('email'),
     kind: text('kind', { enum: contributorKinds }).notNull(),
     paymentMethod: text('payment_method', { enum: paymentMethods }).notNull(),
-    limitPeriod: text('limit_period', { enum: ['week', 'month'] }),
+    limitPeriod: text('limit_period', { enum: earningsPeriodKinds }),
     limitAmount: money('limit_amount'),
     limitPeriodStartDay: integer('limit_period_start_day'),
-    limitPolicy: text('limit_policy', { enum: ['block', 'split', 'warn'] }),
+    limitPolicy: text('limit_policy', { enum: earningsLimitPolicies }),
     stripeAccountId: text('stripe_account_id'),
     stripePayoutsEnabled: boolean('stripe_payouts_enabled').notNull().default(false),
     /** `created` of the newest account.updated applied, so an older event arriving late is ignored. */
@@ -265,16 +277,6 @@ export const budgets = pgTable(
   ],
 );
 
-export const accountTypes = [
-  'funding',
-  'settlement',
-  'budget_available',
-  'contributor_owed',
-  'contributor_in_transit',
-  'contributor_paid',
-] as const;
-export type AccountType = (typeof accountTypes)[number];
-
 /**
  * One row per ledger account and currency. `balance` is a cache of the sum of the account's
  * postings, maintained by a trigger on ledger_postings in the same transaction, and used as the
@@ -292,7 +294,7 @@ export const ledgerAccounts = pgTable(
     budgetId: uuid('budget_id'),
     contributorId: uuid('contributor_id'),
     /** 'earnings' or 'expenses' for contributor accounts; null otherwise. */
-    component: text('component', { enum: ['earnings', 'expenses'] }),
+    component: text('component', { enum: components }),
     /** Accounts that may go below zero: funding, settlement, and overspendable budgets. */
     allowNegative: boolean('allow_negative').notNull().default(false),
     balance: money('balance').notNull().default(sql`0`),
@@ -362,10 +364,6 @@ export const ledgerPostings = pgTable(
     check('ledger_postings_currency_check', sql`${t.currency} ~ '^[A-Z]{3}$'`),
   ],
 );
-
-export const activities = ['meeting', 'workshop', 'interview', 'reading', 'training', 'other'] as const;
-export const entryStatuses = ['submitted', 'approved', 'rejected', 'reversed'] as const;
-export type EntryStatus = (typeof entryStatuses)[number];
 
 /** One co-production session: the entries of its attendees are created together. */
 export const sessions = pgTable(
@@ -449,8 +447,6 @@ export const timeEntries = pgTable(
   ],
 );
 
-export const expenseCategories = ['travel', 'childcare', 'care', 'other'] as const;
-
 /** A reimbursement: never earnings, never counted towards an earnings limit. */
 export const expenses = pgTable(
   'expenses',
@@ -490,11 +486,6 @@ export const expenses = pgTable(
     check('expenses_status_check', sql`${t.status} in ('submitted','approved','rejected','reversed')`),
   ],
 );
-
-export const payoutMethods = ['stripe', 'bank_transfer', 'voucher'] as const;
-export const payoutRunStatuses = ['draft', 'approved', 'canceled'] as const;
-export const payoutItemStatuses = ['pending', 'processing', 'paid', 'failed', 'canceled'] as const;
-export type PayoutItemStatus = (typeof payoutItemStatuses)[number];
 
 /** A payout run: drafted by one finance user, approved by another (four eyes). */
 export const payoutRuns = pgTable(
@@ -575,7 +566,7 @@ export const payoutItemLines = pgTable(
     organisationId: uuid('organisation_id').notNull(),
     itemId: uuid('item_id').notNull(),
     budgetId: uuid('budget_id').notNull(),
-    component: text('component', { enum: ['earnings', 'expenses'] }).notNull(),
+    component: text('component', { enum: components }).notNull(),
     amount: money('amount').notNull(),
   },
   (t) => [

@@ -15,11 +15,7 @@
 /** A calendar date as `YYYY-MM-DD`. */
 export type IsoDate = string;
 
-/** How often an earnings limit resets. */
-export type EarningsPeriodKind = 'week' | 'month';
-
-/** The kinds of period, for building validators. */
-export const EARNINGS_PERIOD_KINDS = ['week', 'month'] as const satisfies readonly EarningsPeriodKind[];
+import type { EarningsPeriodKind } from './enums.js';
 
 /**
  * When an earnings-limit period starts.

@@ -18,20 +18,8 @@ import {
   roundHalfUpDiv,
   toSafeNumber,
 } from './money.js';
-import type { ContributorKind, Rate, RateUnit } from './rate-card.js';
-
-/** How a contributor is paid; `declined` records their right to give time without payment. */
-export const PAYMENT_METHODS = ['stripe', 'bank_transfer', 'voucher', 'declined'] as const;
-export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
-
-/**
- * What to do when approving time would take a contributor past their earnings limit.
- * - `block`: refuse the approval (the caller answers 422 `earnings_limit_exceeded`).
- * - `split`: approve only what fits; the rest is withheld (recorded, not owed).
- * - `warn`: approve all of it and flag it.
- */
-export const EARNINGS_LIMIT_POLICIES = ['block', 'split', 'warn'] as const;
-export type EarningsLimitPolicy = (typeof EARNINGS_LIMIT_POLICIES)[number];
+import type { ContributorKind, EarningsLimitPolicy, PaymentMethod, RateUnit } from './enums.js';
+import type { Rate } from './rate-card.js';
 
 /**
  * A cap on a contributor's earnings per period, protecting people whose benefits depend on

@@ -17,9 +17,8 @@
  * contributor account names the budget it was charged to, so a budget's committed and paid
  * money are sums of its contributors' accounts.
  */
-import type { AccountType } from '../db/schema.js';
+import type { AccountType, Component } from './enums.js';
 
-export type Component = 'earnings' | 'expenses';
 export type ContributorBucket = 'owed' | 'in_transit' | 'paid';
 
 export interface AccountRef {

@@ -8,22 +8,8 @@
  */
 
 import { isIsoDate, type IsoDate } from './earnings-period.js';
+import type { Activity, ContributorKind, RateUnit } from './enums.js';
 import { isNonNegativeSafeInteger } from './money.js';
-
-/** The kinds of co-production activity a rate can be set for. */
-export const ACTIVITIES = ['meeting', 'workshop', 'interview', 'reading', 'training', 'other'] as const;
-export type Activity = (typeof ACTIVITIES)[number];
-
-/**
- * Who gives the time. Reports group `lived_experience` and `carer` together as lived
- * experience; `professional` covers frontline staff, commissioners and researchers.
- */
-export const CONTRIBUTOR_KINDS = ['lived_experience', 'carer', 'professional'] as const;
-export type ContributorKind = (typeof CONTRIBUTOR_KINDS)[number];
-
-/** What a rate's `amount` is paid per. */
-export const RATE_UNITS = ['hour', 'session', 'day'] as const;
-export type RateUnit = (typeof RATE_UNITS)[number];
 
 /** One rate within a rate-card version. How each field is applied is in `incentive.ts`. */
 export interface Rate {

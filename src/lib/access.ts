@@ -1,4 +1,4 @@
-import type { Principal } from '../plugins/auth.js';
+import type { Principal } from '../domain/actor.js';
 import { AppError, notFound } from '../errors.js';
 
 /**

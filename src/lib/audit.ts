@@ -1,15 +1,7 @@
 import type { Db } from '../db/client.js';
 import { auditEvents } from '../db/schema.js';
 import { newId } from './ids.js';
-
-/** Who did something: a user, a script's API token, or the system itself (jobs, webhooks). */
-export interface Actor {
-  type: 'user' | 'api_token' | 'system';
-  id: string | null;
-  requestId?: string;
-}
-
-export const systemActor = (what: string): Actor => ({ type: 'system', id: what });
+import type { Actor } from '../domain/actor.js';
 
 export interface AuditChange {
   action: string;

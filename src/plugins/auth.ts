@@ -3,22 +3,10 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { apiTokens } from '../db/schema.js';
-import type { Role } from '../db/schema.js';
+import type { Role } from '../domain/enums.js';
 import { AppError } from '../errors.js';
-import type { Actor } from '../lib/audit.js';
+import type { Actor, Principal } from '../domain/actor.js';
 import { sha256 } from '../lib/secrets.js';
-
-/** The authenticated caller of a request. */
-export interface Principal {
-  organisationId: string;
-  role: Role;
-  /** The user, for JWTs; null for API tokens. */
-  userId: string | null;
-  /** The API token, for scripts; null for users. */
-  apiTokenId: string | null;
-  /** The contributor a participant user is linked to (or a staff user who is also one). */
-  contributorId: string | null;
-}
 
 interface JwtClaims {
   sub: string;

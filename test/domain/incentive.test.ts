@@ -1,15 +1,16 @@
 import t from 'tap';
 import fc from 'fast-check';
 import {
-  EARNINGS_LIMIT_POLICIES,
-  PAYMENT_METHODS,
-  quoteTime,
-  type EarningsLimit,
+  activities,
+  contributorKinds,
+  earningsLimitPolicies,
+  paymentMethods,
+  rateUnits,
   type EarningsLimitPolicy,
   type PaymentMethod,
-  type TimeQuoteInput,
-} from '../../src/domain/incentive.js';
-import { ACTIVITIES, CONTRIBUTOR_KINDS, RATE_UNITS, type Rate } from '../../src/domain/rate-card.js';
+} from '../../src/domain/enums.js';
+import { quoteTime, type EarningsLimit, type TimeQuoteInput } from '../../src/domain/incentive.js';
+import type { Rate } from '../../src/domain/rate-card.js';
 
 /** ESA permitted work: £195.50 a week from April 2025. */
 const ESA_WEEKLY = 19550;
@@ -480,9 +481,9 @@ t.test('quoteTime refuses input validation should have stopped', async (t) => {
 });
 
 const rateArbitrary: fc.Arbitrary<Rate> = fc.record({
-  activity: fc.constantFrom(...ACTIVITIES),
-  contributorKind: fc.constantFrom(...CONTRIBUTOR_KINDS),
-  unit: fc.constantFrom(...RATE_UNITS),
+  activity: fc.constantFrom(...activities),
+  contributorKind: fc.constantFrom(...contributorKinds),
+  unit: fc.constantFrom(...rateUnits),
   amount: fc.integer({ min: 0, max: 1_000_000 }),
   roundToMinutes: fc.option(fc.integer({ min: 1, max: 120 })),
   minimumMinutes: fc.option(fc.integer({ min: 1, max: 480 })),
@@ -496,13 +497,13 @@ const limitArbitrary: fc.Arbitrary<EarningsLimit | null> = fc.option(
       period: fc.constant('week' as const),
       periodStartDay: fc.integer({ min: 1, max: 7 }),
       amount: fc.integer({ min: 0, max: 100_000 }),
-      policy: fc.constantFrom(...EARNINGS_LIMIT_POLICIES),
+      policy: fc.constantFrom(...earningsLimitPolicies),
     }),
     fc.record({
       period: fc.constant('month' as const),
       periodStartDay: fc.integer({ min: 1, max: 28 }),
       amount: fc.integer({ min: 0, max: 500_000 }),
-      policy: fc.constantFrom(...EARNINGS_LIMIT_POLICIES),
+      policy: fc.constantFrom(...earningsLimitPolicies),
     }),
   ),
 );
@@ -511,7 +512,7 @@ const quoteInputArbitrary: fc.Arbitrary<TimeQuoteInput> = fc
   .record({
     minutes: fc.integer({ min: 1, max: 24 * 60 * 3 }),
     rate: rateArbitrary,
-    paymentMethod: fc.constantFrom(...PAYMENT_METHODS),
+    paymentMethod: fc.constantFrom(...paymentMethods),
     earningsLimit: limitArbitrary,
     earnedInPeriod: fc.integer({ min: 0, max: 600_000 }),
     rateCardVersion: fc.integer({ min: 1, max: 20 }),

@@ -1,8 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
+import { activities, contributorKinds } from '../../src/domain/enums.js';
 import {
-  ACTIVITIES,
-  CONTRIBUTOR_KINDS,
   findRate,
   validateRates,
   versionInForce,
@@ -113,8 +112,8 @@ t.test('property: the version found is the latest started one, and no later one 
     version: fc.integer({ min: 1, max: 50 }),
     effectiveFrom: isoDate,
     amount: fc.integer({ min: 0, max: 100_000 }),
-    activity: fc.constantFrom(...ACTIVITIES),
-    contributorKind: fc.constantFrom(...CONTRIBUTOR_KINDS),
+    activity: fc.constantFrom(...activities),
+    contributorKind: fc.constantFrom(...contributorKinds),
   });
   fc.assert(
     fc.property(fc.array(version, { maxLength: 8 }), isoDate, (raw, date) => {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import type { Role } from '../../src/db/schema.js';
+import type { Role } from '../../src/domain/enums.js';
 import { createOrganisation } from '../../src/modules/organisations/service.js';
 import { createUser } from '../../src/modules/users/service.js';
 import { testDatabase } from './database.js';

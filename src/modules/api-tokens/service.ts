@@ -1,9 +1,11 @@
 import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { apiTokens, type Role } from '../../db/schema.js';
+import { apiTokens } from '../../db/schema.js';
+import type { Role } from '../../domain/enums.js';
 import { inTransaction } from '../../db/tx.js';
 import { notFound } from '../../errors.js';
-import { recordAudit, type Actor } from '../../lib/audit.js';
+import { recordAudit } from '../../lib/audit.js';
+import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 import { randomToken, sha256 } from '../../lib/secrets.js';
 import { API_TOKEN_PREFIX } from '../../plugins/auth.js';

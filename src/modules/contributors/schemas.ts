@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contributorKinds, paymentMethods } from '../../db/schema.js';
+import { contributorKinds, earningsLimitPolicies, earningsPeriodKinds, paymentMethods } from '../../domain/enums.js';
 import { email, nonEmpty, positiveAmount } from '../../lib/schemas.js';
 
 /**
@@ -10,10 +10,10 @@ import { email, nonEmpty, positiveAmount } from '../../lib/schemas.js';
  */
 export const earningsLimit = z
   .strictObject({
-    period: z.enum(['week', 'month']),
+    period: z.enum(earningsPeriodKinds),
     amount: positiveAmount,
     periodStartDay: z.number().int(),
-    policy: z.enum(['block', 'split', 'warn']),
+    policy: z.enum(earningsLimitPolicies),
   })
   .superRefine((limit, ctx) => {
     const max = limit.period === 'week' ? 7 : 28;

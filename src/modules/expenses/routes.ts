@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { entryStatuses, expenseCategories } from '../../db/schema.js';
+import { entryStatuses, expenseCategories } from '../../domain/enums.js';
 import { assertCanSeeContributor } from '../../lib/access.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { id, idParams, isoDate, nonEmpty, positiveAmount } from '../../lib/schemas.js';

@@ -1,11 +1,13 @@
 import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { contributors, expenses, type EntryStatus } from '../../db/schema.js';
+import { contributors, expenses } from '../../db/schema.js';
+import type { EntryStatus } from '../../domain/enums.js';
 import { inTransaction } from '../../db/tx.js';
 import { AppError, notFound } from '../../errors.js';
-import { recordAudit, type Actor } from '../../lib/audit.js';
+import { recordAudit } from '../../lib/audit.js';
+import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
-import type { Principal } from '../../plugins/auth.js';
+import type { Principal } from '../../domain/actor.js';
 import { getBudgetRow } from '../budgets/service.js';
 import { reverseTransaction } from '../ledger/service.js';
 import { assertNotSelf, assertStatus, assertStillOwed, chargeBudget } from '../work/charge.js';

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { accountTypes } from '../../db/schema.js';
+import { accountTypes, components } from '../../domain/enums.js';
 import { AppError } from '../../errors.js';
 import { decodeCursor, pageQuery, toPage } from '../../lib/pagination.js';
 import { currency, id } from '../../lib/schemas.js';
@@ -14,7 +14,7 @@ const accountView = z.object({
   type: z.enum(accountTypes),
   contributorId: z.string().nullable(),
   budgetId: z.string().nullable(),
-  component: z.enum(['earnings', 'expenses']).nullable(),
+  component: z.enum(components).nullable(),
   balance: z.number().int(),
 });
 

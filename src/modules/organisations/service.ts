@@ -3,7 +3,8 @@ import type { Db } from '../../db/client.js';
 import { organisations, users } from '../../db/schema.js';
 import { inTransaction, pgConstraint } from '../../db/tx.js';
 import { AppError, notFound } from '../../errors.js';
-import { recordAudit, systemActor, type Actor } from '../../lib/audit.js';
+import { recordAudit } from '../../lib/audit.js';
+import { systemActor, type Actor } from '../../domain/actor.js';
 import { newId } from '../../lib/ids.js';
 import { hashPassword, randomToken } from '../../lib/secrets.js';
 

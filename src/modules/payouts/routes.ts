@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { payoutItemStatuses, payoutMethods, payoutRunStatuses } from '../../db/schema.js';
+import { payoutItemStatuses, payoutMethods, payoutRunStatuses } from '../../domain/enums.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { currency, id, idParams, nonEmpty } from '../../lib/schemas.js';
 import { AppError } from '../../errors.js';

@@ -4,7 +4,7 @@ import type Stripe from 'stripe';
 import type { Db } from '../../db/client.js';
 import { payoutItems } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
-import { systemActor } from '../../lib/audit.js';
+import { systemActor } from '../../domain/actor.js';
 import { createPacer } from '../../lib/rate-limit.js';
 import { classifyStripeError } from '../../lib/stripe.js';
 import { failItem, lockItem, settleItemPaid } from './service.js';

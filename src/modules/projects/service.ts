@@ -3,7 +3,8 @@ import type { Db } from '../../db/client.js';
 import { projects } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { notFound } from '../../errors.js';
-import { recordAudit, type Actor } from '../../lib/audit.js';
+import { recordAudit } from '../../lib/audit.js';
+import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 
 type Row = typeof projects.$inferSelect;

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ACTIVITIES, CONTRIBUTOR_KINDS, RATE_UNITS } from '../../domain/rate-card.js';
+import { activities, contributorKinds, rateUnits } from '../../domain/enums.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { amount, currency, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';
 import { addRateCardVersion, createRateCard, getRateCard, listRateCards } from './service.js';
@@ -9,9 +9,9 @@ const minutes = z.number().int().min(1).max(24 * 60);
 
 export const rateSchema = z
   .strictObject({
-    activity: z.enum(ACTIVITIES),
-    contributorKind: z.enum(CONTRIBUTOR_KINDS),
-    unit: z.enum(RATE_UNITS),
+    activity: z.enum(activities),
+    contributorKind: z.enum(contributorKinds),
+    unit: z.enum(rateUnits),
     amount,
     roundToMinutes: minutes.optional(),
     minimumMinutes: minutes.optional(),
@@ -30,9 +30,9 @@ export const rateSchema = z
   });
 
 const rateView = z.object({
-  activity: z.enum(ACTIVITIES),
-  contributorKind: z.enum(CONTRIBUTOR_KINDS),
-  unit: z.enum(RATE_UNITS),
+  activity: z.enum(activities),
+  contributorKind: z.enum(contributorKinds),
+  unit: z.enum(rateUnits),
   amount: z.number().int(),
   roundToMinutes: z.number().int().nullish(),
   minimumMinutes: z.number().int().nullish(),

@@ -4,7 +4,8 @@ import { rateCards, rateCardVersions } from '../../db/schema.js';
 import { inTransaction, pgConstraint } from '../../db/tx.js';
 import { validateRates, type Rate, type RateCardVersion } from '../../domain/rate-card.js';
 import { AppError, notFound } from '../../errors.js';
-import { recordAudit, type Actor } from '../../lib/audit.js';
+import { recordAudit } from '../../lib/audit.js';
+import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 
 type CardRow = typeof rateCards.$inferSelect;

@@ -1,6 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { contributorKinds } from '../../domain/enums.js';
 import { currency, id, idParams, isoDate } from '../../lib/schemas.js';
 import { budgetView } from '../budgets/routes.js';
 import { getBudgetRow } from '../budgets/service.js';
@@ -29,7 +30,7 @@ const group = z.object({
   effectiveHourlyRate: z.number().int().describe('Minor units per hour of paid time'),
 });
 
-const kindEnum = z.enum(['lived_experience', 'carer', 'professional']);
+const kindEnum = z.enum(contributorKinds);
 const grantReportView = z.object({
   budget: budgetView,
   committed: z.number().int(),

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { eq, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { organisations } from '../../db/schema.js';
-import type { ContributorKind } from '../../domain/rate-card.js';
+import { contributorKinds, isLivedExperience, type ContributorKind } from '../../domain/enums.js';
 import { roundHalfUpDiv } from '../../domain/money.js';
 import { notFound } from '../../errors.js';
 import { isUuid } from '../../lib/ids.js';
@@ -120,8 +120,6 @@ function merge(into: Totals, from: Totals) {
 /** A fraction 0–1, or 0 when there is nothing to share. Not money, so a float is right here. */
 const share = (part: bigint, whole: bigint): number => (whole === 0n ? 0 : Number((part * 1_000_000n) / whole) / 1_000_000);
 
-const KINDS: ContributorKind[] = ['lived_experience', 'carer', 'professional'];
-const isLivedExperience = (kind: ContributorKind) => kind !== 'professional';
 
 /**
  * How money and time were shared between lived-experience contributors (lived_experience and
@@ -196,7 +194,7 @@ export async function distributionReport(db: Db, organisationId: string, filter:
       left join paid on paid.contributor_id = ids.contributor_id`,
   );
 
-  const byKind = new Map<ContributorKind, Totals>(KINDS.map((k) => [k, emptyTotals()]));
+  const byKind = new Map<ContributorKind, Totals>(contributorKinds.map((k) => [k, emptyTotals()]));
   for (const r of perContributor) {
     const t = byKind.get(r.kind)!;
     const earned = BigInt(r.earned);
@@ -221,7 +219,7 @@ export async function distributionReport(db: Db, organisationId: string, filter:
     currency: filter.currency,
     filters: { projectId: filter.projectId ?? null, budgetId: filter.budgetId ?? null, from: filter.from ?? null, to: filter.to ?? null },
     groups: { livedExperience: toGroup(lived), professional: toGroup(professional) },
-    byKind: KINDS.map((kind) => ({ kind, ...toGroup(byKind.get(kind)!) })),
+    byKind: contributorKinds.map((kind) => ({ kind, ...toGroup(byKind.get(kind)!) })),
     livedExperienceShareOfMoney: share(lived.earned, all.earned),
     livedExperienceShareOfHours: share(lived.minutes, all.minutes),
   };
@@ -304,7 +302,7 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
       paid: n(l.paid),
     }))
     .sort((a, b) => a.pseudonym.localeCompare(b.pseudonym));
-  const byKind = KINDS.map((kind) => {
+  const byKind = contributorKinds.map((kind) => {
     const of = contributorLines.filter((l) => l.kind === kind);
     return {
       kind,

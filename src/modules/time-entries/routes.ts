@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { activities, entryStatuses } from '../../db/schema.js';
+import { activities, entryStatuses } from '../../domain/enums.js';
 import { assertCanSeeContributor } from '../../lib/access.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { id, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';

@@ -1,9 +1,11 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { contributors, users, type Role } from '../../db/schema.js';
+import { contributors, users } from '../../db/schema.js';
+import type { Role } from '../../domain/enums.js';
 import { inTransaction, pgConstraint } from '../../db/tx.js';
 import { AppError, notFound } from '../../errors.js';
-import { recordAudit, type Actor } from '../../lib/audit.js';
+import { recordAudit } from '../../lib/audit.js';
+import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 import { dummyPasswordHash, hashPassword, randomToken, sha256, verifyPassword } from '../../lib/secrets.js';
 

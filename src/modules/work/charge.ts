@@ -1,8 +1,9 @@
 import type { Db } from '../../db/client.js';
-import { budgetAvailableAccount, contributorAccount, transfer, type Component } from '../../domain/ledger.js';
+import { budgetAvailableAccount, contributorAccount, transfer } from '../../domain/ledger.js';
+import type { Component } from '../../domain/enums.js';
 import { formatMoney } from '../../domain/money.js';
 import { AppError } from '../../errors.js';
-import type { Principal } from '../../plugins/auth.js';
+import type { Principal } from '../../domain/actor.js';
 import type { BudgetRow } from '../budgets/service.js';
 import { lockAccounts, postTransaction } from '../ledger/service.js';
 
