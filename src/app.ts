@@ -20,6 +20,7 @@ import { PROBLEM_CONTENT_TYPE, problemDocument } from './lib/problem.js';
 import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
 import idempotencyPlugin, { successStatus } from './plugins/idempotency.js';
+import transactionPlugin from './plugins/transaction.js';
 import { registerRoutes } from './routes.js';
 import { notFoundPage, webPages } from './web/plugin.js';
 
@@ -154,6 +155,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     audience: deps.config.jwt.audience,
     ttlSeconds: deps.config.jwt.ttlSeconds,
   });
+  await app.register(transactionPlugin);
   await app.register(idempotencyPlugin, { secret: deps.jwtSecret });
   await app.register(registerRoutes);
   // The pages people use, built on the API above (see src/web).

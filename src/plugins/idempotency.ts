@@ -4,7 +4,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Db } from '../db/client.js';
 import { idempotencyKeys } from '../db/schema.js';
-import { inTransaction } from '../db/tx.js';
 import { AppError } from '../errors.js';
 import { problemDocument } from '../lib/problem.js';
 
@@ -26,15 +25,6 @@ declare module 'fastify' {
      * idempotent replay is encrypted, never kept in the clear.
      */
     sensitiveResponse?: boolean;
-  }
-  interface FastifyRequest {
-    /**
-     * Runs the request's writes in one database transaction. With an Idempotency-Key header the
-     * stored response is written in that same transaction, so the effect and the record of it
-     * commit together: a crash can never leave an effect without its key, or a key without its
-     * effect. A rejected request (4xx) is stored too, in a transaction of its own.
-     */
-    transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   }
 }
 
@@ -91,21 +81,28 @@ function responseSealer(secret: string) {
   };
 }
 
+/**
+ * Takes part in each request's transaction (src/plugins/transaction.ts): with an Idempotency-Key
+ * header the stored response is written in the same transaction as the request's work, so the
+ * effect and the record of it commit together: a crash can never leave an effect without its
+ * key, or a key without its effect. A rejected request (4xx) is stored too, in a transaction of
+ * its own.
+ */
 async function idempotencyPlugin(app: FastifyInstance, options: { secret: string }) {
   const sealer = responseSealer(options.secret);
-  app.decorateRequest('transaction', async function <T>(this: FastifyRequest, fn: (tx: Db) => Promise<T>): Promise<T> {
-    const header = this.headers['idempotency-key'];
+  app.aroundTransaction(async (request, fn, begin) => {
+    const header = request.headers['idempotency-key'];
     const key = Array.isArray(header) ? header[0] : header;
-    const principal = this.principal;
-    if (this.method !== 'POST' || key === undefined || !principal) return inTransaction(app.db, fn);
+    const principal = request.principal;
+    if (request.method !== 'POST' || key === undefined || !principal) return begin(fn);
     if (!KEY_PATTERN.test(key)) {
       throw new AppError('validation_failed', 'The Idempotency-Key header must be 1 to 255 visible ASCII characters.', {
         errors: [{ field: 'headers.idempotency-key', message: 'must be 1 to 255 visible ASCII characters' }],
       });
     }
     const organisationId = principal.organisationId;
-    const hash = requestHash(this);
-    const status = successStatus(this);
+    const hash = requestHash(request);
+    const status = successStatus(request);
 
     const checkStored = async (db: Db) => {
       const [stored] = await db
@@ -120,7 +117,7 @@ async function idempotencyPlugin(app: FastifyInstance, options: { secret: string
     };
 
     try {
-      return await inTransaction(app.db, async (tx) => {
+      return await begin(async (tx) => {
         // The transaction-scoped advisory lock marks the key as in flight: a second request
         // with the same key finds it taken and answers 409 rather than waiting.
         const [lock] = await tx.execute<{ locked: boolean }>(
@@ -136,7 +133,7 @@ async function idempotencyPlugin(app: FastifyInstance, options: { secret: string
           key,
           requestHash: hash,
           responseStatus: status,
-          responseBody: this.routeOptions.config.sensitiveResponse
+          responseBody: request.routeOptions.config.sensitiveResponse
             ? sealer.seal(result ?? null)
             : JSON.parse(JSON.stringify(result ?? null)),
         });
@@ -145,12 +142,12 @@ async function idempotencyPlugin(app: FastifyInstance, options: { secret: string
     } catch (error) {
       if (error instanceof AppError && error.status < 500 && !isIdempotencyError(error)) {
         // Remember the refusal too, so a retry of the same request gets the same answer.
-        const body = problemDocument(error.code, error.detail, error.extras, this);
+        const body = problemDocument(error.code, error.detail, error.extras, request);
         await app.db
           .insert(idempotencyKeys)
           .values({ organisationId, key, requestHash: hash, responseStatus: error.status, responseBody: body })
           .onConflictDoNothing()
-          .catch((e: unknown) => this.log.warn({ err: e }, 'could not store idempotent refusal'));
+          .catch((e: unknown) => request.log.warn({ err: e }, 'could not store idempotent refusal'));
       }
       throw error;
     }
@@ -171,4 +168,4 @@ declare module 'fastify' {
   }
 }
 
-export default fp(idempotencyPlugin, { name: 'idempotency', dependencies: ['database'] });
+export default fp(idempotencyPlugin, { name: 'idempotency', dependencies: ['database', 'transaction'] });
