@@ -12,10 +12,9 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import type { Database, Db } from './db/client.js';
-import { startJobQueue, type JobQueue } from './jobs/queue.js';
+import type { JobQueue } from './jobs/queue.js';
 import { createStripeClient, type Stripe } from './lib/stripe.js';
-import { pendingStripeItems } from './modules/payouts/service.js';
-import { createStripePayoutExecutor } from './modules/payouts/stripe-payouts.js';
+import { payoutJobs } from './modules/payouts/jobs.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from './lib/problem.js';
 import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
@@ -161,43 +160,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // The pages people use, built on the API above (see src/web).
   await app.register(webPages);
 
-  if (deps.jobs !== false) {
-    app.addHook('onReady', async () => {
-      const stripe = app.stripe;
-      const executeItem = stripe
-        ? createStripePayoutExecutor({
-            db: app.db,
-            stripe,
-            now: app.now,
-            log: app.log,
-            maxRequestsPerSecond: deps.config.stripe.maxRequestsPerSecond,
-          })
-        : null;
-      app.jobs = await startJobQueue(
-        deps.database,
-        {
-          payoutItem: async ({ organisationId, itemId }) => {
-            if (!executeItem) throw new Error('Stripe is not configured in this process');
-            return executeItem(organisationId, itemId);
-          },
-          sweepPayouts: async ({ atStart }) => {
-            // At start every item in transit without a transfer is work a dead process left;
-            // later, only items no attempt has touched for ten minutes.
-            const items = await pendingStripeItems(app.db, app.now(), atStart ? 0 : 10 * 60_000);
-            await app.jobs.enqueuePayoutItems(
-              items.map((i) => ({ organisationId: i.organisationId, itemId: i.id })),
-              { fresh: true },
-            );
-            if (items.length) app.log.info({ count: items.length, atStart }, 'queued Stripe payout items still in transit');
-          },
-          purgeIdempotencyKeys: () => app.purgeIdempotencyKeys(app.now()),
-        },
-        { workers: deps.config.payoutWorkers, log: app.log },
-      );
-    });
-    app.addHook('onClose', async () => {
-      await app.jobs.stop();
-    });
-  }
+  // The payout pipeline's background jobs (src/modules/payouts/jobs.ts).
+  if (deps.jobs !== false) await app.register(payoutJobs);
   return app;
 }

@@ -153,8 +153,11 @@ async function idempotencyPlugin(app: FastifyInstance, options: { secret: string
     }
   });
 
-  /** Keys are kept at least 24 hours; older ones are removed by the maintenance job. */
-  app.decorate('purgeIdempotencyKeys', async (now: Date = new Date()) => {
+  /**
+   * Keys are kept at least 24 hours; older ones are removed by the maintenance job, which runs
+   * this as its handler. By default "now" is the app's clock.
+   */
+  app.decorate('purgeIdempotencyKeys', async (now: Date = app.now()) => {
     const cutoff = new Date(now.getTime() - IDEMPOTENCY_RETENTION_HOURS * 3_600_000);
     await app.db.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, cutoff));
   });

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { startJobQueue } from '../../jobs/queue.js';
+import { pendingStripeItems } from './service.js';
+import { createStripePayoutExecutor } from './stripe-payouts.js';
+
+/**
+ * After start-up, a Stripe item in transit without a transfer is swept back into the queue once
+ * no attempt has touched it for this long: a job should have picked it up well before.
+ */
+export const SWEEP_IDLE_MS = 10 * 60_000;
+
+/**
+ * The payout pipeline in the background: once the app is ready it starts the job queue
+ * (src/jobs/queue.ts) with the handlers that pay Stripe items and sweep up the ones a dead
+ * process left, sets `app.jobs` to it, and stops it on close. The queue also runs the purge of
+ * old idempotency keys, whose handler is the idempotency plugin's own.
+ */
+async function payoutJobsPlugin(app: FastifyInstance) {
+  app.addHook('onReady', async () => {
+    const stripe = app.stripe;
+    const executeItem = stripe
+      ? createStripePayoutExecutor({
+          db: app.db,
+          stripe,
+          now: app.now,
+          log: app.log,
+          maxRequestsPerSecond: app.config.stripe.maxRequestsPerSecond,
+        })
+      : null;
+    app.jobs = await startJobQueue(
+      app.database,
+      {
+        payoutItem: async ({ organisationId, itemId }) => {
+          if (!executeItem) throw new Error('Stripe is not configured in this process');
+          return executeItem(organisationId, itemId);
+        },
+        sweepPayouts: async ({ atStart }) => {
+          // At start every item in transit without a transfer is work a dead process left;
+          // later, only items no attempt has touched for a while.
+          const items = await pendingStripeItems(app.db, app.now(), atStart ? 0 : SWEEP_IDLE_MS);
+          await app.jobs.enqueuePayoutItems(
+            items.map((i) => ({ organisationId: i.organisationId, itemId: i.id })),
+            { fresh: true },
+          );
+          if (items.length) app.log.info({ count: items.length, atStart }, 'queued Stripe payout items still in transit');
+        },
+        purgeIdempotencyKeys: app.purgeIdempotencyKeys,
+      },
+      { workers: app.config.payoutWorkers, log: app.log },
+    );
+  });
+  app.addHook('onClose', async () => {
+    await app.jobs.stop();
+  });
+}
+
+export const payoutJobs = fp(payoutJobsPlugin, { name: 'payout-jobs', dependencies: ['database', 'idempotency'] });
