@@ -38,14 +38,16 @@ export function roundHalfUpDiv(numerator: bigint, denominator: bigint): bigint {
 }
 
 /**
- * Converts a bigint result back to a `number`, refusing anything outside the safe-integer range
- * (±2^53 − 1) where a `number` could no longer represent every penny exactly.
+ * Converts a bigint result, or a SQL sum (PostgreSQL returns `sum(bigint)` as a numeric string;
+ * null for no rows, read as 0), back to a `number`, refusing anything outside the safe-integer
+ * range (±2^53 − 1) where a `number` could no longer represent every penny exactly.
  */
-export function toSafeNumber(value: bigint): number {
-  if (value > MAX_SAFE || value < MIN_SAFE) {
+export function toSafeNumber(value: bigint | number | string | null): number {
+  const big = typeof value === 'bigint' ? value : BigInt(value ?? 0);
+  if (big > MAX_SAFE || big < MIN_SAFE) {
     throw new RangeError(`Amount ${value} is outside the safe integer range`);
   }
-  return Number(value);
+  return Number(big);
 }
 
 /** True for a number that is an integer within the safe-integer range and not negative. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { roles } from '../domain/enums.js';
 
 /** Shared request and response building blocks, so every route validates money and dates alike. */
 
@@ -33,4 +34,7 @@ export const nonEmpty = (max = 200) => z.string().trim().min(1, 'must not be emp
 
 export const timestamp = z.iso.datetime();
 
-export const roleEnum = z.enum(['admin', 'finance', 'coordinator', 'participant', 'reporter']);
+export const roleEnum = z.enum(roles);
+
+/** A new password: long enough to resist guessing, short enough to hash quickly. */
+export const password = z.string().min(12, 'must be at least 12 characters').max(200);

@@ -3,7 +3,6 @@ import { budgetAvailableAccount, contributorAccount, transfer } from '../../doma
 import type { Component } from '../../domain/enums.js';
 import { formatMoney } from '../../domain/money.js';
 import { AppError } from '../../errors.js';
-import type { Principal } from '../../domain/actor.js';
 import type { BudgetRow } from '../budgets/service.js';
 import { lockAccounts, postTransaction } from '../ledger/service.js';
 
@@ -51,18 +50,6 @@ export async function chargeBudget(
     postings: transfer(available, owed, input.amount),
     lockedBalances: balances,
   });
-}
-
-/** Nobody approves their own work. Errors: self_approval_forbidden (403). */
-export function assertNotSelf(principal: Principal, contributorId: string): void {
-  if (principal.contributorId === contributorId) {
-    throw new AppError('self_approval_forbidden', 'You cannot approve or reject your own time or expenses.');
-  }
-}
-
-/** Errors: invalid_state (409) when the record is not in the state the action needs. */
-export function assertStatus(what: string, actual: string, expected: string): void {
-  if (actual !== expected) throw new AppError('invalid_state', `The ${what} is ${actual}, not ${expected}.`);
 }
 
 /**

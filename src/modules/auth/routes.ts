@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { roleEnum } from '../../lib/schemas.js';
-import { passwordSchema } from '../users/routes.js';
+import { password, roleEnum } from '../../lib/schemas.js';
 import { acceptInvite, authenticateUser } from '../users/service.js';
 
 export const authRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -53,7 +52,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['auth'],
         summary: 'Set the password of an invited user',
         security: [],
-        body: z.strictObject({ inviteToken: z.string().min(1).max(200), password: passwordSchema }),
+        body: z.strictObject({ inviteToken: z.string().min(1).max(200), password }),
         response: { 200: z.object({ userId: z.string(), email: z.string() }) },
       },
     },

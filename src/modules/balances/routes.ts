@@ -6,8 +6,8 @@ import { ownContributorId } from '../../lib/access.js';
 import { idParams, isoDate } from '../../lib/schemas.js';
 import { earningsLimit } from '../contributors/schemas.js';
 import { getContributorRow } from '../contributors/service.js';
-import { expenseView } from '../expenses/routes.js';
-import { timeEntryView } from '../time-entries/routes.js';
+import { expenseResponse } from '../expenses/views.js';
+import { timeEntryResponse } from '../time-entries/views.js';
 import { contributorBalances, contributorStatement } from './service.js';
 
 const buckets = z.object({ owed: z.number().int(), inTransit: z.number().int(), paid: z.number().int() });
@@ -32,8 +32,8 @@ const statementView = z.object({
   to: z.string(),
   earningsLimit: earningsLimit.nullable(),
   balances: balanceView.shape.balances,
-  timeEntries: z.array(timeEntryView),
-  expenses: z.array(expenseView),
+  timeEntries: z.array(timeEntryResponse),
+  expenses: z.array(expenseResponse),
   payouts: z.array(
     z.object({
       id: z.string(),

@@ -2,10 +2,11 @@ import { and, asc, between, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
 import { limitPeriod, ukTaxYear } from '../../domain/earnings-period.js';
-import { toSafeNumber } from '../ledger/service.js';
-import { getContributorRow, toContributorView } from '../contributors/service.js';
-import { expenseView } from '../expenses/service.js';
-import { timeEntryView } from '../time-entries/service.js';
+import { toSafeNumber } from '../../domain/money.js';
+import { getContributorRow } from '../contributors/service.js';
+import { toContributorResponse } from '../contributors/views.js';
+import { toExpenseResponse } from '../expenses/views.js';
+import { toTimeEntryResponse } from '../time-entries/views.js';
 
 interface Buckets {
   owed: number;
@@ -67,7 +68,7 @@ interface PeriodTotals {
  */
 export async function contributorStatement(db: Db, organisationId: string, contributorId: string, range: { from: string; to: string }) {
   const contributor = await getContributorRow(db, organisationId, contributorId);
-  const view = toContributorView(contributor);
+  const view = toContributorResponse(contributor);
   const entryRows = await db
     .select()
     .from(timeEntries)
@@ -139,8 +140,8 @@ export async function contributorStatement(db: Db, organisationId: string, contr
     to: range.to,
     earningsLimit: view.earningsLimit,
     balances: await contributorBalances(db, organisationId, contributorId),
-    timeEntries: entryRows.map(timeEntryView),
-    expenses: expenseRows.map(expenseView),
+    timeEntries: entryRows.map(toTimeEntryResponse),
+    expenses: expenseRows.map(toExpenseResponse),
     payouts: payoutRows.map((p) => ({
       id: p.id,
       amount: p.amount,

@@ -3,28 +3,7 @@ import { z } from 'zod';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { amount, currency, id, idParams, isoDate, nonEmpty, signedAmount } from '../../lib/schemas.js';
 import { adjustBudget, createBudget, getBudget, listBudgets } from './service.js';
-
-export const budgetView = z.object({
-  id: z.string(),
-  projectId: z.string(),
-  name: z.string(),
-  funder: z.string(),
-  grantReference: z.string(),
-  currency: z.string(),
-  amount: z.number().int().describe('The amount granted at creation'),
-  adjustments: z.number().int().describe('Money added (or removed) since'),
-  total: z.number().int().describe('amount + adjustments'),
-  committed: z.number().int().describe('Approved, not reversed earnings and expenses: owed, in transit or paid'),
-  owed: z.number().int(),
-  inTransit: z.number().int(),
-  paid: z.number().int(),
-  available: z.number().int().describe('total − committed'),
-  startsOn: z.string(),
-  endsOn: z.string(),
-  rateCardId: z.string(),
-  allowOverspend: z.boolean(),
-  createdAt: z.iso.datetime(),
-});
+import { budgetResponse } from './views.js';
 
 const createBody = z
   .strictObject({
@@ -50,7 +29,7 @@ export const budgetRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['budgets'],
         summary: 'Create a budget (a grant line) for a project; its amount is posted into the ledger',
         body: createBody,
-        response: { 201: budgetView },
+        response: { 201: budgetResponse },
       },
     },
     async (request) => request.transaction((tx) => createBudget(tx, request.principal.organisationId, request.actor(), request.body)),
@@ -64,7 +43,7 @@ export const budgetRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['budgets'],
         summary: 'Budgets, optionally of one project',
         querystring: z.strictObject({ ...pageQuery, projectId: id.optional() }),
-        response: { 200: pageOf(budgetView) },
+        response: { 200: pageOf(budgetResponse) },
       },
     },
     async (request) => {
@@ -77,7 +56,7 @@ export const budgetRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/budgets/:id',
     {
       config: { roles: ['admin', 'finance', 'coordinator'] },
-      schema: { tags: ['budgets'], summary: 'A budget with its figures from the ledger', params: idParams, response: { 200: budgetView } },
+      schema: { tags: ['budgets'], summary: 'A budget with its figures from the ledger', params: idParams, response: { 200: budgetResponse } },
     },
     async (request) => getBudget(app.db, request.principal.organisationId, request.params.id),
   );
@@ -94,7 +73,7 @@ export const budgetRoutes: FastifyPluginAsyncZod = async (app) => {
         response: {
           201: z.object({
             adjustment: z.object({ transactionId: z.string(), amount: z.number().int(), reason: z.string() }),
-            budget: budgetView,
+            budget: budgetResponse,
           }),
         },
       },

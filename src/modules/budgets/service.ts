@@ -3,14 +3,15 @@ import type { Db } from '../../db/client.js';
 import { budgets, ledgerAccounts } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { budgetAvailableAccount, fundingAccount, transfer } from '../../domain/ledger.js';
-import { formatMoney } from '../../domain/money.js';
+import { formatMoney, toSafeNumber } from '../../domain/money.js';
 import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
-import { lockAccounts, postTransaction, toSafeNumber } from '../ledger/service.js';
+import { lockAccounts, postTransaction } from '../ledger/service.js';
 import { getProject } from '../projects/service.js';
 import { getRateCardRow } from '../rate-cards/service.js';
+import { toBudgetResponse, type BudgetResponse } from './views.js';
 
 export type BudgetRow = typeof budgets.$inferSelect;
 
@@ -45,30 +46,6 @@ export async function budgetFigures(db: Db, organisationId: string, budget: Budg
   return { total: available + committed, adjustments: available + committed - budget.amount, committed, owed, inTransit, paid, available };
 }
 
-export function budgetView(row: BudgetRow, figures: BudgetFigures) {
-  return {
-    id: row.id,
-    projectId: row.projectId,
-    name: row.name,
-    funder: row.funder,
-    grantReference: row.grantReference,
-    currency: row.currency,
-    amount: row.amount,
-    adjustments: figures.adjustments,
-    total: figures.total,
-    committed: figures.committed,
-    owed: figures.owed,
-    inTransit: figures.inTransit,
-    paid: figures.paid,
-    available: figures.available,
-    startsOn: row.startsOn,
-    endsOn: row.endsOn,
-    rateCardId: row.rateCardId,
-    allowOverspend: row.allowOverspend,
-    createdAt: row.createdAt.toISOString(),
-  };
-}
-export type BudgetView = ReturnType<typeof budgetView>;
 
 export interface NewBudget {
   projectId: string;
@@ -88,7 +65,7 @@ export interface NewBudget {
  * transaction. Errors: not_found (project or rate card, including another organisation's),
  * currency_mismatch (the rate card is in another currency).
  */
-export async function createBudget(db: Db, organisationId: string, actor: Actor, input: NewBudget): Promise<BudgetView> {
+export async function createBudget(db: Db, organisationId: string, actor: Actor, input: NewBudget): Promise<BudgetResponse> {
   return inTransaction(db, async (tx) => {
     await getProject(tx, organisationId, input.projectId);
     const card = await getRateCardRow(tx, organisationId, input.rateCardId);
@@ -115,7 +92,7 @@ export async function createBudget(db: Db, organisationId: string, actor: Actor,
     } else {
       await lockAccounts(tx, organisationId, input.currency, [available]);
     }
-    const view = budgetView(row!, await budgetFigures(tx, organisationId, row!));
+    const view = toBudgetResponse(row!, await budgetFigures(tx, organisationId, row!));
     await recordAudit(tx, organisationId, actor, { action: 'budget.created', entityType: 'budget', entityId: id, after: view });
     return view;
   });
@@ -129,9 +106,9 @@ export async function getBudgetRow(db: Db, organisationId: string, budgetId: str
   return row;
 }
 
-export async function getBudget(db: Db, organisationId: string, budgetId: string): Promise<BudgetView> {
+export async function getBudget(db: Db, organisationId: string, budgetId: string): Promise<BudgetResponse> {
   const row = await getBudgetRow(db, organisationId, budgetId);
-  return budgetView(row, await budgetFigures(db, organisationId, row));
+  return toBudgetResponse(row, await budgetFigures(db, organisationId, row));
 }
 
 export async function listBudgets(db: Db, organisationId: string, filter: { projectId?: string }, limit: number, afterId?: string) {
@@ -142,7 +119,7 @@ export async function listBudgets(db: Db, organisationId: string, filter: { proj
   }
   if (afterId) conditions.push(gt(budgets.id, afterId));
   const rows = await db.select().from(budgets).where(and(...conditions)).orderBy(asc(budgets.id)).limit(limit + 1);
-  return Promise.all(rows.map(async (row) => budgetView(row, await budgetFigures(db, organisationId, row))));
+  return Promise.all(rows.map(async (row) => toBudgetResponse(row, await budgetFigures(db, organisationId, row))));
 }
 
 /**
@@ -183,7 +160,7 @@ export async function adjustBudget(
       postings:
         input.amount > 0 ? transfer(fundingAccount(), account, input.amount) : transfer(account, fundingAccount(), -input.amount),
     });
-    const view = budgetView(budget, await budgetFigures(tx, organisationId, budget));
+    const view = toBudgetResponse(budget, await budgetFigures(tx, organisationId, budget));
     await recordAudit(tx, organisationId, actor, {
       action: 'budget.adjusted',
       entityType: 'budget',

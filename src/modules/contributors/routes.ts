@@ -4,8 +4,9 @@ import { AppError } from '../../errors.js';
 import { assertCanSeeContributor } from '../../lib/access.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { idParams } from '../../lib/schemas.js';
-import { contributorKind, contributorView, createContributorBody, patchContributorBody, paymentMethod } from './schemas.js';
-import { createContributor, getContributorRow, listContributors, toContributorView, updateContributor } from './service.js';
+import { contributorKind, createContributorBody, patchContributorBody, paymentMethod } from './schemas.js';
+import { contributorResponse, toContributorResponse } from './views.js';
+import { createContributor, getContributorRow, listContributors, updateContributor } from './service.js';
 
 const staff = ['admin', 'finance', 'coordinator'] as const;
 
@@ -18,7 +19,7 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['contributors'],
         summary: 'Add a contributor (a person who gives time)',
         body: createContributorBody,
-        response: { 201: contributorView },
+        response: { 201: contributorResponse },
       },
     },
     async (request) =>
@@ -33,7 +34,7 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['contributors'],
         summary: "The organisation's contributors",
         querystring: z.strictObject({ ...pageQuery, kind: contributorKind.optional(), paymentMethod: paymentMethod.optional() }),
-        response: { 200: pageOf(contributorView) },
+        response: { 200: pageOf(contributorResponse) },
       },
     },
     async (request) => {
@@ -47,11 +48,11 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/contributors/:id',
     {
       config: { roles: [...staff, 'participant'] },
-      schema: { tags: ['contributors'], summary: 'One contributor', params: idParams, response: { 200: contributorView } },
+      schema: { tags: ['contributors'], summary: 'One contributor', params: idParams, response: { 200: contributorResponse } },
     },
     async (request) => {
       assertCanSeeContributor(request.principal, request.params.id);
-      return toContributorView(await getContributorRow(app.db, request.principal.organisationId, request.params.id));
+      return toContributorResponse(await getContributorRow(app.db, request.principal.organisationId, request.params.id));
     },
   );
 
@@ -64,7 +65,7 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: "Change a contributor; a participant may change only their own payment method (or decline payment)",
         params: idParams,
         body: patchContributorBody,
-        response: { 200: contributorView },
+        response: { 200: contributorResponse },
       },
     },
     async (request) => {

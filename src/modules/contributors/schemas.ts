@@ -48,17 +48,3 @@ export const patchContributorBody = z.strictObject({
   paymentMethod: paymentMethod.optional(),
   earningsLimit: earningsLimit.nullable().optional(),
 });
-
-export const contributorView = z.object({
-  id: z.string(),
-  name: z.string(),
-  email: z.string().nullable(),
-  kind: contributorKind,
-  paymentMethod,
-  earningsLimit: earningsLimit.nullable(),
-  stripeAccountId: z.string().nullable(),
-  payoutsEnabled: z.boolean(),
-  createdAt: z.iso.datetime(),
-  updatedAt: z.iso.datetime(),
-});
-export type ContributorView = z.infer<typeof contributorView>;

@@ -6,27 +6,11 @@ import { notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
-import type { ContributorView, EarningsLimitInput } from './schemas.js';
+import type { EarningsLimitInput } from './schemas.js';
+import { toContributorResponse, type ContributorResponse } from './views.js';
 
-type Row = typeof contributors.$inferSelect;
-
-export function toContributorView(row: Row): ContributorView {
-  return {
-    id: row.id,
-    name: row.name,
-    email: row.email,
-    kind: row.kind,
-    paymentMethod: row.paymentMethod,
-    earningsLimit:
-      row.limitPeriod && row.limitAmount !== null && row.limitPeriodStartDay !== null && row.limitPolicy
-        ? { period: row.limitPeriod, amount: row.limitAmount, periodStartDay: row.limitPeriodStartDay, policy: row.limitPolicy }
-        : null,
-    stripeAccountId: row.stripeAccountId,
-    payoutsEnabled: row.stripePayoutsEnabled,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-  };
-}
+export type ContributorRow = typeof contributors.$inferSelect;
+type Row = ContributorRow;
 
 const limitColumns = (limit: EarningsLimitInput | null | undefined) =>
   limit === undefined
@@ -46,7 +30,7 @@ export interface NewContributor {
   earningsLimit?: EarningsLimitInput;
 }
 
-export async function createContributor(db: Db, organisationId: string, actor: Actor, input: NewContributor): Promise<ContributorView> {
+export async function createContributor(db: Db, organisationId: string, actor: Actor, input: NewContributor): Promise<ContributorResponse> {
   return inTransaction(db, async (tx) => {
     const [row] = await tx
       .insert(contributors)
@@ -60,7 +44,7 @@ export async function createContributor(db: Db, organisationId: string, actor: A
         ...limitColumns(input.earningsLimit),
       })
       .returning();
-    const view = toContributorView(row!);
+    const view = toContributorResponse(row!);
     await recordAudit(tx, organisationId, actor, { action: 'contributor.created', entityType: 'contributor', entityId: view.id, after: view });
     return view;
   });
@@ -95,7 +79,7 @@ export async function listContributors(
     .where(and(...conditions))
     .orderBy(asc(contributors.id))
     .limit(limit + 1);
-  return rows.map(toContributorView);
+  return rows.map(toContributorResponse);
 }
 
 export interface ContributorPatch {
@@ -114,16 +98,16 @@ export async function updateContributor(
   contributorId: string,
   patch: ContributorPatch,
   now: Date,
-): Promise<ContributorView> {
+): Promise<ContributorResponse> {
   return inTransaction(db, async (tx) => {
-    const before = toContributorView(await getContributorRow(tx, organisationId, contributorId, true));
+    const before = toContributorResponse(await getContributorRow(tx, organisationId, contributorId, true));
     const { earningsLimit, ...simple } = patch;
     const [row] = await tx
       .update(contributors)
       .set({ ...simple, ...limitColumns(earningsLimit), updatedAt: now })
       .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)))
       .returning();
-    const after = toContributorView(row!);
+    const after = toContributorResponse(row!);
     await recordAudit(tx, organisationId, actor, {
       action: 'contributor.updated',
       entityType: 'contributor',

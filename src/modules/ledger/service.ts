@@ -4,6 +4,7 @@ import { ledgerAccounts, ledgerPostings, ledgerTransactions } from '../../db/sch
 import { pgConstraint, pgErrorCode } from '../../db/tx.js';
 import { unbalancedReason, type AccountRef, type PostingInput } from '../../domain/ledger.js';
 import { AppError } from '../../errors.js';
+import { toSafeNumber } from '../../domain/money.js';
 import { isUuid, newId } from '../../lib/ids.js';
 
 export interface LockedAccount {
@@ -293,9 +294,3 @@ export async function trialBalance(db: Db, organisationId: string) {
   return rows.map((r) => ({ currency: r.currency, total: toSafeNumber(r.total) }));
 }
 
-/** SQL sums come back as numeric strings; convert, refusing anything beyond safe integers. */
-export function toSafeNumber(value: string | number | bigint | null): number {
-  const n = typeof value === 'number' ? value : Number(value ?? 0);
-  if (!Number.isSafeInteger(n)) throw new AppError('internal_error', 'A ledger sum is beyond the safe integer range.');
-  return n;
-}

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { contributorKinds } from '../../domain/enums.js';
 import { currency, id, idParams, isoDate } from '../../lib/schemas.js';
-import { budgetView } from '../budgets/routes.js';
+import { budgetResponse } from '../budgets/views.js';
 import { getBudgetRow } from '../budgets/service.js';
 import { distributionReport, grantReport, timeToPayReport, type GrantReport } from './service.js';
 
@@ -32,7 +32,7 @@ const group = z.object({
 
 const kindEnum = z.enum(contributorKinds);
 const grantReportView = z.object({
-  budget: budgetView,
+  budget: budgetResponse,
   committed: z.number().int(),
   paid: z.number().int(),
   inTransit: z.number().int(),

@@ -3,11 +3,11 @@ import { eq, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { organisations } from '../../db/schema.js';
 import { contributorKinds, isLivedExperience, type ContributorKind } from '../../domain/enums.js';
-import { roundHalfUpDiv } from '../../domain/money.js';
+import { roundHalfUpDiv, toSafeNumber } from '../../domain/money.js';
 import { notFound } from '../../errors.js';
 import { isUuid } from '../../lib/ids.js';
-import { budgetFigures, budgetView, getBudgetRow } from '../budgets/service.js';
-import { toSafeNumber } from '../ledger/service.js';
+import { budgetFigures, getBudgetRow } from '../budgets/service.js';
+import { toBudgetResponse } from '../budgets/views.js';
 
 /**
  * Reports for funders, boards and finance. Everything is aggregated in SQL over the approved
@@ -316,7 +316,7 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
   });
   const livedEarned = BigInt(byKind.filter((k) => isLivedExperience(k.kind)).reduce((s, k) => s + k.earned, 0));
   const totalEarned = BigInt(byKind.reduce((s, k) => s + k.earned, 0));
-  const view = budgetView(budget, figures);
+  const view = toBudgetResponse(budget, figures);
   return {
     budget: view,
     committed: figures.committed,

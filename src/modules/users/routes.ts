@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
-import { email, id, idParams, nonEmpty, roleEnum } from '../../lib/schemas.js';
+import { email, id, idParams, nonEmpty, password, roleEnum } from '../../lib/schemas.js';
 import { createUser, getUser, listUsers } from './service.js';
 
-const password = z.string().min(12, 'must be at least 12 characters').max(200);
 
 const userView = z.object({
   id: z.string(),
@@ -58,4 +57,3 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export { password as passwordSchema };

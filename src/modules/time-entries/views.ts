@@ -1,0 +1,86 @@
+/**
+ * What the API shows of a time entry: the response schema (which also documents it in the
+ * OpenAPI document) and the mapper from a database row, side by side so they cannot drift.
+ */
+import { z } from 'zod';
+import type { timeEntries } from '../../db/schema.js';
+import { activities, entryStatuses } from '../../domain/enums.js';
+
+export type TimeEntryRow = typeof timeEntries.$inferSelect;
+
+export const timeEntryQuote = z.object({
+  amount: z.number().int(),
+  value: z.number().int(),
+  withheld: z.number().int(),
+  currency: z.string(),
+  rateCardVersion: z.number().int().nullable(),
+  explanation: z.array(z.string()),
+  warnings: z.array(z.string()),
+});
+
+export const timeEntryResponse = z.object({
+  id: z.string(),
+  contributorId: z.string(),
+  budgetId: z.string(),
+  sessionId: z.string().nullable(),
+  activity: z.enum(activities),
+  date: z.string(),
+  minutes: z.number().int(),
+  note: z.string().nullable(),
+  status: z.enum(entryStatuses),
+  currency: z.string(),
+  value: z.number().int().describe('The time at its rate'),
+  amount: z.number().int().describe('What is (or, while submitted, would be) owed'),
+  withheld: z.number().int().describe('Held back by an earnings limit with policy split'),
+  inKind: z.boolean(),
+  declined: z.boolean(),
+  flagged: z.boolean().describe('Approved over an earnings limit with policy warn'),
+  limitOutcome: z.string().nullable(),
+  rateCardVersion: z.number().int().nullable(),
+  quote: timeEntryQuote,
+  rejectionReason: z.string().nullable(),
+  reversalReason: z.string().nullable(),
+  ledgerTransactionId: z.string().nullable(),
+  reversalTransactionId: z.string().nullable(),
+  decidedAt: z.iso.datetime().nullable(),
+  createdAt: z.iso.datetime(),
+});
+export type TimeEntryResponse = z.infer<typeof timeEntryResponse>;
+
+export function toTimeEntryResponse(row: TimeEntryRow): TimeEntryResponse {
+  return {
+    id: row.id,
+    contributorId: row.contributorId,
+    budgetId: row.budgetId,
+    sessionId: row.sessionId,
+    activity: row.activity,
+    date: row.date,
+    minutes: row.minutes,
+    note: row.note,
+    status: row.status,
+    currency: row.currency,
+    value: row.value,
+    amount: row.amount,
+    withheld: row.withheld,
+    inKind: row.inKind,
+    declined: row.declined,
+    flagged: row.flagged,
+    limitOutcome: row.limitOutcome,
+    rateCardVersion: row.rateCardVersion,
+    quote: {
+      amount: row.amount,
+      value: row.value,
+      withheld: row.withheld,
+      currency: row.currency,
+      rateCardVersion: row.rateCardVersion,
+      explanation: row.explanation,
+      warnings: row.warnings,
+    },
+    rejectionReason: row.rejectionReason,
+    reversalReason: row.reversalReason,
+    ledgerTransactionId: row.ledgerTransactionId,
+    reversalTransactionId: row.reversalTransactionId,
+    decidedAt: row.decidedAt?.toISOString() ?? null,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
