@@ -376,7 +376,7 @@ export async function cancelPayoutRun(db: Db, organisationId: string, actor: Act
   });
 }
 
-export async function lockItem(tx: Db, organisationId: string, itemId: string): Promise<ItemRow> {
+async function lockItem(tx: Db, organisationId: string, itemId: string): Promise<ItemRow> {
   if (!isUuid(itemId)) throw notFound('The payout item');
   const [item] = await tx
     .select()
@@ -391,7 +391,7 @@ export async function lockItem(tx: Db, organisationId: string, itemId: string): 
  * Records an item as paid: in transit → paid, in the caller's transaction, with the item
  * locked by the caller. Returns the updated item.
  */
-export async function settleItemPaid(
+async function settleItemPaid(
   tx: Db,
   organisationId: string,
   actor: Actor,
@@ -434,7 +434,7 @@ export async function settleItemPaid(
  * Records an item as failed before its money left: in transit → owed, so it can be paid in a
  * later run. The caller holds the item's lock.
  */
-export async function failItem(tx: Db, organisationId: string, actor: Actor, item: ItemRow, reason: string, now: Date): Promise<ItemRow> {
+async function failItem(tx: Db, organisationId: string, actor: Actor, item: ItemRow, reason: string, now: Date): Promise<ItemRow> {
   await postTransaction(tx, organisationId, {
     type: 'payout_failed',
     referenceType: 'payout_item',
@@ -466,7 +466,7 @@ export async function failItem(tx: Db, organisationId: string, actor: Actor, ite
  * `reversedTotal` is Stripe's cumulative amount_reversed, so deliveries in any order and any
  * number of times return exactly what was reversed. The caller holds the item's lock.
  */
-export async function applyTransferReversal(
+async function applyTransferReversal(
   tx: Db,
   organisationId: string,
   actor: Actor,
@@ -519,6 +519,90 @@ export async function applyTransferReversal(
     before: { status: item.status, reversedAmount: item.reversedAmount },
     after: { status: 'failed', reversedAmount: item.reversedAmount + delta },
   });
+}
+
+/**
+ * The Stripe payout executor has the transfer for an item (made now, or found again after a
+ * lost response): records the item paid, in the caller's transaction, unless it was settled
+ * meanwhile (a webhook, another attempt).
+ */
+export async function recordTransferPaid(
+  tx: Db,
+  actor: Actor,
+  payment: { organisationId: string; itemId: string; transferId: string },
+  now: Date,
+): Promise<void> {
+  const item = await lockUnsettled(tx, payment.organisationId, payment.itemId);
+  if (item) await settleItemPaid(tx, payment.organisationId, actor, item, { stripeTransferId: payment.transferId }, now);
+}
+
+/**
+ * Stripe refused an item's transfer for good: the item fails and its money returns to owed,
+ * in the caller's transaction, unless it was settled meanwhile.
+ */
+export async function recordTransferRefused(
+  tx: Db,
+  actor: Actor,
+  refusal: { organisationId: string; itemId: string; reason: string },
+  now: Date,
+): Promise<void> {
+  const item = await lockUnsettled(tx, refusal.organisationId, refusal.itemId);
+  if (item) await failItem(tx, refusal.organisationId, actor, item, refusal.reason, now);
+}
+
+/** The item, locked, while it still waits for the outcome of its Stripe transfer; else null. */
+async function lockUnsettled(tx: Db, organisationId: string, itemId: string): Promise<ItemRow | null> {
+  const item = await lockItem(tx, organisationId, itemId);
+  return item.status === 'processing' && !item.stripeTransferId ? item : null;
+}
+
+/** What a Stripe event tells of a transfer: its id, and the metadata the executor gave it. */
+export interface StripeTransferFacts {
+  transferId: string;
+  metadata?: Record<string, string> | null;
+}
+
+/**
+ * Stripe reversed (part of) a transfer (transfer.reversed): returns what it took back from paid
+ * to owed and fails the item, in the caller's transaction. `amountReversed` is Stripe's
+ * cumulative amount_reversed. A reversal that overtakes the recording of its transfer (a lost
+ * response, a crash) records the item paid first: Stripe says the transfer exists. Returns the
+ * item's organisation, or null when no payout item is paid by the transfer.
+ */
+export async function recordTransferReversed(
+  tx: Db,
+  actor: Actor,
+  transfer: StripeTransferFacts & { amountReversed: number },
+  now: Date,
+): Promise<{ organisationId: string } | null> {
+  let item = await itemForTransfer(tx, transfer);
+  if (!item) return null;
+  if (item.status === 'processing' && item.method === 'stripe' && !item.stripeTransferId) {
+    item = await settleItemPaid(tx, item.organisationId, actor, item, { stripeTransferId: transfer.transferId }, now);
+  }
+  await applyTransferReversal(tx, item.organisationId, actor, item, transfer.amountReversed, now);
+  return { organisationId: item.organisationId };
+}
+
+/**
+ * The payout item a transfer pays, locked: by the transfer id recorded on it, else by the item
+ * id the transfer's metadata names (when the transfer is not recorded yet).
+ */
+async function itemForTransfer(tx: Db, transfer: StripeTransferFacts): Promise<ItemRow | null> {
+  const [byTransfer] = await tx
+    .select({ organisationId: payoutItems.organisationId, id: payoutItems.id })
+    .from(payoutItems)
+    .where(eq(payoutItems.stripeTransferId, transfer.transferId));
+  if (byTransfer) return lockItem(tx, byTransfer.organisationId, byTransfer.id);
+  const organisationId = transfer.metadata?.organisation_id;
+  const itemId = transfer.metadata?.payout_item_id;
+  if (!organisationId || !itemId || !isUuid(organisationId) || !isUuid(itemId)) return null;
+  const [byMetadata] = await tx
+    .select({ organisationId: payoutItems.organisationId, id: payoutItems.id, stripeTransferId: payoutItems.stripeTransferId })
+    .from(payoutItems)
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, itemId)));
+  if (!byMetadata || (byMetadata.stripeTransferId && byMetadata.stripeTransferId !== transfer.transferId)) return null;
+  return lockItem(tx, byMetadata.organisationId, byMetadata.id);
 }
 
 /** Marks a manual (bank transfer or voucher) item paid. Errors: not_found, invalid_state. */

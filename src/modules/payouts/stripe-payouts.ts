@@ -7,7 +7,7 @@ import { inTransaction } from '../../db/tx.js';
 import { systemActor } from '../../domain/actor.js';
 import { createPacer } from '../../lib/rate-limit.js';
 import { classifyStripeError } from '../../lib/stripe.js';
-import { failItem, lockItem, settleItemPaid } from './service.js';
+import { recordTransferPaid, recordTransferRefused } from './service.js';
 
 /** The Stripe idempotency key of an item's transfer: derived from the item, so retries replay. */
 export const transferIdempotencyKey = (itemId: string) => `payout-item-${itemId}`;
@@ -123,10 +123,9 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
       const failure = classifyStripeError(error);
       if (failure.kind === 'permanent') {
         deps.log.warn({ itemId, reason: failure.reason }, 'Stripe refused the transfer; the item fails and its money returns to owed');
-        await inTransaction(deps.db, async (tx) => {
-          const locked = await lockItem(tx, organisationId, item.id);
-          if (locked.status === 'processing' && !locked.stripeTransferId) await failItem(tx, organisationId, actor, locked, failure.reason, deps.now());
-        });
+        await inTransaction(deps.db, (tx) =>
+          recordTransferRefused(tx, actor, { organisationId, itemId: item.id, reason: failure.reason }, deps.now()),
+        );
         return 'failed';
       }
       if (failure.rateLimited) {
@@ -142,11 +141,7 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
     }
 
     const transferId = transfer.id;
-    await inTransaction(deps.db, async (tx) => {
-      const locked = await lockItem(tx, organisationId, item.id);
-      if (locked.status !== 'processing' || locked.stripeTransferId) return;
-      await settleItemPaid(tx, organisationId, actor, locked, { stripeTransferId: transferId }, deps.now());
-    });
+    await inTransaction(deps.db, (tx) => recordTransferPaid(tx, actor, { organisationId, itemId: item.id, transferId }, deps.now()));
     return 'paid';
   };
 }

@@ -7,8 +7,7 @@ import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import { systemActor, type Actor } from '../../domain/actor.js';
 import { getContributorRow } from '../contributors/service.js';
-import { applyTransferReversal, lockItem, settleItemPaid } from '../payouts/service.js';
-import { isUuid } from '../../lib/ids.js';
+import { recordTransferReversed } from '../payouts/service.js';
 
 /** A connected account can take transfers once Stripe says its transfers capability is active. */
 export const canReceiveTransfers = (account: Stripe.Account): boolean =>
@@ -129,16 +128,14 @@ export async function applyStripeEvent(db: Db, event: Stripe.Event, now: Date): 
       }
       case 'transfer.reversed': {
         const transfer = event.data.object as Stripe.Transfer;
-        const item = await itemForTransfer(tx, transfer);
-        if (!item) break;
-        let current = item;
-        // The reversal can overtake the recording of the transfer (a lost response, a crash):
-        // Stripe says the transfer exists, so record it paid first, then reverse.
-        if (current.status === 'processing' && current.method === 'stripe' && !current.stripeTransferId) {
-          current = await settleItemPaid(tx, current.organisationId, actor, current, { stripeTransferId: transfer.id }, now);
-        }
-        await applyTransferReversal(tx, current.organisationId, actor, current, transfer.amount_reversed, now);
-        await tx.update(stripeEvents).set({ organisationId: current.organisationId }).where(eq(stripeEvents.id, event.id));
+        const reversed = await recordTransferReversed(
+          tx,
+          actor,
+          { transferId: transfer.id, metadata: transfer.metadata, amountReversed: transfer.amount_reversed },
+          now,
+        );
+        if (!reversed) break;
+        await tx.update(stripeEvents).set({ organisationId: reversed.organisationId }).where(eq(stripeEvents.id, event.id));
         break;
       }
       case 'payout.paid':
@@ -181,25 +178,4 @@ export async function applyStripeEvent(db: Db, event: Stripe.Event, now: Date): 
     }
     return { applied: true };
   });
-}
-
-/**
- * The payout item a transfer pays, locked: by the transfer id recorded on it, else by the item
- * id the transfer's metadata names (when the transfer is not recorded yet).
- */
-async function itemForTransfer(tx: Db, transfer: Stripe.Transfer) {
-  const [byTransfer] = await tx
-    .select({ organisationId: payoutItems.organisationId, id: payoutItems.id })
-    .from(payoutItems)
-    .where(eq(payoutItems.stripeTransferId, transfer.id));
-  if (byTransfer) return lockItem(tx, byTransfer.organisationId, byTransfer.id);
-  const organisationId = transfer.metadata?.organisation_id;
-  const itemId = transfer.metadata?.payout_item_id;
-  if (!organisationId || !itemId || !isUuid(organisationId) || !isUuid(itemId)) return null;
-  const [byMetadata] = await tx
-    .select({ organisationId: payoutItems.organisationId, id: payoutItems.id, stripeTransferId: payoutItems.stripeTransferId })
-    .from(payoutItems)
-    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, itemId)));
-  if (!byMetadata || (byMetadata.stripeTransferId && byMetadata.stripeTransferId !== transfer.id)) return null;
-  return lockItem(tx, byMetadata.organisationId, byMetadata.id);
 }
