@@ -1,5 +1,5 @@
 /**
- * The results as Markdown (bench/results/latest.md and <scale>.md), for the README and for
+ * The results as Markdown (bench/results/<scale>.md: full.md, small.md), for the README and for
  * reviewers: the table, the notes and where the time went. `tsx bench/markdown.ts <file.json>`
  * writes the .md beside a results file written earlier.
  */

@@ -5,7 +5,7 @@
  * items paid per second from the first approval to the last payment, and checks that every item
  * was paid exactly once (one transfer per item in the double, none twice).
  */
-import type { StripeDouble } from '../test/helpers/stripe-double.js';
+import type { StripeDouble } from '../tools/stripe-double/index.js';
 import { round, type HttpClient } from './load.js';
 import { sleep } from './proc.js';
 import type { Sql } from './seed.js';

@@ -9,7 +9,7 @@
  * counts up to its last sample.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpuSeconds } from './proc.js';
+import { CLOCK_TICKS, cpuSeconds } from './proc.js';
 import type { Sql } from './seed.js';
 
 export interface ProbeResult {
@@ -18,8 +18,6 @@ export interface ProbeResult {
   cores: { machine: number; service: number; postgres: number; loadGenerator: number; otherDatabases: number; otherProcesses: number };
   perOperation: { serviceCpuMs: number; postgresCpuMs: number; loadGeneratorCpuMs: number; walBytes: number; commits: number };
 }
-
-const CLOCK_TICKS = 100;
 
 /** CPU seconds the whole machine has been busy (all cores), from /proc/stat. */
 function machineBusySeconds(): number {

@@ -135,20 +135,36 @@ export async function setupFunding(client: HttpClient, finance: Record<string, s
   });
   const budgetIds: string[] = [];
   for (let i = 0; i < budgets; i++) {
-    const budget = await postExpect(client, finance, '/v1/budgets', {
+    const budget = await createBudget(client, finance, {
       projectId: project.id,
       name: `Lived experience panel ${i + 1}`,
       funder: 'National Lottery Community Fund',
       grantReference: `NLCF-2026-${String(i + 1).padStart(3, '0')}`,
-      currency: 'GBP',
       amount,
-      startsOn: '2026-01-01',
-      endsOn: '2026-12-31',
       rateCardId: card.id,
     });
-    budgetIds.push(budget.id as string);
+    budgetIds.push(budget.id);
   }
   return { projectId: project.id, rateCardId: card.id, rateCardVersionId: version.id, budgetIds };
+}
+
+/** Through the API, as finance: a budget in GBP for 2026 of `amount` pence on the project and rate card given. */
+export async function createBudget(
+  client: HttpClient,
+  finance: Record<string, string>,
+  budget: { projectId: string; name: string; funder: string; grantReference: string; amount: number; rateCardId: string },
+): Promise<{ id: string }> {
+  return postExpect(client, finance, '/v1/budgets', {
+    projectId: budget.projectId,
+    name: budget.name,
+    funder: budget.funder,
+    grantReference: budget.grantReference,
+    currency: 'GBP',
+    amount: budget.amount,
+    startsOn: '2026-01-01',
+    endsOn: '2026-12-31',
+    rateCardId: budget.rateCardId,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

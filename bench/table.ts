@@ -1,4 +1,4 @@
-/** The result rows, the printed table and bench/results/latest.json. */
+/** The result rows, the printed table and the results JSON (bench/results/<scale>.json). */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 

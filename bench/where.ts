@@ -1,0 +1,60 @@
+/**
+ * "Where the time goes", printed under the results table and written to the results files: a few
+ * lines from the details that explain the table (CPU, WAL and statements per operation, the
+ * report's heaviest plan nodes, the payout run), and a note when other processes used the cores.
+ */
+import { round } from './load.js';
+
+/** A few lines from the details that explain the table (CPU, WAL and statements per operation). */
+export function whereTheTimeGoes(details: Record<string, any>): string[] {
+  const lines: string[] = [];
+  const probes: { name: string; probe: any }[] = [];
+  const pg = details.pgbench?.probe;
+  for (const [name, key] of [
+    ['scenario 1', 'scenario1'],
+    ['scenario 2', 'scenario2'],
+    ['scenario 8 (more contributors)', 'scenario8Approvals'],
+    ['scenario 6 (PGlite)', 'scenario6'],
+  ] as const) {
+    const w = details[key]?.whereTheTimeGoes;
+    if (!w) continue;
+    probes.push({ name, probe: w });
+    lines.push(
+      `${name}: per approval ${w.perOperation.serviceCpuMs} ms service CPU, ${w.perOperation.postgresCpuMs} ms PostgreSQL CPU, ${w.perOperation.loadGeneratorCpuMs} ms load generator; ` +
+        `${w.perOperation.walBytes} B WAL, ${w.perOperation.commits} commits; busy cores: service ${w.cores.service}, PostgreSQL ${w.cores.postgres}, other processes ${round(w.cores.otherProcesses + w.cores.otherDatabases)}`,
+    );
+  }
+  const r = details.scenario3?.whereTheTimeGoes;
+  if (r) {
+    probes.push({ name: 'scenario 3', probe: r });
+    lines.push(`scenario 3: per read ${r.perOperation.serviceCpuMs} ms service CPU, ${r.perOperation.postgresCpuMs} ms PostgreSQL CPU, ${r.perOperation.loadGeneratorCpuMs} ms load generator; busy cores: service ${r.cores.service}, PostgreSQL ${r.cores.postgres}, other processes ${round(r.cores.otherProcesses + r.cores.otherDatabases)}`);
+  }
+  if (pg) {
+    probes.push({ name: 'pgbench', probe: pg });
+    lines.push(`pgbench: per transaction ${pg.perOperation.postgresCpuMs} ms PostgreSQL CPU, ${pg.perOperation.walBytes} B WAL; busy cores: PostgreSQL ${pg.cores.postgres}, pgbench itself and other processes ${round(pg.cores.otherProcesses + pg.cores.otherDatabases)}`);
+  }
+  const s = details.statementsPerRequest;
+  if (s) {
+    lines.push(
+      `database round trips: submit ${s.submitWithKey.roundTrips}, approve ${s.approveWithKey.roundTrips} with an Idempotency-Key (${s.submitWithoutKey.roundTrips} and ${s.approveWithoutKey.roundTrips} without); statements in details.statementsPerRequest`,
+    );
+  }
+  if (details.serviceHealthz && details.constantRoute) {
+    lines.push(`GET /healthz of the service: ${details.serviceHealthz.rps} req/s, against ${details.constantRoute.rps} for a bare Fastify route (the service's hooks and plugins on a route that does nothing)`);
+  }
+  const steps = details.scenario4?.steps as any[] | undefined;
+  if (steps?.length) {
+    const last = steps[steps.length - 1];
+    lines.push(`distribution report at ${last.entries.toLocaleString('en-GB')} entries: EXPLAIN ANALYZE ${last.explain.executionMs} ms; heaviest nodes: ${last.explain.topNodes.slice(0, 3).join('; ')} (plan in ${last.explain.file.replace(/^.*\/bench\//, 'bench/')})`);
+  }
+  const p = details.scenario5;
+  if (p) lines.push(`payouts: ${p.paid}/${p.items} paid at ${p.itemsPerSecond}/s with ${p.payoutWorkers} workers, ${p.stripeRequests} Stripe requests, ${p.stripe429s} answered 429; ${p.runs} run(s)`);
+  const other = probes.map((x) => x.probe.cores.otherProcesses + x.probe.cores.otherDatabases);
+  const mean = other.length ? other.reduce((a, b) => a + b, 0) / other.length : 0;
+  if (mean > 0.25) {
+    lines.push(
+      `NOTE: other processes on this machine used ${mean.toFixed(2)} cores on average during the measured phases: the figures are lower than an idle machine would give, and vary from run to run.`,
+    );
+  }
+  return lines;
+}
