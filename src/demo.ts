@@ -3,8 +3,9 @@ import type { Db } from './db/client.js';
 import { addDays } from './domain/earnings-period.js';
 import type { Activity, ContributorKind } from './domain/enums.js';
 import type { Rate } from './domain/rate-card.js';
-import type { Actor } from './domain/actor.js';
-import type { Principal } from './domain/actor.js';
+
+import type { Actor, Principal } from './domain/actor.js';
+import { londonDate } from './domain/uk-time.js';
 import { createApiToken } from './modules/api-tokens/service.js';
 import { createBudget } from './modules/budgets/service.js';
 import { createContributor } from './modules/contributors/service.js';
@@ -49,7 +50,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
   });
   log(`organisation ${organisationId}`);
 
-  const iso = (d: Date) => d.toISOString().slice(0, 10);
+  const iso = londonDate;
   const todayIso = iso(today);
   const sixMonthsAgo = addDays(todayIso, -182);
   const upliftFrom = addDays(todayIso, -91);
@@ -131,7 +132,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
       kind !== 'professional' && i % 3 === 0
         ? i % 2 === 0
           ? { period: 'week' as const, amount: 19_550, periodStartDay: 1, policy: 'split' as const }
-          : { period: 'month' as const, amount: 40_000, periodStartDay: (i % 28) + 1, policy: i % 5 === 0 ? ('block' as const) : ('warn' as const) }
+          : { period: 'month' as const, amount: 40_000, periodStartDay: (i % 31) + 1, policy: i % 5 === 0 ? ('block' as const) : ('warn' as const) }
         : undefined;
     contributorsMade.push(
       await createContributor(db, organisationId, asUser(coordinator), {
@@ -140,7 +141,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
         kind,
         paymentMethod,
         earningsLimit,
-      }),
+      }, new Date(`${sixMonthsAgo}T09:00:00Z`)),
     );
   }
 
@@ -157,7 +158,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
       const budget = i % 3 === 0 ? nihr : i % 3 === 1 ? lottery : icb;
       const activity = activities[(i + week) % activities.length]!;
       const minutes = activity === 'training' ? 420 : 60 + ((i * 7 + week * 11) % 4) * 30;
-      const entry = await submitTimeEntry(db, organisationId, asUser(coordinator), { contributorId: c.id, budgetId: budget.id, activity, date, minutes });
+      const entry = await submitTimeEntry(db, organisationId, asUser(coordinator), { contributorId: c.id, budgetId: budget.id, activity, date, minutes }, new Date(`${date}T17:00:00Z`));
       if (week === 25 || (i + week) % 17 === 0) continue; // still waiting for approval
       if ((i + week) % 23 === 0) {
         await rejectTimeEntry(db, organisationId, coordinatorPrincipal, asUser(coordinator), entry.id, 'Duplicate of another entry for the same session', today);

@@ -26,6 +26,7 @@ export const errorCodes = {
   budget_below_committed: { status: 422, title: 'A budget cannot be reduced below what is committed' },
   earnings_limit_exceeded: { status: 422, title: "Over the contributor's earnings limit" },
   outside_budget_period: { status: 422, title: "The date is outside the budget's period" },
+  day_minutes_exceeded: { status: 422, title: 'More than 24 hours in one day' },
   rate_not_found: { status: 422, title: 'No rate applies' },
   amount_out_of_range: { status: 422, title: 'The amount is beyond what the ledger can hold' },
   rate_limited: { status: 429, title: 'Too many requests' },

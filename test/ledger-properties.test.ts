@@ -263,7 +263,7 @@ async function newWorld() {
   const card = await createRateCard(app.db, organisationId, actor, { name: 'Rates', currency: CURRENCY });
   const contributors: string[] = [];
   for (const kind of ['lived_experience', 'carer'] as const) {
-    contributors.push((await createContributor(app.db, organisationId, actor, { name: `Contributor ${kind}`, kind, paymentMethod: 'bank_transfer' })).id);
+    contributors.push((await createContributor(app.db, organisationId, actor, { name: `Contributor ${kind}`, kind, paymentMethod: 'bank_transfer' }, new Date())).id);
   }
   return { organisationId, projectId: project.id, rateCardId: card.id, model: new Model(contributors) };
 }

@@ -44,6 +44,7 @@ import {
   payoutRunStatuses,
   roles,
 } from '../domain/enums.js';
+import { earningsLimitPresets } from '../domain/earnings-limit.js';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
 const money = (name: string) => bigint(name, { mode: 'number' });
@@ -167,10 +168,6 @@ export const contributors = pgTable(
     email: text('email'),
     kind: text('kind', { enum: contributorKinds }).notNull(),
     paymentMethod: text('payment_method', { enum: paymentMethods }).notNull(),
-    limitPeriod: text('limit_period', { enum: earningsPeriodKinds }),
-    limitAmount: money('limit_amount'),
-    limitPeriodStartDay: integer('limit_period_start_day'),
-    limitPolicy: text('limit_policy', { enum: earningsLimitPolicies }),
     stripeAccountId: text('stripe_account_id'),
     stripePayoutsEnabled: boolean('stripe_payouts_enabled').notNull().default(false),
     /** `created` of the newest account.updated applied, so an older event arriving late is ignored. */
@@ -185,12 +182,43 @@ export const contributors = pgTable(
     uniqueIndex('contributors_stripe_account_unique').on(t.stripeAccountId),
     check('contributors_kind_check', sql`${t.kind} in ('lived_experience','carer','professional')`),
     check('contributors_method_check', sql`${t.paymentMethod} in ('stripe','bank_transfer','voucher','declined')`),
+  ],
+);
+
+/**
+ * A contributor's earnings limit over time: each row is in force from `effective_from` until the
+ * next. A payment is judged by the version in force on its payment date, so changing a limit
+ * never rejudges what was already paid. A row with no amount and no preset ends the limit.
+ * Rows are never updated (a change is a new row), so the history a statement relies on stays.
+ */
+export const earningsLimitVersions = pgTable(
+  'earnings_limit_versions',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    contributorId: uuid('contributor_id').notNull(),
+    effectiveFrom: date('effective_from', { mode: 'string' }).notNull(),
+    period: text('period', { enum: earningsPeriodKinds }),
+    amount: money('amount'),
+    periodStartDay: integer('period_start_day'),
+    policy: text('policy', { enum: earningsLimitPolicies }),
+    /** A limit that follows statutory figures (amount null): `esa_permitted_work`. */
+    preset: text('preset', { enum: earningsLimitPresets }),
+    createdBy: text('created_by'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    index('earnings_limit_versions_contributor_idx').on(t.organisationId, t.contributorId, t.effectiveFrom),
+    foreignKey({ columns: [t.organisationId, t.contributorId], foreignColumns: [contributors.organisationId, contributors.id] }),
     check(
-      'contributors_limit_check',
-      sql`(${t.limitPeriod} is null and ${t.limitAmount} is null and ${t.limitPeriodStartDay} is null and ${t.limitPolicy} is null)
-       or (${t.limitAmount} > 0 and ${t.limitAmount} <= ${SAFE} and ${t.limitPolicy} in ('block','split','warn')
-           and ((${t.limitPeriod} = 'week' and ${t.limitPeriodStartDay} between 1 and 7)
-             or (${t.limitPeriod} = 'month' and ${t.limitPeriodStartDay} between 1 and 28)))`,
+      'earnings_limit_versions_shape_check',
+      sql`(${t.period} is null and ${t.amount} is null and ${t.periodStartDay} is null and ${t.policy} is null and ${t.preset} is null)
+       or (${t.policy} in ('block','split','warn')
+           and ((${t.preset} is null and ${t.amount} > 0 and ${t.amount} <= ${SAFE})
+             or (${t.preset} = 'esa_permitted_work' and ${t.amount} is null and ${t.period} = 'week'))
+           and ((${t.period} = 'week' and ${t.periodStartDay} between 1 and 7)
+             or (${t.period} = 'month' and ${t.periodStartDay} between 1 and 31)))`,
     ),
   ],
 );
@@ -425,7 +453,9 @@ export const timeEntries = pgTable(
     reversalReason: text('reversal_reason'),
     ledgerTransactionId: uuid('ledger_transaction_id'),
     reversalTransactionId: uuid('reversal_transaction_id'),
-    /** The payout item that carries this entry's money, once a run with it is approved. */
+    /** The contributor's kind when the entry was approved: reports group by it, so a later change of kind rewrites no report. */
+    contributorKind: text('contributor_kind', { enum: contributorKinds }),
+    /** The payout item that completed paying this entry's money (see payout_item_work for each part). */
     payoutItemId: uuid('payout_item_id'),
     createdAt: createdAt(),
   },
@@ -471,6 +501,8 @@ export const expenses = pgTable(
     reversalReason: text('reversal_reason'),
     ledgerTransactionId: uuid('ledger_transaction_id'),
     reversalTransactionId: uuid('reversal_transaction_id'),
+    /** The contributor's kind when the expense was approved. */
+    contributorKind: text('contributor_kind', { enum: contributorKinds }),
     /** The payout item that carries this expense's money, once a run with it is approved. */
     payoutItemId: uuid('payout_item_id'),
     createdAt: createdAt(),
@@ -499,7 +531,9 @@ export const payoutRuns = pgTable(
     total: money('total').notNull(),
     /** The filters the run was drafted with and the contributors left out, with reasons. */
     filters: jsonb('filters').notNull(),
-    skipped: jsonb('skipped').$type<{ contributorId: string; reason: string; amount: number }[]>().notNull(),
+    skipped: jsonb('skipped')
+      .$type<{ contributorId: string; reason: string; amount: number; headroom?: number; payableFrom?: string; detail?: string }[]>()
+      .notNull(),
     createdBy: text('created_by').notNull(),
     approvedBy: text('approved_by'),
     approvedAt: timestamp('approved_at', { withTimezone: true, mode: 'date' }),
@@ -529,6 +563,18 @@ export const payoutItems = pgTable(
     contributorId: uuid('contributor_id').notNull(),
     currency: text('currency').notNull(),
     amount: money('amount').notNull(),
+    /** The part of `amount` that is earnings (counted by earnings limits and tax); the rest is expenses. */
+    earnings: money('earnings').notNull().default(sql`0`),
+    expenses: money('expenses').notNull().default(sql`0`),
+    /** Earnings an earnings limit with policy split left owed for a later period. */
+    carriedForward: money('carried_forward').notNull().default(sql`0`),
+    /** Why finance should look twice (an earnings limit passed under policy warn). */
+    warnings: jsonb('warnings').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+    /**
+     * The Europe/London date the money counts as received: the day the run was drafted, then
+     * approved, then the day it was paid. Earnings limits and statements count by it.
+     */
+    paymentDate: date('payment_date', { mode: 'string' }),
     method: text('method', { enum: payoutMethods }).notNull(),
     status: text('status', { enum: payoutItemStatuses }).notNull().default('pending'),
     stripeAccountId: text('stripe_account_id'),
@@ -551,10 +597,15 @@ export const payoutItems = pgTable(
     index('payout_items_run_idx').on(t.organisationId, t.runId),
     index('payout_items_contributor_idx').on(t.organisationId, t.contributorId),
     index('payout_items_status_idx').on(t.organisationId, t.status, t.method),
+    index('payout_items_payment_date_idx').on(t.organisationId, t.contributorId, t.paymentDate),
     uniqueIndex('payout_items_transfer_unique').on(t.stripeTransferId),
     foreignKey({ columns: [t.organisationId, t.runId], foreignColumns: [payoutRuns.organisationId, payoutRuns.id] }),
     foreignKey({ columns: [t.organisationId, t.contributorId], foreignColumns: [contributors.organisationId, contributors.id] }),
     check('payout_items_amount_check', sql`${t.amount} > 0 and ${t.amount} <= ${SAFE}`),
+    check(
+      'payout_items_parts_check',
+      sql`${t.earnings} >= 0 and ${t.expenses} >= 0 and ${t.carriedForward} >= 0 and ${t.carriedForward} <= ${SAFE}`,
+    ),
     check('payout_items_status_check', sql`${t.status} in ('pending','processing','paid','failed','canceled')`),
   ],
 );
@@ -573,6 +624,31 @@ export const payoutItemLines = pgTable(
     primaryKey({ columns: [t.organisationId, t.itemId, t.budgetId, t.component] }),
     foreignKey({ columns: [t.organisationId, t.itemId], foreignColumns: [payoutItems.organisationId, payoutItems.id] }),
     check('payout_item_lines_amount_check', sql`${t.amount} > 0 and ${t.amount} <= ${SAFE}`),
+  ],
+);
+
+/**
+ * Which approved work each payout item pays, and how much of it: an earnings limit with policy
+ * split can pay part of an entry now and the rest in a later period. Work is taken oldest
+ * first. An allocation counts while its item is pending in a draft (for that draft only),
+ * processing or paid; a failed or canceled item's allocations count for nothing, so its work
+ * is owed again.
+ */
+export const payoutItemWork = pgTable(
+  'payout_item_work',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    itemId: uuid('item_id').notNull(),
+    workType: text('work_type', { enum: ['time_entry', 'expense'] }).notNull(),
+    workId: uuid('work_id').notNull(),
+    budgetId: uuid('budget_id').notNull(),
+    amount: money('amount').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.itemId, t.workType, t.workId] }),
+    index('payout_item_work_work_idx').on(t.organisationId, t.workType, t.workId),
+    foreignKey({ columns: [t.organisationId, t.itemId], foreignColumns: [payoutItems.organisationId, payoutItems.id] }),
+    check('payout_item_work_amount_check', sql`${t.amount} > 0 and ${t.amount} <= ${SAFE}`),
   ],
 );
 

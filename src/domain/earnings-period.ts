@@ -20,9 +20,10 @@ import type { EarningsPeriodKind } from './enums.js';
 /**
  * When an earnings-limit period starts.
  * - `week`: `periodStartDay` is the weekday the week starts on, 1 = Monday … 7 = Sunday.
- * - `month`: `periodStartDay` is the day of the month, 1–28 (a period cannot start on the
- *   29th–31st because not every month has one; Universal Credit assessment periods that start
- *   late in the month are recorded on the 28th at the latest).
+ * - `month`: `periodStartDay` is the day of the month, 1–31, as a Universal Credit claim's
+ *   assessment periods start on the day of the month the claim began; in a month too short for
+ *   it, the period starts on the month's last day (a 31st-day claim's period starts on
+ *   28 or 29 February and on 30 April).
  */
 export interface EarningsLimitPeriod {
   period: EarningsPeriodKind;
@@ -113,14 +114,15 @@ export function daysBetween(from: IsoDate, to: IsoDate): number {
  *
  * - Weeks: the seven days starting on the most recent `periodStartDay` weekday on or before
  *   `date` (a Monday-start week containing Wednesday 2025-04-09 is 2025-04-07 – 2025-04-13).
- * - Months: from `periodStartDay` of a month to the day before it in the next month, so start
- *   day 15 gives 15 January – 14 February and start day 1 gives the calendar month. Because the
- *   start day is at most 28 it exists in every month, so the periods run 28–31 days, follow
- *   each other without gaps or overlaps, and cross December → January and leap Februaries
- *   naturally.
+ * - Months: from `periodStartDay` of a month to the day before the next period's start, so
+ *   start day 15 gives 15 January – 14 February and start day 1 gives the calendar month. In a
+ *   month that has no such day the period starts on its last day (start day 31: 31 January –
+ *   27 February, 28 February – 30 March, 31 March – 29 April, 30 April – 30 May), so periods
+ *   follow each other without gaps or overlaps, and cross December → January and leap
+ *   Februaries naturally.
  *
  * Throws a `RangeError` for a malformed date or a start day out of range (1–7 for weeks,
- * 1–28 for months).
+ * 1–31 for months).
  */
 export function limitPeriod(limit: EarningsLimitPeriod, date: IsoDate): DateRange {
   const day = parseOrThrow(date);
@@ -137,15 +139,21 @@ export function limitPeriod(limit: EarningsLimitPeriod, date: IsoDate): DateRang
     return { start, end: addDays(start, 6) };
   }
 
-  if (!Number.isInteger(startDay) || startDay < 1 || startDay > 28) {
-    throw new RangeError(`A monthly periodStartDay must be 1 to 28, got ${startDay}`);
+  if (!Number.isInteger(startDay) || startDay < 1 || startDay > 31) {
+    throw new RangeError(`A monthly periodStartDay must be 1 to 31, got ${startDay}`);
   }
   const year = day.getUTCFullYear();
-  // On or after the start day: the period began this month; before it: last month.
+  // The day a period starts in a month: the start day, or the month's last day if it is shorter.
   // Month index -1 or 12 rolls over the year in utcDate, which handles January and December.
-  const startMonth = day.getUTCDate() >= startDay ? day.getUTCMonth() : day.getUTCMonth() - 1;
-  const start = utcDate(year, startMonth, startDay);
-  const nextStart = utcDate(year, startMonth + 1, startDay);
+  const startIn = (monthIndex: number) => {
+    const lastDay = utcDate(year, monthIndex + 1, 0).getUTCDate();
+    return utcDate(year, monthIndex, Math.min(startDay, lastDay));
+  };
+  const thisMonth = startIn(day.getUTCMonth());
+  // On or after this month's start: the period began this month; before it: last month.
+  const startMonth = day.getTime() >= thisMonth.getTime() ? day.getUTCMonth() : day.getUTCMonth() - 1;
+  const start = startIn(startMonth);
+  const nextStart = startIn(startMonth + 1);
   return { start: format(start), end: addDays(format(nextStart), -1) };
 }
 

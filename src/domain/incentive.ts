@@ -11,29 +11,14 @@
  * rounding (half up, to the minor unit) after the whole calculation.
  */
 
-import type { EarningsLimitPeriod } from './earnings-period.js';
 import {
   assertNonNegativeSafeInteger,
   formatMoney,
   roundHalfUpDiv,
   toSafeNumber,
 } from './money.js';
-import type { ContributorKind, EarningsLimitPolicy, PaymentMethod, RateUnit } from './enums.js';
+import type { ContributorKind, PaymentMethod, RateUnit } from './enums.js';
 import type { Rate } from './rate-card.js';
-
-/**
- * A cap on a contributor's earnings per period, protecting people whose benefits depend on
- * earning no more than a set amount (for example ESA permitted work: 19550, £195.50 a week).
- * Expenses are reimbursements, not earnings, and never count towards it.
- */
-export interface EarningsLimit extends EarningsLimitPeriod {
-  /** The most that may be earned in one period, in minor units. */
-  amount: number;
-  policy: EarningsLimitPolicy;
-}
-
-/** How the earnings limit affected a quote. */
-export type LimitOutcome = 'none' | 'within' | 'blocked' | 'split' | 'warned';
 
 /** The contributor facts a quote depends on. */
 export interface QuoteContributor {
@@ -49,13 +34,6 @@ export interface TimeQuoteInput {
   /** The number of the rate-card version the rate came from, for the record. */
   rateCardVersion: number;
   contributor: QuoteContributor;
-  /** The contributor's earnings limit, if they have one. */
-  earningsLimit?: EarningsLimit | null;
-  /**
-   * Earnings already approved in the limit period that contains this work (from `limitPeriod`),
-   * in minor units. Defaults to 0. Expenses must not be included.
-   */
-  earnedInPeriod?: number;
   /** ISO 4217 code of the rate card's currency, used to write amounts in the explanation. Defaults to GBP. */
   currency?: string;
 }
@@ -63,18 +41,14 @@ export interface TimeQuoteInput {
 export interface TimeQuote {
   /** The time at its rate, whether or not it will be paid (reports use it for in-kind and declined value). */
   value: number;
-  /** What would be owed if approved now, before the earnings limit: 0 for in-kind or declined. */
+  /**
+   * What would be owed if approved: 0 for in-kind or declined. An earnings limit never changes
+   * it: limits apply when money is paid (see earnings-limit.ts).
+   */
   amount: number;
-  /** What would be owed after the earnings limit policy: 0 when blocked, the headroom when split. */
-  payable: number;
-  /** What a `split` policy holds back: `amount - payable`; 0 for every other outcome. */
-  withheld: number;
-  limitOutcome: LimitOutcome;
-  /** What the limit still allowed before this work (never negative), or null without a limit. */
-  headroom: number | null;
   /** One plain-English line per rule that shaped the result, in the order they were applied. */
   explanation: string[];
-  /** Things a coordinator should notice before approving (limits near or passed). */
+  /** Things a coordinator should notice before approving. */
   warnings: string[];
   currency: string;
   rateCardVersion: number;
@@ -116,8 +90,6 @@ function validate(input: TimeQuoteInput): void {
       `The rate is for ${input.rate.contributorKind} contributors but the contributor is ${input.contributor.kind}`,
     );
   }
-  if (input.earningsLimit) assertNonNegativeSafeInteger(input.earningsLimit.amount, 'earningsLimit.amount');
-  if (input.earnedInPeriod !== undefined) assertNonNegativeSafeInteger(input.earnedInPeriod, 'earnedInPeriod');
 }
 
 /** The value of the time at its rate, with the billable minutes for hourly rates. */
@@ -205,14 +177,8 @@ function valueDay(minutes: bigint, rate: Rate, money: (amount: bigint) => string
  *   gift of their time shows in reports rather than being lost.
  * - otherwise the amount is the value.
  *
- * Earnings limit (only with `earningsLimit`): headroom = max(0, limit − earnedInPeriod).
- * - amount ≤ headroom: `within`, all payable; a warning if less than 10% of the limit would be
- *   left afterwards ("near the earnings limit").
- * - over, policy `block`: `blocked`, payable 0 and withheld 0 (nothing is approved; the caller
- *   refuses with 422 and names the headroom).
- * - over, policy `split`: `split`, payable = headroom, withheld = amount − headroom.
- * - over, policy `warn`: `warned`, payable = amount, with a warning.
- * Without a limit: `none`, payable = amount, headroom null.
+ * An earnings limit does not change the quote: limits apply when money is paid, and approval
+ * only forecasts (see earnings-limit.ts).
  *
  * Throws a `RangeError` for input that validation should have refused: minutes not a positive
  * whole number, a negative, fractional or unsafe amount, non-positive minute settings, or a rate
@@ -249,66 +215,9 @@ export function quoteTime(input: TimeQuoteInput): TimeQuote {
     amount = 0n;
   }
 
-  let payable = amount;
-  let withheld = 0n;
-  let limitOutcome: LimitOutcome = 'none';
-  let headroom: bigint | null = null;
-
-  const limit = input.earningsLimit ?? null;
-  if (limit !== null) {
-    const limitAmount = BigInt(limit.amount);
-    const earned = BigInt(input.earnedInPeriod ?? 0);
-    const room = limitAmount > earned ? limitAmount - earned : 0n;
-    headroom = room;
-    const periodWord = limit.period === 'week' ? 'weekly' : 'monthly';
-    const prefix = `${limit.period === 'week' ? 'Weekly' : 'Monthly'} earnings limit ${money(limitAmount)}: ${money(room)} headroom left`;
-
-    if (amount <= room) {
-      limitOutcome = 'within';
-      explanation.push(`${prefix}, ${money(amount)} fits within it`);
-      const leftAfter = room - amount;
-      // "Less than 10% left", compared in integers: leftAfter / limit < 1/10.
-      if (leftAfter * 10n < limitAmount) {
-        warnings.push(
-          `This brings the contributor near the earnings limit: ${money(leftAfter)} of the ` +
-            `${periodWord} ${money(limitAmount)} left after approval`,
-        );
-      }
-    } else if (limit.policy === 'block') {
-      limitOutcome = 'blocked';
-      payable = 0n;
-      explanation.push(`${prefix}, ${money(amount)} would go over it, so approval is blocked`);
-      warnings.push(
-        `Over the ${periodWord} earnings limit: only ${money(room)} of ${money(amount)} fits, ` +
-          `so approval will be refused (policy: block)`,
-      );
-    } else if (limit.policy === 'split') {
-      limitOutcome = 'split';
-      payable = room;
-      withheld = amount - room;
-      explanation.push(`${prefix}, ${money(withheld)} withheld`);
-      warnings.push(
-        `Over the ${periodWord} earnings limit: ${money(payable)} will be owed and ` +
-          `${money(withheld)} withheld (policy: split)`,
-      );
-    } else {
-      limitOutcome = 'warned';
-      const over = earned + amount - limitAmount;
-      explanation.push(`${prefix}, ${money(amount)} goes over it by ${money(over)}; approved in full (policy: warn)`);
-      warnings.push(
-        `Over the ${periodWord} earnings limit of ${money(limitAmount)} by ${money(over)} ` +
-          `if approved (policy: warn)`,
-      );
-    }
-  }
-
   return {
     value: toSafeNumber(value),
     amount: toSafeNumber(amount),
-    payable: toSafeNumber(payable),
-    withheld: toSafeNumber(withheld),
-    limitOutcome,
-    headroom: headroom === null ? null : toSafeNumber(headroom),
     explanation,
     warnings,
     currency,

@@ -84,6 +84,15 @@ t.test('monthly limit periods', async (t) => {
     [15, '2028-02-29', '2028-02-15', '2028-03-14', 'start 15: leap day inside'],
     [28, '2025-01-31', '2025-01-28', '2025-02-27', 'start 28 from a 31st'],
     [6, '2026-04-05', '2026-03-06', '2026-04-05', 'start 6: the tax year end'],
+    // Universal Credit claims that began on the 29th-31st: in a shorter month the period starts on its last day.
+    [31, '2026-01-31', '2026-01-31', '2026-02-27', 'start 31: January 31st, next starts 28 February'],
+    [31, '2026-02-28', '2026-02-28', '2026-03-30', 'start 31: February\'s last day'],
+    [31, '2026-03-30', '2026-02-28', '2026-03-30', 'start 31: the day before March 31st'],
+    [31, '2026-03-31', '2026-03-31', '2026-04-29', 'start 31: next starts 30 April'],
+    [31, '2026-04-30', '2026-04-30', '2026-05-30', 'start 31: April 30th'],
+    [30, '2028-02-29', '2028-02-29', '2028-03-29', 'start 30: leap February\'s last day'],
+    [29, '2027-02-28', '2027-02-28', '2027-03-28', 'start 29: a February without a 29th'],
+    [29, '2026-12-31', '2026-12-29', '2027-01-28', 'start 29: across the year end'],
   ];
   for (const [periodStartDay, date, start, end, name] of cases) {
     t.same(limitPeriod({ period: 'month', periodStartDay }, date), { start, end }, name);
@@ -96,8 +105,8 @@ t.test('limitPeriod refuses bad start days and dates', async (t) => {
     { period: 'week', periodStartDay: 8 },
     { period: 'week', periodStartDay: 1.5 },
     { period: 'month', periodStartDay: 0 },
-    { period: 'month', periodStartDay: 29 },
-    { period: 'month', periodStartDay: 31 },
+    { period: 'month', periodStartDay: 32 },
+    { period: 'month', periodStartDay: 2.5 },
   ];
   for (const limit of bad) t.throws(() => limitPeriod(limit, '2025-04-09'), RangeError, JSON.stringify(limit));
   t.throws(() => limitPeriod({ period: 'week', periodStartDay: 1 }, '2027-02-29'), RangeError, 'not a date');
@@ -124,9 +133,12 @@ const isoDate = fc
   .date({ min: new Date('1900-03-01T00:00:00Z'), max: new Date('2199-12-31T00:00:00Z'), noInvalidDate: true })
   .map((d) => d.toISOString().slice(0, 10));
 
+/** The last day of the month a date is in (28–31). */
+const lastDayOfMonth = (date: string) => new Date(Date.UTC(Number(date.slice(0, 4)), Number(date.slice(5, 7)), 0)).getUTCDate();
+
 const limitShape: fc.Arbitrary<EarningsLimitPeriod> = fc.oneof(
   fc.record({ period: fc.constant('week' as const), periodStartDay: fc.integer({ min: 1, max: 7 }) }),
-  fc.record({ period: fc.constant('month' as const), periodStartDay: fc.integer({ min: 1, max: 28 }) }),
+  fc.record({ period: fc.constant('month' as const), periodStartDay: fc.integer({ min: 1, max: 31 }) }),
 );
 
 t.test('property: every date lies in its own period, of the right length and start', async (t) => {
@@ -139,7 +151,7 @@ t.test('property: every date lies in its own period, of the right length and sta
       const startOk =
         limit.period === 'week'
           ? ((startDate.getUTCDay() + 6) % 7) + 1 === limit.periodStartDay
-          : startDate.getUTCDate() === limit.periodStartDay;
+          : startDate.getUTCDate() === Math.min(limit.periodStartDay, lastDayOfMonth(start));
       return start <= date && date <= end && lengthOk && startOk;
     }),
   );

@@ -183,6 +183,7 @@ export async function approveWork<Row extends WorkRow, View>(
         : null;
     return changeWork(tx, kind, organisationId, actor, work, 'approved', {
       ...approval.values,
+      contributorKind: contributor.kind,
       status: 'approved',
       decidedBy: actor.id,
       decidedAt: now,

@@ -1,3 +1,4 @@
+import { londonDate } from '../../domain/uk-time.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ukTaxYear } from '../../domain/earnings-period.js';
@@ -68,7 +69,7 @@ const staff = ['admin', 'finance', 'coordinator'] as const;
 const anyoneLinked = ['admin', 'finance', 'coordinator', 'participant'] as const;
 
 export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
-  const today = () => app.now().toISOString().slice(0, 10);
+  const today = () => londonDate(app.now());
 
   app.get(
     '/v1/contributors/:id/balance',
@@ -108,7 +109,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) =>
-      contributorStatement(app.db, request.principal.organisationId, request.params.id, statementRange(request.query, today())),
+      contributorStatement(app.db, request.principal.organisationId, request.params.id, statementRange(request.query, today()), app.now()),
   );
 
   app.get(
@@ -123,6 +124,6 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) =>
-      contributorStatement(app.db, request.principal.organisationId, ownContributorId(request.principal), statementRange(request.query, today())),
+      contributorStatement(app.db, request.principal.organisationId, ownContributorId(request.principal), statementRange(request.query, today()), app.now()),
   );
 };

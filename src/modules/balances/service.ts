@@ -3,8 +3,8 @@ import type { Db } from '../../db/client.js';
 import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
 import { limitPeriod, ukTaxYear } from '../../domain/earnings-period.js';
 import { toSafeNumber } from '../../domain/money.js';
-import { getContributorRow } from '../contributors/service.js';
-import { toContributorResponse } from '../contributors/views.js';
+import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
+import { londonDate } from '../../domain/uk-time.js';
 import { toExpenseResponse } from '../expenses/views.js';
 import { toTimeEntryResponse } from '../time-entries/views.js';
 
@@ -66,9 +66,15 @@ interface PeriodTotals {
  * balances now, and totals of approved work per UK tax year (6 April to 5 April) and, when the
  * contributor has an earnings limit, per limit period — the figures a benefits office asks for.
  */
-export async function contributorStatement(db: Db, organisationId: string, contributorId: string, range: { from: string; to: string }) {
+export async function contributorStatement(
+  db: Db,
+  organisationId: string,
+  contributorId: string,
+  range: { from: string; to: string },
+  now: Date,
+) {
   const contributor = await getContributorRow(db, organisationId, contributorId);
-  const view = toContributorResponse(contributor);
+  const view = await contributorResponseOn(db, organisationId, contributor, londonDate(now));
   const entryRows = await db
     .select()
     .from(timeEntries)

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { londonDate } from '../../domain/uk-time.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { amount, currency, id, idParams, isoDate, nonEmpty, signedAmount } from '../../lib/schemas.js';
 import { adjustBudget, createBudget, getBudget, listBudgets } from './service.js';
@@ -80,7 +81,7 @@ export const budgetRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) =>
       request.transaction((tx) =>
-        adjustBudget(tx, request.principal.organisationId, request.actor(), request.params.id, request.body, app.now().toISOString().slice(0, 10)),
+        adjustBudget(tx, request.principal.organisationId, request.actor(), request.params.id, request.body, londonDate(app.now())),
       ),
   );
 };

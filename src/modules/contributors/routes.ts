@@ -4,9 +4,17 @@ import { AppError } from '../../errors.js';
 import { assertCanSeeContributor } from '../../lib/access.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { idParams } from '../../lib/schemas.js';
-import { contributorKind, createContributorBody, patchContributorBody, paymentMethod } from './schemas.js';
-import { contributorResponse, toContributorResponse } from './views.js';
-import { createContributor, getContributorRow, listContributors, updateContributor } from './service.js';
+import {
+  contributorKind,
+  createContributorBody,
+  earningsLimitVersionBody,
+  earningsLimitVersionResponse,
+  patchContributorBody,
+  paymentMethod,
+} from './schemas.js';
+import { addLimitVersion, loadLimitVersions } from './earnings-limits.js';
+import { createContributor, getContributor, getContributorRow, listContributors, updateContributor } from './service.js';
+import { contributorResponse } from './views.js';
 
 const staff = ['admin', 'finance', 'coordinator'] as const;
 
@@ -23,7 +31,7 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) =>
-      request.transaction((tx) => createContributor(tx, request.principal.organisationId, request.actor(), request.body)),
+      request.transaction((tx) => createContributor(tx, request.principal.organisationId, request.actor(), request.body, app.now())),
   );
 
   app.get(
@@ -39,7 +47,7 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { limit, cursor, ...filter } = request.query;
-      const rows = await listContributors(app.db, request.principal.organisationId, filter, limit, decodeCursor(cursor));
+      const rows = await listContributors(app.db, request.principal.organisationId, filter, limit, decodeCursor(cursor), app.now());
       return toPage(rows, limit);
     },
   );
@@ -52,7 +60,7 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       assertCanSeeContributor(request.principal, request.params.id);
-      return toContributorResponse(await getContributorRow(app.db, request.principal.organisationId, request.params.id));
+      return getContributor(app.db, request.principal.organisationId, request.params.id, app.now());
     },
   );
 
@@ -78,6 +86,45 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
         }
       }
       return updateContributor(app.db, principal.organisationId, request.actor(), request.params.id, request.body, app.now());
+    },
+  );
+
+  app.post(
+    '/v1/contributors/:id/earnings-limits',
+    {
+      config: { roles: ['admin', 'finance', 'coordinator'] },
+      schema: {
+        tags: ['contributors'],
+        summary: "Add a dated version of a contributor's earnings limit (an amount, the ESA permitted-work preset, or amount null to end it)",
+        params: idParams,
+        body: earningsLimitVersionBody,
+        response: { 201: earningsLimitVersionResponse },
+      },
+    },
+    async (request) =>
+      request.transaction(async (tx) => {
+        const { organisationId } = request.principal;
+        await getContributorRow(tx, organisationId, request.params.id, true);
+        return addLimitVersion(tx, organisationId, request.actor(), request.params.id, request.body);
+      }),
+  );
+
+  app.get(
+    '/v1/contributors/:id/earnings-limits',
+    {
+      config: { roles: [...staff, 'participant'] },
+      schema: {
+        tags: ['contributors'],
+        summary: "A contributor's earnings limit over time, oldest first",
+        params: idParams,
+        response: { 200: z.object({ data: z.array(earningsLimitVersionResponse) }) },
+      },
+    },
+    async (request) => {
+      const { organisationId } = request.principal;
+      assertCanSeeContributor(request.principal, request.params.id);
+      await getContributorRow(app.db, organisationId, request.params.id);
+      return { data: (await loadLimitVersions(app.db, organisationId, [request.params.id])).get(request.params.id) ?? [] };
     },
   );
 };

@@ -7,20 +7,13 @@ import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 import type { EarningsLimitInput } from './schemas.js';
+import { londonDate } from '../../domain/uk-time.js';
+import { limitOn } from '../../domain/earnings-limit.js';
+import { addLimitVersion, limitAsVersion, limitInForce, loadLimitVersions } from './earnings-limits.js';
 import { toContributorResponse, type ContributorResponse } from './views.js';
 
 export type ContributorRow = typeof contributors.$inferSelect;
 type Row = ContributorRow;
-
-const limitColumns = (limit: EarningsLimitInput | null | undefined) =>
-  limit === undefined
-    ? {}
-    : {
-        limitPeriod: limit?.period ?? null,
-        limitAmount: limit?.amount ?? null,
-        limitPeriodStartDay: limit?.periodStartDay ?? null,
-        limitPolicy: limit?.policy ?? null,
-      };
 
 export interface NewContributor {
   name: string;
@@ -30,7 +23,10 @@ export interface NewContributor {
   earningsLimit?: EarningsLimitInput;
 }
 
-export async function createContributor(db: Db, organisationId: string, actor: Actor, input: NewContributor): Promise<ContributorResponse> {
+/**
+ * Adds a contributor; a limit given with them is in force from today (Europe/London).
+ */
+export async function createContributor(db: Db, organisationId: string, actor: Actor, input: NewContributor, now: Date): Promise<ContributorResponse> {
   return inTransaction(db, async (tx) => {
     const [row] = await tx
       .insert(contributors)
@@ -41,16 +37,20 @@ export async function createContributor(db: Db, organisationId: string, actor: A
         email: input.email ?? null,
         kind: input.kind,
         paymentMethod: input.paymentMethod,
-        ...limitColumns(input.earningsLimit),
       })
       .returning();
-    const view = toContributorResponse(row!);
+    const today = londonDate(now);
+    if (input.earningsLimit) await addLimitVersion(tx, organisationId, actor, row!.id, limitAsVersion(input.earningsLimit, today));
+    const view = await contributorResponseOn(tx, organisationId, row!, today);
     await recordAudit(tx, organisationId, actor, { action: 'contributor.created', entityType: 'contributor', entityId: view.id, after: view });
     return view;
   });
 }
 
-/** Errors: not_found (including another organisation's id or a malformed one). */
+/**
+ * Reads (and with `forUpdate`, locks) a contributor: the one contributor lock every money path
+ * takes. Errors: not_found (including another organisation's id or a malformed one).
+ */
 export async function getContributorRow(db: Db, organisationId: string, contributorId: string, forUpdate = false): Promise<Row> {
   if (!isUuid(contributorId)) throw notFound('The contributor');
   const query = db
@@ -67,7 +67,8 @@ export async function listContributors(
   organisationId: string,
   filter: { kind?: Row['kind']; paymentMethod?: Row['paymentMethod'] },
   limit: number,
-  afterId?: string,
+  afterId: string | undefined,
+  now: Date,
 ) {
   const conditions: SQL[] = [eq(contributors.organisationId, organisationId)];
   if (filter.kind) conditions.push(eq(contributors.kind, filter.kind));
@@ -79,7 +80,19 @@ export async function listContributors(
     .where(and(...conditions))
     .orderBy(asc(contributors.id))
     .limit(limit + 1);
-  return rows.map(toContributorResponse);
+  const today = londonDate(now);
+  const versions = await loadLimitVersions(db, organisationId, rows.map((r) => r.id));
+  return rows.map((row) => toContributorResponse(row, limitOn(versions.get(row.id) ?? [], today)));
+}
+
+/** A contributor as the API shows them on a day, with the limit in force that day. */
+export async function contributorResponseOn(db: Db, organisationId: string, row: Row, today: string): Promise<ContributorResponse> {
+  return toContributorResponse(row, await limitInForce(db, organisationId, row.id, today));
+}
+
+/** Errors: not_found. */
+export async function getContributor(db: Db, organisationId: string, contributorId: string, now: Date): Promise<ContributorResponse> {
+  return contributorResponseOn(db, organisationId, await getContributorRow(db, organisationId, contributorId), londonDate(now));
 }
 
 export interface ContributorPatch {
@@ -90,7 +103,7 @@ export interface ContributorPatch {
   earningsLimit?: EarningsLimitInput | null;
 }
 
-/** Errors: not_found. */
+/** Changes a contributor; a new limit is in force from today (Europe/London). Errors: not_found. */
 export async function updateContributor(
   db: Db,
   organisationId: string,
@@ -100,14 +113,16 @@ export async function updateContributor(
   now: Date,
 ): Promise<ContributorResponse> {
   return inTransaction(db, async (tx) => {
-    const before = toContributorResponse(await getContributorRow(tx, organisationId, contributorId, true));
+    const today = londonDate(now);
+    const before = await contributorResponseOn(tx, organisationId, await getContributorRow(tx, organisationId, contributorId, true), today);
     const { earningsLimit, ...simple } = patch;
     const [row] = await tx
       .update(contributors)
-      .set({ ...simple, ...limitColumns(earningsLimit), updatedAt: now })
+      .set({ ...simple, updatedAt: now })
       .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)))
       .returning();
-    const after = toContributorResponse(row!);
+    if (earningsLimit !== undefined) await addLimitVersion(tx, organisationId, actor, contributorId, limitAsVersion(earningsLimit, today));
+    const after = await contributorResponseOn(tx, organisationId, row!, today);
     await recordAudit(tx, organisationId, actor, {
       action: 'contributor.updated',
       entityType: 'contributor',

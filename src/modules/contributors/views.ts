@@ -3,7 +3,9 @@
  * side so they cannot drift.
  */
 import { z } from 'zod';
-import { contributorKind, earningsLimit, paymentMethod } from './schemas.js';
+import { earningsLimitPolicies, earningsPeriodKinds } from '../../domain/enums.js';
+import type { EarningsLimit } from '../../domain/earnings-limit.js';
+import { contributorKind, paymentMethod } from './schemas.js';
 import type { ContributorRow } from './service.js';
 
 export const contributorResponse = z.object({
@@ -12,7 +14,15 @@ export const contributorResponse = z.object({
   email: z.string().nullable(),
   kind: contributorKind,
   paymentMethod,
-  earningsLimit: earningsLimit.nullable(),
+  earningsLimit: z
+    .object({
+      period: z.enum(earningsPeriodKinds),
+      amount: z.number().int().describe('For the ESA preset, the statutory weekly figure in force today'),
+      periodStartDay: z.number().int(),
+      policy: z.enum(earningsLimitPolicies),
+    })
+    .nullable()
+    .describe('The limit in force today (Europe/London); its history is at /v1/contributors/{id}/earnings-limits'),
   stripeAccountId: z.string().nullable(),
   payoutsEnabled: z.boolean(),
   createdAt: z.iso.datetime(),
@@ -20,17 +30,15 @@ export const contributorResponse = z.object({
 });
 export type ContributorResponse = z.infer<typeof contributorResponse>;
 
-export function toContributorResponse(row: ContributorRow): ContributorResponse {
+/** `limit` is the version in force today (see earnings-limits.ts). */
+export function toContributorResponse(row: ContributorRow, limit: EarningsLimit | null): ContributorResponse {
   return {
     id: row.id,
     name: row.name,
     email: row.email,
     kind: row.kind,
     paymentMethod: row.paymentMethod,
-    earningsLimit:
-      row.limitPeriod && row.limitAmount !== null && row.limitPeriodStartDay !== null && row.limitPolicy
-        ? { period: row.limitPeriod, amount: row.limitAmount, periodStartDay: row.limitPeriodStartDay, policy: row.limitPolicy }
-        : null,
+    earningsLimit: limit && { period: limit.period, amount: limit.amount, periodStartDay: limit.periodStartDay, policy: limit.policy },
     stripeAccountId: row.stripeAccountId,
     payoutsEnabled: row.stripePayoutsEnabled,
     createdAt: row.createdAt.toISOString(),

@@ -2,6 +2,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { contributorKinds } from '../../domain/enums.js';
+import { londonDate } from '../../domain/uk-time.js';
 import { currency, id, idParams, isoDate } from '../../lib/schemas.js';
 import { budgetResponse } from '../budgets/views.js';
 import { getBudgetRow } from '../budgets/service.js';
@@ -188,7 +189,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
         app.db,
         organisationId,
         { ...request.query, currency: await currencyFor(organisationId, request.query) },
-        app.now().toISOString().slice(0, 10),
+        londonDate(app.now()),
       );
       // Reporters never see who is who: only pseudonyms.
       if (role === 'reporter') {

@@ -39,7 +39,7 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       assertMayRecordFor(request.principal, request.body.contributorId);
-      return request.transaction((tx) => submitTimeEntry(tx, request.principal.organisationId, request.actor(), request.body));
+      return request.transaction((tx) => submitTimeEntry(tx, request.principal.organisationId, request.actor(), request.body, app.now()));
     },
   );
 
@@ -74,7 +74,7 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => quoteSession(app.db, request.principal.organisationId, request.body),
+    async (request) => quoteSession(app.db, request.principal.organisationId, request.body, app.now()),
   );
 
   app.post(
@@ -98,7 +98,7 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => request.transaction((tx) => recordSession(tx, request.principal.organisationId, request.actor(), request.body)),
+    async (request) => request.transaction((tx) => recordSession(tx, request.principal.organisationId, request.actor(), request.body, app.now())),
   );
 
   registerWorkRoutes(app, {

@@ -1,14 +1,14 @@
-import { and, between, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { ledgerAccounts, sessions, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import type { Actor, Principal } from '../../domain/actor.js';
-import { limitPeriod } from '../../domain/earnings-period.js';
 import type { Activity } from '../../domain/enums.js';
 import { quoteTime, type TimeQuote } from '../../domain/incentive.js';
 import { budgetAvailableAccount } from '../../domain/ledger.js';
 import { formatMoney } from '../../domain/money.js';
 import { findRate } from '../../domain/rate-card.js';
+import { londonDate } from '../../domain/uk-time.js';
 import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import { newId } from '../../lib/ids.js';
@@ -24,6 +24,7 @@ import {
   type WorkKind,
 } from '../approvable-work/lifecycle.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
+import { limitForecast } from '../contributors/earnings-limits.js';
 import { getContributorRow, type ContributorRow } from '../contributors/service.js';
 import { toContributorResponse } from '../contributors/views.js';
 import { loadVersions } from '../rate-cards/service.js';
@@ -39,23 +40,6 @@ export const timeEntryWork: WorkKind<TimeEntryRow, TimeEntryResponse> = {
   notReversible: (status) => `Only approved time can be reversed; this entry is ${status}.`,
 };
 
-/** Earnings approved (not reversed) for a contributor between two dates, in one currency. */
-export async function earnedBetween(tx: Db, organisationId: string, contributorId: string, currency: string, from: string, to: string) {
-  const [row] = await tx
-    .select({ total: sql<string>`coalesce(sum(${timeEntries.amount}), 0)` })
-    .from(timeEntries)
-    .where(
-      and(
-        eq(timeEntries.organisationId, organisationId),
-        eq(timeEntries.contributorId, contributorId),
-        eq(timeEntries.status, 'approved'),
-        eq(timeEntries.currency, currency),
-        between(timeEntries.date, from, to),
-      ),
-    );
-  return Number(row?.total ?? 0);
-}
-
 interface WorkInput {
   activity: Activity;
   date: string;
@@ -63,8 +47,8 @@ interface WorkInput {
 }
 
 /**
- * Prices a piece of work with the rate card in force on its date and the contributor's earnings
- * limit as it stands. Errors: outside_budget_period, rate_not_found.
+ * Prices a piece of work with the rate card in force on its date. Errors: outside_budget_period,
+ * rate_not_found.
  */
 async function priceWork(
   tx: Db,
@@ -82,20 +66,11 @@ async function priceWork(
       `The budget's rate card has no ${work.activity} rate for ${contributor.kind.replace('_', ' ')} contributors on ${work.date}.`,
     );
   }
-  const limit = toContributorResponse(contributor).earningsLimit;
-  const earnedInPeriod = limit
-    ? await (async () => {
-        const period = limitPeriod(limit, work.date);
-        return earnedBetween(tx, organisationId, contributor.id, budget.currency, period.start, period.end);
-      })()
-    : 0;
   const quote = quoteTime({
     minutes: work.minutes,
     rate: match.rate,
     rateCardVersion: match.version.version,
     contributor: { kind: contributor.kind, paymentMethod: contributor.paymentMethod },
-    earningsLimit: limit,
-    earnedInPeriod,
     currency: budget.currency,
   });
   return { quote, rateCardVersionId: match.version.id, inKind: match.rate.inKind === true };
@@ -128,6 +103,44 @@ export interface NewTimeEntry extends WorkInput {
   note?: string;
 }
 
+/**
+ * A contributor's minutes on one date, over their submitted and approved entries, never pass
+ * 24 hours. The caller holds the contributor's lock, so two submissions cannot both fit.
+ * Errors: day_minutes_exceeded (422).
+ */
+async function assertDayNotOverfull(tx: Db, organisationId: string, contributorId: string, date: string, minutes: number) {
+  const [row] = await tx
+    .select({ total: sql<string>`coalesce(sum(${timeEntries.minutes}), 0)` })
+    .from(timeEntries)
+    .where(
+      and(
+        eq(timeEntries.organisationId, organisationId),
+        eq(timeEntries.contributorId, contributorId),
+        eq(timeEntries.date, date),
+        inArray(timeEntries.status, ['submitted', 'approved']),
+      ),
+    );
+  const already = Number(row?.total ?? 0);
+  if (already + minutes > MINUTES_PER_DAY) {
+    throw new AppError(
+      'day_minutes_exceeded',
+      `This contributor already has ${already} minutes recorded on ${date}; ${minutes} more would pass the ${MINUTES_PER_DAY} minutes in a day.`,
+      { minutesRecorded: already },
+    );
+  }
+}
+
+const MINUTES_PER_DAY = 1440;
+
+/** The quote's own warnings, the budget's, and the earnings-limit forecast for `today`. */
+async function allWarnings(tx: Db, organisationId: string, contributor: ContributorRow, budget: BudgetRow, quote: TimeQuote, today: string) {
+  return [
+    ...quote.warnings,
+    ...(await budgetWarnings(tx, organisationId, budget, quote.amount)),
+    ...(await limitForecast(tx, organisationId, contributor.id, budget.currency, quote.amount, today)),
+  ];
+}
+
 async function insertEntry(
   tx: Db,
   organisationId: string,
@@ -136,9 +149,11 @@ async function insertEntry(
   budget: BudgetRow,
   input: NewTimeEntry,
   sessionId: string | null,
+  today: string,
 ): Promise<TimeEntryResponse> {
+  await assertDayNotOverfull(tx, organisationId, contributor.id, input.date, input.minutes);
   const { quote, rateCardVersionId } = await priceWork(tx, organisationId, contributor, budget, input);
-  const warnings = [...quote.warnings, ...(await budgetWarnings(tx, organisationId, budget, quote.payable))];
+  const warnings = await allWarnings(tx, organisationId, contributor, budget, quote, today);
   return insertWork(tx, timeEntryWork, organisationId, actor, {
     id: newId(),
     contributorId: contributor.id,
@@ -152,9 +167,7 @@ async function insertEntry(
     rateCardVersionId,
     rateCardVersion: quote.rateCardVersion,
     value: quote.value,
-    amount: quote.payable,
-    withheld: quote.withheld,
-    limitOutcome: quote.limitOutcome,
+    amount: quote.amount,
     explanation: quote.explanation,
     warnings,
     submittedBy: actor.id,
@@ -163,13 +176,13 @@ async function insertEntry(
 
 /**
  * Records time as submitted, with a quote. Errors: not_found (contributor or budget),
- * outside_budget_period, rate_not_found.
+ * outside_budget_period, rate_not_found, day_minutes_exceeded.
  */
-export async function submitTimeEntry(db: Db, organisationId: string, actor: Actor, input: NewTimeEntry): Promise<TimeEntryResponse> {
+export async function submitTimeEntry(db: Db, organisationId: string, actor: Actor, input: NewTimeEntry, now: Date): Promise<TimeEntryResponse> {
   return inTransaction(db, async (tx) => {
-    const contributor = await getContributorRow(tx, organisationId, input.contributorId);
+    const contributor = await getContributorRow(tx, organisationId, input.contributorId, true);
     const budget = await getBudgetRow(tx, organisationId, input.budgetId);
-    return insertEntry(tx, organisationId, actor, contributor, budget, input, null);
+    return insertEntry(tx, organisationId, actor, contributor, budget, input, null, londonDate(now));
   });
 }
 
@@ -183,7 +196,7 @@ export interface NewSession extends WorkInput {
  * One co-production session: a submitted time entry per attendee, all or nothing.
  * Errors: as submitTimeEntry, for any attendee.
  */
-export async function recordSession(db: Db, organisationId: string, actor: Actor, input: NewSession) {
+export async function recordSession(db: Db, organisationId: string, actor: Actor, input: NewSession, now: Date) {
   return inTransaction(db, async (tx) => {
     const budget = await getBudgetRow(tx, organisationId, input.budgetId);
     const id = newId();
@@ -199,9 +212,9 @@ export async function recordSession(db: Db, organisationId: string, actor: Actor
     });
     const entries: TimeEntryResponse[] = [];
     for (const contributorId of input.attendees) {
-      const contributor = await getContributorRow(tx, organisationId, contributorId);
+      const contributor = await getContributorRow(tx, organisationId, contributorId, true);
       entries.push(
-        await insertEntry(tx, organisationId, actor, contributor, budget, { ...input, contributorId, note: input.note }, id),
+        await insertEntry(tx, organisationId, actor, contributor, budget, { ...input, contributorId, note: input.note }, id, londonDate(now)),
       );
     }
     await recordAudit(tx, organisationId, actor, {
@@ -218,19 +231,19 @@ export async function recordSession(db: Db, organisationId: string, actor: Actor
  * What a session would record, without recording it: the quote each attendee's entry would get.
  * Nothing is written. Errors: as recordSession.
  */
-export async function quoteSession(db: Db, organisationId: string, input: Omit<NewSession, 'note'>) {
+export async function quoteSession(db: Db, organisationId: string, input: Omit<NewSession, 'note'>, now: Date) {
   const budget = await getBudgetRow(db, organisationId, input.budgetId);
   const entries = [];
   for (const contributorId of input.attendees) {
     const contributor = await getContributorRow(db, organisationId, contributorId);
     const { quote } = await priceWork(db, organisationId, contributor, budget, input);
-    const warnings = [...quote.warnings, ...(await budgetWarnings(db, organisationId, budget, quote.payable))];
+    const warnings = await allWarnings(db, organisationId, contributor, budget, quote, londonDate(now));
     entries.push({
       contributorId,
       quote: {
-        amount: quote.payable,
+        amount: quote.amount,
         value: quote.value,
-        withheld: quote.withheld,
+        withheld: 0,
         currency: budget.currency,
         rateCardVersion: quote.rateCardVersion,
         explanation: quote.explanation,
@@ -243,40 +256,31 @@ export async function quoteSession(db: Db, organisationId: string, input: Omit<N
 }
 
 /**
- * Approves submitted time: prices it again with the rates in force for its date and the
- * earnings already approved in its limit period (both under lock, so racing approvals for one
- * contributor see each other), applies the limit policy, and moves the amount from the budget
- * to what the contributor is owed.
+ * Approves submitted time: prices it again with the rates in force for its date (under the
+ * contributor's lock), keeps the contributor's kind, and moves the whole amount from the budget
+ * to what the contributor is owed. An earnings limit never refuses an approval: money counts
+ * when it is paid, so the payout run applies the limit; here `warnings` forecasts it.
  *
  * Errors: as approveWork (not_found, invalid_state, self_approval_forbidden, budget_exceeded),
- * earnings_limit_exceeded (policy block; carries `headroom`), rate_not_found.
+ * rate_not_found.
  */
 export function approveTimeEntry(db: Db, organisationId: string, principal: Principal, actor: Actor, entryId: string, now: Date) {
   return approveWork(db, timeEntryWork, organisationId, principal, actor, entryId, now, async (tx, entry, contributor, budget) => {
     const { quote, rateCardVersionId, inKind } = await priceWork(tx, organisationId, contributor, budget, entry);
-    if (quote.limitOutcome === 'blocked') {
-      const headroom = quote.headroom ?? 0;
-      const period = contributor.limitPeriod === 'week' ? 'week' : 'month';
-      throw new AppError(
-        'earnings_limit_exceeded',
-        `This would take ${contributor.name} over their earnings limit for the ${period}: ${formatMoney(headroom, budget.currency)} of headroom is left, and this work is ${formatMoney(quote.amount, budget.currency)}.`,
-        { headroom },
-      );
-    }
     return {
-      amount: quote.payable,
+      amount: quote.amount,
       values: {
         rateCardVersionId,
         rateCardVersion: quote.rateCardVersion,
         value: quote.value,
-        amount: quote.payable,
-        withheld: quote.withheld,
+        amount: quote.amount,
+        withheld: 0,
         inKind,
         declined: contributor.paymentMethod === 'declined',
-        limitOutcome: quote.limitOutcome,
-        flagged: quote.limitOutcome === 'warned',
+        limitOutcome: null,
+        flagged: false,
         explanation: quote.explanation,
-        warnings: quote.warnings,
+        warnings: [...quote.warnings, ...(await limitForecast(tx, organisationId, contributor.id, budget.currency, quote.amount, londonDate(now)))],
       },
     };
   });

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { timeEntries } from '../../db/schema.js';
-import { activities, entryStatuses } from '../../domain/enums.js';
+import { activities, contributorKinds, entryStatuses } from '../../domain/enums.js';
 
 export type TimeEntryRow = typeof timeEntries.$inferSelect;
 
@@ -37,6 +37,8 @@ export const timeEntryResponse = z.object({
   flagged: z.boolean().describe('Approved over an earnings limit with policy warn'),
   limitOutcome: z.string().nullable(),
   rateCardVersion: z.number().int().nullable(),
+  contributorKind: z.enum(contributorKinds).nullable().describe("The contributor's kind when the entry was approved"),
+  warnings: z.array(z.string()).describe('What to notice: the budget running low, an earnings limit the payout run will apply'),
   quote: timeEntryQuote,
   rejectionReason: z.string().nullable(),
   reversalReason: z.string().nullable(),
@@ -67,6 +69,8 @@ export function toTimeEntryResponse(row: TimeEntryRow): TimeEntryResponse {
     flagged: row.flagged,
     limitOutcome: row.limitOutcome,
     rateCardVersion: row.rateCardVersion,
+    contributorKind: row.contributorKind,
+    warnings: row.warnings,
     quote: {
       amount: row.amount,
       value: row.value,

@@ -1,0 +1,150 @@
+/**
+ * Contributors' earnings limits as dated versions (see domain/earnings-limit.ts for how a
+ * payment is judged by them). Versions are only ever added: a change is a new row from a date,
+ * so a statement for a past period shows the limit that was in force then.
+ */
+import { and, asc, between, eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { earningsLimitVersions, ledgerAccounts, payoutItems } from '../../db/schema.js';
+import type { Actor } from '../../domain/actor.js';
+import { limitOn, periodOf, type EarningsLimit, type EarningsLimitVersion } from '../../domain/earnings-limit.js';
+import { formatMoney, toSafeNumber } from '../../domain/money.js';
+import { recordAudit } from '../../lib/audit.js';
+import { newId } from '../../lib/ids.js';
+import type { EarningsLimitInput, EarningsLimitVersionInput } from './schemas.js';
+
+type VersionRow = typeof earningsLimitVersions.$inferSelect;
+
+export function toLimitVersion(row: VersionRow): EarningsLimitVersion & { id: string; createdAt: string } {
+  return {
+    id: row.id,
+    effectiveFrom: row.effectiveFrom,
+    period: row.period,
+    amount: row.amount,
+    periodStartDay: row.periodStartDay,
+    policy: row.policy,
+    preset: row.preset,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+/** Each contributor's versions, oldest first (of two from one day, the later added last). */
+export async function loadLimitVersions(db: Db, organisationId: string, contributorIds: string[]) {
+  const byContributor = new Map<string, ReturnType<typeof toLimitVersion>[]>();
+  if (!contributorIds.length) return byContributor;
+  const rows = await db
+    .select()
+    .from(earningsLimitVersions)
+    .where(and(eq(earningsLimitVersions.organisationId, organisationId), inArray(earningsLimitVersions.contributorId, contributorIds)))
+    .orderBy(asc(earningsLimitVersions.effectiveFrom), asc(earningsLimitVersions.id));
+  for (const row of rows) {
+    const list = byContributor.get(row.contributorId) ?? [];
+    list.push(toLimitVersion(row));
+    byContributor.set(row.contributorId, list);
+  }
+  return byContributor;
+}
+
+/** One contributor's limit in force on a date, or null. */
+export async function limitInForce(db: Db, organisationId: string, contributorId: string, date: string): Promise<EarningsLimit | null> {
+  return limitOn((await loadLimitVersions(db, organisationId, [contributorId])).get(contributorId) ?? [], date);
+}
+
+/** The shape a version is stored in, from either way of writing one. */
+function versionColumns(input: EarningsLimitVersionInput) {
+  if ('preset' in input) {
+    return { period: 'week' as const, amount: null, periodStartDay: input.periodStartDay, policy: input.policy, preset: input.preset };
+  }
+  if (input.amount === null) return { period: null, amount: null, periodStartDay: null, policy: null, preset: null };
+  return { period: input.period, amount: input.amount, periodStartDay: input.periodStartDay, policy: input.policy, preset: null };
+}
+
+/** A contributor's limit as written on the contributor (create or PATCH), from a date. */
+export const limitAsVersion = (limit: EarningsLimitInput | null, effectiveFrom: string): EarningsLimitVersionInput =>
+  limit ? { effectiveFrom, ...limit } : { effectiveFrom, amount: null };
+
+/** Adds a version, in the caller's transaction, and records it. The contributor must exist. */
+export async function addLimitVersion(tx: Db, organisationId: string, actor: Actor, contributorId: string, input: EarningsLimitVersionInput) {
+  const [row] = await tx
+    .insert(earningsLimitVersions)
+    .values({ organisationId, id: newId(), contributorId, effectiveFrom: input.effectiveFrom, ...versionColumns(input), createdBy: actor.id })
+    .returning();
+  const version = toLimitVersion(row!);
+  await recordAudit(tx, organisationId, actor, {
+    action: 'contributor.earnings_limit_added',
+    entityType: 'contributor',
+    entityId: contributorId,
+    after: version,
+  });
+  return version;
+}
+
+/**
+ * Earnings that count against a limit between two dates: paid, or approved and on its way
+ * (processing), by the Europe/London date the money counts as received. Drafts do not count.
+ */
+export async function earningsCountedBetween(db: Db, organisationId: string, contributorId: string, currency: string, from: string, to: string) {
+  const [row] = await db
+    .select({ total: sql<string>`coalesce(sum(${payoutItems.earnings}), 0)` })
+    .from(payoutItems)
+    .where(
+      and(
+        eq(payoutItems.organisationId, organisationId),
+        eq(payoutItems.contributorId, contributorId),
+        eq(payoutItems.currency, currency),
+        inArray(payoutItems.status, ['processing', 'paid']),
+        between(payoutItems.paymentDate, from, to),
+      ),
+    );
+  return toSafeNumber(row?.total ?? 0);
+}
+
+/** What a contributor is owed in earnings now, in one currency. */
+export async function earningsOwed(db: Db, organisationId: string, contributorId: string, currency: string) {
+  const [row] = await db
+    .select({ total: sql<string>`coalesce(sum(${ledgerAccounts.balance}), 0)` })
+    .from(ledgerAccounts)
+    .where(
+      and(
+        eq(ledgerAccounts.organisationId, organisationId),
+        eq(ledgerAccounts.contributorId, contributorId),
+        eq(ledgerAccounts.currency, currency),
+        eq(ledgerAccounts.type, 'contributor_owed'),
+        eq(ledgerAccounts.component, 'earnings'),
+      ),
+    );
+  return toSafeNumber(row?.total ?? 0);
+}
+
+/**
+ * Approval only forecasts: a warning when what the contributor would then be owed in earnings
+ * does not fit what is left of the current period's limit (Europe/London `today`), saying what
+ * the payout run will do with the rest. Never refuses.
+ */
+export async function limitForecast(
+  db: Db,
+  organisationId: string,
+  contributorId: string,
+  currency: string,
+  amount: number,
+  today: string,
+): Promise<string[]> {
+  if (amount <= 0) return [];
+  const limit = await limitInForce(db, organisationId, contributorId, today);
+  if (!limit) return [];
+  const period = periodOf(limit, today);
+  const counted = await earningsCountedBetween(db, organisationId, contributorId, currency, period.start, period.end);
+  const owed = await earningsOwed(db, organisationId, contributorId, currency);
+  const headroom = Math.max(0, limit.amount - counted);
+  if (owed + amount <= headroom) return [];
+  const money = (n: number) => formatMoney(n, currency);
+  const what = limit.period === 'week' ? 'week' : 'period';
+  const then = {
+    block: `the payout run will hold what does not fit and pay it from ${period.nextStart}`,
+    split: `the payout run will pay up to the limit and the rest from ${period.nextStart}`,
+    warn: 'the payout run will pay it all and flag it (policy: warn)',
+  }[limit.policy];
+  return [
+    `With this, ${money(owed + amount)} of earnings would be owed, but only ${money(headroom)} of this ${what}'s ${money(limit.amount)} earnings limit is left (until ${period.end}): ${then}.`,
+  ];
+}
