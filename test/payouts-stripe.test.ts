@@ -15,7 +15,7 @@ import {
   viaInject,
   waitForRun,
 } from './helpers/payout-fixtures.js';
-import { startStripeDouble } from './helpers/stripe-double.js';
+import { startStripeDouble } from '../tools/stripe-double/index.js';
 
 const isolated = await isolatedPostgres('payouts_stripe');
 const double = await startStripeDouble();

@@ -3,7 +3,7 @@ import { createTestOrg, json } from './helpers/app.js';
 import { testDatabase } from './helpers/database.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
 import { buildStripeApp, isolatedPostgres, onboardStripeContributor, viaInject, waitForRun } from './helpers/payout-fixtures.js';
-import { startStripeDouble } from './helpers/stripe-double.js';
+import { startStripeDouble } from '../tools/stripe-double/index.js';
 
 // Payout workers of other test files must not take this file's jobs (each has its own double).
 const isolated = await isolatedPostgres('reconcile');

@@ -1,6 +1,6 @@
 import t from 'tap';
 import Stripe from 'stripe';
-import { makeEvent, parseForm, signedEvent, startStripeDouble, webhookHeader, type StripeDouble } from './helpers/stripe-double.js';
+import { makeEvent, parseForm, signedEvent, startStripeDouble, webhookHeader, type StripeDouble } from '../tools/stripe-double/index.js';
 
 const double = await startStripeDouble();
 t.teardown(() => double.close());

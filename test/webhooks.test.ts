@@ -18,7 +18,7 @@ import {
   viaInject,
   waitForRun,
 } from './helpers/payout-fixtures.js';
-import { makeEvent, signedEvent, startStripeDouble, webhookHeader, type DoubleAccount } from './helpers/stripe-double.js';
+import { makeEvent, signedEvent, startStripeDouble, webhookHeader, type DoubleAccount } from '../tools/stripe-double/index.js';
 
 const isolated = await isolatedPostgres('webhooks');
 const double = await startStripeDouble();

@@ -30,7 +30,7 @@ import {
   waitForRun,
   type Send,
 } from '../helpers/payout-fixtures.js';
-import { startStripeDouble } from '../helpers/stripe-double.js';
+import { startStripeDouble } from '../../tools/stripe-double/index.js';
 import { freePort } from './helpers/postgres-cluster.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

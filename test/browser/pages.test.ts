@@ -7,7 +7,7 @@ import { buildTestApp, createTestOrg, json, uniqueEmail } from '../helpers/app.j
 import { testDatabase } from '../helpers/database.js';
 import { fundedBudget } from '../helpers/fixtures.js';
 import { deliverEvent, stripeFor, viaInject, WEBHOOK_SECRET } from '../helpers/payout-fixtures.js';
-import { startStripeDouble } from '../helpers/stripe-double.js';
+import { startStripeDouble } from '../../tools/stripe-double/index.js';
 
 // Each role's task in a real browser (Debian's Chromium, driven by playwright-core) against the
 // real server on a real port: sign in, do the job end to end, run axe-core on every page (no
@@ -168,7 +168,7 @@ t.test('participant: what I am owed, my statement, how I am paid, Stripe set-up'
   // Stripe finishes onboarding and tells us by webhook; the person comes back to the return URL.
   const contributor = await api('GET', `/v1/contributors/${priya.id}`, coordinatorHeaders);
   const account = double.activateAccount(contributor.stripeAccountId);
-  const { makeEvent } = await import('../helpers/stripe-double.js');
+  const { makeEvent } = await import('../../tools/stripe-double/index.js');
   t.equal((await deliverEvent(viaInject(app), makeEvent('account.updated', account))).statusCode, 200);
   await page.goto(`${base}/app/stripe/return`);
   await page.waitForURL(`${base}/my/payment?stripe=returned`);

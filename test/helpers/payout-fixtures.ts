@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import Stripe from 'stripe';
 import { buildTestApp } from './app.js';
-import { makeEvent, signedEvent, type StripeDouble } from './stripe-double.js';
+import { makeEvent, signedEvent, type StripeDouble } from '../../tools/stripe-double/index.js';
 
 export const WEBHOOK_SECRET = 'whsec_test';
 

@@ -3,7 +3,7 @@ import type { Test } from 'tap';
 import { createStripeClient } from '../../src/lib/stripe.js';
 import { buildTestApp } from './app.js';
 import { testDatabase } from './database.js';
-import { startStripeDouble, type StripeDouble } from './stripe-double.js';
+import { startStripeDouble, type StripeDouble } from '../../tools/stripe-double/index.js';
 
 /**
  * The app with Stripe configured against a fresh test double, so Stripe routes reach their
