@@ -49,6 +49,8 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
   // Spread out, and 3 % under the limit: Stripe counts requests in its own windows, which do
   // not line up with ours, and a request's start here is not its arrival there.
   const call = createPacer(Math.max(1, Math.floor(deps.maxRequestsPerSecond * 0.97)));
+  // The 429 pause is timed on the real clock (Date.now), as the pacer and setTimeout are: it
+  // paces requests to Stripe and is no domain time, so the injected clock (deps.now) stays out.
   let pausedUntil = 0;
   let pauseMs = 0;
 

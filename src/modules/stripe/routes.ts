@@ -33,7 +33,7 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) =>
-      startStripeOnboarding(app.db, requireStripe(), request.principal.organisationId, request.actor(), request.params.id, urls(request)),
+      startStripeOnboarding(app.db, requireStripe(), request.principal.organisationId, request.actor(), request.params.id, urls(request), app.now()),
   );
 
   app.post(
@@ -43,7 +43,15 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags: ['stripe'], summary: 'Start or continue my Stripe onboarding', response: { 200: onboardingView } },
     },
     async (request) =>
-      startStripeOnboarding(app.db, requireStripe(), request.principal.organisationId, request.actor(), ownContributorId(request.principal), urls(request)),
+      startStripeOnboarding(
+        app.db,
+        requireStripe(),
+        request.principal.organisationId,
+        request.actor(),
+        ownContributorId(request.principal),
+        urls(request),
+        app.now(),
+      ),
   );
 
   // Webhooks are verified on the exact bytes Stripe sent, so this route keeps the raw body.
@@ -70,7 +78,8 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
         let event: Stripe.Event;
         try {
           if (typeof signature !== 'string' || !Buffer.isBuffer(raw)) throw new Error('missing signature or body');
-          event = stripe.webhooks.constructEvent(raw, signature, secret, SIGNATURE_TOLERANCE_SECONDS);
+          // The signature's age is measured on the app's clock (in ms), not the SDK's own.
+          event = stripe.webhooks.constructEvent(raw, signature, secret, SIGNATURE_TOLERANCE_SECONDS, undefined, app.now().getTime());
         } catch {
           throw new AppError('invalid_signature', 'The Stripe-Signature header does not match the body, or is too old.');
         }

@@ -28,6 +28,7 @@ export async function startStripeOnboarding(
   actor: Actor,
   contributorId: string,
   urls: { refreshUrl: string; returnUrl: string },
+  now: Date,
 ) {
   const contributor = await getContributorRow(db, organisationId, contributorId);
   if (contributor.paymentMethod !== 'stripe') {
@@ -51,7 +52,7 @@ export async function startStripeOnboarding(
     const recorded = await inTransaction(db, async (tx) => {
       const [row] = await tx
         .update(contributors)
-        .set({ stripeAccountId: account.id, stripePayoutsEnabled: canReceiveTransfers(account), updatedAt: new Date() })
+        .set({ stripeAccountId: account.id, stripePayoutsEnabled: canReceiveTransfers(account), updatedAt: now })
         .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributor.id), isNull(contributors.stripeAccountId)))
         .returning();
       if (row) {
