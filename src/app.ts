@@ -90,6 +90,25 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     // Router errors (a malformed or overlong URL) answer in the same problem+json as the rest.
     frameworkErrors: renderFrameworkError as never,
     ajv: { customOptions: { removeAdditional: false } },
+    // Timeouts, as the fastify/demo reference app sets them, for a payment API behind a load
+    // balancer (AWS ALB and nginx default to 60 s idle):
+    // - keep-alive: longer than the balancer's idle timeout, so the balancer always closes an
+    //   idle connection first; were the service to close it as the balancer reuses it, that
+    //   request would fail with a 502. (Fastify's own default; on close, idle connections are
+    //   reaped at once, see below.)
+    keepAliveTimeout: 72_000,
+    // - the whole request (headers and body, at most 1 MiB) must arrive within 30 s, and its
+    //   headers within 15 s: a client trickling bytes cannot hold a connection open for ever.
+    requestTimeout: 30_000,
+    http: { headersTimeout: 15_000 },
+    // - a connection silent for 2 minutes is dropped: well past any request's work (a payout
+    //   run of ten thousand people is approved in seconds; a request waits at most 15 s for a
+    //   database connection) and past the keep-alive, so only dead clients are cut.
+    connectionTimeout: 120_000,
+    // - each plugin, and each onReady hook, has 30 s: the payout jobs' hook starts the job
+    //   queue, whose first start creates its tables and, on PostgreSQL, may wait for another
+    //   instance starting at the same time; Fastify's 10 s would refuse a slow but sound start.
+    pluginTimeout: 30_000,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
