@@ -143,7 +143,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     reply.code(successStatus(request));
   });
 
-  await app.register(errorsPlugin, { notFoundPage });
+  await app.register(errorsPlugin, { notFoundPage: () => notFoundPage(deps.config.web) });
   await app.register(fastifyRateLimit, { global: false });
   await app.register(fastifySwagger, {
     openapi: {

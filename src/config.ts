@@ -31,6 +31,11 @@ const envSchema = z
     STRIPE_MAX_RPS: z.coerce.number().int().min(1).max(1000).default(25),
     PAYOUT_WORKERS: z.coerce.number().int().min(0).max(64).default(4),
     PUBLIC_URL: z.url().optional(),
+    /**
+     * Re-read the page templates (src/web/views) on every render, so an edit shows without a
+     * restart: for working on the pages. Off by default: templates are read once and cached.
+     */
+    WEB_TEMPLATE_RELOAD: z.stringbool().default(false),
     /** Trust X-Forwarded-For from a proxy in front (true, a hop count, or addresses); off by default. */
     TRUST_PROXY: z
       .string()
@@ -62,6 +67,8 @@ export interface Config {
   /** Concurrent payout jobs in this process; 0 runs none here (another process works the queue). */
   payoutWorkers: number;
   publicUrl?: string;
+  /** The web pages: whether templates are re-read on every render (WEB_TEMPLATE_RELOAD). */
+  web: { templateReload: boolean };
   /** Fastify's trustProxy: only behind a proxy that sets X-Forwarded-For may clients' addresses come from it. */
   trustProxy: boolean | number | string;
 }
@@ -97,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     payoutWorkers: e.PAYOUT_WORKERS,
     publicUrl: e.PUBLIC_URL,
+    web: { templateReload: e.WEB_TEMPLATE_RELOAD },
     trustProxy: e.TRUST_PROXY,
   };
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import fastifyCompress from '@fastify/compress';
 import fastifyCookie from '@fastify/cookie';
@@ -8,50 +7,23 @@ import fastifyHelmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import nunjucks from 'nunjucks';
-import { ApiClient, PageError, SessionEnded, type Problem } from './api.js';
+import type { Config } from '../config.js';
+import { ApiClient, PageError, SessionEnded } from './api.js';
 import * as format from './format.js';
 import { coordinatorPages } from './pages/coordinator.js';
 import { financePages } from './pages/finance.js';
 import { participantPages } from './pages/participant.js';
 import { signInPages } from './pages/sign-in.js';
+import { homeFor, SESSION_COOKIE, type Me } from './session.js';
 
 const viewsDir = fileURLToPath(new URL('./views/', import.meta.url));
 const assetsDir = fileURLToPath(new URL('./assets/', import.meta.url));
 const govukDist = fileURLToPath(new URL('../../node_modules/govuk-frontend/dist/', import.meta.url));
 
-export const SESSION_COOKIE = 'cpl_session';
-
-export interface Me {
-  userId: string | null;
-  organisationId: string;
-  role: 'admin' | 'finance' | 'coordinator' | 'participant' | 'reporter';
-  contributorId: string | null;
-}
-
 declare module 'fastify' {
-  interface FastifyRequest {
-    /** The API as the signed-in user (or anonymously, before sign-in). */
-    api: ApiClient;
-    /** Who is signed in, once requireRole has asked the API. */
-    me: Me | null;
-  }
   interface FastifyReply {
     /** Renders a page with the layout's shared values (navigation, CSRF token, CSP nonce). */
     page(template: string, data?: Record<string, unknown>): Promise<FastifyReply>;
-  }
-}
-
-/** Where each role starts. */
-export function homeFor(role: Me['role']): string {
-  switch (role) {
-    case 'participant':
-      return '/my';
-    case 'coordinator':
-      return '/register';
-    case 'finance':
-      return '/finance';
-    default:
-      return '/account';
   }
 }
 
@@ -73,40 +45,20 @@ const navigation: Record<Me['role'], { href: string; text: string }[]> = {
   reporter: [{ href: '/account', text: 'Account' }],
 };
 
-/** The signed-in user, or a redirect to sign in. Pages call it first. */
-export async function requireRole(request: FastifyRequest, reply: FastifyReply, ...roles: Me['role'][]): Promise<Me | null> {
-  if (!request.cookies[SESSION_COOKIE]) {
-    await reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
-    return null;
-  }
-  const me = await request.api.get<Me>('/v1/me');
-  if (!roles.includes(me.role)) {
-    throw new PageError({ status: 403, code: 'forbidden', title: 'Forbidden', detail: 'This page is for another role. Use the links at the top of the page.' });
-  }
-  request.me = me;
-  return me;
-}
+/** The page settings from config (WEB_TEMPLATE_RELOAD). */
+export type WebOptions = Config['web'];
 
-/** Field errors from a problem, keyed by the form field each belongs to. */
-export function fieldErrors(problem: Problem, fieldNames: Record<string, string> = {}): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of problem.errors ?? []) {
-    const field = e.field.replace(/^(body|querystring|params)\./, '');
-    const name = fieldNames[field] ?? field.split('.')[0]!;
-    out[name] ??= e.message;
-  }
-  return out;
-}
+const environments = new Map<boolean, nunjucks.Environment>();
 
-/** A fresh Idempotency-Key for a form, so that sending it twice has one effect. */
-export const formKey = () => randomUUID();
-
-let environment: nunjucks.Environment | undefined;
-
-/** The templates: the service's own views and GOV.UK Frontend's macros, HTML-escaped by default. */
-function pageEnvironment(): nunjucks.Environment {
-  if (environment) return environment;
-  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader([viewsDir, govukDist], { noCache: process.env.NODE_ENV === 'development' }), {
+/**
+ * The templates: the service's own views and GOV.UK Frontend's macros, HTML-escaped by default.
+ * One environment a process for each setting of `templateReload` (re-read templates on every
+ * render, or read them once and cache them).
+ */
+function pageEnvironment(options: WebOptions): nunjucks.Environment {
+  const existing = environments.get(options.templateReload);
+  if (existing) return existing;
+  const env = new nunjucks.Environment(new nunjucks.FileSystemLoader([viewsDir, govukDist], { noCache: options.templateReload }), {
     autoescape: true,
     throwOnUndefined: false,
   });
@@ -115,13 +67,13 @@ function pageEnvironment(): nunjucks.Environment {
   env.addFilter('month', format.month);
   env.addFilter('duration', format.duration);
   env.addGlobal('labels', { activity: format.activityLabels, kind: format.kindLabels, method: format.methodLabels, status: format.statusTags });
-  environment = env;
+  environments.set(options.templateReload, env);
   return env;
 }
 
 /** The "Page not found" page, for addresses outside the API that a browser asks for. */
-export function notFoundPage(): string {
-  return pageEnvironment().render('error.njk', { status: 404, problem: { detail: 'Check the address, or start again from the home page.' } });
+export function notFoundPage(options: WebOptions): string {
+  return pageEnvironment(options).render('error.njk', { status: 404, problem: { detail: 'Check the address, or start again from the home page.' } });
 }
 
 /**
@@ -156,7 +108,7 @@ export async function webPages(app: FastifyInstance) {
     strictTransportSecurity: false,
   });
 
-  const env = pageEnvironment();
+  const env = pageEnvironment(app.config.web);
 
   await app.register(fastifyStatic, {
     root: assetsDir,

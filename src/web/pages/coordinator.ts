@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Problem } from '../api.js';
 import { activityLabels, addDays, mondayOf } from '../format.js';
-import { fieldErrors, formKey, requireRole } from '../plugin.js';
+import { fieldErrors, formKey } from '../forms.js';
+import { requireRole } from '../session.js';
 
 interface Budget {
   id: string;

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { formKey, requireRole, type Me } from '../plugin.js';
+import { formKey } from '../forms.js';
+import { requireRole, type Me } from '../session.js';
 
 interface Item {
   id: string;

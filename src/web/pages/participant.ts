@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { taxYearOf } from '../format.js';
-import { formKey, requireRole, SESSION_COOKIE, type Me } from '../plugin.js';
+import { formKey } from '../forms.js';
+import { requireRole, SESSION_COOKIE, type Me } from '../session.js';
 
 interface Buckets {
   owed: number;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiClient } from '../api.js';
-import { fieldErrors, homeFor, requireRole, SESSION_COOKIE, type Me } from '../plugin.js';
+import { fieldErrors } from '../forms.js';
+import { homeFor, requireRole, SESSION_COOKIE, type Me } from '../session.js';
 
 type Form = Record<string, string | undefined>;
 
