@@ -191,19 +191,19 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
   // Payout runs in every state.
   const f1 = asUser(finance1);
   const f2 = asUser(finance2);
-  const voucherRun = await draftPayoutRun(db, organisationId, f1, { currency: 'GBP', methods: ['voucher'] });
+  const voucherRun = await draftPayoutRun(db, organisationId, f1, { currency: 'GBP', methods: ['voucher'] }, today);
   await approvePayoutRun(db, organisationId, f2, voucherRun.id, today, false);
   for (const item of voucherRun.items) await markItemPaid(db, organisationId, f2, item.id, `VOUCHER-${item.id.slice(-6)}`, today);
-  const bankRun = await draftPayoutRun(db, organisationId, f2, { currency: 'GBP', methods: ['bank_transfer'], budgetId: lottery.id });
+  const bankRun = await draftPayoutRun(db, organisationId, f2, { currency: 'GBP', methods: ['bank_transfer'], budgetId: lottery.id }, today);
   const approvedBank = await approvePayoutRun(db, organisationId, f1, bankRun.id, today, false);
   for (const [n, item] of approvedBank.items.entries()) {
     if (n % 4 === 0) await markItemFailed(db, organisationId, f1, item.id, 'Bank details did not match the account name', today);
     else if (n % 4 !== 1) await markItemPaid(db, organisationId, f1, item.id, `BACS-${todayIso}-${n}`, today);
     // n % 4 === 1: still processing, waiting for the bank transfer to be confirmed
   }
-  const canceled = await draftPayoutRun(db, organisationId, f1, { currency: 'GBP', budgetId: icb.id, methods: ['bank_transfer'] });
+  const canceled = await draftPayoutRun(db, organisationId, f1, { currency: 'GBP', budgetId: icb.id, methods: ['bank_transfer'] }, today);
   await cancelPayoutRun(db, organisationId, f1, canceled.id, today);
-  await draftPayoutRun(db, organisationId, f1, { currency: 'GBP', budgetId: nihr.id }); // a draft waiting for a second pair of eyes
+  await draftPayoutRun(db, organisationId, f1, { currency: 'GBP', budgetId: nihr.id }, today); // a draft waiting for a second pair of eyes
   log('payout runs: paid vouchers, a bank run with paid, failed and pending items, a canceled run and a draft');
 
   const participantContributor = contributorsMade[1]!;

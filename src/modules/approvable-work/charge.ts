@@ -5,6 +5,7 @@ import { formatMoney } from '../../domain/money.js';
 import { AppError } from '../../errors.js';
 import type { BudgetRow } from '../budgets/service.js';
 import { lockAccounts, postTransaction } from '../ledger/service.js';
+import { workHasLeft } from '../payouts/allocation.js';
 
 /**
  * Commits approved work to a budget: moves `amount` from the budget's available account to the
@@ -59,10 +60,18 @@ export async function chargeBudget(
 export async function assertStillOwed(
   tx: Db,
   organisationId: string,
-  input: { budget: BudgetRow; contributorId: string; component: Component; amount: number; payoutItemId: string | null },
+  input: {
+    budget: BudgetRow;
+    contributorId: string;
+    component: Component;
+    amount: number;
+    payoutItemId: string | null;
+    workType: 'time_entry' | 'expense';
+    workId: string;
+  },
 ): Promise<void> {
   if (input.amount === 0) return;
-  if (input.payoutItemId) {
+  if (input.payoutItemId || (await workHasLeft(tx, organisationId, input.workType, input.workId))) {
     throw new AppError('already_paid', 'The money for this is in a payout (on its way or paid), so it cannot be reversed.');
   }
   const owed = contributorAccount(input.contributorId, 'owed', input.component, input.budget.id);

@@ -241,6 +241,8 @@ export async function reverseWork<Row extends WorkRow, View>(
       component: kind.component,
       amount: work.amount,
       payoutItemId: work.payoutItemId,
+      workType: kind.entityType,
+      workId: work.id,
     });
     const reversalTransactionId = work.ledgerTransactionId
       ? await reverseTransaction(tx, organisationId, work.ledgerTransactionId, {

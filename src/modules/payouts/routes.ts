@@ -12,6 +12,11 @@ export const payoutItemView = z.object({
   runId: z.string(),
   contributorId: z.string(),
   amount: z.number().int(),
+  earnings: z.number().int().describe('The part of amount that is earnings: what earnings limits and tax count'),
+  expenses: z.number().int().describe('The part of amount that repays expenses: never earnings, never held by a limit'),
+  carriedForward: z.number().int().describe('Earnings an earnings limit with policy split left owed for a later period'),
+  warnings: z.array(z.string()).describe('An earnings limit passed under policy warn'),
+  paymentDate: z.string().nullable().describe('The Europe/London date the money counts as received: drafted, then approved, then paid'),
   currency: z.string(),
   method: z.enum(payoutMethods),
   status: z.enum(payoutItemStatuses),
@@ -33,7 +38,16 @@ export const payoutRunView = z.object({
   budgetId: z.string().nullable(),
   total: z.number().int(),
   filters: z.object({ contributorIds: z.array(z.string()).optional(), methods: z.array(z.enum(payoutMethods)).optional() }),
-  skipped: z.array(z.object({ contributorId: z.string(), reason: z.string(), amount: z.number().int() })),
+  skipped: z.array(
+    z.object({
+      contributorId: z.string(),
+      reason: z.string().describe('declined_payment, stripe_account_missing, stripe_account_not_ready or earnings_limit'),
+      amount: z.number().int().describe('What stays owed for this reason'),
+      headroom: z.number().int().optional().describe("earnings_limit: what the period's limit still allowed"),
+      payableFrom: z.string().optional().describe('earnings_limit: the first day of the next period'),
+      detail: z.string().optional(),
+    }),
+  ),
   createdBy: z.string(),
   approvedBy: z.string().nullable(),
   approvedAt: z.iso.datetime().nullable(),
@@ -62,7 +76,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 201: payoutRunView },
       },
     },
-    async (request) => request.transaction((tx) => draftPayoutRun(tx, request.principal.organisationId, request.actor(), request.body)),
+    async (request) => request.transaction((tx) => draftPayoutRun(tx, request.principal.organisationId, request.actor(), request.body, app.now())),
   );
 
   app.get(

@@ -8,7 +8,12 @@ import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
+import { limitOn, periodOf } from '../../domain/earnings-limit.js';
+import { londonDate } from '../../domain/uk-time.js';
 import { getBudgetRow } from '../budgets/service.js';
+import { earningsCountedBetween, loadLimitVersions } from '../contributors/earnings-limits.js';
+import { allocateWork } from './allocation.js';
+import { planRun } from './plan.js';
 import { postTransaction } from '../ledger/service.js';
 
 function* chunks<T>(list: T[], size: number): Generator<T[]> {
@@ -20,18 +25,17 @@ type ItemRow = typeof payoutItems.$inferSelect;
 type LineRow = typeof payoutItemLines.$inferSelect;
 export type PayoutMethod = ItemRow['method'];
 
-export interface SkippedContributor {
-  contributorId: string;
-  reason: 'declined_payment' | 'stripe_account_missing' | 'stripe_account_not_ready';
-  amount: number;
-}
-
 export function itemView(item: ItemRow) {
   return {
     id: item.id,
     runId: item.runId,
     contributorId: item.contributorId,
     amount: item.amount,
+    earnings: item.earnings,
+    expenses: item.expenses,
+    carriedForward: item.carriedForward,
+    warnings: item.warnings,
+    paymentDate: item.paymentDate,
     currency: item.currency,
     method: item.method,
     status: item.status,
@@ -76,12 +80,13 @@ export interface DraftInput {
 }
 
 /**
- * Drafts a payout run: one item per contributor for everything they are owed in the currency
- * (optionally only from one budget, for some contributors or methods). Contributors who
- * declined payment, and Stripe contributors whose connected account cannot take transfers yet,
- * are listed under `skipped` with the reason. A draft moves no money.
+ * Drafts a payout run: one item per contributor for what they are owed in the currency
+ * (optionally only from one budget, for some contributors or methods), with earnings limits
+ * applied to the period containing today's Europe/London date (see plan.ts). Contributors who
+ * cannot be paid, or whose earnings a limit holds, are listed under `skipped` with the reason.
+ * A draft moves no money.
  */
-export async function draftPayoutRun(db: Db, organisationId: string, actor: Actor, input: DraftInput): Promise<PayoutRunView> {
+export async function draftPayoutRun(db: Db, organisationId: string, actor: Actor, input: DraftInput, now: Date): Promise<PayoutRunView> {
   if (!actor.id) throw new AppError('forbidden', 'A payout run must be drafted by an identified user or token.');
   return inTransaction(db, async (tx) => {
     // The budget must be this organisation's (another's answers 404, like any id).
@@ -115,44 +120,37 @@ export async function draftPayoutRun(db: Db, organisationId: string, actor: Acto
       .where(and(...conditions))
       .orderBy(asc(contributors.id), asc(ledgerAccounts.code));
 
-    const byContributor = new Map<string, typeof owed>();
-    for (const row of owed) byContributor.set(row.contributorId, [...(byContributor.get(row.contributorId) ?? []), row]);
-
+    const paymentDate = londonDate(now);
+    const plan = await planRun(
+      tx,
+      organisationId,
+      input,
+      owed.map((o) => ({ ...o, budgetId: o.budgetId!, component: o.component! })),
+      paymentDate,
+    );
     const runId = newId();
-    const skipped: SkippedContributor[] = [];
-    const items: { item: typeof payoutItems.$inferInsert; lines: (typeof payoutItemLines.$inferInsert)[] }[] = [];
-    for (const [contributorId, rows] of byContributor) {
-      const first = rows[0]!;
-      const amount = rows.reduce((sum, r) => sum + r.balance, 0);
-      if (first.paymentMethod === 'declined') {
-        skipped.push({ contributorId, reason: 'declined_payment', amount });
-        continue;
-      }
-      if (input.methods && !input.methods.includes(first.paymentMethod)) continue;
-      if (first.paymentMethod === 'stripe' && !first.stripeAccountId) {
-        skipped.push({ contributorId, reason: 'stripe_account_missing', amount });
-        continue;
-      }
-      if (first.paymentMethod === 'stripe' && !first.stripeReady) {
-        skipped.push({ contributorId, reason: 'stripe_account_not_ready', amount });
-        continue;
-      }
+    const items = plan.items.map((planned) => {
       const itemId = newId();
-      items.push({
+      return {
         item: {
           organisationId,
           id: itemId,
           runId,
-          contributorId,
+          contributorId: planned.contributorId,
           currency: input.currency,
-          amount,
-          method: first.paymentMethod,
-          stripeAccountId: first.paymentMethod === 'stripe' ? first.stripeAccountId : null,
+          amount: planned.earnings + planned.expenses,
+          earnings: planned.earnings,
+          expenses: planned.expenses,
+          carriedForward: planned.carriedForward,
+          warnings: planned.warnings,
+          paymentDate,
+          method: planned.method,
+          stripeAccountId: planned.stripeAccountId,
         },
-        lines: rows.map((r) => ({ organisationId, itemId, budgetId: r.budgetId!, component: r.component!, amount: r.balance })),
-      });
-    }
-    const total = items.reduce((sum, i) => sum + (i.item.amount as number), 0);
+        lines: planned.lines.map((l) => ({ organisationId, itemId, ...l })),
+      };
+    });
+    const total = items.reduce((sum, i) => sum + i.item.amount, 0);
     const [run] = await tx
       .insert(payoutRuns)
       .values({
@@ -162,8 +160,9 @@ export async function draftPayoutRun(db: Db, organisationId: string, actor: Acto
         budgetId: input.budgetId ?? null,
         total,
         filters: { contributorIds: input.contributorIds, methods: input.methods },
-        skipped,
+        skipped: plan.skipped,
         createdBy: actor.id!,
+        createdAt: now,
       })
       .returning();
     // In chunks: PostgreSQL takes at most 65,535 parameters a statement.
@@ -219,37 +218,6 @@ async function linesOf(tx: Db, organisationId: string, itemIds: string[]): Promi
     .orderBy(asc(payoutItemLines.itemId), asc(payoutItemLines.budgetId), asc(payoutItemLines.component));
 }
 
-/**
- * Records which approved time entries and expenses each item pays: those of the item's
- * contributor and budgets that were owed when the run was drafted. Reports use it for the time
- * from approval to payment; reversal uses it to refuse work whose money has left.
- */
-async function linkWork(tx: Db, organisationId: string, items: ItemRow[], lines: LineRow[], draftedAt: Date) {
-  const contributorOf = new Map(items.map((i) => [i.id, i.contributorId]));
-  for (const [table, component] of [
-    [timeEntries, 'earnings'],
-    [expenses, 'expenses'],
-  ] as const) {
-    // One set-based UPDATE per table (in chunks), not one per item: a run of ten thousand
-    // people is approved in seconds. Each (contributor, budget) pair belongs to one item.
-    const pairs = lines
-      .filter((l) => l.component === component && contributorOf.has(l.itemId))
-      .map((l) => ({ item_id: l.itemId, contributor_id: contributorOf.get(l.itemId)!, budget_id: l.budgetId }));
-    for (let i = 0; i < pairs.length; i += 5000) {
-      await tx.execute(sql`
-        update ${table} w set payout_item_id = v.item_id
-          from jsonb_to_recordset(${JSON.stringify(pairs.slice(i, i + 5000))}::jsonb) as v(item_id uuid, contributor_id uuid, budget_id uuid)
-         where w.organisation_id = ${organisationId}
-           and w.contributor_id = v.contributor_id
-           and w.budget_id = v.budget_id
-           and w.status = 'approved'
-           and w.payout_item_id is null
-           and w.amount > 0
-           and w.decided_at <= ${draftedAt.toISOString()}::timestamptz`);
-    }
-  }
-}
-
 /** The item's money is owed again (it failed or was reversed): its work waits for a new item. */
 async function unlinkWork(tx: Db, organisationId: string, itemId: string) {
   for (const table of [timeEntries, expenses]) {
@@ -282,8 +250,12 @@ function movePostings(items: ItemRow[], lines: LineRow[], from: Bucket, to: Buck
  * row is locked). Moves every item's money from owed to in transit in one ledger transaction
  * and marks the items processing; the caller then queues the Stripe items.
  *
- * Errors: not_found, invalid_state (not a draft, or owed balances changed since the draft),
- * four_eyes_required, stripe_not_configured (the run has Stripe items and Stripe is not set up).
+ * Earnings limits are checked again for the approval's Europe/London date: another run may
+ * have paid into the period since the draft, or the day may fall in a new period.
+ *
+ * Errors: not_found, invalid_state (not a draft, owed balances changed since the draft, or an
+ * item would now pass its earnings limit), four_eyes_required, stripe_not_configured (the run
+ * has Stripe items and Stripe is not set up).
  */
 export async function approvePayoutRun(
   db: Db,
@@ -308,16 +280,19 @@ export async function approvePayoutRun(
       throw new AppError('stripe_not_configured', 'This run pays some people through Stripe, but Stripe is not configured (STRIPE_SECRET_KEY).');
     }
     let ledgerTransactionId: string | null = null;
+    const paymentDate = londonDate(now);
     if (items.length) {
+      await assertLimitsStillHold(tx, organisationId, run.currency, items, paymentDate);
+      const lines = await linesOf(tx, organisationId, items.map((i) => i.id));
       try {
         ledgerTransactionId = await postTransaction(tx, organisationId, {
           type: 'payout_approval',
           referenceType: 'payout_run',
           referenceId: run.id,
-          effectiveDate: now.toISOString().slice(0, 10),
+          effectiveDate: londonDate(now),
           currency: run.currency,
           createdBy: actor.id,
-          postings: movePostings(items, await linesOf(tx, organisationId, items.map((i) => i.id)), 'owed', 'in_transit'),
+          postings: movePostings(items, lines, 'owed', 'in_transit'),
         });
       } catch (error) {
         if (error instanceof AppError && error.code === 'invalid_state') {
@@ -330,9 +305,15 @@ export async function approvePayoutRun(
       }
       await tx
         .update(payoutItems)
-        .set({ status: 'processing', updatedAt: now })
+        .set({ status: 'processing', paymentDate, updatedAt: now })
         .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)));
-      await linkWork(tx, organisationId, items, await linesOf(tx, organisationId, items.map((i) => i.id)), run.createdAt);
+      const contributorOf = new Map(items.map((i) => [i.id, i.contributorId]));
+      await allocateWork(
+        tx,
+        organisationId,
+        lines.map((l) => ({ ...l, contributorId: contributorOf.get(l.itemId)!, component: l.component as Component })),
+        run.createdAt,
+      );
     }
     const [updated] = await tx
       .update(payoutRuns)
@@ -349,6 +330,28 @@ export async function approvePayoutRun(
     });
     return view;
   });
+}
+
+/**
+ * An earnings limit with policy block or split still holds for each item on `paymentDate`,
+ * counting what was paid or set on its way in the period since the run was drafted.
+ * Errors: invalid_state.
+ */
+async function assertLimitsStillHold(tx: Db, organisationId: string, currency: string, items: ItemRow[], paymentDate: string) {
+  const withEarnings = items.filter((i) => i.earnings > 0);
+  const versions = await loadLimitVersions(tx, organisationId, withEarnings.map((i) => i.contributorId));
+  for (const item of withEarnings) {
+    const limit = limitOn(versions.get(item.contributorId) ?? [], paymentDate);
+    if (!limit || limit.policy === 'warn') continue;
+    const period = periodOf(limit, paymentDate);
+    const counted = await earningsCountedBetween(tx, organisationId, item.contributorId, currency, period.start, period.end);
+    if (counted + item.earnings > limit.amount) {
+      throw new AppError(
+        'invalid_state',
+        `Paying this run on ${paymentDate} would take a contributor past their earnings limit for ${period.start} to ${period.end} (more has been paid in that period since the run was drafted, or it is a new period). Cancel it and draft a new one.`,
+      );
+    }
+  }
 }
 
 /** Cancels a draft (no money has moved). Errors: not_found, invalid_state. */
@@ -403,7 +406,7 @@ async function settleItemPaid(
     type: 'payout_paid',
     referenceType: 'payout_item',
     referenceId: item.id,
-    effectiveDate: now.toISOString().slice(0, 10),
+    effectiveDate: londonDate(now),
     currency: item.currency,
     createdBy: actor.id,
     postings: movePostings([item], await linesOf(tx, organisationId, [item.id]), 'in_transit', 'paid'),
@@ -413,6 +416,7 @@ async function settleItemPaid(
     .set({
       status: 'paid',
       paidAt: now,
+      paymentDate: londonDate(now),
       updatedAt: now,
       reference: details.reference ?? item.reference,
       stripeTransferId: details.stripeTransferId ?? item.stripeTransferId,
@@ -439,7 +443,7 @@ async function failItem(tx: Db, organisationId: string, actor: Actor, item: Item
     type: 'payout_failed',
     referenceType: 'payout_item',
     referenceId: item.id,
-    effectiveDate: now.toISOString().slice(0, 10),
+    effectiveDate: londonDate(now),
     currency: item.currency,
     description: reason,
     createdBy: actor.id,
@@ -494,7 +498,7 @@ async function applyTransferReversal(
     type: 'payout_reversed',
     referenceType: 'payout_item',
     referenceId: item.id,
-    effectiveDate: now.toISOString().slice(0, 10),
+    effectiveDate: londonDate(now),
     currency: item.currency,
     description: 'Stripe transfer reversed',
     createdBy: actor.id,

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { eq, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { queryRows, type Db } from '../../db/client.js';
 import { organisations } from '../../db/schema.js';
 import { contributorKinds, isLivedExperience, type ContributorKind } from '../../domain/enums.js';
 import { roundHalfUpDiv, toSafeNumber } from '../../domain/money.js';
@@ -57,7 +57,7 @@ function paidScope(organisationId: string, f: ReportFilter): SQL {
   return sql.join(parts, sql` and `);
 }
 
-const rows = async <T>(db: Db, query: SQL): Promise<T[]> => ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+const rows = queryRows;
 
 export interface Group {
   contributors: number;
