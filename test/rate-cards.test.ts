@@ -142,6 +142,80 @@ t.test('invalid versions are refused with 400 and nothing is added', async (t) =
   t.equal(json(ok).version, 1, 'refused attempts used up no version numbers');
 });
 
+t.test('a day rate pays a short day as half a day or pro rata, and the quote explains it', async (t) => {
+  const { org, finance, cardId } = await setup();
+  const coordinator = await org.as('coordinator');
+  const post = async (url: string, payload: object, headers = finance) => {
+    const res = await app.inject({ method: 'POST', url, headers, payload });
+    t.equal(res.statusCode, 201, `${url}: ${res.body}`);
+    return json(res);
+  };
+  const dayRates = [
+    { activity: 'training', contributorKind: 'lived_experience', unit: 'day', amount: 15000, dayThresholdMinutes: 360, shortDayPay: 'half_day' },
+    { activity: 'training', contributorKind: 'carer', unit: 'day', amount: 15000, dayThresholdMinutes: 360, shortDayPay: 'pro_rata' },
+    { activity: 'workshop', contributorKind: 'carer', unit: 'day', amount: 15000 },
+  ];
+  const version = await post(`/v1/rate-cards/${cardId}/versions`, { effectiveFrom: '2026-04-01', rates: dayRates });
+  t.match(version.rates, dayRates, 'the version returns shortDayPay as given');
+  const card = json(await app.inject({ method: 'GET', url: `/v1/rate-cards/${cardId}`, headers: finance }));
+  t.match(card.versions[0].rates, dayRates, 'and GET shows it');
+  t.notOk('shortDayPay' in card.versions[0].rates[2], 'a day rate without it has none');
+
+  const project = await post('/v1/projects', { name: 'Training day' });
+  const budget = await post('/v1/budgets', {
+    projectId: project.id, name: 'Training', funder: 'NIHR', grantReference: 'NIHR-2', currency: 'GBP', amount: 100000,
+    startsOn: '2026-04-01', endsOn: '2027-03-31', rateCardId: cardId,
+  });
+  const person = (kind: string) => post('/v1/contributors', { name: `A ${kind}`, kind, paymentMethod: 'bank_transfer' }, coordinator);
+  const livedExperience = await person('lived_experience');
+  const carer = await person('carer');
+  const timeEntry = (contributorId: string, activity: string, minutes: number) =>
+    post('/v1/time-entries', { contributorId, budgetId: budget.id, activity, date: '2026-06-01', minutes }, coordinator);
+
+  const cases: Array<[string, string, string, number, number, string]> = [
+    [
+      'half_day: 30 of 360 minutes is half a day',
+      livedExperience.id, 'training', 30, 7500,
+      'Day rate: 30 minutes is no more than half a 360-minute day, paid as half a day: half of £150.00 = £75.00',
+    ],
+    [
+      'pro_rata: 30 of 360 minutes is 30/360 of £150',
+      carer.id, 'training', 30, 1250,
+      'Day rate: 30 minutes of a 360-minute day, paid pro rata: £150.00 × 30 / 360 = £12.50',
+    ],
+    ['pro_rata: a full day', carer.id, 'training', 360, 15000, 'Day rate: £150.00 for the day (360 minutes)'],
+    ['no day length: the full rate, as before', carer.id, 'workshop', 30, 15000, 'Day rate: £150.00 for the day (30 minutes)'],
+  ];
+  for (const [label, contributorId, activity, minutes, amount, line] of cases) {
+    const entry = await timeEntry(contributorId, activity, minutes);
+    t.equal(entry.quote.amount, amount, `${label}: amount`);
+    t.equal(entry.quote.value, amount, `${label}: value`);
+    t.equal(entry.amount, amount, `${label}: the entry would owe it`);
+    t.ok(entry.quote.explanation.includes(line), `${label}: explained`, { explanation: entry.quote.explanation });
+  }
+});
+
+t.test('shortDayPay is refused on rates that are not day rates, or have no day length', async (t) => {
+  const { finance, cardId } = await setup();
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['on an hourly rate', { ...baseRates[0], shortDayPay: 'half_day' }],
+    ['on a session rate', { ...baseRates[1], shortDayPay: 'pro_rata' }],
+    ['on a day rate with no dayThresholdMinutes', { ...baseRates[2], dayThresholdMinutes: undefined, shortDayPay: 'pro_rata' }],
+    ['an unknown value', { ...baseRates[2], shortDayPay: 'quarter_day' }],
+  ];
+  for (const [label, rate] of cases) {
+    const res = await addVersion(finance, cardId, { effectiveFrom: '2025-04-01', rates: [rate] });
+    t.equal(res.statusCode, 400, `${label}: ${res.body}`);
+    t.equal(json(res).code, 'validation_failed', label);
+    t.ok(
+      (json(res).errors ?? []).some((e: { field: string }) => e.field === 'body.rates.0.shortDayPay'),
+      `${label}: errors name body.rates.0.shortDayPay: ${JSON.stringify(json(res).errors)}`,
+    );
+  }
+  const card = json(await app.inject({ method: 'GET', url: `/v1/rate-cards/${cardId}`, headers: finance }));
+  t.same(card.versions, [], 'no version was added');
+});
+
 t.test('rate card creation is validated', async (t) => {
   const org = await createTestOrg(app);
   const finance = await org.as('finance');

@@ -1,9 +1,10 @@
 /**
- * The incentive engine: what a piece of co-production time is worth, what would be owed for it,
- * and how much of that may be paid under the contributor's earnings limit.
+ * The incentive engine: what a piece of co-production time is worth and what would be owed for
+ * it. Earnings limits are not applied here: benefits count money when it is paid, so limits apply
+ * when a payout run is drafted (see earnings-limit.ts).
  *
- * Pure: it takes plain values (the rate already looked up with `findRate`, the earnings already
- * approved in the limit period) and returns a quote, with one plain-English line for every rule
+ * Pure: it takes plain values (the rate already looked up with `findRate`, the contributor's kind
+ * and payment method) and returns a quote, with one plain-English line for every rule
  * that changed the result, so the coordinator approving the time and the contributor reading
  * their statement can both see why the amount is what it is.
  *
@@ -141,34 +142,79 @@ function valueSession(minutes: bigint, rate: Rate, money: (amount: bigint) => st
 }
 
 /**
- * Day rates pay `rate.amount` for the day. An entry is one day's work, so time beyond
- * `dayThresholdMinutes` (a long day) is still one day: the day rate is a cap, and the
- * explanation says so, so nobody expects hourly pay on top.
+ * Day rates pay `rate.amount` for a full day of `dayThresholdMinutes`. An entry is one day's
+ * work, so time beyond the threshold (a long day) is still one day: the day rate is a cap, and
+ * the explanation says so, so nobody expects hourly pay on top.
+ *
+ * A day shorter than the threshold is paid as the rate's `shortDayPay` says:
+ * - `half_day`: half the rate, rounded half up to the minor unit, when the minutes are at most
+ *   half the threshold (compared exactly: 2 × minutes ≤ threshold, so 180 of a 360-minute day is
+ *   a half day, and 91 of a 181-minute day is not); the full rate when they are more than half.
+ * - `pro_rata`: rate × minutes / threshold, rounded half up to the minor unit once.
+ * - not set: the full rate, as before `shortDayPay` existed, so stored versions keep their meaning.
+ * Exactly the threshold is a full day. Without a threshold there is no day to be short of, and
+ * any minutes are paid as one day at the full rate (rate validation refuses `shortDayPay`
+ * without `dayThresholdMinutes`; here it throws a `RangeError` if one gets through).
  */
 function valueDay(minutes: bigint, rate: Rate, money: (amount: bigint) => string, lines: string[]): Valuation {
-  const value = BigInt(rate.amount);
-  if (isSet(rate.dayThresholdMinutes) && minutes > BigInt(rate.dayThresholdMinutes)) {
-    lines.push(
-      `Day rate: ${minutes} minutes is more than a ${rate.dayThresholdMinutes}-minute day, ` +
-        `capped at one day = ${money(value)}`,
-    );
-  } else {
-    lines.push(`Day rate: ${money(value)} for the day (${minutes} minutes)`);
+  const full = BigInt(rate.amount);
+  const shortDayPay = rate.shortDayPay ?? null;
+  if (shortDayPay !== null && shortDayPay !== 'half_day' && shortDayPay !== 'pro_rata') {
+    throw new RangeError(`rate.shortDayPay must be half_day or pro_rata, got ${String(shortDayPay)}`);
   }
+  if (!isSet(rate.dayThresholdMinutes)) {
+    if (shortDayPay !== null) throw new RangeError('rate.shortDayPay needs rate.dayThresholdMinutes');
+    lines.push(`Day rate: ${money(full)} for the day (${minutes} minutes)`);
+    return { value: full, billableMinutes: null };
+  }
+  const threshold = BigInt(rate.dayThresholdMinutes);
+  if (minutes > threshold) {
+    lines.push(`Day rate: ${minutes} minutes is more than a ${threshold}-minute day, capped at one day = ${money(full)}`);
+    return { value: full, billableMinutes: null };
+  }
+  if (minutes === threshold || shortDayPay === null) {
+    lines.push(`Day rate: ${money(full)} for the day (${minutes} minutes)`);
+    return { value: full, billableMinutes: null };
+  }
+  const rounding = (numerator: bigint, denominator: bigint): string =>
+    numerator % denominator !== 0n ? ' (rounded half up to the penny)' : '';
+  if (shortDayPay === 'half_day') {
+    if (minutes * 2n <= threshold) {
+      const value = roundHalfUpDiv(full, 2n);
+      lines.push(
+        `Day rate: ${minutes} minutes is no more than half a ${threshold}-minute day, ` +
+          `paid as half a day: half of ${money(full)} = ${money(value)}${rounding(full, 2n)}`,
+      );
+      return { value, billableMinutes: null };
+    }
+    lines.push(
+      `Day rate: ${minutes} minutes is more than half a ${threshold}-minute day, paid as a full day = ${money(full)}`,
+    );
+    return { value: full, billableMinutes: null };
+  }
+  const product = full * minutes;
+  const value = roundHalfUpDiv(product, threshold);
+  lines.push(
+    `Day rate: ${minutes} minutes of a ${threshold}-minute day, paid pro rata: ` +
+      `${money(full)} × ${minutes} / ${threshold} = ${money(value)}${rounding(product, threshold)}`,
+  );
   return { value, billableMinutes: null };
 }
 
 /**
- * Quotes a time entry: its value, what would be owed, and what may be paid under the earnings
- * limit. It is shown before approval and recomputed at approval with the then-current earnings.
+ * Quotes a time entry: its value and what would be owed. It is shown before approval and
+ * recomputed at approval.
  *
  * Value (by the rate's unit):
  * - `hour`: minutes rounded UP to the next multiple of `roundToMinutes` (if set), then raised to
  *   `minimumMinutes` (if set); value = rate × billable minutes / 60, rounded half up once.
  * - `session`: the rate, whatever the minutes.
  * - `day`: the rate, for one day; over `dayThresholdMinutes` (if set) it is still one day.
- * `roundToMinutes` and `minimumMinutes` apply to hourly rates only; `dayThresholdMinutes` to
- * day rates only.
+ *   Under it, `shortDayPay` (if set) pays `half_day` (half the rate up to half the threshold,
+ *   the full rate above) or `pro_rata` (rate × minutes / threshold, rounded half up once); not
+ *   set, or with no threshold, the full rate (see `valueDay`).
+ * `roundToMinutes` and `minimumMinutes` apply to hourly rates only; `dayThresholdMinutes` and
+ * `shortDayPay` to day rates only.
  *
  * Amount (what would be owed), from the value:
  * - an in-kind rate owes 0: the time is valued in reports but never paid (typically salaried
@@ -181,8 +227,9 @@ function valueDay(minutes: bigint, rate: Rate, money: (amount: bigint) => string
  * only forecasts (see earnings-limit.ts).
  *
  * Throws a `RangeError` for input that validation should have refused: minutes not a positive
- * whole number, a negative, fractional or unsafe amount, non-positive minute settings, or a rate
- * for a different contributor kind than the contributor's.
+ * whole number, a negative, fractional or unsafe amount, non-positive minute settings, a
+ * `shortDayPay` that is unknown or has no `dayThresholdMinutes`, or a rate for a different
+ * contributor kind than the contributor's.
  */
 export function quoteTime(input: TimeQuoteInput): TimeQuote {
   validate(input);

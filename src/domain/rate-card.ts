@@ -24,9 +24,35 @@ export interface Rate {
   minimumMinutes?: number | null;
   /** Values the time in reports without it ever being owed or paid (e.g. salaried staff). */
   inKind?: boolean;
-  /** Day rates only: the length of a day; more minutes than this are still one day. */
+  /**
+   * Day rates only: the length of a full day in minutes. More minutes than this are still one
+   * day; fewer are paid as `shortDayPay` says.
+   *
+   * Optional, also in new versions. Without it a day rate pays the full rate for any number of
+   * minutes, which is what every stored version without it has always meant ("a day's work is a
+   * day's pay, however long"), and it stays a choice an organisation can make. Requiring it
+   * would refuse a new version that copies the previous one's rates (each version is the whole
+   * card), and a day length alone changes nothing below it anyway: what does is `shortDayPay`,
+   * and that is refused without a day length, so a rate that pays short days by part always says
+   * how long a day is.
+   */
   dayThresholdMinutes?: number | null;
+  /**
+   * Day rates with a `dayThresholdMinutes` only: how a day shorter than the threshold is paid.
+   * - `half_day`: half the rate (rounded half up to the minor unit) for minutes up to and
+   *   including half the threshold; the full rate for more than half.
+   * - `pro_rata`: rate × minutes / threshold, rounded half up to the minor unit once.
+   * Not set (as in every version stored before it existed): the full rate, however short the day.
+   */
+  shortDayPay?: ShortDayPay | null;
 }
+
+/**
+ * How a day rate pays a day shorter than its `dayThresholdMinutes` (see {@link Rate.shortDayPay}).
+ * Rates are stored as JSON, so there is no database constraint to keep in step with this list.
+ */
+export const shortDayPays = ['half_day', 'pro_rata'] as const;
+export type ShortDayPay = (typeof shortDayPays)[number];
 
 /** One effective-dated version of a rate card. */
 export interface RateCardVersion {
@@ -114,8 +140,10 @@ function isPositiveSafeInteger(value: number): boolean {
 /**
  * Checks a proposed version's rates for what a schema cannot see: the same contributor kind and
  * activity listed twice (which would make {@link findRate} ambiguous), amounts that are not
- * non-negative safe integers, and minute settings that are not positive whole minutes. Returns
- * every problem found, empty when the rates are usable.
+ * non-negative safe integers, minute settings that are not positive whole minutes, and a
+ * `shortDayPay` that is not one of {@link shortDayPays}, is on a rate that is not a day rate, or
+ * has no `dayThresholdMinutes` to measure the day by. Returns every problem found, empty when
+ * the rates are usable.
  */
 export function validateRates(rates: readonly Rate[]): RateProblem[] {
   const problems: RateProblem[] = [];
@@ -139,6 +167,20 @@ export function validateRates(rates: readonly Rate[]): RateProblem[] {
       const value = rate[field];
       if (value !== undefined && value !== null && !isPositiveSafeInteger(value)) {
         problems.push({ index, field, message: `${field} must be a positive whole number of minutes` });
+      }
+    }
+    const shortDayPay: unknown = rate.shortDayPay;
+    if (shortDayPay !== undefined && shortDayPay !== null) {
+      if (!(shortDayPays as readonly unknown[]).includes(shortDayPay)) {
+        problems.push({ index, field: 'shortDayPay', message: `shortDayPay must be one of ${shortDayPays.join(', ')}` });
+      } else if (rate.unit !== 'day') {
+        problems.push({ index, field: 'shortDayPay', message: 'shortDayPay applies to day rates only' });
+      } else if (rate.dayThresholdMinutes === undefined || rate.dayThresholdMinutes === null) {
+        problems.push({
+          index,
+          field: 'shortDayPay',
+          message: 'shortDayPay needs dayThresholdMinutes: the length of the full day it pays part of',
+        });
       }
     }
   });

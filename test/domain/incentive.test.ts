@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { activities, contributorKinds, paymentMethods, rateUnits, type PaymentMethod } from '../../src/domain/enums.js';
 import { quoteTime, type TimeQuoteInput } from '../../src/domain/incentive.js';
-import type { Rate } from '../../src/domain/rate-card.js';
+import { shortDayPays, type Rate } from '../../src/domain/rate-card.js';
 
 const hourly = (amount: number, extra: Partial<Rate> = {}): Rate => ({
   activity: 'meeting',
@@ -201,6 +201,163 @@ t.test('session and day rates', async (t) => {
   }
 });
 
+t.test('a day rate honours its threshold: half a day or pro rata below it', async (t) => {
+  /** £150 a day, a 360-minute day. */
+  const day = (shortDayPay: Rate['shortDayPay'], extra: Partial<Rate> = {}): Rate =>
+    hourly(15000, { unit: 'day', activity: 'training', dayThresholdMinutes: 360, shortDayPay, ...extra });
+  const cases: Array<{ name: string; minutes: number; rate: Rate; value: number; line: string }> = [
+    {
+      name: 'half_day: 30 minutes is half a day',
+      minutes: 30,
+      rate: day('half_day'),
+      value: 7500,
+      line: 'Day rate: 30 minutes is no more than half a 360-minute day, paid as half a day: half of £150.00 = £75.00',
+    },
+    {
+      name: 'half_day: exactly half the threshold is still half a day',
+      minutes: 180,
+      rate: day('half_day'),
+      value: 7500,
+      line: 'Day rate: 180 minutes is no more than half a 360-minute day, paid as half a day: half of £150.00 = £75.00',
+    },
+    {
+      name: 'half_day: one minute over half is a full day',
+      minutes: 181,
+      rate: day('half_day'),
+      value: 15000,
+      line: 'Day rate: 181 minutes is more than half a 360-minute day, paid as a full day = £150.00',
+    },
+    {
+      name: 'half_day: an odd threshold is halved exactly (90 of 181 is half, 91 is not)',
+      minutes: 91,
+      rate: day('half_day', { dayThresholdMinutes: 181 }),
+      value: 15000,
+      line: 'Day rate: 91 minutes is more than half a 181-minute day, paid as a full day = £150.00',
+    },
+    {
+      name: 'half_day: 90 of a 181-minute day is half a day',
+      minutes: 90,
+      rate: day('half_day', { dayThresholdMinutes: 181 }),
+      value: 7500,
+      line: 'Day rate: 90 minutes is no more than half a 181-minute day, paid as half a day: half of £150.00 = £75.00',
+    },
+    {
+      name: 'half_day: half of an odd number of pence rounds half up (£150.01 → £75.01)',
+      minutes: 60,
+      rate: day('half_day', { amount: 15001 }),
+      value: 7501,
+      line:
+        'Day rate: 60 minutes is no more than half a 360-minute day, paid as half a day: ' +
+        'half of £150.01 = £75.01 (rounded half up to the penny)',
+    },
+    {
+      name: 'half_day: at the threshold, a full day',
+      minutes: 360,
+      rate: day('half_day'),
+      value: 15000,
+      line: 'Day rate: £150.00 for the day (360 minutes)',
+    },
+    {
+      name: 'half_day: over the threshold, capped at one day',
+      minutes: 500,
+      rate: day('half_day'),
+      value: 15000,
+      line: 'Day rate: 500 minutes is more than a 360-minute day, capped at one day = £150.00',
+    },
+    {
+      name: 'pro_rata: 30 of 360 minutes is £12.50',
+      minutes: 30,
+      rate: day('pro_rata'),
+      value: 1250,
+      line: 'Day rate: 30 minutes of a 360-minute day, paid pro rata: £150.00 × 30 / 360 = £12.50',
+    },
+    {
+      name: 'pro_rata: 359 of 360 minutes rounds to the nearest penny (14958.33p → £149.58)',
+      minutes: 359,
+      rate: day('pro_rata'),
+      value: 14958,
+      line: 'Day rate: 359 minutes of a 360-minute day, paid pro rata: £150.00 × 359 / 360 = £149.58 (rounded half up to the penny)',
+    },
+    {
+      name: 'pro_rata: an exact half penny rounds up (1p × 1 / 2 = 0.5p → 1p)',
+      minutes: 1,
+      rate: day('pro_rata', { amount: 1, dayThresholdMinutes: 2 }),
+      value: 1,
+      line: 'Day rate: 1 minutes of a 2-minute day, paid pro rata: £0.01 × 1 / 2 = £0.01 (rounded half up to the penny)',
+    },
+    {
+      name: 'pro_rata: an exact half rounds up, not to even (5p × 1 / 2 = 2.5p → 3p)',
+      minutes: 1,
+      rate: day('pro_rata', { amount: 5, dayThresholdMinutes: 2 }),
+      value: 3,
+      line: 'Day rate: 1 minutes of a 2-minute day, paid pro rata: £0.05 × 1 / 2 = £0.03 (rounded half up to the penny)',
+    },
+    {
+      name: 'pro_rata: just under a half rounds down (3p × 1 / 7 = 0.43p → 0p)',
+      minutes: 1,
+      rate: day('pro_rata', { amount: 3, dayThresholdMinutes: 7 }),
+      value: 0,
+      line: 'Day rate: 1 minutes of a 7-minute day, paid pro rata: £0.03 × 1 / 7 = £0.00 (rounded half up to the penny)',
+    },
+    {
+      name: 'pro_rata: at the threshold, a full day',
+      minutes: 360,
+      rate: day('pro_rata'),
+      value: 15000,
+      line: 'Day rate: £150.00 for the day (360 minutes)',
+    },
+    {
+      name: 'pro_rata: over the threshold, capped at one day',
+      minutes: 361,
+      rate: day('pro_rata'),
+      value: 15000,
+      line: 'Day rate: 361 minutes is more than a 360-minute day, capped at one day = £150.00',
+    },
+    {
+      name: 'not set: a short day is paid in full, as versions stored before shortDayPay mean',
+      minutes: 30,
+      rate: day(undefined),
+      value: 15000,
+      line: 'Day rate: £150.00 for the day (30 minutes)',
+    },
+    {
+      name: 'null means not set',
+      minutes: 30,
+      rate: day(null),
+      value: 15000,
+      line: 'Day rate: £150.00 for the day (30 minutes)',
+    },
+    {
+      name: 'no threshold and no shortDayPay: the full rate for any minutes',
+      minutes: 30,
+      rate: day(undefined, { dayThresholdMinutes: null }),
+      value: 15000,
+      line: 'Day rate: £150.00 for the day (30 minutes)',
+    },
+  ];
+  for (const c of cases) {
+    const quote = quoteTime(input(c.minutes, c.rate));
+    t.equal(quote.value, c.value, `${c.name}: value`);
+    t.equal(quote.amount, c.value, `${c.name}: amount`);
+    t.equal(quote.billableMinutes, null, `${c.name}: no billable minutes`);
+    t.same(quote.warnings, [], `${c.name}: no warnings`);
+    t.same(quote.explanation.slice(1), [c.line], `${c.name}: explained in one line after the rate`);
+  }
+
+  const declined = quoteTime({ ...input(30, day('pro_rata')), contributor: { kind: 'lived_experience', paymentMethod: 'declined' } });
+  t.equal(declined.value, 1250, 'declined: the short day is valued pro rata');
+  t.equal(declined.amount, 0, 'declined: nothing owed');
+  const inKind = quoteTime(input(30, day('half_day', { inKind: true })));
+  t.match(inKind, { value: 7500, amount: 0 }, 'in kind: valued as half a day, not paid');
+
+  t.throws(() => quoteTime(input(30, day('pro_rata', { dayThresholdMinutes: null }))), RangeError, 'shortDayPay without a threshold');
+  t.throws(
+    () => quoteTime(input(30, day('quarter_day' as Rate['shortDayPay']))),
+    RangeError,
+    'an unknown shortDayPay is refused, not paid as a full day',
+  );
+});
+
 t.test('in-kind rates and declined payment keep the value and owe nothing', async (t) => {
   const inKind = hourly(3000, { contributorKind: 'professional', inKind: true });
   const cases: Array<{ name: string; rate: Rate; method: PaymentMethod; lines: string[]; noLine?: RegExp }> = [
@@ -278,7 +435,10 @@ const rateArbitrary: fc.Arbitrary<Rate> = fc.record({
   minimumMinutes: fc.option(fc.integer({ min: 1, max: 480 })),
   inKind: fc.boolean(),
   dayThresholdMinutes: fc.option(fc.integer({ min: 1, max: 720 })),
-});
+  shortDayPay: fc.option(fc.constantFrom(...shortDayPays)),
+})
+  // As validateRates requires: shortDayPay only on a day rate with a threshold.
+  .map((rate) => (rate.unit === 'day' && rate.dayThresholdMinutes !== null ? rate : { ...rate, shortDayPay: null }));
 
 const quoteInputArbitrary: fc.Arbitrary<TimeQuoteInput> = fc
   .record({
@@ -325,7 +485,8 @@ t.test('property: hourly value never exceeds ceil(rate × minutes after rounding
     fc.property(quoteInputArbitrary, (quoteInput) => {
       const { rate } = quoteInput;
       const q = quoteTime(quoteInput);
-      if (rate.unit !== 'hour') return q.value === rate.amount && q.billableMinutes === null;
+      if (rate.unit === 'session') return q.value === rate.amount && q.billableMinutes === null;
+      if (rate.unit === 'day') return q.value <= rate.amount && q.billableMinutes === null;
       const billable = minutesAfterRounding(quoteInput.minutes, rate);
       const product = BigInt(rate.amount) * billable;
       const ceiling = (product + 59n) / 60n;
@@ -347,6 +508,45 @@ t.test('property: more minutes are never worth less', async (t) => {
       const shorter = quoteTime(quoteInput);
       const longer = quoteTime({ ...quoteInput, minutes: quoteInput.minutes + extra });
       return longer.value >= shorter.value;
+    }),
+  );
+  t.pass('property held');
+});
+
+/** Day rates only, with a threshold the minutes are drawn around. */
+const dayInputArbitrary: fc.Arbitrary<TimeQuoteInput> = fc
+  .record({
+    amount: fc.integer({ min: 0, max: 1_000_000 }),
+    threshold: fc.integer({ min: 1, max: 720 }),
+    shortDayPay: fc.option(fc.constantFrom(...shortDayPays)),
+    minutes: fc.integer({ min: 1, max: 1440 }),
+  })
+  .map(({ amount, threshold, shortDayPay, minutes }) =>
+    input(minutes, hourly(amount, { unit: 'day', dayThresholdMinutes: threshold, shortDayPay })),
+  );
+
+t.test('property: a day never pays more than the day rate, and pays all of it from the threshold on', async (t) => {
+  fc.assert(
+    fc.property(dayInputArbitrary, (quoteInput) => {
+      const q = quoteTime(quoteInput);
+      const { amount, dayThresholdMinutes } = quoteInput.rate;
+      return q.value >= 0 && q.value <= amount && (quoteInput.minutes < dayThresholdMinutes! || q.value === amount);
+    }),
+  );
+  t.pass('property held');
+});
+
+t.test('property: pro rata never decreases with more minutes, and is within half a penny of rate × minutes / threshold', async (t) => {
+  fc.assert(
+    fc.property(dayInputArbitrary, fc.integer({ min: 1, max: 720 }), (quoteInput, extra) => {
+      const rate: Rate = { ...quoteInput.rate, shortDayPay: 'pro_rata' };
+      const shorter = quoteTime({ ...quoteInput, rate });
+      const longer = quoteTime({ ...quoteInput, rate, minutes: quoteInput.minutes + extra });
+      const threshold = BigInt(rate.dayThresholdMinutes!);
+      const paidMinutes = BigInt(Math.min(quoteInput.minutes, rate.dayThresholdMinutes!));
+      const exact2 = (2n * BigInt(rate.amount) * paidMinutes) / threshold; // twice the exact amount, floored
+      const value = BigInt(shorter.value);
+      return longer.value >= shorter.value && 2n * value >= exact2 - 1n && 2n * value <= exact2 + 2n;
     }),
   );
   t.pass('property held');

@@ -95,13 +95,41 @@ t.test('validateRates reports what a schema cannot see', async (t) => {
     { name: 'zero rounding', rates: [meeting(2000, { roundToMinutes: 0 })], field: 'roundToMinutes', index: 0 },
     { name: 'fractional minimum', rates: [meeting(2000, { minimumMinutes: 7.5 })], field: 'minimumMinutes', index: 0 },
     { name: 'negative day threshold', rates: [meeting(2000, { unit: 'day', dayThresholdMinutes: -60 })], field: 'dayThresholdMinutes', index: 0 },
+    { name: 'shortDayPay on an hourly rate', rates: [meeting(2000, { shortDayPay: 'half_day' })], field: 'shortDayPay', index: 0 },
+    {
+      name: 'shortDayPay on a session rate',
+      rates: [meeting(2000, { unit: 'session', dayThresholdMinutes: 360, shortDayPay: 'pro_rata' })],
+      field: 'shortDayPay',
+      index: 0,
+    },
+    { name: 'shortDayPay with no day length', rates: [meeting(2000, { unit: 'day', shortDayPay: 'pro_rata' })], field: 'shortDayPay', index: 0 },
+    {
+      name: 'an unknown shortDayPay',
+      rates: [meeting(2000, { unit: 'day', dayThresholdMinutes: 360, shortDayPay: 'quarter_day' as Rate['shortDayPay'] })],
+      field: 'shortDayPay',
+      index: 0,
+    },
   ];
   for (const c of cases) {
     const problems = validateRates(c.rates);
     t.equal(problems.length, 1, `${c.name}: one problem`);
     t.match(problems[0], { index: c.index, field: c.field, message: String }, c.name);
   }
-  t.same(validateRates([meeting(2000, { roundToMinutes: null, minimumMinutes: null, dayThresholdMinutes: null })]), [], 'nulls are "not set"');
+  t.same(
+    validateRates([meeting(2000, { roundToMinutes: null, minimumMinutes: null, dayThresholdMinutes: null, shortDayPay: null })]),
+    [],
+    'nulls are "not set"',
+  );
+  t.same(
+    validateRates([
+      meeting(15000, { unit: 'day', dayThresholdMinutes: 360, shortDayPay: 'half_day' }),
+      meeting(15000, { unit: 'day', activity: 'training', dayThresholdMinutes: 360, shortDayPay: 'pro_rata' }),
+      meeting(15000, { unit: 'day', activity: 'workshop', dayThresholdMinutes: 360 }),
+      meeting(15000, { unit: 'day', activity: 'reading' }),
+    ]),
+    [],
+    'day rates: shortDayPay with a day length; a day length alone; neither (a day is a day, however long)',
+  );
 });
 
 t.test('property: the version found is the latest started one, and no later one has started', async (t) => {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { activities, contributorKinds, rateUnits } from '../../domain/enums.js';
+import { shortDayPays } from '../../domain/rate-card.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { amount, currency, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';
 import { addRateCardVersion, createRateCard, getRateCard, listRateCards } from './service.js';
@@ -15,7 +16,20 @@ export const rateSchema = z
     amount,
     roundToMinutes: minutes.optional(),
     minimumMinutes: minutes.optional(),
-    dayThresholdMinutes: minutes.optional(),
+    dayThresholdMinutes: minutes
+      .optional()
+      .describe(
+        'Day rates only: the minutes in a full day. More is still one day; less is paid as shortDayPay says. ' +
+          'Without it the day rate is paid in full for any minutes.',
+      ),
+    shortDayPay: z
+      .enum(shortDayPays)
+      .optional()
+      .describe(
+        'Day rates with dayThresholdMinutes only: how a shorter day is paid. half_day: half the rate up to and ' +
+          'including half the threshold, the full rate above it; pro_rata: rate × minutes / threshold, rounded half ' +
+          'up to the penny. Not set: the full rate.',
+      ),
     inKind: z.boolean().optional(),
   })
   .superRefine((rate, ctx) => {
@@ -24,8 +38,10 @@ export const rateSchema = z
         if (rate[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'applies to hourly rates only' });
       }
     }
-    if (rate.unit !== 'day' && rate.dayThresholdMinutes !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['dayThresholdMinutes'], message: 'applies to day rates only' });
+    if (rate.unit !== 'day') {
+      for (const field of ['dayThresholdMinutes', 'shortDayPay'] as const) {
+        if (rate[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'applies to day rates only' });
+      }
     }
   });
 
@@ -37,6 +53,7 @@ const rateView = z.object({
   roundToMinutes: z.number().int().nullish(),
   minimumMinutes: z.number().int().nullish(),
   dayThresholdMinutes: z.number().int().nullish(),
+  shortDayPay: z.enum(shortDayPays).nullish(),
   inKind: z.boolean().optional(),
 });
 
