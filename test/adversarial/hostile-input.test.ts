@@ -363,7 +363,8 @@ function validInteger(schema: JsonSchema, name: string): fc.Arbitrary<unknown> {
 function withoutInapplicable(value: Record<string, unknown>): Record<string, unknown> {
   if (typeof value.unit === 'string' && 'activity' in value) {
     if (value.unit !== 'hour') value.roundToMinutes = value.minimumMinutes = OMIT;
-    if (value.unit !== 'day') value.dayThresholdMinutes = OMIT;
+    if (value.unit !== 'day') value.dayThresholdMinutes = value.shortDayPay = OMIT;
+    if (value.dayThresholdMinutes === OMIT) value.shortDayPay = OMIT;
   }
   return value;
 }

@@ -78,6 +78,10 @@ const VALID_BODIES: Partial<Record<RouteKey, BodyCase>> = {
     }),
   },
   'PATCH /v1/contributors/{id}': { body: () => ({ paymentMethod: 'voucher' }), params: (w) => ({ id: w.participantContributor }) },
+  'POST /v1/contributors/{id}/earnings-limits': {
+    body: () => ({ effectiveFrom: '2026-09-01', preset: 'esa_permitted_work', periodStartDay: 1, policy: 'block' }),
+    params: (w) => ({ id: w.participantContributor }),
+  },
   'POST /v1/projects': { body: () => ({ name: 'Peer support redesign', description: 'Co-designed with people who use the service' }) },
   'POST /v1/rate-cards': { body: () => ({ name: 'Second card', currency: 'GBP' }) },
   'POST /v1/rate-cards/{id}/versions': {

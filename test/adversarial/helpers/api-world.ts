@@ -272,6 +272,8 @@ export const PARAM_POOLS: Partial<Record<RouteKey, (w: World) => string[]>> = {
   'PATCH /v1/contributors/{id}': (w) => w.ids.contributors,
   'GET /v1/contributors/{id}/balance': (w) => w.ids.contributors,
   'GET /v1/contributors/{id}/statement': (w) => w.ids.contributors,
+  'GET /v1/contributors/{id}/earnings-limits': (w) => w.ids.contributors,
+  'POST /v1/contributors/{id}/earnings-limits': (w) => w.ids.contributors,
   'POST /v1/contributors/{id}/stripe-account': (w) => [w.stripeContributor, ...w.ids.contributors],
   'GET /v1/projects/{id}': (w) => w.ids.projects,
   'GET /v1/rate-cards/{id}': (w) => w.ids.rateCards,
