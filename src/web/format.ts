@@ -1,4 +1,6 @@
 /** Formatting for pages: plain English, pounds and pence, dates as people write them. */
+import { addDays, isIsoDate, limitPeriod, ukTaxYear } from '../domain/earnings-period.js';
+import { londonDate } from '../domain/uk-time.js';
 
 const symbols: Record<string, string> = { GBP: '£', EUR: '€', USD: '$' };
 
@@ -14,10 +16,11 @@ export function money(amount: number, currency = 'GBP'): string {
 
 const months = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
 
-/** "2026-11-05" → "5 November 2026"; an ISO time is shown by its date. */
+/** "2026-11-05" → "5 November 2026"; an ISO time is shown by its date in the UK. */
 export function date(value: string | null | undefined): string {
   if (!value) return '';
-  const [y, m, d] = value.slice(0, 10).split('-').map(Number);
+  const day = value.length > 10 ? londonDate(new Date(value)) : value;
+  const [y, m, d] = day.split('-').map(Number);
   return `${d} ${months[m! - 1]} ${y}`;
 }
 
@@ -74,21 +77,9 @@ export const statusTags: Record<string, { text: string; classes: string }> = {
 };
 
 /** The UK tax year (6 April to 5 April) that contains a date, by its starting year. */
-export function taxYearOf(isoDate: string): number {
-  const y = Number(isoDate.slice(0, 4));
-  return isoDate.slice(5) >= '04-06' ? y : y - 1;
-}
+export const taxYearOf = (isoDate: string): number => Number(ukTaxYear(isoDate).start.slice(0, 4));
 
-/** Monday of the week that contains a date (UTC). */
-export function mondayOf(isoDate: string): string {
-  const d = new Date(`${isoDate}T00:00:00Z`);
-  const back = (d.getUTCDay() + 6) % 7;
-  d.setUTCDate(d.getUTCDate() - back);
-  return d.toISOString().slice(0, 10);
-}
+/** Monday of the week that contains a date. */
+export const mondayOf = (isoDate: string): string => limitPeriod({ period: 'week', periodStartDay: 1 }, isoDate).start;
 
-export function addDays(isoDate: string, days: number): string {
-  const d = new Date(`${isoDate}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + days);
-  return d.toISOString().slice(0, 10);
-}
+export { addDays, isIsoDate };

@@ -1,6 +1,7 @@
+import { londonDate } from '../../domain/uk-time.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Problem } from '../api.js';
-import { activityLabels, addDays, mondayOf } from '../format.js';
+import { activityLabels, addDays, isIsoDate, mondayOf } from '../format.js';
 import { fieldErrors, formKey } from '../forms.js';
 import { requireRole } from '../session.js';
 
@@ -73,7 +74,7 @@ function toSessionRequest(form: SessionForm): { request?: Record<string, unknown
   if (!form.activity) errors.activity = 'Choose what kind of session it was';
   const [d, m, y] = [form.day, form.month, form.year].map((v) => (/^\d{1,4}$/.test(v) ? Number(v) : NaN));
   const date = `${String(y).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
-  const valid = !Number.isNaN(d! + m! + y!) && y! > 1999 && new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10) === date;
+  const valid = !Number.isNaN(d! + m! + y!) && y! > 1999 && isIsoDate(date);
   if (!valid) errors.date = 'Enter the date of the session, for example 27 3 2026';
   const hours = form.hours === '' ? 0 : /^\d{1,2}$/.test(form.hours) ? Number(form.hours) : NaN;
   const minutes = form.minutes === '' ? 0 : /^\d{1,2}$/.test(form.minutes) ? Number(form.minutes) : NaN;
@@ -129,7 +130,7 @@ export async function coordinatorPages(app: FastifyInstance) {
 
   app.get('/register', async (request, reply) => {
     if (!(await requireRole(request, reply, 'coordinator'))) return reply;
-    const today = app.now().toISOString().slice(0, 10);
+    const today = londonDate(app.now());
     const [year, month, day] = today.split('-');
     return registerPage(request, reply, { day: String(Number(day)), month: String(Number(month)), year });
   });
@@ -212,7 +213,7 @@ export async function coordinatorPages(app: FastifyInstance) {
 
   app.get<{ Querystring: { week?: string } }>('/approvals', async (request, reply) => {
     if (!(await requireRole(request, reply, 'coordinator'))) return reply;
-    const today = app.now().toISOString().slice(0, 10);
+    const today = londonDate(app.now());
     const week = /^\d{4}-\d{2}-\d{2}$/.test(request.query.week ?? '') && !Number.isNaN(Date.parse(request.query.week!)) ? request.query.week! : today;
     return approvalsPage(request, reply, week);
   });

@@ -6,6 +6,10 @@ interface Item {
   id: string;
   contributorId: string;
   amount: number;
+  earnings: number;
+  expenses: number;
+  carriedForward: number;
+  warnings: string[];
   currency: string;
   method: string;
   status: string;
@@ -23,7 +27,7 @@ interface Run {
   approvedBy: string | null;
   createdAt: string;
   budgetId: string | null;
-  skipped: { contributorId: string; reason: string; amount: number }[];
+  skipped: { contributorId: string; reason: string; amount: number; headroom?: number; payableFrom?: string }[];
   items: Item[];
 }
 interface Budget {
@@ -108,7 +112,14 @@ export async function financePages(app: FastifyInstance) {
 
   const runPage = async (request: FastifyRequest, reply: FastifyReply, me: Me, id: string, extra: Record<string, unknown> = {}) => {
     const [run, who] = await Promise.all([request.api.get<Run>(`/v1/payout-runs/${encodeURIComponent(id)}`), names(request)]);
+    // What earnings limits did to this run, for the warning above the approve button.
+    const limits = {
+      held: run.skipped.filter((x) => x.reason === 'earnings_limit'),
+      carried: run.items.filter((x) => x.carriedForward > 0),
+      warned: run.items.filter((x) => x.warnings.length > 0),
+    };
     return reply.page('finance/run.njk', {
+      limits,
       title: 'Payout run',
       run,
       ownRun: run.createdBy === me.userId,
