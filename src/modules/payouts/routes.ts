@@ -1,61 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { payoutItemStatuses, payoutMethods, payoutRunStatuses } from '../../domain/enums.js';
+import { payoutMethods, payoutRunStatuses } from '../../domain/enums.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { currency, id, idParams, nonEmpty } from '../../lib/schemas.js';
 import { AppError } from '../../errors.js';
 import { reconcileStripe } from './reconcile.js';
+import { payoutItemResponse, payoutRunResponse } from './views.js';
 import { approvePayoutRun, cancelPayoutRun, draftPayoutRun, getPayoutRun, listPayoutRuns, markItemFailed, markItemPaid } from './service.js';
-
-export const payoutItemView = z.object({
-  id: z.string(),
-  runId: z.string(),
-  contributorId: z.string(),
-  amount: z.number().int(),
-  earnings: z.number().int().describe('The part of amount that is earnings: what earnings limits and tax count'),
-  expenses: z.number().int().describe('The part of amount that repays expenses: never earnings, never held by a limit'),
-  carriedForward: z.number().int().describe('Earnings an earnings limit with policy split left owed for a later period'),
-  warnings: z.array(z.string()).describe('An earnings limit passed under policy warn'),
-  paymentDate: z.string().nullable().describe('The Europe/London date the money counts as received: drafted, then approved, then paid'),
-  currency: z.string(),
-  method: z.enum(payoutMethods),
-  status: z.enum(payoutItemStatuses),
-  stripeTransferId: z.string().nullable(),
-  bankPayoutStatus: z.string().nullable().describe("The connected account's bank payout outcome (payout.paid / payout.failed)"),
-  reference: z.string().nullable(),
-  failureReason: z.string().nullable(),
-  lastError: z.string().nullable().describe('The last transient error while paying, if it is being retried'),
-  attempts: z.number().int(),
-  paidAt: z.iso.datetime().nullable(),
-  failedAt: z.iso.datetime().nullable(),
-  createdAt: z.iso.datetime(),
-});
-
-export const payoutRunView = z.object({
-  id: z.string(),
-  status: z.enum(payoutRunStatuses),
-  currency: z.string(),
-  budgetId: z.string().nullable(),
-  total: z.number().int(),
-  filters: z.object({ contributorIds: z.array(z.string()).optional(), methods: z.array(z.enum(payoutMethods)).optional() }),
-  skipped: z.array(
-    z.object({
-      contributorId: z.string(),
-      reason: z.string().describe('declined_payment, stripe_account_missing, stripe_account_not_ready or earnings_limit'),
-      amount: z.number().int().describe('What stays owed for this reason'),
-      headroom: z.number().int().optional().describe("earnings_limit: what the period's limit still allowed"),
-      payableFrom: z.string().optional().describe('earnings_limit: the first day of the next period'),
-      detail: z.string().optional(),
-    }),
-  ),
-  createdBy: z.string(),
-  approvedBy: z.string().nullable(),
-  approvedAt: z.iso.datetime().nullable(),
-  canceledAt: z.iso.datetime().nullable(),
-  ledgerTransactionId: z.string().nullable(),
-  createdAt: z.iso.datetime(),
-  items: z.array(payoutItemView),
-});
 
 const finance = ['finance'] as const;
 
@@ -73,7 +24,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
           contributorIds: z.array(id).min(1).max(1000).optional(),
           methods: z.array(z.enum(payoutMethods)).min(1).optional(),
         }),
-        response: { 201: payoutRunView },
+        response: { 201: payoutRunResponse },
       },
     },
     async (request) => request.transaction((tx) => draftPayoutRun(tx, request.principal.organisationId, request.actor(), request.body, app.now())),
@@ -87,7 +38,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['payouts'],
         summary: 'Payout runs',
         querystring: z.strictObject({ ...pageQuery, status: z.enum(payoutRunStatuses).optional() }),
-        response: { 200: pageOf(payoutRunView) },
+        response: { 200: pageOf(payoutRunResponse) },
       },
     },
     async (request) => {
@@ -100,7 +51,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/payout-runs/:id',
     {
       config: { roles: ['admin', 'finance'] },
-      schema: { tags: ['payouts'], summary: 'A payout run with its items', params: idParams, response: { 200: payoutRunView } },
+      schema: { tags: ['payouts'], summary: 'A payout run with its items', params: idParams, response: { 200: payoutRunResponse } },
     },
     async (request) => getPayoutRun(app.db, request.principal.organisationId, request.params.id),
   );
@@ -113,7 +64,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['payouts'],
         summary: 'Approve a draft run (not your own): money moves to in transit and payment starts; returns once queued',
         params: idParams,
-        response: { 200: payoutRunView },
+        response: { 200: payoutRunResponse },
       },
     },
     async (request) => {
@@ -133,7 +84,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/payout-runs/:id/cancel',
     {
       config: { roles: finance },
-      schema: { tags: ['payouts'], summary: 'Cancel a draft run', params: idParams, response: { 200: payoutRunView } },
+      schema: { tags: ['payouts'], summary: 'Cancel a draft run', params: idParams, response: { 200: payoutRunResponse } },
     },
     async (request) => request.transaction((tx) => cancelPayoutRun(tx, request.principal.organisationId, request.actor(), request.params.id, app.now())),
   );
@@ -147,7 +98,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Mark a bank transfer or voucher item paid, with its reference',
         params: idParams,
         body: z.strictObject({ reference: nonEmpty(200) }),
-        response: { 200: payoutItemView },
+        response: { 200: payoutItemResponse },
       },
     },
     async (request) =>
@@ -163,7 +114,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Mark a bank transfer or voucher item failed; its money returns to owed',
         params: idParams,
         body: z.strictObject({ reason: nonEmpty(1000) }),
-        response: { 200: payoutItemView },
+        response: { 200: payoutItemResponse },
       },
     },
     async (request) =>

@@ -3,7 +3,7 @@ import type { Db } from '../../db/client.js';
 import { contributors, expenses, ledgerAccounts, payoutItemLines, payoutItems, payoutRuns, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { contributorAccount, type PostingInput } from '../../domain/ledger.js';
-import type { Component } from '../../domain/enums.js';
+import type { Component, PayoutMethod } from '../../domain/enums.js';
 import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
@@ -14,6 +14,7 @@ import { getBudgetRow } from '../budgets/service.js';
 import { earningsCountedBetween, loadLimitVersions } from '../contributors/earnings-limits.js';
 import { allocateWork } from './allocation.js';
 import { planRun } from './plan.js';
+import { toPayoutItemResponse, toPayoutRunResponse, type PayoutRunResponse } from './views.js';
 import { postTransaction } from '../ledger/service.js';
 
 function* chunks<T>(list: T[], size: number): Generator<T[]> {
@@ -23,54 +24,7 @@ function* chunks<T>(list: T[], size: number): Generator<T[]> {
 type RunRow = typeof payoutRuns.$inferSelect;
 type ItemRow = typeof payoutItems.$inferSelect;
 type LineRow = typeof payoutItemLines.$inferSelect;
-export type PayoutMethod = ItemRow['method'];
 
-export function itemView(item: ItemRow) {
-  return {
-    id: item.id,
-    runId: item.runId,
-    contributorId: item.contributorId,
-    amount: item.amount,
-    earnings: item.earnings,
-    expenses: item.expenses,
-    carriedForward: item.carriedForward,
-    warnings: item.warnings,
-    paymentDate: item.paymentDate,
-    currency: item.currency,
-    method: item.method,
-    status: item.status,
-    stripeTransferId: item.stripeTransferId,
-    bankPayoutStatus: item.bankPayoutStatus,
-    reference: item.reference,
-    failureReason: item.failureReason,
-    lastError: item.lastError,
-    attempts: item.attempts,
-    paidAt: item.paidAt?.toISOString() ?? null,
-    failedAt: item.failedAt?.toISOString() ?? null,
-    createdAt: item.createdAt.toISOString(),
-  };
-}
-export type PayoutItemView = ReturnType<typeof itemView>;
-
-function runView(run: RunRow, items: ItemRow[]) {
-  return {
-    id: run.id,
-    status: run.status,
-    currency: run.currency,
-    budgetId: run.budgetId,
-    total: run.total,
-    filters: run.filters as { contributorIds?: string[]; methods?: PayoutMethod[] },
-    skipped: run.skipped,
-    createdBy: run.createdBy,
-    approvedBy: run.approvedBy,
-    approvedAt: run.approvedAt?.toISOString() ?? null,
-    canceledAt: run.canceledAt?.toISOString() ?? null,
-    ledgerTransactionId: run.ledgerTransactionId,
-    createdAt: run.createdAt.toISOString(),
-    items: items.map(itemView),
-  };
-}
-export type PayoutRunView = ReturnType<typeof runView>;
 
 export interface DraftInput {
   currency: string;
@@ -86,7 +40,7 @@ export interface DraftInput {
  * cannot be paid, or whose earnings a limit holds, are listed under `skipped` with the reason.
  * A draft moves no money.
  */
-export async function draftPayoutRun(db: Db, organisationId: string, actor: Actor, input: DraftInput, now: Date): Promise<PayoutRunView> {
+export async function draftPayoutRun(db: Db, organisationId: string, actor: Actor, input: DraftInput, now: Date): Promise<PayoutRunResponse> {
   if (!actor.id) throw new AppError('forbidden', 'A payout run must be drafted by an identified user or token.');
   return inTransaction(db, async (tx) => {
     // The budget must be this organisation's (another's answers 404, like any id).
@@ -174,13 +128,13 @@ export async function draftPayoutRun(db: Db, organisationId: string, actor: Acto
   });
 }
 
-async function loadRun(db: Db, organisationId: string, run: RunRow): Promise<PayoutRunView> {
+async function loadRun(db: Db, organisationId: string, run: RunRow): Promise<PayoutRunResponse> {
   const items = await db
     .select()
     .from(payoutItems)
     .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)))
     .orderBy(asc(payoutItems.id));
-  return runView(run, items);
+  return toPayoutRunResponse(run, items);
 }
 
 async function lockRun(tx: Db, organisationId: string, runId: string): Promise<RunRow> {
@@ -194,7 +148,7 @@ async function lockRun(tx: Db, organisationId: string, runId: string): Promise<R
   return run;
 }
 
-export async function getPayoutRun(db: Db, organisationId: string, runId: string): Promise<PayoutRunView> {
+export async function getPayoutRun(db: Db, organisationId: string, runId: string): Promise<PayoutRunResponse> {
   if (!isUuid(runId)) throw notFound('The payout run');
   const [run] = await db.select().from(payoutRuns).where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, runId)));
   if (!run) throw notFound('The payout run');
@@ -264,7 +218,7 @@ export async function approvePayoutRun(
   runId: string,
   now: Date,
   stripeConfigured: boolean,
-): Promise<PayoutRunView> {
+): Promise<PayoutRunResponse> {
   return inTransaction(db, async (tx) => {
     const run = await lockRun(tx, organisationId, runId);
     if (run.status !== 'draft') throw new AppError('invalid_state', `The payout run is ${run.status}, not a draft.`);
@@ -614,7 +568,7 @@ export async function markItemPaid(db: Db, organisationId: string, actor: Actor,
   return inTransaction(db, async (tx) => {
     const item = await lockItem(tx, organisationId, itemId);
     assertManualProcessing(item);
-    return itemView(await settleItemPaid(tx, organisationId, actor, item, { reference }, now));
+    return toPayoutItemResponse(await settleItemPaid(tx, organisationId, actor, item, { reference }, now));
   });
 }
 
@@ -623,7 +577,7 @@ export async function markItemFailed(db: Db, organisationId: string, actor: Acto
   return inTransaction(db, async (tx) => {
     const item = await lockItem(tx, organisationId, itemId);
     assertManualProcessing(item);
-    return itemView(await failItem(tx, organisationId, actor, item, reason, now));
+    return toPayoutItemResponse(await failItem(tx, organisationId, actor, item, reason, now));
   });
 }
 
