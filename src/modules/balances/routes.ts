@@ -1,75 +1,56 @@
-import { londonDate } from '../../domain/uk-time.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ukTaxYear } from '../../domain/earnings-period.js';
+import { londonDate } from '../../domain/uk-time.js';
 import { AppError } from '../../errors.js';
-import { ownContributorId } from '../../lib/access.js';
+import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
 import { idParams, isoDate } from '../../lib/schemas.js';
-import { earningsLimit } from '../contributors/schemas.js';
 import { getContributorRow } from '../contributors/service.js';
-import { expenseResponse } from '../expenses/views.js';
-import { timeEntryResponse } from '../time-entries/views.js';
-import { contributorBalances, contributorStatement } from './service.js';
+import { contributorBalances, contributorStatement, statementLetter } from './service.js';
+import { statementPdf } from './statement-pdf.js';
+import { balanceView, statementView } from './views.js';
 
-const buckets = z.object({ owed: z.number().int(), inTransit: z.number().int(), paid: z.number().int() });
-const balanceView = z.object({
-  contributorId: z.string(),
-  balances: z.array(buckets.extend({ currency: z.string(), earnings: buckets, expenses: buckets })),
-});
-const totals = {
-  start: z.string(),
-  end: z.string(),
-  currency: z.string(),
-  minutes: z.number().int(),
-  earned: z.number().int(),
-  withheld: z.number().int(),
-  declinedValue: z.number().int(),
-  expenses: z.number().int(),
-};
-const statementView = z.object({
-  contributorId: z.string(),
-  name: z.string(),
-  from: z.string(),
-  to: z.string(),
-  earningsLimit: earningsLimit.nullable(),
-  balances: balanceView.shape.balances,
-  timeEntries: z.array(timeEntryResponse),
-  expenses: z.array(expenseResponse),
-  payouts: z.array(
-    z.object({
-      id: z.string(),
-      amount: z.number().int(),
-      currency: z.string(),
-      method: z.string(),
-      status: z.string(),
-      reference: z.string().nullable(),
-      failureReason: z.string().nullable(),
-      paidAt: z.iso.datetime().nullable(),
-      createdAt: z.iso.datetime(),
-    }),
-  ),
-  totals: z.object({
-    taxYears: z.array(z.object({ taxYear: z.string(), ...totals })),
-    earningsLimitPeriods: z.array(z.object({ limit: z.number().int(), headroom: z.number().int(), ...totals })),
-  }),
-});
 const statementQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
 
-/** The statement covers the current UK tax year unless a range is given. */
+/** The longest range a statement covers, as for reports: its totals walk every period in it. */
+const MAX_RANGE_YEARS = 10;
+
+/** The statement covers the current UK tax year unless a range is given. Errors: validation_failed. */
 function statementRange(query: { from?: string; to?: string }, today: string) {
   const year = ukTaxYear(today);
   const range = { from: query.from ?? year.start, to: query.to ?? year.end };
   if (range.to < range.from) {
     throw new AppError('validation_failed', 'to must not be before from', { errors: [{ field: 'querystring.to', message: 'must not be before from' }] });
   }
+  // Compared as text, so 29 February plus ten years (no such day) still orders correctly.
+  const limit = `${String(Number(range.from.slice(0, 4)) + MAX_RANGE_YEARS).padStart(4, '0')}${range.from.slice(4)}`;
+  if (range.to >= limit) {
+    const message = `must be less than ${MAX_RANGE_YEARS} years after from`;
+    throw new AppError('validation_failed', `A statement covers at most ${MAX_RANGE_YEARS} years`, { errors: [{ field: 'querystring.to', message }] });
+  }
   return range;
 }
+
+/** A UK tax year as people write it: "2025-26" is 6 April 2025 to 5 April 2026. */
+const taxYearLabel = z
+  .string()
+  .regex(/^\d{4}-\d{2}$/, 'must be a UK tax year written like 2025-26')
+  .refine((label) => (Number(label.slice(0, 4)) + 1) % 100 === Number(label.slice(5)), 'must be two consecutive years, like 2025-26')
+  .refine((label) => Number(label.slice(0, 4)) >= 1900 && Number(label.slice(0, 4)) < 2999, 'must be between 1900-01 and 2998-99');
+const letterQuery = z.strictObject({
+  taxYear: taxYearLabel.optional().describe('The UK tax year, like 2025-26; the current one if left out'),
+});
+
+const pdfResponse = z.any().describe('application/pdf: a letter for a benefits office or HMRC');
 
 const staff = ['admin', 'finance', 'coordinator'] as const;
 const anyoneLinked = ['admin', 'finance', 'coordinator', 'participant'] as const;
 
 export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
   const today = () => londonDate(app.now());
+
+  /** The tax year a letter is about: the one asked for, or the current one. */
+  const letterYear = (label: string | undefined) => ukTaxYear(label ? `${label.slice(0, 4)}-04-06` : today());
 
   app.get(
     '/v1/contributors/:id/balance',
@@ -102,7 +83,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: staff },
       schema: {
         tags: ['balances'],
-        summary: "A contributor's statement: work, expenses and totals per tax year and earnings-limit period",
+        summary: "A contributor's statement: work, expenses, payouts, and money received per tax year and earnings-limit period",
         params: idParams,
         querystring: statementQuery,
         response: { 200: statementView },
@@ -118,12 +99,59 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: anyoneLinked },
       schema: {
         tags: ['balances'],
-        summary: 'My statement: work, expenses and totals per tax year and earnings-limit period',
+        summary: 'My statement: work, expenses, payouts, and money received per tax year and earnings-limit period',
         querystring: statementQuery,
         response: { 200: statementView },
       },
     },
     async (request) =>
       contributorStatement(app.db, request.principal.organisationId, ownContributorId(request.principal), statementRange(request.query, today()), app.now()),
+  );
+
+  /** Sends a contributor's letter for a tax year as a PDF download. Errors: not_found. */
+  const sendLetter = async (organisationId: string, contributorId: string, label: string | undefined, reply: import('fastify').FastifyReply) => {
+    const year = letterYear(label);
+    const letter = await statementLetter(app.db, organisationId, contributorId, year, app.now());
+    const pdf = await statementPdf(letter, app.now());
+    return reply
+      .type('application/pdf')
+      .header('content-disposition', `attachment; filename="payments-${year.label}.pdf"`)
+      .header('cache-control', 'no-store')
+      .send(pdf);
+  };
+
+  app.get(
+    '/v1/contributors/:id/statement.pdf',
+    {
+      // A participant may fetch only their own letter; anyone else's id is not found (404).
+      config: { roles: anyoneLinked },
+      schema: {
+        tags: ['balances'],
+        summary: "A contributor's payments in a tax year as a PDF letter for a benefits office or HMRC",
+        params: idParams,
+        querystring: letterQuery,
+        produces: ['application/pdf'],
+        response: { 200: pdfResponse },
+      },
+    },
+    async (request, reply) => {
+      assertCanSeeContributor(request.principal, request.params.id);
+      return sendLetter(request.principal.organisationId, request.params.id, request.query.taxYear, reply);
+    },
+  );
+
+  app.get(
+    '/v1/me/statement.pdf',
+    {
+      config: { roles: anyoneLinked },
+      schema: {
+        tags: ['balances'],
+        summary: 'My payments in a tax year as a PDF letter for a benefits office or HMRC',
+        querystring: letterQuery,
+        produces: ['application/pdf'],
+        response: { 200: pdfResponse },
+      },
+    },
+    async (request, reply) => sendLetter(request.principal.organisationId, ownContributorId(request.principal), request.query.taxYear, reply),
   );
 };

@@ -1,12 +1,22 @@
 import { and, asc, between, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
-import { limitPeriod, ukTaxYear } from '../../domain/earnings-period.js';
-import { toSafeNumber } from '../../domain/money.js';
+import { limitPeriod, ukTaxYear, type DateRange } from '../../domain/earnings-period.js';
+import { sumMinorUnits, toSafeNumber } from '../../domain/money.js';
+import { loadLimitVersions } from '../contributors/earnings-limits.js';
 import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { toExpenseResponse } from '../expenses/views.js';
+import { getOrganisation } from '../organisations/service.js';
 import { toTimeEntryResponse } from '../time-entries/views.js';
+import { receivedTotals, totalsSpan, TRADING_ALLOWANCE, type ReceivedOnDay } from './received.js';
+
+/**
+ * The currency that statements total money received in: the trading allowance and UK benefit
+ * limits are amounts in pounds, so payments in any other currency are listed but not added to
+ * them (no rate of exchange is kept to convert them).
+ */
+export const RECEIVED_CURRENCY = 'GBP';
 
 interface Buckets {
   owed: number;
@@ -62,9 +72,58 @@ interface PeriodTotals {
 }
 
 /**
- * A contributor's statement for a date range (work dates): every time entry and expense, the
- * balances now, and totals of approved work per UK tax year (6 April to 5 April) and, when the
- * contributor has an earnings limit, per limit period — the figures a benefits office asks for.
+ * A contributor's payout items whose money was received between two dates (inclusive): paid,
+ * in {@link RECEIVED_CURRENCY}, by their Europe/London payment date.
+ */
+const receivedBetween = (organisationId: string, contributorId: string, dates: DateRange) =>
+  and(
+    eq(payoutItems.organisationId, organisationId),
+    eq(payoutItems.contributorId, contributorId),
+    eq(payoutItems.currency, RECEIVED_CURRENCY),
+    eq(payoutItems.status, 'paid'),
+    between(payoutItems.paymentDate, dates.start, dates.end),
+  );
+
+/**
+ * What a contributor received each day (by the Europe/London payment date of paid payout items)
+ * within a span of dates, in {@link RECEIVED_CURRENCY}. Summed per day in SQL; the statement
+ * adds the days up per period.
+ */
+async function receivedByDay(db: Db, organisationId: string, contributorId: string, span: DateRange): Promise<ReceivedOnDay[]> {
+  const rows = await db
+    .select({
+      paymentDate: payoutItems.paymentDate,
+      earnings: sql<string>`coalesce(sum(${payoutItems.earnings}), 0)`,
+      expenses: sql<string>`coalesce(sum(${payoutItems.expenses}), 0)`,
+    })
+    .from(payoutItems)
+    .where(receivedBetween(organisationId, contributorId, span))
+    .groupBy(payoutItems.paymentDate)
+    .orderBy(asc(payoutItems.paymentDate));
+  return rows.map((row) => ({ paymentDate: row.paymentDate!, earnings: toSafeNumber(row.earnings), expenses: toSafeNumber(row.expenses) }));
+}
+
+/**
+ * The day a payout belongs to in a statement's list, as a Europe/London date: a paid or
+ * on-its-way item by its payment date, a failed one by the day it failed.
+ */
+const payoutListDate = sql`coalesce(
+  case when ${payoutItems.status} <> 'failed' then ${payoutItems.paymentDate} end,
+  (coalesce(${payoutItems.paidAt}, ${payoutItems.failedAt}, ${payoutItems.createdAt}) at time zone 'Europe/London')::date
+)`;
+
+/**
+ * A contributor's statement for a date range: every time entry and expense (by work date) and
+ * every payout (by its day, see {@link payoutListDate}) in the range, the balances now, and
+ * two kinds of totals:
+ *
+ * - `periods` and `taxYears`: money received, by the Europe/London date it was paid, for each
+ *   earnings-limit period and UK tax year the range touches, each totalled whole (see
+ *   received.ts). These are the figures a benefits office and HMRC count.
+ * - `totals`: approved work by the date it was done, per tax year and limit period of today's
+ *   limit (what the statement has always shown; kept for the clients that read it).
+ *
+ * Errors: not_found (the contributor is not in the organisation).
  */
 export async function contributorStatement(
   db: Db,
@@ -73,8 +132,9 @@ export async function contributorStatement(
   range: { from: string; to: string },
   now: Date,
 ) {
+  const today = londonDate(now);
   const contributor = await getContributorRow(db, organisationId, contributorId);
-  const view = await contributorResponseOn(db, organisationId, contributor, londonDate(now));
+  const view = await contributorResponseOn(db, organisationId, contributor, today);
   const entryRows = await db
     .select()
     .from(timeEntries)
@@ -92,19 +152,22 @@ export async function contributorStatement(
     .where(and(eq(expenses.organisationId, organisationId), eq(expenses.contributorId, contributorId), between(expenses.date, range.from, range.to)))
     .orderBy(asc(expenses.date), asc(expenses.id));
 
-  // Payouts made (or started) in the range, by the day they were paid, failed or created.
   const payoutRows = await db
-    .select()
+    .select({ item: payoutItems, listDate: sql<string>`(${payoutListDate})::text` })
     .from(payoutItems)
     .where(
       and(
         eq(payoutItems.organisationId, organisationId),
         eq(payoutItems.contributorId, contributorId),
         sql`${payoutItems.status} <> 'canceled' and ${payoutItems.status} <> 'pending'`,
-        sql`(coalesce(${payoutItems.paidAt}, ${payoutItems.failedAt}, ${payoutItems.createdAt}) at time zone 'UTC')::date between ${range.from} and ${range.to}`,
+        sql`${payoutListDate} between ${range.from} and ${range.to}`,
       ),
     )
-    .orderBy(asc(payoutItems.createdAt));
+    .orderBy(asc(payoutListDate), asc(payoutItems.createdAt), asc(payoutItems.id));
+
+  const dates = { start: range.from, end: range.to };
+  const versions = (await loadLimitVersions(db, organisationId, [contributorId])).get(contributorId) ?? [];
+  const received = receivedTotals(await receivedByDay(db, organisationId, contributorId, totalsSpan(dates, versions, today)), dates, versions, today);
 
   const taxYears = new Map<string, PeriodTotals & { taxYear: string }>();
   const limitPeriods = new Map<string, PeriodTotals & { limit: number; headroom: number }>();
@@ -148,14 +211,18 @@ export async function contributorStatement(
     balances: await contributorBalances(db, organisationId, contributorId),
     timeEntries: entryRows.map(toTimeEntryResponse),
     expenses: expenseRows.map(toExpenseResponse),
-    payouts: payoutRows.map((p) => ({
+    payouts: payoutRows.map(({ item: p, listDate }) => ({
       id: p.id,
       amount: p.amount,
+      earnings: p.earnings,
+      expenses: p.expenses,
       currency: p.currency,
       method: p.method,
       status: p.status,
       reference: p.reference,
       failureReason: p.failureReason,
+      paymentDate: p.paymentDate,
+      date: listDate,
       paidAt: p.paidAt?.toISOString() ?? null,
       createdAt: p.createdAt.toISOString(),
     })),
@@ -163,7 +230,49 @@ export async function contributorStatement(
       taxYears: [...taxYears.values()].sort((a, b) => a.start.localeCompare(b.start)),
       earningsLimitPeriods: [...limitPeriods.values()].sort((a, b) => a.start.localeCompare(b.start)),
     },
+    periods: received.periods.map((p) => ({ ...p, currency: RECEIVED_CURRENCY })),
+    taxYears: received.taxYears.map((y) => ({ ...y, currency: RECEIVED_CURRENCY })),
   };
 }
+
+/**
+ * Everything a letter about one tax year's payments needs: who paid, who was paid, each paid
+ * item with the Europe/London date it was paid, earnings and expenses apart, and the totals.
+ *
+ * Errors: not_found (the contributor is not in the organisation).
+ */
+export async function statementLetter(db: Db, organisationId: string, contributorId: string, taxYear: DateRange & { label: string }, now: Date) {
+  const contributor = await getContributorRow(db, organisationId, contributorId);
+  const organisation = await getOrganisation(db, organisationId);
+  const rows = await db
+    .select()
+    .from(payoutItems)
+    .where(receivedBetween(organisationId, contributorId, taxYear))
+    .orderBy(asc(payoutItems.paymentDate), asc(payoutItems.paidAt), asc(payoutItems.id));
+  const payments = rows.map((row) => ({
+    date: row.paymentDate!,
+    method: row.method,
+    reference: row.reference,
+    earnings: row.earnings,
+    expenses: row.expenses,
+    amount: row.amount,
+  }));
+  const earningsPaid = sumMinorUnits(payments.map((p) => p.earnings));
+  const expensesPaid = sumMinorUnits(payments.map((p) => p.expenses));
+  return {
+    organisation: { name: organisation.name, contact: null as string | null },
+    contributor: { id: contributor.id, name: contributor.name },
+    taxYear: { label: taxYear.label, from: taxYear.start, to: taxYear.end },
+    currency: RECEIVED_CURRENCY,
+    payments,
+    earningsPaid,
+    expensesPaid,
+    totalPaid: earningsPaid + expensesPaid,
+    tradingAllowanceRemaining: Math.max(0, TRADING_ALLOWANCE - earningsPaid),
+    issuedOn: londonDate(now),
+  };
+}
+
+export type StatementLetter = Awaited<ReturnType<typeof statementLetter>>;
 
 const zero = () => ({ minutes: 0, earned: 0, withheld: 0, declinedValue: 0, expenses: 0 });
