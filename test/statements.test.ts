@@ -14,6 +14,7 @@ import { limitPeriodsTouched, taxYearsTouched } from '../src/modules/balances/re
 import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
 import { testDatabase } from './helpers/database.js';
 import { fundedBudget } from './helpers/fixtures.js';
+import { text, WebClient } from './helpers/web.js';
 
 let clock = new Date('2026-03-01T12:00:00Z');
 const app = await buildTestApp({ now: () => clock });
@@ -264,6 +265,38 @@ t.test('statement ranges: the participant sees their own; ranges are checked', a
   t.equal(tooLong.statusCode, 400, tooLong.body);
   t.equal(json(tooLong).code, 'validation_failed');
   t.equal((await app.inject({ method: 'GET', url: '/v1/me/statement?from=2016-04-07&to=2026-04-06', headers: participant })).statusCode, 200, 'just under ten years is fine');
+});
+
+t.test('the statement page: money paid per tax year, the trading allowance warning, the letter', async (t) => {
+  const w = await world();
+  const priya = await w.contributor('Priya Shah');
+  // £820 of earnings paid in 2026-27: £180 of the allowance left, under the £200 warning line.
+  await w.pay(priya, '2026-05-01T10:00:00Z', { workDate: '2026-04-28', minutes: 1200, expense: 700 });
+  await w.pay(priya, '2026-05-02T10:00:00Z', { workDate: '2026-04-29', minutes: 1260 });
+  clock = new Date('2026-06-01T10:00:00Z');
+  const client = new WebClient(app).withToken(await w.org.tokenFor('participant', { contributorId: priya }));
+
+  const page = await client.get('/my/statement?year=2026');
+  t.equal(page.statusCode, 200, page.body.slice(0, 500));
+  t.match(page.body, /data-testid="earnings-paid">£820\.00</);
+  t.match(page.body, /data-testid="expenses-paid">£7\.00</);
+  t.match(page.body, /data-testid="allowance-left">£180\.00</);
+  t.match(text(page.body), 'You have £180.00 left of your £1,000 trading allowance for the tax year 2026-27');
+  t.match(page.body, /href="\/my\/statement\.pdf\?taxYear=2026-27"/);
+  t.match(page.body, /href="\/my\/statement\.pdf\?taxYear=2025-26"/, 'a letter for each year offered');
+  t.match(page.body, /data-testid="earned">£820\.00</, 'the work totals are still there');
+
+  const lastYear = await client.get('/my/statement?year=2025');
+  t.match(lastYear.body, /data-testid="allowance-left">£1,000\.00</);
+  t.notMatch(lastYear.body, /allowance-warning/, 'no warning with the whole allowance left');
+
+  const pdf = await client.get('/my/statement.pdf?taxYear=2026-27');
+  t.equal(pdf.statusCode, 200);
+  t.match(pdf.headers['content-type'], /^application\/pdf/);
+  const letter = await pdfText(pdf);
+  t.ok(letter.includes('Priya Shah') && letter.includes('£820.00') && letter.includes('1 May 2026'), 'the page hands on the letter with its bytes intact');
+  const bad = await client.get('/my/statement.pdf?taxYear=nonsense');
+  t.equal(bad.statusCode, 400);
 });
 
 t.test('which periods a range touches, from the dated versions (no database)', async (t) => {

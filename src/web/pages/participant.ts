@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { londonDate } from '../../domain/uk-time.js';
+import { PageError, SessionEnded, type Problem } from '../api.js';
 import { taxYearOf } from '../format.js';
 import { formKey } from '../forms.js';
 import { requireRole, SESSION_COOKIE, type Me } from '../session.js';
@@ -23,6 +25,30 @@ interface Contributor {
 
 const paymentMethods = ['stripe', 'bank_transfer', 'voucher', 'declined'] as const;
 
+/** Below this much of the £1,000 trading allowance left (in pence), the statement warns. */
+const ALLOWANCE_WARNING_BELOW = 20_000;
+
+/** 2025 → "2025-26", the tax year starting on 6 April 2025 as the API names it. */
+const taxYearLabel = (startYear: number) => `${startYear}-${String((startYear + 1) % 100).padStart(2, '0')}`;
+
+/**
+ * A PDF from the API as the signed-in user, bytes intact. ApiClient.download hands bodies on
+ * as text, which would corrupt a binary file, so this asks the API the same way it does (the
+ * user's own token, their address, in-process) and keeps the raw payload.
+ */
+async function apiPdf(app: FastifyInstance, request: FastifyRequest, url: string) {
+  const token = request.cookies[SESSION_COOKIE];
+  const response = await app.inject({
+    method: 'GET',
+    url,
+    headers: { accept: 'application/pdf', host: request.host, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    remoteAddress: request.ip,
+  });
+  if (response.statusCode === 401 && token) throw new SessionEnded();
+  if (response.statusCode >= 400) throw new PageError(JSON.parse(response.body) as Problem);
+  return { body: response.rawPayload, disposition: response.headers['content-disposition'] as string | undefined };
+}
+
 /** A participant's own pages: what they are owed, their statement, how they are paid. */
 export async function participantPages(app: FastifyInstance) {
   app.get('/my', async (request, reply) => {
@@ -40,13 +66,33 @@ export async function participantPages(app: FastifyInstance) {
   app.get<{ Querystring: { year?: string } }>('/my/statement', async (request, reply) => {
     const me = await requireRole(request, reply, 'participant');
     if (!me) return reply;
-    const today = app.now().toISOString().slice(0, 10);
+    // Tax years and "today" are UK dates: 00:30 on 6 April in London is already the new year.
+    const today = londonDate(app.now());
     const current = taxYearOf(today);
     const asked = Number(request.query.year);
     const year = Number.isInteger(asked) && asked >= 2000 && asked <= current ? asked : current;
     const statement = await request.api.get<Record<string, unknown>>(`/v1/me/statement?from=${year}-04-06&to=${year + 1}-04-05`);
     const years = Array.from({ length: 4 }, (_, i) => current - i);
-    return reply.page('participant/statement.njk', { title: `Statement for the tax year ${year} to ${year + 1}`, statement, year, years });
+    const letters = years.map((y) => ({ year: y, taxYear: taxYearLabel(y) }));
+    return reply.page('participant/statement.njk', {
+      title: `Statement for the tax year ${year} to ${year + 1}`,
+      statement,
+      year,
+      years,
+      letters,
+      today,
+      allowanceWarningBelow: ALLOWANCE_WARNING_BELOW,
+    });
+  });
+
+  // The letter for a benefits office or HMRC, passed through from the API as it made it.
+  app.get<{ Querystring: { taxYear?: string } }>('/my/statement.pdf', async (request, reply) => {
+    const me = await requireRole(request, reply, 'participant');
+    if (!me) return reply;
+    const taxYear = request.query.taxYear ?? taxYearLabel(taxYearOf(londonDate(app.now())));
+    const pdf = await apiPdf(app, request, `/v1/me/statement.pdf?taxYear=${encodeURIComponent(taxYear)}`);
+    if (pdf.disposition) reply.header('content-disposition', pdf.disposition);
+    return reply.type('application/pdf').header('cache-control', 'no-store').send(pdf.body);
   });
 
   const paymentPage = async (request: FastifyRequest, contributorId: string, extra: Record<string, unknown> = {}) => {
