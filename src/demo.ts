@@ -14,7 +14,8 @@ import { createOrganisation } from './modules/organisations/service.js';
 import { approvePayoutRun, cancelPayoutRun, draftPayoutRun, markItemFailed, markItemPaid } from './modules/payouts/service.js';
 import { createProject } from './modules/projects/service.js';
 import { addRateCardVersion, createRateCard } from './modules/rate-cards/service.js';
-import { approveTimeEntry, rejectTimeEntry, submitTimeEntry } from './modules/time-entries/service.js';
+import { rejectWork } from './modules/approvable-work/lifecycle.js';
+import { approveTimeEntry, submitTimeEntry, timeEntryWork } from './modules/time-entries/service.js';
 import { createUser } from './modules/users/service.js';
 
 /**
@@ -161,14 +162,14 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
       const entry = await submitTimeEntry(db, organisationId, asUser(coordinator), { contributorId: c.id, budgetId: budget.id, activity, date, minutes }, new Date(`${date}T17:00:00Z`));
       if (week === 25 || (i + week) % 17 === 0) continue; // still waiting for approval
       if ((i + week) % 23 === 0) {
-        await rejectTimeEntry(db, organisationId, coordinatorPrincipal, asUser(coordinator), entry.id, 'Duplicate of another entry for the same session', today);
+        await rejectWork(db, timeEntryWork, { organisationId, principal: coordinatorPrincipal, actor: asUser(coordinator), now: today }, entry.id, 'Duplicate of another entry for the same session');
         continue;
       }
       // Approved a few days to three weeks after the work (never in the future).
       const decidedIso = addDays(date, 2 + ((i * 5 + week) % 20));
       const decided = decidedIso < todayIso ? new Date(`${decidedIso}T15:00:00Z`) : today;
       try {
-        await approveTimeEntry(db, organisationId, coordinatorPrincipal, asUser(coordinator), entry.id, decided);
+        await approveTimeEntry(db, { organisationId, principal: coordinatorPrincipal, actor: asUser(coordinator), now: decided }, entry.id);
         approved++;
       } catch {
         refused++; // an earnings limit with policy block, left submitted for a conversation
@@ -182,7 +183,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
           date,
           receiptReference: `RCPT-${week}-${i}`,
         });
-        await approveExpense(db, organisationId, coordinatorPrincipal, asUser(coordinator), expense.id, decided);
+        await approveExpense(db, { organisationId, principal: coordinatorPrincipal, actor: asUser(coordinator), now: decided }, expense.id);
       }
     }
   }

@@ -272,7 +272,7 @@ t.test('property: under block and split no period is paid past its limit, and no
           } else if (op.op === 'approve') {
             const date = addDays('2025-01-01', workDay++);
             const entry = await submitTimeEntry(app.db, organisationId, admin, { contributorId: people[op.who]!, budgetId: budget.id, activity: 'meeting', date, minutes: op.minutes }, clock);
-            await approveTimeEntry(app.db, organisationId, coordinator, admin, entry.id, clock);
+            await approveTimeEntry(app.db, { organisationId, principal: coordinator, actor: admin, now: clock }, entry.id);
           } else {
             const run = await draftPayoutRun(app.db, organisationId, finance1, { currency: 'GBP' }, clock);
             const approved = await approvePayoutRun(app.db, organisationId, finance2, run.id, clock, false);

@@ -51,6 +51,8 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   'GET /v1/contributors': ['admin', 'finance', 'coordinator'],
   'GET /v1/contributors/{id}': ['admin', 'finance', 'coordinator', 'participant'],
   'PATCH /v1/contributors/{id}': ['admin', 'finance', 'coordinator', 'participant'],
+  'POST /v1/contributors/{id}/earnings-limits': ['admin', 'finance', 'coordinator'],
+  'GET /v1/contributors/{id}/earnings-limits': ['admin', 'finance', 'coordinator', 'participant'],
   'POST /v1/projects': ['admin', 'finance', 'coordinator'],
   'GET /v1/projects': ['admin', 'finance', 'coordinator'],
   'GET /v1/projects/{id}': ['admin', 'finance', 'coordinator'],
@@ -86,6 +88,8 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   'GET /v1/contributors/{id}/statement': ['admin', 'finance', 'coordinator'],
   'GET /v1/me/balance': ['admin', 'finance', 'coordinator', 'participant'],
   'GET /v1/me/statement': ['admin', 'finance', 'coordinator', 'participant'],
+  'GET /v1/contributors/{id}/statement.pdf': ['admin', 'finance', 'coordinator', 'participant'],
+  'GET /v1/me/statement.pdf': ['admin', 'finance', 'coordinator', 'participant'],
   // Payouts (finance; admin reads)
   'POST /v1/payout-runs': ['finance'],
   'GET /v1/payout-runs': ['admin', 'finance'],
@@ -183,6 +187,12 @@ const fixtures: Partial<Record<RouteKey, FixtureFn>> = {
     params: { id: await contributorIn(app, org) },
     query: { from: '2026-01-01', to: '2026-12-31' },
   }),
+  'GET /v1/contributors/{id}/statement.pdf': async (app, org) => ({ params: { id: await contributorIn(app, org) }, query: { taxYear: '2026-27' } }),
+  'POST /v1/contributors/{id}/earnings-limits': async (app, org) => ({
+    params: { id: await contributorIn(app, org) },
+    body: { effectiveFrom: '2026-09-01', period: 'month', amount: 40_000, periodStartDay: 31, policy: 'split' },
+  }),
+  'GET /v1/contributors/{id}/earnings-limits': async (app, org) => ({ params: { id: await contributorIn(app, org) } }),
   'POST /v1/contributors/{id}/stripe-account': async (app, org) => ({ params: { id: await contributorIn(app, org, 'stripe') } }),
   'GET /v1/projects/{id}': async (app, org) => ({ params: { id: (await create(app, org, '/v1/projects', { name: 'Fixture project' })).id } }),
   'GET /v1/rate-cards/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).rateCardId } }),
@@ -451,7 +461,9 @@ for (const route of documented) {
         const res = await request(route, users[role]);
         if (rule.includes(role)) {
           t.not(res.statusCode, 401, `${role} (allowed): ${res.body}`);
-          t.not(json(res).code, 'forbidden', `${role} is allowed by the table but refused: ${res.body}`);
+          // Some allowed answers are not JSON (a PDF letter): only a problem can be a refusal.
+          const refusal = String(res.headers['content-type']).includes('json') ? json(res).code : undefined;
+          t.not(refusal, 'forbidden', `${role} is allowed by the table but refused: ${res.body}`);
           if (route.hasBody) {
             // The probe body fails validation: the 403s above came before it.
             assertProblem(t, res, 400, 'validation_failed', `${role} (allowed) with an unknown body field`);

@@ -51,6 +51,14 @@ export interface WorkKind<Row extends WorkRow, View> {
   notReversible(status: EntryStatus): string;
 }
 
+/** Who acts on work, for which organisation, and when. */
+export interface WorkContext {
+  organisationId: string;
+  principal: Principal;
+  actor: Actor;
+  now: Date;
+}
+
 /** Errors: invalid_state (409) when the record is not in the state the action needs. */
 export function assertStatus(what: string, actual: string, expected: string): void {
   if (actual !== expected) throw new AppError('invalid_state', `The ${what} is ${actual}, not ${expected}.`);
@@ -154,11 +162,8 @@ export interface Approval<Row extends WorkRow> {
 export async function approveWork<Row extends WorkRow, View>(
   db: Db,
   kind: WorkKind<Row, View>,
-  organisationId: string,
-  principal: Principal,
-  actor: Actor,
+  { organisationId, principal, actor, now }: WorkContext,
   id: string,
-  now: Date,
   decide: (tx: Db, work: Row, contributor: ContributorRow, budget: BudgetRow) => Promise<Approval<Row>> | Approval<Row>,
 ): Promise<View> {
   return inTransaction(db, async (tx) => {
@@ -196,12 +201,9 @@ export async function approveWork<Row extends WorkRow, View>(
 export async function rejectWork<Row extends WorkRow, View>(
   db: Db,
   kind: WorkKind<Row, View>,
-  organisationId: string,
-  principal: Principal,
-  actor: Actor,
+  { organisationId, principal, actor, now }: WorkContext,
   id: string,
   reason: string,
-  now: Date,
 ): Promise<View> {
   return inTransaction(db, async (tx) => {
     const work = await findWork(tx, kind, organisationId, id, true);
@@ -224,11 +226,9 @@ export async function rejectWork<Row extends WorkRow, View>(
 export async function reverseWork<Row extends WorkRow, View>(
   db: Db,
   kind: WorkKind<Row, View>,
-  organisationId: string,
-  actor: Actor,
+  { organisationId, actor, now }: WorkContext,
   id: string,
   reason: string,
-  now: Date,
 ): Promise<View> {
   return inTransaction(db, async (tx) => {
     const work = await findWork(tx, kind, organisationId, id, true);

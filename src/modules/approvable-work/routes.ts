@@ -1,15 +1,14 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
-import type { Actor, Principal } from '../../domain/actor.js';
 import { entryStatuses } from '../../domain/enums.js';
 import { assertCanSeeContributor } from '../../lib/access.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { id, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';
-import type { expenseResponse } from '../expenses/views.js';
-import type { timeEntryResponse } from '../time-entries/views.js';
-import type { WorkFilter } from './lifecycle.js';
+import type { ExpenseRow, expenseResponse } from '../expenses/views.js';
+import type { TimeEntryRow, timeEntryResponse } from '../time-entries/views.js';
+import { getWork, listWork, rejectWork, reverseWork, type WorkContext, type WorkKind } from './lifecycle.js';
 
 /** Who may approve, reject and reverse work. */
 const deciders = ['coordinator', 'finance'] as const;
@@ -29,28 +28,15 @@ export const workListQuery = z.strictObject({
 type WorkResponse = typeof timeEntryResponse | typeof expenseResponse;
 type View = z.infer<WorkResponse>;
 
-type Decide = (db: Db, organisationId: string, principal: Principal, actor: Actor, id: string, now: Date) => Promise<View>;
-type DecideWithReason = (
-  db: Db,
-  organisationId: string,
-  principal: Principal,
-  actor: Actor,
-  id: string,
-  reason: string,
-  now: Date,
-) => Promise<View>;
-
 export interface WorkRoutes {
   /** The collection's path, e.g. `/v1/time-entries`. */
   path: string;
   tag: string;
   response: WorkResponse;
   summaries: { list: string; get: string; approve: string; reject: string; reverse: string };
-  list(db: Db, organisationId: string, filter: WorkFilter, limit: number, afterId?: string): Promise<View[]>;
-  get(db: Db, organisationId: string, id: string): Promise<View>;
-  approve: Decide;
-  reject: DecideWithReason;
-  reverse(db: Db, organisationId: string, actor: Actor, id: string, reason: string, now: Date): Promise<View>;
+  kind: WorkKind<TimeEntryRow, View> | WorkKind<ExpenseRow, View>;
+  /** Approving is where kinds differ (time is priced again; an expense is what it is). */
+  approve(db: Db, context: WorkContext, id: string): Promise<View>;
 }
 
 /**
@@ -61,6 +47,14 @@ export interface WorkRoutes {
 export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { path, tag, response, summaries } = routes;
+  // Both kinds share the lifecycle; the union only needs telling apart at the type level.
+  const kind = routes.kind as WorkKind<TimeEntryRow | ExpenseRow, View>;
+  const context = (request: FastifyRequest): WorkContext => ({
+    organisationId: request.principal.organisationId,
+    principal: request.principal,
+    actor: request.actor(),
+    now: app.now(),
+  });
 
   api.get(
     path,
@@ -75,7 +69,7 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
         if (filter.contributorId && filter.contributorId !== principal.contributorId) return { data: [], nextCursor: null };
         filter.contributorId = principal.contributorId ?? '-';
       }
-      return toPage(await routes.list(app.db, principal.organisationId, filter, limit, decodeCursor(cursor)), limit);
+      return toPage(await listWork(app.db, kind, principal.organisationId, filter, limit, decodeCursor(cursor)), limit);
     },
   );
 
@@ -86,7 +80,7 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
       schema: { tags: [tag], summary: summaries.get, params: idParams, response: { 200: response } },
     },
     async (request) => {
-      const work = await routes.get(app.db, request.principal.organisationId, request.params.id);
+      const work = await getWork(app.db, kind, request.principal.organisationId, request.params.id);
       assertCanSeeContributor(request.principal, work.contributorId);
       return work;
     },
@@ -98,10 +92,7 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
       config: { roles: deciders },
       schema: { tags: [tag], summary: summaries.approve, params: idParams, response: { 200: response } },
     },
-    async (request) =>
-      request.transaction((tx) =>
-        routes.approve(tx, request.principal.organisationId, request.principal, request.actor(), request.params.id, app.now()),
-      ),
+    async (request) => request.transaction((tx) => routes.approve(tx, context(request), request.params.id)),
   );
 
   api.post(
@@ -110,10 +101,7 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
       config: { roles: deciders },
       schema: { tags: [tag], summary: summaries.reject, params: idParams, body: reasonBody, response: { 200: response } },
     },
-    async (request) =>
-      request.transaction((tx) =>
-        routes.reject(tx, request.principal.organisationId, request.principal, request.actor(), request.params.id, request.body.reason, app.now()),
-      ),
+    async (request) => request.transaction((tx) => rejectWork(tx, kind, context(request), request.params.id, request.body.reason)),
   );
 
   api.post(
@@ -122,9 +110,6 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
       config: { roles: deciders },
       schema: { tags: [tag], summary: summaries.reverse, params: idParams, body: reasonBody, response: { 200: response } },
     },
-    async (request) =>
-      request.transaction((tx) =>
-        routes.reverse(tx, request.principal.organisationId, request.actor(), request.params.id, request.body.reason, app.now()),
-      ),
+    async (request) => request.transaction((tx) => reverseWork(tx, kind, context(request), request.params.id, request.body.reason)),
   );
 }

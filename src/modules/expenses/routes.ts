@@ -4,7 +4,7 @@ import { expenseCategories } from '../../domain/enums.js';
 import { id, isoDate, positiveAmount } from '../../lib/schemas.js';
 import { assertMayRecordFor } from '../approvable-work/lifecycle.js';
 import { registerWorkRoutes } from '../approvable-work/routes.js';
-import { approveExpense, getExpense, listExpenses, rejectExpense, reverseExpense, submitExpense } from './service.js';
+import { approveExpense, expenseWork, submitExpense } from './service.js';
 import { expenseResponse } from './views.js';
 
 export const expenseRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -44,10 +44,7 @@ export const expenseRoutes: FastifyPluginAsyncZod = async (app) => {
       reject: 'Reject an expense with a reason',
       reverse: 'Reverse an approved expense whose money has not left',
     },
-    list: listExpenses,
-    get: getExpense,
+    kind: expenseWork,
     approve: approveExpense,
-    reject: rejectExpense,
-    reverse: reverseExpense,
   });
 };

@@ -1,20 +1,10 @@
 import type { Db } from '../../db/client.js';
 import { expenses } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
-import type { Actor, Principal } from '../../domain/actor.js';
+import type { Actor } from '../../domain/actor.js';
 import type { ExpenseCategory } from '../../domain/enums.js';
 import { newId } from '../../lib/ids.js';
-import {
-  approveWork,
-  assertInBudgetPeriod,
-  getWork,
-  insertWork,
-  listWork,
-  rejectWork,
-  reverseWork,
-  type WorkFilter,
-  type WorkKind,
-} from '../approvable-work/lifecycle.js';
+import { approveWork, assertInBudgetPeriod, insertWork, type WorkContext, type WorkKind } from '../approvable-work/lifecycle.js';
 import { getBudgetRow } from '../budgets/service.js';
 import { getContributorRow } from '../contributors/service.js';
 import { toExpenseResponse, type ExpenseResponse, type ExpenseRow } from './views.js';
@@ -68,24 +58,6 @@ export async function submitExpense(db: Db, organisationId: string, actor: Actor
  * towards an earnings limit). Errors: as approveWork (not_found, invalid_state,
  * self_approval_forbidden, budget_exceeded).
  */
-export function approveExpense(db: Db, organisationId: string, principal: Principal, actor: Actor, expenseId: string, now: Date) {
-  return approveWork(db, expenseWork, organisationId, principal, actor, expenseId, now, (_tx, expense) => ({ amount: expense.amount }));
-}
-
-/** Errors: not_found, invalid_state, self_approval_forbidden. */
-export function rejectExpense(db: Db, organisationId: string, principal: Principal, actor: Actor, expenseId: string, reason: string, now: Date) {
-  return rejectWork(db, expenseWork, organisationId, principal, actor, expenseId, reason, now);
-}
-
-/** Errors: not_found, invalid_state (not approved), already_paid. */
-export function reverseExpense(db: Db, organisationId: string, actor: Actor, expenseId: string, reason: string, now: Date) {
-  return reverseWork(db, expenseWork, organisationId, actor, expenseId, reason, now);
-}
-
-export function getExpense(db: Db, organisationId: string, expenseId: string): Promise<ExpenseResponse> {
-  return getWork(db, expenseWork, organisationId, expenseId);
-}
-
-export function listExpenses(db: Db, organisationId: string, filter: WorkFilter, limit: number, afterId?: string) {
-  return listWork(db, expenseWork, organisationId, filter, limit, afterId);
+export function approveExpense(db: Db, context: WorkContext, expenseId: string) {
+  return approveWork(db, expenseWork, context, expenseId, (_tx, expense) => ({ amount: expense.amount }));
 }

@@ -3,6 +3,7 @@
  * side by side so they cannot drift.
  */
 import { z } from 'zod';
+import { toWorkLifecycleFields, workLifecycleFields } from '../approvable-work/views.js';
 import type { expenses } from '../../db/schema.js';
 import { entryStatuses, expenseCategories } from '../../domain/enums.js';
 
@@ -19,12 +20,7 @@ export const expenseResponse = z.object({
   receiptReference: z.string().nullable(),
   note: z.string().nullable(),
   status: z.enum(entryStatuses),
-  rejectionReason: z.string().nullable(),
-  reversalReason: z.string().nullable(),
-  ledgerTransactionId: z.string().nullable(),
-  reversalTransactionId: z.string().nullable(),
-  decidedAt: z.iso.datetime().nullable(),
-  createdAt: z.iso.datetime(),
+  ...workLifecycleFields,
 });
 export type ExpenseResponse = z.infer<typeof expenseResponse>;
 
@@ -40,11 +36,6 @@ export function toExpenseResponse(row: ExpenseRow): ExpenseResponse {
     receiptReference: row.receiptReference,
     note: row.note,
     status: row.status,
-    rejectionReason: row.rejectionReason,
-    reversalReason: row.reversalReason,
-    ledgerTransactionId: row.ledgerTransactionId,
-    reversalTransactionId: row.reversalTransactionId,
-    decidedAt: row.decidedAt?.toISOString() ?? null,
-    createdAt: row.createdAt.toISOString(),
+    ...toWorkLifecycleFields(row),
   };
 }

@@ -4,16 +4,7 @@ import { activities } from '../../domain/enums.js';
 import { id, isoDate } from '../../lib/schemas.js';
 import { assertMayRecordFor } from '../approvable-work/lifecycle.js';
 import { registerWorkRoutes } from '../approvable-work/routes.js';
-import {
-  approveTimeEntry,
-  getTimeEntry,
-  listTimeEntries,
-  quoteSession,
-  recordSession,
-  rejectTimeEntry,
-  reverseTimeEntry,
-  submitTimeEntry,
-} from './service.js';
+import { approveTimeEntry, quoteSession, recordSession, submitTimeEntry, timeEntryWork } from './service.js';
 import { timeEntryQuote, timeEntryResponse } from './views.js';
 
 const minutes = z.number().int().min(1, 'must be at least 1 minute').max(1440, 'must be at most 24 hours');
@@ -112,10 +103,7 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
       reject: 'Reject submitted time with a reason',
       reverse: 'Reverse approved time whose money has not left (a reversing ledger transaction)',
     },
-    list: listTimeEntries,
-    get: getTimeEntry,
+    kind: timeEntryWork,
     approve: approveTimeEntry,
-    reject: rejectTimeEntry,
-    reverse: reverseTimeEntry,
   });
 };

@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { ledgerAccounts, sessions, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
-import type { Actor, Principal } from '../../domain/actor.js';
+import type { Actor } from '../../domain/actor.js';
 import type { Activity } from '../../domain/enums.js';
 import { quoteTime, type TimeQuote } from '../../domain/incentive.js';
 import { budgetAvailableAccount } from '../../domain/ledger.js';
@@ -12,17 +12,7 @@ import { londonDate } from '../../domain/uk-time.js';
 import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import { newId } from '../../lib/ids.js';
-import {
-  approveWork,
-  assertInBudgetPeriod,
-  getWork,
-  insertWork,
-  listWork,
-  rejectWork,
-  reverseWork,
-  type WorkFilter,
-  type WorkKind,
-} from '../approvable-work/lifecycle.js';
+import { approveWork, assertInBudgetPeriod, insertWork, type WorkContext, type WorkKind } from '../approvable-work/lifecycle.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
 import { getContributorRow, type ContributorRow } from '../contributors/service.js';
@@ -264,8 +254,9 @@ export async function quoteSession(db: Db, organisationId: string, input: Omit<N
  * Errors: as approveWork (not_found, invalid_state, self_approval_forbidden, budget_exceeded),
  * rate_not_found.
  */
-export function approveTimeEntry(db: Db, organisationId: string, principal: Principal, actor: Actor, entryId: string, now: Date) {
-  return approveWork(db, timeEntryWork, organisationId, principal, actor, entryId, now, async (tx, entry, contributor, budget) => {
+export function approveTimeEntry(db: Db, context: WorkContext, entryId: string) {
+  const { organisationId, now } = context;
+  return approveWork(db, timeEntryWork, context, entryId, async (tx, entry, contributor, budget) => {
     const { quote, rateCardVersionId, inKind } = await priceWork(tx, organisationId, contributor, budget, entry);
     return {
       amount: quote.amount,
@@ -284,22 +275,4 @@ export function approveTimeEntry(db: Db, organisationId: string, principal: Prin
       },
     };
   });
-}
-
-/** Errors: not_found, invalid_state (not submitted), self_approval_forbidden. */
-export function rejectTimeEntry(db: Db, organisationId: string, principal: Principal, actor: Actor, entryId: string, reason: string, now: Date) {
-  return rejectWork(db, timeEntryWork, organisationId, principal, actor, entryId, reason, now);
-}
-
-/** Errors: not_found, invalid_state (not approved), already_paid (the money is in a payout or paid). */
-export function reverseTimeEntry(db: Db, organisationId: string, actor: Actor, entryId: string, reason: string, now: Date) {
-  return reverseWork(db, timeEntryWork, organisationId, actor, entryId, reason, now);
-}
-
-export function getTimeEntry(db: Db, organisationId: string, entryId: string): Promise<TimeEntryResponse> {
-  return getWork(db, timeEntryWork, organisationId, entryId);
-}
-
-export function listTimeEntries(db: Db, organisationId: string, filter: WorkFilter, limit: number, afterId?: string) {
-  return listWork(db, timeEntryWork, organisationId, filter, limit, afterId);
 }

@@ -3,6 +3,7 @@
  * OpenAPI document) and the mapper from a database row, side by side so they cannot drift.
  */
 import { z } from 'zod';
+import { toWorkLifecycleFields, workLifecycleFields } from '../approvable-work/views.js';
 import type { timeEntries } from '../../db/schema.js';
 import { activities, contributorKinds, entryStatuses } from '../../domain/enums.js';
 
@@ -40,12 +41,7 @@ export const timeEntryResponse = z.object({
   contributorKind: z.enum(contributorKinds).nullable().describe("The contributor's kind when the entry was approved"),
   warnings: z.array(z.string()).describe('What to notice: the budget running low, an earnings limit the payout run will apply'),
   quote: timeEntryQuote,
-  rejectionReason: z.string().nullable(),
-  reversalReason: z.string().nullable(),
-  ledgerTransactionId: z.string().nullable(),
-  reversalTransactionId: z.string().nullable(),
-  decidedAt: z.iso.datetime().nullable(),
-  createdAt: z.iso.datetime(),
+  ...workLifecycleFields,
 });
 export type TimeEntryResponse = z.infer<typeof timeEntryResponse>;
 
@@ -80,11 +76,6 @@ export function toTimeEntryResponse(row: TimeEntryRow): TimeEntryResponse {
       explanation: row.explanation,
       warnings: row.warnings,
     },
-    rejectionReason: row.rejectionReason,
-    reversalReason: row.reversalReason,
-    ledgerTransactionId: row.ledgerTransactionId,
-    reversalTransactionId: row.reversalTransactionId,
-    decidedAt: row.decidedAt?.toISOString() ?? null,
-    createdAt: row.createdAt.toISOString(),
+    ...toWorkLifecycleFields(row),
   };
 }

@@ -273,6 +273,7 @@ export const PARAM_POOLS: Partial<Record<RouteKey, (w: World) => string[]>> = {
   'GET /v1/contributors/{id}/balance': (w) => w.ids.contributors,
   'GET /v1/contributors/{id}/statement': (w) => w.ids.contributors,
   'GET /v1/contributors/{id}/earnings-limits': (w) => w.ids.contributors,
+  'GET /v1/contributors/{id}/statement.pdf': (w) => w.ids.contributors,
   'POST /v1/contributors/{id}/earnings-limits': (w) => w.ids.contributors,
   'POST /v1/contributors/{id}/stripe-account': (w) => [w.stripeContributor, ...w.ids.contributors],
   'GET /v1/projects/{id}': (w) => w.ids.projects,

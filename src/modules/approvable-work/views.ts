@@ -1,0 +1,28 @@
+/**
+ * What every kind of approvable work shows of its lifecycle: its decisions and the ledger
+ * transactions behind them. Each kind's views.ts spreads these beside its own fields.
+ */
+import { z } from 'zod';
+import type { expenses, timeEntries } from '../../db/schema.js';
+
+type WorkRow = typeof timeEntries.$inferSelect | typeof expenses.$inferSelect;
+
+export const workLifecycleFields = {
+  rejectionReason: z.string().nullable(),
+  reversalReason: z.string().nullable(),
+  ledgerTransactionId: z.string().nullable().describe('The transaction that made the money owed, once approved'),
+  reversalTransactionId: z.string().nullable(),
+  decidedAt: z.iso.datetime().nullable(),
+  createdAt: z.iso.datetime(),
+};
+
+export function toWorkLifecycleFields(row: WorkRow) {
+  return {
+    rejectionReason: row.rejectionReason,
+    reversalReason: row.reversalReason,
+    ledgerTransactionId: row.ledgerTransactionId,
+    reversalTransactionId: row.reversalTransactionId,
+    decidedAt: row.decidedAt?.toISOString() ?? null,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
