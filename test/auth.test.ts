@@ -1,12 +1,7 @@
 import t from 'tap';
-import { buildTestApp, createTestOrg, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json } from './helpers/app.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 t.test('an admin logs in and sees who they are', async (t) => {
   const org = await createTestOrg(app);

@@ -2,14 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { and, count, eq } from 'drizzle-orm';
 import t from 'tap';
 import { auditEvents, budgets, ledgerAccounts, ledgerPostings, ledgerTransactions } from '../src/db/schema.js';
-import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json, type TestOrg } from './helpers/app.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 type Headers = Record<string, string>;
 

@@ -1,12 +1,8 @@
 import t from 'tap';
-import { buildTestApp, createTestOrg, json } from './helpers/app.js';
+import { appForThisFile, createTestOrg, json } from './helpers/app.js';
 import { testDatabase } from './helpers/database.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 async function setup() {
   const org = await createTestOrg(app);

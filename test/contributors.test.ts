@@ -2,14 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, eq } from 'drizzle-orm';
 import t from 'tap';
 import { auditEvents } from '../src/db/schema.js';
-import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json, type TestOrg } from './helpers/app.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 const weeklyLimit = { period: 'week', amount: 19550, periodStartDay: 1, policy: 'block' } as const;
 

@@ -1,13 +1,8 @@
 import t from 'tap';
 import { loadDemo } from '../src/demo.js';
-import { buildTestApp, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, json } from './helpers/app.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 t.test('the demo organisation is realistic, consistent and usable with its log-ins', async (t) => {
   const demo = await loadDemo(app.db, new Date());

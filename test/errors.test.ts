@@ -8,14 +8,10 @@ import t from 'tap';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/client.js';
-import { buildTestApp, createTestOrg, json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
-import { testDatabase, usingPostgres } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
+import { usingPostgres } from './helpers/database.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 

@@ -7,14 +7,10 @@ import { and, eq } from 'drizzle-orm';
 import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { auditEvents, idempotencyKeys } from '../src/db/schema.js';
-import { buildTestApp, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
-import { testDatabase, usingPostgres } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
+import { usingPostgres } from './helpers/database.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 let keyCounter = 0;
 const newKey = (label = 'key') => `${label}-${process.pid}-${Date.now()}-${++keyCounter}`;

@@ -4,14 +4,10 @@
  * lockAccounts and on the rate card keep the results right. The same assertions hold for both.
  */
 import t from 'tap';
-import { buildTestApp, createTestOrg, json } from './helpers/app.js';
-import { testDatabase, usingPostgres } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json } from './helpers/app.js';
+import { usingPostgres } from './helpers/database.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 t.comment(`racing on ${usingPostgres() ? 'PostgreSQL' : 'PGlite'}`);
 

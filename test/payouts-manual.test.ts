@@ -1,13 +1,8 @@
 import t from 'tap';
-import { buildTestApp, createTestOrg, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json } from './helpers/app.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 t.test('a bank-transfer run: drafted, approved by another finance user, marked paid', async (t) => {
   const org = await createTestOrg(app);

@@ -1,13 +1,11 @@
 import t from 'tap';
 import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
-import { fundedBudget, owedContributor } from './helpers/fixtures.js';
+import { addContributor, fundedBudget, owedContributor } from './helpers/fixtures.js';
 import {
   allPaid,
   balanceOf,
-  buildStripeApp,
-  isolatedPostgres,
   onboardStripeContributor,
+  stripeAppForThisFile,
   totalInTransit,
   transferRequestsOf,
   transfersOf,
@@ -15,19 +13,8 @@ import {
   viaInject,
   waitForRun,
 } from './helpers/payout-fixtures.js';
-import { startStripeDouble } from '../tools/stripe-double/index.js';
 
-const isolated = await isolatedPostgres('payouts_stripe');
-const double = await startStripeDouble();
-const app = await buildStripeApp(double);
-const send = viaInject(app);
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-  await double.close();
-  await isolated.drop();
-});
-t.beforeEach(() => double.reset());
+const { double, app, send } = await stripeAppForThisFile(t, 'payouts_stripe');
 
 /** An organisation with `hours.length` Stripe contributors, each owed hours × £20 and ready for transfers. */
 async function stripeContributors(hours: number[]) {
@@ -94,9 +81,7 @@ t.test('a Stripe run approved by a second finance user pays every item once', as
 t.test('onboarding creates the connected account once and a fresh link each call', async (t) => {
   const org = await createTestOrg(app);
   const coordinator = await org.as('coordinator');
-  const contributor = json(
-    await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Sam', email: 'sam@example.test', kind: 'carer', paymentMethod: 'stripe' } }),
-  );
+  const contributor = await addContributor(app, coordinator, { name: 'Sam', email: 'sam@example.test', kind: 'carer', paymentMethod: 'stripe' });
   const first = await app.inject({ method: 'POST', url: `/v1/contributors/${contributor.id}/stripe-account`, headers: coordinator });
   t.equal(first.statusCode, 200, first.body);
   const a = json(first);
@@ -116,9 +101,7 @@ t.test('onboarding creates the connected account once and a fresh link each call
   const stored = json(await app.inject({ method: 'GET', url: `/v1/contributors/${contributor.id}`, headers: coordinator }));
   t.match(stored, { stripeAccountId: a.accountId, payoutsEnabled: false });
 
-  const bank = json(
-    await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Lee', kind: 'carer', paymentMethod: 'bank_transfer' } }),
-  );
+  const bank = await addContributor(app, coordinator, { name: 'Lee', kind: 'carer', paymentMethod: 'bank_transfer' });
   const notStripe = await app.inject({ method: 'POST', url: `/v1/contributors/${bank.id}/stripe-account`, headers: coordinator });
   t.equal(notStripe.statusCode, 409, notStripe.body);
   t.equal(json(notStripe).code, 'invalid_state');
@@ -129,9 +112,7 @@ t.test('onboarding creates the connected account once and a fresh link each call
 t.test('a participant starts their own Stripe onboarding through /v1/me/stripe-account', async (t) => {
   const org = await createTestOrg(app);
   const coordinator = await org.as('coordinator');
-  const contributor = json(
-    await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Robin', kind: 'lived_experience', paymentMethod: 'stripe' } }),
-  );
+  const contributor = await addContributor(app, coordinator, { name: 'Robin', kind: 'lived_experience', paymentMethod: 'stripe' });
   const me = await org.as('participant', { contributorId: contributor.id });
   const first = await app.inject({ method: 'POST', url: '/v1/me/stripe-account', headers: me });
   t.equal(first.statusCode, 200, first.body);

@@ -3,14 +3,9 @@ import { and, eq, sql } from 'drizzle-orm';
 import t from 'tap';
 import { rateCardVersions } from '../src/db/schema.js';
 import { pgErrorCode } from '../src/db/tx.js';
-import { buildTestApp, createTestOrg, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json } from './helpers/app.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 const baseRates = [
   { activity: 'meeting', contributorKind: 'lived_experience', unit: 'hour', amount: 2500, roundToMinutes: 15, minimumMinutes: 60 },

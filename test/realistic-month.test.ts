@@ -1,13 +1,8 @@
 import t from 'tap';
-import { buildTestApp, createTestOrg, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json } from './helpers/app.js';
 import { assertLedgerInvariants } from './helpers/invariants.js';
 
-const app = await buildTestApp({ now: () => new Date('2026-07-10T12:00:00Z') });
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t, { now: () => new Date('2026-07-10T12:00:00Z') });
 
 /**
  * June 2026 in a small co-production project: a 10% rate uplift from 15 June, a contributor on

@@ -1,20 +1,9 @@
 import t from 'tap';
 import { createTestOrg, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
-import { buildStripeApp, isolatedPostgres, onboardStripeContributor, viaInject, waitForRun } from './helpers/payout-fixtures.js';
-import { startStripeDouble } from '../tools/stripe-double/index.js';
+import { onboardStripeContributor, stripeAppForThisFile, viaInject, waitForRun } from './helpers/payout-fixtures.js';
 
-// Payout workers of other test files must not take this file's jobs (each has its own double).
-const isolated = await isolatedPostgres('reconcile');
-const double = await startStripeDouble();
-const app = await buildStripeApp(double);
-t.teardown(async () => {
-  await app.close();
-  await double.close();
-  await (await testDatabase()).close();
-  await isolated.drop();
-});
+const { double, app } = await stripeAppForThisFile(t, 'reconcile');
 
 t.test('reconciliation finds nothing amiss after a clean run, then reports what Stripe did behind the ledger', async (t) => {
   const org = await createTestOrg(app);

@@ -1,13 +1,8 @@
 import t from 'tap';
-import { buildTestApp, createTestOrg, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
-import { fundedBudget, owedContributor } from './helpers/fixtures.js';
+import { appForThisFile, createTestOrg, json } from './helpers/app.js';
+import { addContributor, fundedBudget, owedContributor } from './helpers/fixtures.js';
 
-const app = await buildTestApp({ now: () => new Date('2026-05-01T12:00:00Z') });
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t, { now: () => new Date('2026-05-01T12:00:00Z') });
 
 t.test('distribution, grant and time-to-pay reports add up and never name anyone to a reporter', async (t) => {
   const org = await createTestOrg(app);
@@ -15,7 +10,7 @@ t.test('distribution, grant and time-to-pay reports add up and never name anyone
   const coordinator = await org.as('coordinator');
   const alex = await owedContributor(app, org, budgetId, { hours: 2, name: 'Alex Lived' });
   await owedContributor(app, org, budgetId, { hours: 1, paymentMethod: 'declined', name: 'Dee Declines' });
-  const pro = json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Pat Pro', kind: 'professional', paymentMethod: 'bank_transfer' } }));
+  const pro = await addContributor(app, coordinator, { name: 'Pat Pro', kind: 'professional', paymentMethod: 'bank_transfer' });
   const proEntry = json(await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: pro.id, budgetId, activity: 'meeting', date: '2026-03-02', minutes: 60 } }));
   t.equal((await app.inject({ method: 'POST', url: `/v1/time-entries/${proEntry.id}/approve`, headers: coordinator })).statusCode, 200);
   const expense = json(await app.inject({ method: 'POST', url: '/v1/expenses', headers: coordinator, payload: { contributorId: alex.contributorId, budgetId, category: 'travel', amount: 730, date: '2026-03-02', receiptReference: 'R1' } }));

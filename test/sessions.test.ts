@@ -1,16 +1,11 @@
 import t from 'tap';
-import { buildTestApp, createTestOrg, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json } from './helpers/app.js';
 import { fundedBudget } from './helpers/fixtures.js';
 
 // POST /v1/sessions (one co-production session, an entry per attendee, all or nothing) and
 // POST /v1/sessions/quote (the same quotes, nothing written), which the session register uses.
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 const org = await createTestOrg(app);
 const { budgetId } = await fundedBudget(app, org);

@@ -9,14 +9,9 @@ import t from 'tap';
 import { apiTokens, auditEvents, contributors, users } from '../src/db/schema.js';
 import type { Role } from '../src/domain/enums.js';
 import { newId } from '../src/lib/ids.js';
-import { buildTestApp, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, buildTestApp, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 const PASSWORD = 'a long enough password 123';
 

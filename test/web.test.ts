@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { builtStylesheet, compileStylesheet } from '../src/web/build-css.js';
-import { buildTestApp, createTestOrg, json, uniqueEmail } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
+import { appForThisFile, createTestOrg, json, uniqueEmail } from './helpers/app.js';
 import { fundedBudget } from './helpers/fixtures.js';
 import { text, WebClient } from './helpers/web.js';
 
@@ -10,11 +9,7 @@ import { text, WebClient } from './helpers/web.js';
 // security of the forms, and that each page shows what the API says. test/browser/ drives
 // the same pages in Chromium.
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 const org = await createTestOrg(app, 'Web pages organisation');
 const admin = await org.as('admin');
 const { budgetId, finance: financeHeaders } = await fundedBudget(app, org);

@@ -1,36 +1,23 @@
 import t from 'tap';
 import { buildTestApp, createTestOrg, json } from './helpers/app.js';
-import { testDatabase } from './helpers/database.js';
-import { fundedBudget, owedContributor } from './helpers/fixtures.js';
+import { addContributor, fundedBudget, owedContributor } from './helpers/fixtures.js';
 import {
   WEBHOOK_SECRET,
   allPaid,
   balanceOf,
-  buildStripeApp,
   deliverEvent,
-  isolatedPostgres,
   onboardStripeContributor,
   parse,
   signer,
+  stripeAppForThisFile,
   stripeFor,
   totalInTransit,
   trialBalance,
-  viaInject,
   waitForRun,
 } from './helpers/payout-fixtures.js';
-import { makeEvent, signedEvent, startStripeDouble, webhookHeader, type DoubleAccount } from '../tools/stripe-double/index.js';
+import { makeEvent, signedEvent, webhookHeader, type DoubleAccount } from '../tools/stripe-double/index.js';
 
-const isolated = await isolatedPostgres('webhooks');
-const double = await startStripeDouble();
-const app = await buildStripeApp(double);
-const send = viaInject(app);
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-  await double.close();
-  await isolated.drop();
-});
-t.beforeEach(() => double.reset());
+const { double, app, send } = await stripeAppForThisFile(t, 'webhooks');
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
@@ -39,9 +26,7 @@ async function contributorWithAccount() {
   const org = await createTestOrg(app);
   const coordinator = await org.as('coordinator');
   const finance = await org.as('finance');
-  const contributor = json(
-    await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Ash', kind: 'lived_experience', paymentMethod: 'stripe' } }),
-  );
+  const contributor = await addContributor(app, coordinator, { name: 'Ash', kind: 'lived_experience', paymentMethod: 'stripe' });
   const onboarding = json(await app.inject({ method: 'POST', url: `/v1/contributors/${contributor.id}/stripe-account`, headers: coordinator }));
   const account = double.accounts.get(onboarding.accountId)!;
   const view = async () => json(await app.inject({ method: 'GET', url: `/v1/contributors/${contributor.id}`, headers: coordinator }));

@@ -1,23 +1,15 @@
 import t from 'tap';
 import { count, eq } from 'drizzle-orm';
 import { timeEntries } from '../../src/db/schema.js';
-import { buildTestApp, createTestOrg, json } from '../helpers/app.js';
-import { testDatabase } from '../helpers/database.js';
-import { fundedBudget } from '../helpers/fixtures.js';
+import { appForThisFile, createTestOrg, json } from '../helpers/app.js';
+import { submittedEntry } from '../helpers/fixtures.js';
 import { assertLedgerInvariants } from '../helpers/invariants.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 t.test('50 concurrent requests with one Idempotency-Key: one effect, identical replays, 409 while in flight', async (t) => {
   const org = await createTestOrg(app);
-  const { budgetId } = await fundedBudget(app, org);
-  const coordinator = await org.as('coordinator');
-  const person = json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Storm', kind: 'lived_experience', paymentMethod: 'voucher' } }));
-  const entry = json(await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: person.id, budgetId, activity: 'meeting', date: '2026-03-02', minutes: 60 } }));
+  const { budgetId, coordinator, person, entry } = await submittedEntry(app, org, { name: 'Storm', kind: 'lived_experience', paymentMethod: 'voucher' }, 60);
 
   // 50 approvals of one entry, one key: the approval happens once and every 2xx is the same.
   const headers = { ...coordinator, 'idempotency-key': `approve-${entry.id}` };

@@ -1,14 +1,9 @@
 import t from 'tap';
-import { buildTestApp, createTestOrg, json } from '../helpers/app.js';
-import { testDatabase } from '../helpers/database.js';
-import { fundedBudget } from '../helpers/fixtures.js';
+import { appForThisFile, createTestOrg, json } from '../helpers/app.js';
+import { addContributor, fundedBudget, submittedEntry } from '../helpers/fixtures.js';
 import { assertLedgerInvariants } from '../helpers/invariants.js';
 
-const app = await buildTestApp();
-t.teardown(async () => {
-  await app.close();
-  await (await testDatabase()).close();
-});
+const app = await appForThisFile(t);
 
 t.test('200 concurrent approvals against a budget with room for exactly N: N succeed, the rest 422, no 5xx', async (t) => {
   const org = await createTestOrg(app);
@@ -18,7 +13,7 @@ t.test('200 concurrent approvals against a budget with room for exactly N: N suc
   const coordinator = await org.as('coordinator');
   const contributors = await Promise.all(
     Array.from({ length: 20 }, async (_, i) =>
-      json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: `Racer ${i}`, kind: 'lived_experience', paymentMethod: 'bank_transfer' } })),
+      addContributor(app, coordinator, { name: `Racer ${i}`, kind: 'lived_experience', paymentMethod: 'bank_transfer' }),
     ),
   );
   const entries: string[] = [];
@@ -47,10 +42,7 @@ t.test('200 concurrent approvals against a budget with room for exactly N: N suc
 
 t.test('the same entry approved by 30 racing requests is approved once', async (t) => {
   const org = await createTestOrg(app);
-  const { budgetId } = await fundedBudget(app, org);
-  const coordinator = await org.as('coordinator');
-  const person = json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Once', kind: 'carer', paymentMethod: 'voucher' } }));
-  const entry = json(await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: person.id, budgetId, activity: 'meeting', date: '2026-03-02', minutes: 90 } }));
+  const { coordinator, entry } = await submittedEntry(app, org, { name: 'Once', kind: 'carer', paymentMethod: 'voucher' }, 90);
   const results = await Promise.all(Array.from({ length: 30 }, () => app.inject({ method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator })));
   t.equal(results.filter((r) => r.statusCode === 200).length, 1);
   t.ok(results.filter((r) => r.statusCode !== 200).every((r) => r.statusCode === 409 && json(r).code === 'invalid_state'));
@@ -61,14 +53,12 @@ t.test('racing approvals for one contributor never break a blocking earnings lim
   const org = await createTestOrg(app);
   const { budgetId } = await fundedBudget(app, org);
   const coordinator = await org.as('coordinator');
-  const person = json(
-    await app.inject({
-      method: 'POST',
-      url: '/v1/contributors',
-      headers: coordinator,
-      payload: { name: 'Limited', kind: 'lived_experience', paymentMethod: 'bank_transfer', earningsLimit: { period: 'week', amount: 19550, periodStartDay: 1, policy: 'block' } },
-    }),
-  );
+  const person = await addContributor(app, coordinator, {
+    name: 'Limited',
+    kind: 'lived_experience',
+    paymentMethod: 'bank_transfer',
+    earningsLimit: { period: 'week', amount: 19550, periodStartDay: 1, policy: 'block' },
+  });
   const ids = [];
   for (let day = 0; day < 12; day++) {
     ids.push(json(await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: person.id, budgetId, activity: 'meeting', date: '2026-03-02', minutes: 120 } })).id);

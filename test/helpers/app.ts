@@ -1,4 +1,5 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { Test } from 'tap';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Role } from '../../src/domain/enums.js';
@@ -29,6 +30,19 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<Fastif
     jobs: options.jobs ?? false,
     stripe: options.stripe ?? null,
   });
+}
+
+/**
+ * The app a test file shares (buildTestApp with `options`), closed with the file's test database
+ * when the file ends: `const app = await appForThisFile(t);` at the top of the file.
+ */
+export async function appForThisFile(t: Test, options: TestAppOptions = {}): Promise<FastifyInstance> {
+  const app = await buildTestApp(options);
+  t.teardown(async () => {
+    await app.close();
+    await (await testDatabase()).close();
+  });
+  return app;
 }
 
 let counter = 0;

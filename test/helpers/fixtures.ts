@@ -39,6 +39,30 @@ export async function fundedBudget(app: FastifyInstance, org: TestOrg, options: 
   return { finance, projectId: project.id as string, rateCardId: card.id as string, budgetId: budget.id as string };
 }
 
+/** Adds a contributor over the API as `headers` (a coordinator, say); returns the response body, unchecked. */
+export async function addContributor(app: FastifyInstance, headers: Record<string, string>, payload: object) {
+  return json(await app.inject({ method: 'POST', url: '/v1/contributors', headers, payload }));
+}
+
+/**
+ * In a new funded budget of `org`: a contributor added by a coordinator and one time entry of
+ * theirs (a meeting of `minutes` on 2 March 2026), submitted and not yet approved.
+ */
+export async function submittedEntry(app: FastifyInstance, org: TestOrg, contributor: object, minutes: number) {
+  const { budgetId } = await fundedBudget(app, org);
+  const coordinator = await org.as('coordinator');
+  const person = await addContributor(app, coordinator, contributor);
+  const entry = json(
+    await app.inject({
+      method: 'POST',
+      url: '/v1/time-entries',
+      headers: coordinator,
+      payload: { contributorId: person.id, budgetId, activity: 'meeting', date: '2026-03-02', minutes },
+    }),
+  );
+  return { budgetId, coordinator, person, entry };
+}
+
 /** A contributor with approved time worth `hours` × £20, so they are owed money. */
 export async function owedContributor(
   app: FastifyInstance,
@@ -47,14 +71,11 @@ export async function owedContributor(
   options: { paymentMethod?: string; hours?: number; name?: string } = {},
 ) {
   const coordinator = await org.as('coordinator');
-  const contributor = json(
-    await app.inject({
-      method: 'POST',
-      url: '/v1/contributors',
-      headers: coordinator,
-      payload: { name: options.name ?? 'Alex', kind: 'lived_experience', paymentMethod: options.paymentMethod ?? 'bank_transfer' },
-    }),
-  );
+  const contributor = await addContributor(app, coordinator, {
+    name: options.name ?? 'Alex',
+    kind: 'lived_experience',
+    paymentMethod: options.paymentMethod ?? 'bank_transfer',
+  });
   const entry = json(
     await app.inject({
       method: 'POST',

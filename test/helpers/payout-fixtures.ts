@@ -7,8 +7,10 @@
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import Stripe from 'stripe';
+import type { Test } from 'tap';
 import { buildTestApp } from './app.js';
-import { makeEvent, signedEvent, type StripeDouble } from '../../tools/stripe-double/index.js';
+import { testDatabase } from './database.js';
+import { makeEvent, signedEvent, startStripeDouble, type StripeDouble } from '../../tools/stripe-double/index.js';
 
 export const WEBHOOK_SECRET = 'whsec_test';
 
@@ -27,6 +29,27 @@ export async function buildStripeApp(double: StripeDouble, env: Record<string, s
   });
   await app.ready();
   return app;
+}
+
+/**
+ * What a payout or webhook test file shares: its own PostgreSQL database (isolatedPostgres), so
+ * payout workers of other test files cannot take its jobs (each file has its own double); a fresh
+ * Stripe double whose faults and rate limit are reset before each test; and the app with Stripe and
+ * the job queue (buildStripeApp), driven through `send`. All closed when the file ends.
+ */
+export async function stripeAppForThisFile(t: Test, label: string): Promise<{ double: StripeDouble; app: FastifyInstance; send: Send }> {
+  const isolated = await isolatedPostgres(label);
+  const double = await startStripeDouble();
+  const app = await buildStripeApp(double);
+  const send = viaInject(app);
+  t.teardown(async () => {
+    await app.close();
+    await (await testDatabase()).close();
+    await double.close();
+    await isolated.drop();
+  });
+  t.beforeEach(() => double.reset());
+  return { double, app, send };
 }
 
 // ---------------------------------------------------------------------------------------------
