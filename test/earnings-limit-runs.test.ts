@@ -22,6 +22,7 @@ import { addRateCardVersion, createRateCard } from '../src/modules/rate-cards/se
 import { approveTimeEntry, submitTimeEntry } from '../src/modules/time-entries/service.js';
 import { appForThisFile, createTestOrg, json, uniqueEmail } from './helpers/app.js';
 import { fundedBudget } from './helpers/fixtures.js';
+import { WebClient } from './helpers/web.js';
 import { ledgerInvariants } from './helpers/invariants.js';
 
 let clock = new Date('2026-06-01T09:00:00Z');
@@ -86,6 +87,15 @@ t.test('£390 in June and £390 in July under a £400 monthly limit from the 10t
   const owed = async (id: string) => (await call('GET', `/v1/contributors/${id}/balance`, finance)).balances[0].earnings.owed;
   t.same([await owed(people.block), await owed(people.split), await owed(people.warn)], [39_000, 38_000, 0], 'held and carried money is still owed, not lost');
 
+  // The participant and finance see why money is held, and when it will come.
+  const position = (await call('GET', `/v1/contributors/${people.block}/balance`, finance)).earningsLimit;
+  t.match(position, { period: 'month', amount: 40_000, policy: 'block', from: '2026-07-10', to: '2026-08-09', earningsCounted: 39_000, headroom: 1_000, owedOverHeadroom: 38_000, heldIfPaidToday: 39_000, payableFrom: '2026-08-10' });
+  const participant = new WebClient(app).withToken(await org.tokenFor('participant', { contributorId: people.block }));
+  const home = (await participant.get('/my')).body;
+  t.match(home, /To protect your benefits, £390\.00 of what you are owed is being kept back/, 'block keeps back the whole piece of work');
+  t.match(home, /It will be paid from 10 August 2026/);
+  const financePages = new WebClient(app).withToken(await org.tokenFor('finance'));
+
   // Later in the same period nothing more can be paid under block or split.
   at('2026-08-09T20:00:00Z');
   const samePeriod = await call('POST', '/v1/payout-runs', finance, { currency: 'GBP', contributorIds: [people.block, people.split] });
@@ -94,6 +104,10 @@ t.test('£390 in June and £390 in July under a £400 monthly limit from the 10t
     { contributorId: people.block, reason: 'earnings_limit', amount: 39_000, headroom: 1_000, payableFrom: '2026-08-10' },
     { contributorId: people.split, reason: 'earnings_limit', amount: 38_000, headroom: 0, payableFrom: '2026-08-10' },
   ]);
+  const runPage = (await financePages.get(`/finance/runs/${samePeriod.id}`)).body;
+  t.match(runPage, /Earnings limits shape this run/, 'finance is warned before approving');
+  t.match(runPage, /held to keep them within their earnings limit/);
+  t.match(runPage, /it can be paid from 10 August 2026/);
   await call('POST', `/v1/payout-runs/${samePeriod.id}/cancel`, finance, undefined, 200);
 
   // The next period's run pays what was held and carried.

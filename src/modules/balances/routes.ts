@@ -6,7 +6,8 @@ import { AppError } from '../../errors.js';
 import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
 import { idParams, isoDate } from '../../lib/schemas.js';
 import { getContributorRow } from '../contributors/service.js';
-import { contributorBalances, contributorStatement, statementLetter } from './service.js';
+import { RECEIVED_CURRENCY, contributorBalances, contributorStatement, statementLetter } from './service.js';
+import { limitPosition } from '../contributors/earnings-limits.js';
 import { statementPdf } from './statement-pdf.js';
 import { balanceView, statementView } from './views.js';
 
@@ -49,6 +50,13 @@ const anyoneLinked = ['admin', 'finance', 'coordinator', 'participant'] as const
 export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
   const today = () => londonDate(app.now());
 
+  /** A contributor's balances, and where they stand against their earnings limit today. */
+  const balanceOf = async (organisationId: string, contributorId: string) => ({
+    contributorId,
+    balances: await contributorBalances(app.db, organisationId, contributorId),
+    earningsLimit: await limitPosition(app.db, organisationId, contributorId, RECEIVED_CURRENCY, today()),
+  });
+
   /** The tax year a letter is about: the one asked for, or the current one. */
   const letterYear = (label: string | undefined) => ukTaxYear(label ? `${label.slice(0, 4)}-04-06` : today());
 
@@ -61,7 +69,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const { organisationId } = request.principal;
       const contributor = await getContributorRow(app.db, organisationId, request.params.id);
-      return { contributorId: contributor.id, balances: await contributorBalances(app.db, organisationId, contributor.id) };
+      return balanceOf(organisationId, contributor.id);
     },
   );
 
@@ -72,8 +80,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: { tags: ['balances'], summary: 'What I am owed, what is on its way and what was paid', response: { 200: balanceView } },
     },
     async (request) => {
-      const contributorId = ownContributorId(request.principal);
-      return { contributorId, balances: await contributorBalances(app.db, request.principal.organisationId, contributorId) };
+      return balanceOf(request.principal.organisationId, ownContributorId(request.principal));
     },
   );
 

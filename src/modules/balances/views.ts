@@ -12,6 +12,21 @@ const buckets = z.object({ owed: z.number().int(), inTransit: z.number().int(), 
 export const balanceView = z.object({
   contributorId: z.string(),
   balances: z.array(buckets.extend({ currency: z.string(), earnings: buckets, expenses: buckets })),
+  earningsLimit: z
+    .object({
+      period: z.enum(['week', 'month']),
+      amount: z.number().int(),
+      policy: z.enum(['block', 'split', 'warn']),
+      from: z.string().describe('The current period (Europe/London dates)'),
+      to: z.string(),
+      earningsCounted: z.number().int().describe('Earnings paid, or on their way, in the current period'),
+      headroom: z.number().int().describe('What the limit still allows in the current period'),
+      owedOverHeadroom: z.number().int().describe('Earnings owed beyond the headroom'),
+      heldIfPaidToday: z.number().int().describe('Earnings a payout run today would hold (block) or carry forward (split); 0 under warn'),
+      payableFrom: z.string().describe('The first day of the next period'),
+    })
+    .nullable()
+    .describe('Where the contributor stands against the earnings limit in force today (GBP); null without one'),
 });
 
 const workTotals = {

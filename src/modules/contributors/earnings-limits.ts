@@ -4,10 +4,10 @@
  * so a statement for a past period shows the limit that was in force then.
  */
 import { and, asc, between, eq, inArray, sql } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { queryRows, type Db } from '../../db/client.js';
 import { earningsLimitVersions, ledgerAccounts, payoutItems } from '../../db/schema.js';
 import type { Actor } from '../../domain/actor.js';
-import { limitOn, periodOf, type EarningsLimit, type EarningsLimitVersion } from '../../domain/earnings-limit.js';
+import { limitOn, periodOf, planPayment, type EarningsLimit, type EarningsLimitVersion } from '../../domain/earnings-limit.js';
 import { formatMoney, toSafeNumber } from '../../domain/money.js';
 import { recordAudit } from '../../lib/audit.js';
 import { newId } from '../../lib/ids.js';
@@ -79,6 +79,38 @@ export async function addLimitVersion(tx: Db, organisationId: string, actor: Act
   return version;
 }
 
+/** A piece of owed earnings: an approved entry's money not yet taken by a live payout item. */
+export interface EarningsPiece {
+  contributorId: string;
+  budgetId: string;
+  amount: number;
+}
+
+/**
+ * Approved earnings not yet paid, per entry, oldest work first: the entry's amount less what
+ * processing or paid items have taken of it. Only for the contributors named.
+ */
+export async function owedEarningsPieces(db: Db, organisationId: string, currency: string, contributorIds: string[], budgetId?: string) {
+  if (!contributorIds.length) return [];
+  const rows = await queryRows<{ contributor_id: string; budget_id: string; remaining: string }>(db, sql`
+    select w.contributor_id, w.budget_id, w.amount - coalesce(taken.amount, 0) as remaining
+      from time_entries w
+      left join lateral (
+        select sum(a.amount) as amount
+          from payout_item_work a
+          join payout_items i on i.organisation_id = a.organisation_id and i.id = a.item_id
+         where a.organisation_id = w.organisation_id and a.work_type = 'time_entry' and a.work_id = w.id
+           and i.status in ('processing', 'paid')
+      ) taken on true
+     where w.organisation_id = ${organisationId}
+       and w.contributor_id in (select jsonb_array_elements_text(${JSON.stringify(contributorIds)}::jsonb)::uuid)
+       and w.status = 'approved' and w.currency = ${currency} and w.amount > 0
+       ${budgetId ? sql`and w.budget_id = ${budgetId}` : sql``}
+       and w.amount > coalesce(taken.amount, 0)
+     order by w.contributor_id, w.date, w.id`);
+  return rows.map((r): EarningsPiece => ({ contributorId: r.contributor_id, budgetId: r.budget_id, amount: toSafeNumber(r.remaining) }));
+}
+
 /**
  * Earnings that count against a limit between two dates: paid, or approved and on its way
  * (processing), by the Europe/London date the money counts as received. Drafts do not count.
@@ -147,4 +179,33 @@ export async function limitForecast(
   return [
     `With this, ${money(owed + amount)} of earnings would be owed, but only ${money(headroom)} of this ${what}'s ${money(limit.amount)} earnings limit is left (until ${period.end}): ${then}.`,
   ];
+}
+
+/**
+ * Where a contributor stands against the limit in force today (Europe/London): the current
+ * period, what already counts in it, what is left, and how much of what they are owed in
+ * earnings is more than that (a payout run now would hold or carry it, or under `warn` pay
+ * and flag it). Null without a limit. For the participant's page and for finance.
+ */
+export async function limitPosition(db: Db, organisationId: string, contributorId: string, currency: string, today: string) {
+  const limit = await limitInForce(db, organisationId, contributorId, today);
+  if (!limit) return null;
+  const period = periodOf(limit, today);
+  const counted = await earningsCountedBetween(db, organisationId, contributorId, currency, period.start, period.end);
+  const owed = await earningsOwed(db, organisationId, contributorId, currency);
+  const headroom = Math.max(0, limit.amount - counted);
+  const pieces = (await owedEarningsPieces(db, organisationId, currency, [contributorId])).map((p) => ({ key: p.budgetId, amount: p.amount }));
+  const plan = planPayment(limit, counted, pieces);
+  return {
+    period: limit.period,
+    amount: limit.amount,
+    policy: limit.policy,
+    from: period.start,
+    to: period.end,
+    earningsCounted: counted,
+    headroom,
+    owedOverHeadroom: Math.max(0, owed - headroom),
+    heldIfPaidToday: plan.held + plan.carriedForward,
+    payableFrom: period.nextStart,
+  };
 }

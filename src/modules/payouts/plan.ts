@@ -10,7 +10,7 @@ import { queryRows, type Db } from '../../db/client.js';
 import { limitOn, periodOf, planPayment, type EarningsLimit, type OwedPiece } from '../../domain/earnings-limit.js';
 import type { Component, PaymentMethod, PayoutMethod } from '../../domain/enums.js';
 import { formatMoney, toSafeNumber } from '../../domain/money.js';
-import { loadLimitVersions } from '../contributors/earnings-limits.js';
+import { loadLimitVersions, owedEarningsPieces, type EarningsPiece } from '../contributors/earnings-limits.js';
 
 /** What one contributor is owed in the run's currency, per budget and component. */
 export interface OwedAccount {
@@ -45,38 +45,6 @@ export interface PlannedItem {
   warnings: string[];
   /** The owed money taken, per budget and component. */
   lines: { budgetId: string; component: Component; amount: number }[];
-}
-
-/** A piece of owed earnings: an approved entry's money not yet taken by a live payout item. */
-interface EarningsPiece {
-  contributorId: string;
-  budgetId: string;
-  amount: number;
-}
-
-/**
- * Approved earnings not yet paid, per entry, oldest work first: the entry's amount less what
- * processing or paid items have taken of it. Only for the contributors named.
- */
-async function owedEarningsPieces(db: Db, organisationId: string, currency: string, contributorIds: string[], budgetId?: string) {
-  if (!contributorIds.length) return [];
-  const rows = await queryRows<{ contributor_id: string; budget_id: string; remaining: string }>(db, sql`
-    select w.contributor_id, w.budget_id, w.amount - coalesce(taken.amount, 0) as remaining
-      from time_entries w
-      left join lateral (
-        select sum(a.amount) as amount
-          from payout_item_work a
-          join payout_items i on i.organisation_id = a.organisation_id and i.id = a.item_id
-         where a.organisation_id = w.organisation_id and a.work_type = 'time_entry' and a.work_id = w.id
-           and i.status in ('processing', 'paid')
-      ) taken on true
-     where w.organisation_id = ${organisationId}
-       and w.contributor_id in (select jsonb_array_elements_text(${JSON.stringify(contributorIds)}::jsonb)::uuid)
-       and w.status = 'approved' and w.currency = ${currency} and w.amount > 0
-       ${budgetId ? sql`and w.budget_id = ${budgetId}` : sql``}
-       and w.amount > coalesce(taken.amount, 0)
-     order by w.contributor_id, w.date, w.id`);
-  return rows.map((r): EarningsPiece => ({ contributorId: r.contributor_id, budgetId: r.budget_id, amount: toSafeNumber(r.remaining) }));
 }
 
 /** Earnings paid or on their way in each contributor's period, by payment date. */

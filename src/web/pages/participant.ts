@@ -12,6 +12,16 @@ interface Buckets {
 }
 interface Balance {
   balances: (Buckets & { currency: string; earnings: Buckets; expenses: Buckets })[];
+  earningsLimit: {
+    period: 'week' | 'month';
+    amount: number;
+    policy: 'block' | 'split' | 'warn';
+    to: string;
+    headroom: number;
+    owedOverHeadroom: number;
+    heldIfPaidToday: number;
+    payableFrom: string;
+  } | null;
 }
 interface Contributor {
   id: string;
@@ -60,7 +70,7 @@ export async function participantPages(app: FastifyInstance) {
       request.api.get<{ data: unknown[] }>('/v1/time-entries?limit=50'),
     ]);
     const totals = balance.balances.find((b) => b.currency === 'GBP') ?? balance.balances[0] ?? { currency: 'GBP', owed: 0, inTransit: 0, paid: 0 };
-    return reply.page('participant/home.njk', { title: 'What I am owed', contributor, totals, entries: entries.data });
+    return reply.page('participant/home.njk', { title: 'What I am owed', contributor, totals, limit: balance.earningsLimit, entries: entries.data });
   });
 
   app.get<{ Querystring: { year?: string } }>('/my/statement', async (request, reply) => {
