@@ -150,7 +150,6 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
   const activities: Activity[] = ['meeting', 'workshop', 'interview', 'reading', 'training', 'other'];
   const coordinatorPrincipal = principal({ id: coordinator.id, role: 'coordinator' });
   let approved = 0;
-  let refused = 0;
   for (let week = 0; week < 26; week++) {
     const date = addDays(sixMonthsAgo, week * 7 + 2);
     if (date > todayIso) break;
@@ -168,12 +167,8 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
       // Approved a few days to three weeks after the work (never in the future).
       const decidedIso = addDays(date, 2 + ((i * 5 + week) % 20));
       const decided = decidedIso < todayIso ? new Date(`${decidedIso}T15:00:00Z`) : today;
-      try {
-        await approveTimeEntry(db, { organisationId, principal: coordinatorPrincipal, actor: asUser(coordinator), now: decided }, entry.id);
-        approved++;
-      } catch {
-        refused++; // an earnings limit with policy block, left submitted for a conversation
-      }
+      await approveTimeEntry(db, { organisationId, principal: coordinatorPrincipal, actor: asUser(coordinator), now: decided }, entry.id);
+      approved++;
       if (week % 4 === 1 && c.kind !== 'professional') {
         const expense = await submitExpense(db, organisationId, asUser(coordinator), {
           contributorId: c.id,
@@ -187,7 +182,28 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
       }
     }
   }
-  log(`${approved} time entries approved, ${refused} held by an earnings limit`);
+  log(`${approved} time entries approved`);
+
+  // Two people on benefits whose work this month is more than their limit allows: the voucher
+  // run below holds part of one person's money (block) and splits the other's (split), and
+  // both are paid the rest in the next period.
+  for (const [name, earningsLimit] of [
+    ['Dee Morgan (Universal Credit)', { period: 'month' as const, amount: 10_000, periodStartDay: 31, policy: 'split' as const }],
+    ['Eli Brooks (ESA permitted work)', { period: 'week' as const, amount: 6_000, periodStartDay: 1, policy: 'block' as const }],
+  ] as const) {
+    const person = await createContributor(
+      db,
+      organisationId,
+      asUser(coordinator),
+      { name, email: `${name.split(' ')[0]!.toLowerCase()}+${tag}@example.test`, kind: 'lived_experience', paymentMethod: 'voucher', earningsLimit },
+      new Date(`${sixMonthsAgo}T09:00:00Z`),
+    );
+    for (const days of [3, 5, 8]) {
+      const date = addDays(todayIso, -days);
+      const entry = await submitTimeEntry(db, organisationId, asUser(coordinator), { contributorId: person.id, budgetId: lottery.id, activity: 'workshop', date, minutes: 150 }, new Date(`${date}T17:00:00Z`));
+      await approveTimeEntry(db, { organisationId, principal: coordinatorPrincipal, actor: asUser(coordinator), now: today }, entry.id);
+    }
+  }
 
   // Payout runs in every state.
   const f1 = asUser(finance1);
@@ -205,7 +221,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
   const canceled = await draftPayoutRun(db, organisationId, f1, { currency: 'GBP', budgetId: icb.id, methods: ['bank_transfer'] }, today);
   await cancelPayoutRun(db, organisationId, f1, canceled.id, today);
   await draftPayoutRun(db, organisationId, f1, { currency: 'GBP', budgetId: nihr.id }, today); // a draft waiting for a second pair of eyes
-  log('payout runs: paid vouchers, a bank run with paid, failed and pending items, a canceled run and a draft');
+  log('payout runs: paid vouchers (one held and one split by an earnings limit), a bank run with paid, failed and pending items, a canceled run and a draft');
 
   const participantContributor = contributorsMade[1]!;
   const participant = await user('participant', participantContributor.name, participantContributor.id);
