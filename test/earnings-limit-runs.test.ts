@@ -196,6 +196,26 @@ t.test('the payment date is the UK date: 23:30 UTC on 5 April is 6 April, in the
   t.equal(early.items[0].paymentDate, '2026-04-05');
 });
 
+t.test("a contributor's minutes on one date never pass 24 hours", async (t) => {
+  const org = await createTestOrg(app);
+  const { budgetId } = await fundedBudget(app, org);
+  const coordinator = await org.as('coordinator');
+  at('2026-05-01T09:00:00Z');
+  const person = json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Kai', kind: 'lived_experience', paymentMethod: 'voucher' } }));
+  const record = (minutes: number, date = '2026-04-20') =>
+    app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: person.id, budgetId, activity: 'meeting', date, minutes } });
+  t.equal((await record(1000)).statusCode, 201);
+  const rejected = json(await record(400));
+  t.equal((await app.inject({ method: 'POST', url: `/v1/time-entries/${rejected.id}/reject`, headers: coordinator, payload: { reason: 'duplicate' } })).statusCode, 200);
+  t.equal((await record(440)).statusCode, 201, 'exactly 1,440 minutes fits (a rejected entry does not count)');
+  const over = await record(1);
+  t.equal(over.statusCode, 422, over.body);
+  t.equal(json(over).code, 'day_minutes_exceeded');
+  t.equal((await record(1, '2026-04-21')).statusCode, 201, 'the next day is a new day');
+  const session = await app.inject({ method: 'POST', url: '/v1/sessions', headers: coordinator, payload: { budgetId, activity: 'meeting', date: '2026-04-20', minutes: 30, attendees: [person.id] } });
+  t.equal(session.statusCode, 422, 'a session is refused too, all or nothing');
+});
+
 // ---------------------------------------------------------------------------------------------
 // Property: random approvals, runs, limit changes and the passing of time.
 
@@ -332,7 +352,30 @@ t.test('property: under block and split no period is paid past its limit, and no
         }
       },
     ),
-    { numRuns: Number(process.env.FC_RUNS ?? 25), seed: process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined },
+    {
+      numRuns: Number(process.env.FC_RUNS ?? 25),
+      seed: process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined,
+      // Always also run one case that pays under each capping policy, so the check is exercised.
+      examples: [
+        [
+          [
+            { period: 'month', amount: 50_000, startDay: 31, policy: 'block' },
+            { period: 'week', amount: 20_000, startDay: 3, policy: 'split' },
+            { period: 'month', amount: 10_000, startDay: 15, policy: 'warn' },
+          ],
+          [
+            { op: 'approve', who: 0, minutes: 300 },
+            { op: 'approve', who: 0, minutes: 300 },
+            { op: 'approve', who: 1, minutes: 150 },
+            { op: 'approve', who: 1, minutes: 150 },
+            { op: 'approve', who: 2, minutes: 200 },
+            { op: 'run' },
+            { op: 'wait', days: 31, hour: 0 },
+            { op: 'run' },
+          ],
+        ],
+      ],
+    },
   );
   t.ok(checkedRuns > 0, `limits were checked on ${checkedRuns} paid items`);
 });

@@ -1,13 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
-import { sql, type SQL } from 'drizzle-orm';
+import { and, sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
-import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTable } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { fileURLToPath } from 'node:url';
+import { toSafeNumber } from '../domain/money.js';
 import * as schema from './schema.js';
 
 export type Schema = typeof schema;
@@ -155,4 +156,13 @@ export { sql };
 /** The rows of a raw SQL query, on either driver (both answer `{ rows }`). */
 export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
   return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
+}
+
+/** The sum of a column over the rows that match every condition (0 when none do), as a safe integer. */
+export async function sumOf(db: Db, table: PgTable, column: AnyPgColumn, ...conditions: SQL[]): Promise<number> {
+  const [row] = await db
+    .select({ total: sql<string>`coalesce(sum(${column}), 0)` })
+    .from(table)
+    .where(and(...conditions));
+  return toSafeNumber(row?.total ?? 0);
 }

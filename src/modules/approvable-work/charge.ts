@@ -15,14 +15,18 @@ import { workHasLeft } from '../payouts/allocation.js';
  * Errors: budget_exceeded (422) when the budget does not allow overspending and has less than
  * `amount` available; the problem carries `available`.
  */
+/** An amount of a contributor's money of one component, charged to a budget. */
+interface ContributorMoney {
+  budget: BudgetRow;
+  contributorId: string;
+  component: Component;
+  amount: number;
+}
+
 export async function chargeBudget(
   tx: Db,
   organisationId: string,
-  input: {
-    budget: BudgetRow;
-    contributorId: string;
-    component: Component;
-    amount: number;
+  input: ContributorMoney & {
     referenceType: 'time_entry' | 'expense';
     referenceId: string;
     effectiveDate: string;
@@ -60,11 +64,7 @@ export async function chargeBudget(
 export async function assertStillOwed(
   tx: Db,
   organisationId: string,
-  input: {
-    budget: BudgetRow;
-    contributorId: string;
-    component: Component;
-    amount: number;
+  input: ContributorMoney & {
     payoutItemId: string | null;
     workType: 'time_entry' | 'expense';
     workId: string;

@@ -4,7 +4,7 @@
  * so a statement for a past period shows the limit that was in force then.
  */
 import { and, asc, between, eq, inArray, sql } from 'drizzle-orm';
-import { queryRows, type Db } from '../../db/client.js';
+import { queryRows, sumOf, type Db } from '../../db/client.js';
 import { earningsLimitVersions, ledgerAccounts, payoutItems } from '../../db/schema.js';
 import type { Actor } from '../../domain/actor.js';
 import { limitOn, periodOf, planPayment, type EarningsLimit, type EarningsLimitVersion } from '../../domain/earnings-limit.js';
@@ -115,37 +115,31 @@ export async function owedEarningsPieces(db: Db, organisationId: string, currenc
  * Earnings that count against a limit between two dates: paid, or approved and on its way
  * (processing), by the Europe/London date the money counts as received. Drafts do not count.
  */
-export async function earningsCountedBetween(db: Db, organisationId: string, contributorId: string, currency: string, from: string, to: string) {
-  const [row] = await db
-    .select({ total: sql<string>`coalesce(sum(${payoutItems.earnings}), 0)` })
-    .from(payoutItems)
-    .where(
-      and(
-        eq(payoutItems.organisationId, organisationId),
-        eq(payoutItems.contributorId, contributorId),
-        eq(payoutItems.currency, currency),
-        inArray(payoutItems.status, ['processing', 'paid']),
-        between(payoutItems.paymentDate, from, to),
-      ),
-    );
-  return toSafeNumber(row?.total ?? 0);
+export function earningsCountedBetween(db: Db, organisationId: string, contributorId: string, currency: string, from: string, to: string) {
+  return sumOf(
+    db,
+    payoutItems,
+    payoutItems.earnings,
+    eq(payoutItems.organisationId, organisationId),
+    eq(payoutItems.contributorId, contributorId),
+    eq(payoutItems.currency, currency),
+    inArray(payoutItems.status, ['processing', 'paid']),
+    between(payoutItems.paymentDate, from, to),
+  );
 }
 
 /** What a contributor is owed in earnings now, in one currency. */
-export async function earningsOwed(db: Db, organisationId: string, contributorId: string, currency: string) {
-  const [row] = await db
-    .select({ total: sql<string>`coalesce(sum(${ledgerAccounts.balance}), 0)` })
-    .from(ledgerAccounts)
-    .where(
-      and(
-        eq(ledgerAccounts.organisationId, organisationId),
-        eq(ledgerAccounts.contributorId, contributorId),
-        eq(ledgerAccounts.currency, currency),
-        eq(ledgerAccounts.type, 'contributor_owed'),
-        eq(ledgerAccounts.component, 'earnings'),
-      ),
-    );
-  return toSafeNumber(row?.total ?? 0);
+export function earningsOwed(db: Db, organisationId: string, contributorId: string, currency: string) {
+  return sumOf(
+    db,
+    ledgerAccounts,
+    ledgerAccounts.balance,
+    eq(ledgerAccounts.organisationId, organisationId),
+    eq(ledgerAccounts.contributorId, contributorId),
+    eq(ledgerAccounts.currency, currency),
+    eq(ledgerAccounts.type, 'contributor_owed'),
+    eq(ledgerAccounts.component, 'earnings'),
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { and, eq, inArray } from 'drizzle-orm';
+import { sumOf, type Db } from '../../db/client.js';
 import { ledgerAccounts, sessions, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import type { Actor } from '../../domain/actor.js';
@@ -99,18 +99,15 @@ export interface NewTimeEntry extends WorkInput {
  * Errors: day_minutes_exceeded (422).
  */
 async function assertDayNotOverfull(tx: Db, organisationId: string, contributorId: string, date: string, minutes: number) {
-  const [row] = await tx
-    .select({ total: sql<string>`coalesce(sum(${timeEntries.minutes}), 0)` })
-    .from(timeEntries)
-    .where(
-      and(
-        eq(timeEntries.organisationId, organisationId),
-        eq(timeEntries.contributorId, contributorId),
-        eq(timeEntries.date, date),
-        inArray(timeEntries.status, ['submitted', 'approved']),
-      ),
-    );
-  const already = Number(row?.total ?? 0);
+  const already = await sumOf(
+    tx,
+    timeEntries,
+    timeEntries.minutes,
+    eq(timeEntries.organisationId, organisationId),
+    eq(timeEntries.contributorId, contributorId),
+    eq(timeEntries.date, date),
+    inArray(timeEntries.status, ['submitted', 'approved']),
+  );
   if (already + minutes > MINUTES_PER_DAY) {
     throw new AppError(
       'day_minutes_exceeded',
