@@ -115,7 +115,10 @@ export async function planRun(
     periods.set(contributorId, periodOf(limit, paymentDate));
   }
   const counted = await earningsCountedIn(db, organisationId, input.currency, periods);
-  const pieces = await owedEarningsPieces(db, organisationId, input.currency, [...limits.keys()], input.budgetId);
+  const piecesOf = new Map<string, EarningsPiece[]>();
+  for (const piece of await owedEarningsPieces(db, organisationId, input.currency, [...limits.keys()], input.budgetId)) {
+    piecesOf.set(piece.contributorId, [...(piecesOf.get(piece.contributorId) ?? []), piece]);
+  }
 
   const items: PlannedItem[] = [];
   const skipped: SkippedContributor[] = [];
@@ -146,14 +149,7 @@ export async function planRun(
     } else if (limits.has(contributorId) && owedEarnings > 0) {
       const limit = limits.get(contributorId)!;
       const period = periods.get(contributorId)!;
-      const plan = planPayment(
-        limit,
-        counted.get(contributorId) ?? 0,
-        piecesFor(
-          accounts,
-          pieces.filter((p) => p.contributorId === contributorId),
-        ),
-      );
+      const plan = planPayment(limit, counted.get(contributorId) ?? 0, piecesFor(accounts, piecesOf.get(contributorId) ?? []));
       earningsByBudget = new Map();
       for (const piece of plan.pay) earningsByBudget.set(piece.key, (earningsByBudget.get(piece.key) ?? 0) + piece.amount);
       carriedForward = plan.carriedForward;
