@@ -294,9 +294,23 @@ export async function approvePayoutRun(
 async function assertLimitsStillHold(tx: Db, organisationId: string, currency: string, items: ItemRow[], paymentDate: string) {
   const withEarnings = items.filter((i) => i.earnings > 0);
   const versions = await loadLimitVersions(tx, organisationId, withEarnings.map((i) => i.contributorId));
-  for (const item of withEarnings) {
+  const capped = withEarnings.flatMap((item) => {
     const limit = limitOn(versions.get(item.contributorId) ?? [], paymentDate);
-    if (!limit || limit.policy === 'warn') continue;
+    return limit && limit.policy !== 'warn' ? [{ item, limit }] : [];
+  });
+  // Two runs approved at once for one person must not both fit the same headroom: lock the
+  // people whose limit caps this run (in id order, as every path locks contributors before
+  // ledger accounts) before counting what their periods already hold.
+  const ids = [...new Set(capped.map((c) => c.item.contributorId))].sort();
+  for (const chunk of chunks(ids, 2000)) {
+    await tx
+      .select({ id: contributors.id })
+      .from(contributors)
+      .where(and(eq(contributors.organisationId, organisationId), inArray(contributors.id, chunk)))
+      .orderBy(asc(contributors.id))
+      .for('update');
+  }
+  for (const { item, limit } of capped) {
     const period = periodOf(limit, paymentDate);
     const counted = await earningsCountedBetween(tx, organisationId, item.contributorId, currency, period.start, period.end);
     if (counted + item.earnings > limit.amount) {
