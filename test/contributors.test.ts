@@ -4,7 +4,9 @@ import t from 'tap';
 import { auditEvents } from '../src/db/schema.js';
 import { appForThisFile, createTestOrg, json, type TestOrg } from './helpers/app.js';
 
-const app = await appForThisFile(t);
+// The app's "today" (Europe/London), from which a limit given on create or PATCH is in force.
+const TODAY = '2026-03-15';
+const app = await appForThisFile(t, { now: () => new Date(`${TODAY}T12:00:00Z`) });
 
 const weeklyLimit = { period: 'week', amount: 19550, periodStartDay: 1, policy: 'block' } as const;
 
@@ -77,7 +79,7 @@ t.test('create, read and change a contributor', async (t) => {
   }
 });
 
-t.test('a monthly earnings limit, changed and then removed with null', async (t) => {
+t.test('a monthly earnings limit, changed and then removed with null, each change a version from today', async (t) => {
   const org = await createTestOrg(app);
   const finance = await org.as('finance');
   const monthly = { period: 'month', amount: 50000, periodStartDay: 28, policy: 'split' } as const;
@@ -98,18 +100,49 @@ t.test('a monthly earnings limit, changed and then removed with null', async (t)
   t.equal(removed.statusCode, 200, removed.body);
   t.equal(json(removed).earningsLimit, null);
   t.equal(json(await app.inject({ method: 'GET', url: `/v1/contributors/${id}`, headers: finance })).earningsLimit, null);
+
+  // Limits are dated versions: the create and each patch that names the limit added one, in
+  // force from today; the rename added none.
+  const versions = await app.inject({ method: 'GET', url: `/v1/contributors/${id}/earnings-limits`, headers: finance });
+  t.equal(versions.statusCode, 200, versions.body);
+  t.same(
+    json(versions).data.map(({ effectiveFrom, period, amount, periodStartDay, policy }: Record<string, unknown>) => ({ effectiveFrom, period, amount, periodStartDay, policy })),
+    [
+      { effectiveFrom: TODAY, ...monthly },
+      { effectiveFrom: TODAY, ...warn },
+      { effectiveFrom: TODAY, period: null, amount: null, periodStartDay: null, policy: null },
+    ],
+  );
+});
+
+t.test('a monthly limit may start on the 29th, 30th or 31st, on create and on PATCH', async (t) => {
+  const org = await createTestOrg(app);
+  const coordinator = await org.as('coordinator');
+  for (const day of [29, 30, 31]) {
+    const limit = { period: 'month', amount: 50000, periodStartDay: day, policy: 'block' };
+    const created = await createContributor(coordinator, { earningsLimit: limit });
+    t.equal(created.statusCode, 201, `periodStartDay ${day}: ${created.body}`);
+    t.same(json(created).earningsLimit, limit);
+  }
+  const id = await contributorId(coordinator, { earningsLimit: weeklyLimit });
+  const lastDay = { period: 'month', amount: 50000, periodStartDay: 31, policy: 'split' };
+  const patched = await app.inject({ method: 'PATCH', url: `/v1/contributors/${id}`, headers: coordinator, payload: { earningsLimit: lastDay } });
+  t.equal(patched.statusCode, 200, patched.body);
+  t.same(json(await app.inject({ method: 'GET', url: `/v1/contributors/${id}`, headers: coordinator })).earningsLimit, lastDay);
 });
 
 t.test('earnings limit validation: 400 validation_failed naming the field, nothing created', async (t) => {
   const org = await createTestOrg(app);
   const coordinator = await org.as('coordinator');
   const monthly = { period: 'month', amount: 50000, periodStartDay: 1, policy: 'block' };
-  const cases: Array<[string, Record<string, unknown>, string]> = [
-    ['weekly periodStartDay 0', { ...weeklyLimit, periodStartDay: 0 }, 'body.earningsLimit.periodStartDay'],
-    ['weekly periodStartDay 8', { ...weeklyLimit, periodStartDay: 8 }, 'body.earningsLimit.periodStartDay'],
-    ['monthly periodStartDay 0', { ...monthly, periodStartDay: 0 }, 'body.earningsLimit.periodStartDay'],
-    ['monthly periodStartDay 29', { ...monthly, periodStartDay: 29 }, 'body.earningsLimit.periodStartDay'],
-    ['monthly periodStartDay 31', { ...monthly, periodStartDay: 31 }, 'body.earningsLimit.periodStartDay'],
+  const weekDay = 'must be 1 (Monday) to 7 (Sunday) for a weekly limit';
+  const monthDay = 'must be 1 to 31 for a monthly limit';
+  // [label, limit, the field the errors name, and where it matters, their message]
+  const cases: Array<[string, Record<string, unknown>, string, string?]> = [
+    ['weekly periodStartDay 0', { ...weeklyLimit, periodStartDay: 0 }, 'body.earningsLimit.periodStartDay', weekDay],
+    ['weekly periodStartDay 8', { ...weeklyLimit, periodStartDay: 8 }, 'body.earningsLimit.periodStartDay', weekDay],
+    ['monthly periodStartDay 0', { ...monthly, periodStartDay: 0 }, 'body.earningsLimit.periodStartDay', monthDay],
+    ['monthly periodStartDay 32', { ...monthly, periodStartDay: 32 }, 'body.earningsLimit.periodStartDay', monthDay],
     ['fractional periodStartDay', { ...monthly, periodStartDay: 1.5 }, 'body.earningsLimit.periodStartDay'],
     ['amount 0', { ...weeklyLimit, amount: 0 }, 'body.earningsLimit.amount'],
     ['negative amount', { ...weeklyLimit, amount: -100 }, 'body.earningsLimit.amount'],
@@ -121,27 +154,23 @@ t.test('earnings limit validation: 400 validation_failed naming the field, nothi
     ['missing policy', { period: 'week', amount: 19550, periodStartDay: 1 }, 'body.earningsLimit.policy'],
     ['unknown field in the limit', { ...weeklyLimit, carryOver: true }, 'body.earningsLimit.carryOver'],
   ];
-  for (const [label, earningsLimit, field] of cases) {
+  const names = (errors: { field: string; message: string }[] | undefined, field: string, message?: string) =>
+    (errors ?? []).some((e) => e.field === field && (message === undefined || e.message === message));
+  for (const [label, earningsLimit, field, message] of cases) {
     const res = await createContributor(coordinator, { earningsLimit });
     t.equal(res.statusCode, 400, `${label}: ${res.body}`);
     const problem = json(res);
     t.equal(problem.code, 'validation_failed', label);
     t.match(res.headers['content-type'], /^application\/problem\+json/, label);
-    t.ok(
-      (problem.errors ?? []).some((e: { field: string }) => e.field === field),
-      `${label}: errors name ${field}: ${JSON.stringify(problem.errors)}`,
-    );
+    t.ok(names(problem.errors, field, message), `${label}: errors name ${field}${message ? ` (${message})` : ''}: ${JSON.stringify(problem.errors)}`);
   }
 
   // The same rules apply to a PATCH.
   const id = await contributorId(coordinator, { earningsLimit: weeklyLimit });
-  for (const [label, earningsLimit, field] of cases) {
+  for (const [label, earningsLimit, field, message] of cases) {
     const res = await app.inject({ method: 'PATCH', url: `/v1/contributors/${id}`, headers: coordinator, payload: { earningsLimit } });
     t.equal(res.statusCode, 400, `PATCH ${label}: ${res.body}`);
-    t.ok(
-      (json(res).errors ?? []).some((e: { field: string }) => e.field === field),
-      `PATCH ${label}: errors name ${field}: ${res.body}`,
-    );
+    t.ok(names(json(res).errors, field, message), `PATCH ${label}: errors name ${field}${message ? ` (${message})` : ''}: ${res.body}`);
   }
   t.same(json(await app.inject({ method: 'GET', url: `/v1/contributors/${id}`, headers: coordinator })).earningsLimit, weeklyLimit);
 
@@ -194,14 +223,16 @@ t.test('bad bodies: unknown fields, bad enums, wrong types, empty names', async 
   t.equal(list.data.length, 1, 'no refused request created a contributor');
 });
 
-t.test('an audit event is written for each create and each patch', async (t) => {
+t.test('an audit event is written for each create, each patch and each limit version they add', async (t) => {
   const org = await createTestOrg(app);
   const coordinator = await org.as('coordinator');
   const id = await contributorId(coordinator, { earningsLimit: weeklyLimit });
 
+  // A limit given on create is a version from today, recorded as it is added, then the contributor.
   let rows = await auditRows(org, id);
-  t.equal(rows.length, 1);
-  t.match(rows[0], { action: 'contributor.created', actorType: 'user', actorId: String, before: null, after: { id, name: 'Amira Khan', earningsLimit: weeklyLimit } });
+  t.equal(rows.length, 2);
+  t.match(rows[0], { action: 'contributor.earnings_limit_added', actorType: 'user', actorId: String, before: null, after: { effectiveFrom: TODAY, ...weeklyLimit, preset: null } });
+  t.match(rows[1], { action: 'contributor.created', actorType: 'user', actorId: rows[0]!.actorId, before: null, after: { id, name: 'Amira Khan', earningsLimit: weeklyLimit } });
 
   const first = await app.inject({ method: 'PATCH', url: `/v1/contributors/${id}`, headers: coordinator, payload: { paymentMethod: 'voucher' } });
   t.equal(first.statusCode, 200, first.body);
@@ -211,15 +242,16 @@ t.test('an audit event is written for each create and each patch', async (t) => 
   rows = await auditRows(org, id);
   t.same(
     rows.map((r) => r.action),
-    ['contributor.created', 'contributor.updated', 'contributor.updated'],
+    ['contributor.earnings_limit_added', 'contributor.created', 'contributor.updated', 'contributor.earnings_limit_added', 'contributor.updated'],
   );
-  t.match(rows[1], { before: { paymentMethod: 'bank_transfer' }, after: { paymentMethod: 'voucher' } });
-  t.match(rows[2], { before: { earningsLimit: weeklyLimit }, after: { earningsLimit: null } });
+  t.match(rows[2], { before: { paymentMethod: 'bank_transfer' }, after: { paymentMethod: 'voucher' } });
+  t.match(rows[3], { after: { effectiveFrom: TODAY, period: null, amount: null, periodStartDay: null, policy: null } }, 'removing the limit is a version that ends it');
+  t.match(rows[4], { before: { earningsLimit: weeklyLimit }, after: { earningsLimit: null } });
 
   // A refused patch writes nothing.
   const refused = await app.inject({ method: 'PATCH', url: `/v1/contributors/${id}`, headers: coordinator, payload: { kind: 'robot' } });
   t.equal(refused.statusCode, 400, refused.body);
-  t.equal((await auditRows(org, id)).length, 3);
+  t.equal((await auditRows(org, id)).length, 5);
 });
 
 t.test('a participant sees and changes only their own contributor, and only the payment method', async (t) => {
@@ -271,11 +303,13 @@ t.test('a participant sees and changes only their own contributor, and only the 
   t.equal(otherPatch.statusCode, 404, otherPatch.body);
   t.equal(json(await app.inject({ method: 'GET', url: `/v1/contributors/${other}`, headers: coordinator })).paymentMethod, 'bank_transfer');
 
-  // The participant's changes are audited under their own user.
+  // The participant's changes are audited under their own user; the only limit version is the
+  // one the coordinator gave on create (the participant's refused limit changes added none).
   const rows = await auditRows(org, own);
   t.same(
-    rows.map((r) => [r.action, (r.after as { paymentMethod: string }).paymentMethod]),
+    rows.map((r) => [r.action, (r.after as { paymentMethod?: string }).paymentMethod ?? null]),
     [
+      ['contributor.earnings_limit_added', null],
       ['contributor.created', 'bank_transfer'],
       ['contributor.updated', 'stripe'],
       ['contributor.updated', 'declined'],

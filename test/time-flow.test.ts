@@ -1,9 +1,10 @@
 import t from 'tap';
 import { appForThisFile, createTestOrg, json } from './helpers/app.js';
 
-const app = await appForThisFile(t);
+// Wednesday 3 June 2026, in the week of Monday 1 June (Europe/London).
+const app = await appForThisFile(t, { now: () => new Date('2026-06-03T10:00:00Z') });
 
-t.test('time is quoted, approved within the budget and the earnings limit, and shows in the balance', async (t) => {
+t.test('time is quoted, approved whole within the budget (the earnings limit only forecasts), and shows in the balance', async (t) => {
   const org = await createTestOrg(app);
   const finance = await org.as('finance');
   const coordinator = await org.as('coordinator');
@@ -35,20 +36,25 @@ t.test('time is quoted, approved within the budget and the earnings limit, and s
   const approved = await post(`/v1/time-entries/${quoted.id}/approve`, {}, coordinator);
   t.equal(approved.statusCode, 200, approved.body);
   t.match(json(approved), { status: 'approved', amount: 4000, withheld: 0 });
+  t.same(json(approved).warnings, [], '£40 owed fits the £50 weekly limit: no forecast');
   const again = await post(`/v1/time-entries/${quoted.id}/approve`, {}, coordinator);
   t.equal(again.statusCode, 409, again.body);
   t.equal(json(again).code, 'invalid_state');
 
-  // Same week: only £10 of the £50 limit left, so a split.
+  // Same week: only £10 of the £50 limit would be left. Approval neither refuses nor withholds:
+  // the whole £20 is owed, and the forecast says what the payout run will do with it.
   const second = json(await post('/v1/time-entries', { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date: '2026-06-03', minutes: 60 }, coordinator));
-  const split = await post(`/v1/time-entries/${second.id}/approve`, {}, coordinator);
-  t.equal(split.statusCode, 200, split.body);
-  t.match(json(split), { amount: 1000, withheld: 1000, limitOutcome: 'split' });
+  const forecast = await post(`/v1/time-entries/${second.id}/approve`, {}, coordinator);
+  t.equal(forecast.statusCode, 200, forecast.body);
+  t.match(json(forecast), { status: 'approved', amount: 2000, withheld: 0, limitOutcome: null, flagged: false });
+  t.same(json(forecast).warnings, [
+    "With this, £60.00 of earnings would be owed, but only £50.00 of this week's £50.00 earnings limit is left (until 2026-06-07): the payout run will pay up to the limit and the rest from 2026-06-08.",
+  ]);
 
   const balance = json(await app.inject({ method: 'GET', url: `/v1/contributors/${person.id}/balance`, headers: finance }));
-  t.same(balance.balances, [{ currency: 'GBP', owed: 5000, inTransit: 0, paid: 0, earnings: { owed: 5000, inTransit: 0, paid: 0 }, expenses: { owed: 0, inTransit: 0, paid: 0 } }]);
+  t.same(balance.balances, [{ currency: 'GBP', owed: 6000, inTransit: 0, paid: 0, earnings: { owed: 6000, inTransit: 0, paid: 0 }, expenses: { owed: 0, inTransit: 0, paid: 0 } }]);
   const b = json(await app.inject({ method: 'GET', url: `/v1/budgets/${budget.id}`, headers: finance }));
-  t.match(b, { committed: 5000, available: 5000 });
+  t.match(b, { committed: 6000, available: 4000 });
 
   const reversed = await post(`/v1/time-entries/${second.id}/reverse`, { reason: 'Wrong date' }, coordinator);
   t.equal(reversed.statusCode, 200, reversed.body);
@@ -58,5 +64,9 @@ t.test('time is quoted, approved within the budget and the earnings limit, and s
   t.equal(statement.statusCode, 200, statement.body);
   t.match(json(statement).totals.taxYears, [{ taxYear: '2026-27', earned: 4000 }]);
   t.match(json(statement).totals.earningsLimitPeriods, [{ start: '2026-06-01', end: '2026-06-07', earned: 4000, headroom: 1000 }]);
+  // Nothing is paid yet, so nothing counts against the limit in any week.
+  const periods = json(statement).periods;
+  t.same(periods[0], { from: '2026-06-01', to: '2026-06-07', limit: 5000, earningsPaid: 0, headroom: 5000, currency: 'GBP' });
+  t.ok(periods.every((p: { earningsPaid: number }) => p.earningsPaid === 0), 'no week has earnings paid');
   t.same(json(await app.inject({ method: 'GET', url: '/v1/ledger/trial-balance', headers: finance })).balances, [{ currency: 'GBP', total: 0 }]);
 });
