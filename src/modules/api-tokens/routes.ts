@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { idParams, nonEmpty, roleEnum } from '../../lib/schemas.js';
 import { createApiToken, listApiTokens, revokeApiToken } from './service.js';
+import { apiTokenResponse, newApiTokenResponse } from './views.js';
 
 export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
@@ -17,7 +18,7 @@ export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
           // A participant token would have no contributor to act for.
           role: roleEnum.exclude(['participant']),
         }),
-        response: { 201: z.object({ id: z.string(), name: z.string(), role: roleEnum, token: z.string() }) },
+        response: { 201: newApiTokenResponse },
       },
     },
     async (request) => request.transaction((tx) => createApiToken(tx, request.principal.organisationId, request.actor(), request.body)),
@@ -31,11 +32,7 @@ export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['api tokens'],
         summary: "The organisation's API tokens (never the tokens themselves)",
         querystring: z.strictObject(pageQuery),
-        response: {
-          200: pageOf(
-            z.object({ id: z.string(), name: z.string(), role: roleEnum, createdAt: z.iso.datetime(), revokedAt: z.iso.datetime().nullable() }),
-          ),
-        },
+        response: { 200: pageOf(apiTokenResponse) },
       },
     },
     async (request) => {

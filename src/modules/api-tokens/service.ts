@@ -9,7 +9,9 @@ import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 import { randomToken, sha256 } from '../../lib/secrets.js';
 import { API_TOKEN_PREFIX } from '../../plugins/auth.js';
+import { toApiTokenResponse, type NewApiTokenResponse } from './views.js';
 
+/** The columns toApiTokenResponse reads. */
 const viewColumns = {
   id: apiTokens.id,
   name: apiTokens.name,
@@ -19,7 +21,7 @@ const viewColumns = {
 };
 
 /** Issues an API token for a script. The token is returned once and stored only as a hash. */
-export async function createApiToken(db: Db, organisationId: string, actor: Actor, input: { name: string; role: Role }) {
+export async function createApiToken(db: Db, organisationId: string, actor: Actor, input: { name: string; role: Role }): Promise<NewApiTokenResponse> {
   const id = newId();
   const token = `${API_TOKEN_PREFIX}${randomToken()}`;
   return inTransaction(db, async (tx) => {
@@ -43,7 +45,7 @@ export async function listApiTokens(db: Db, organisationId: string, limit: numbe
     .where(and(eq(apiTokens.organisationId, organisationId), afterId ? gt(apiTokens.id, afterId) : undefined))
     .orderBy(apiTokens.id)
     .limit(limit + 1);
-  return rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString(), revokedAt: r.revokedAt?.toISOString() ?? null }));
+  return rows.map(toApiTokenResponse);
 }
 
 /** Revokes a token at once: the next request with it gets 401. Errors: not_found. */

@@ -3,19 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditEvents } from '../../db/schema.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
-
-const eventView = z.object({
-  id: z.string(),
-  actorType: z.enum(['user', 'api_token', 'system']),
-  actorId: z.string().nullable(),
-  action: z.string(),
-  entityType: z.string(),
-  entityId: z.string(),
-  before: z.unknown(),
-  after: z.unknown(),
-  requestId: z.string().nullable(),
-  createdAt: z.iso.datetime(),
-});
+import { auditEventResponse, toAuditEventResponse } from './views.js';
 
 export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -26,7 +14,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['audit'],
         summary: 'Who changed what, when, with the record before and after, oldest first',
         querystring: z.strictObject({ ...pageQuery, entityType: z.string().max(100).optional(), entityId: z.string().max(100).optional() }),
-        response: { 200: pageOf(eventView) },
+        response: { 200: pageOf(auditEventResponse) },
       },
     },
     async (request) => {
@@ -37,10 +25,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       const after = decodeCursor(cursor);
       if (after) conditions.push(gt(auditEvents.id, after));
       const rows = await app.db.select().from(auditEvents).where(and(...conditions)).orderBy(asc(auditEvents.id)).limit(limit + 1);
-      return toPage(
-        rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })),
-        limit,
-      );
+      return toPage(rows.map(toAuditEventResponse), limit);
     },
   );
 };

@@ -1,34 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { accountTypes, components } from '../../domain/enums.js';
+import { accountTypes } from '../../domain/enums.js';
 import { AppError } from '../../errors.js';
 import { decodeCursor, pageQuery, toPage } from '../../lib/pagination.js';
 import { currency, id } from '../../lib/schemas.js';
 import { listAccounts, listTransactions, trialBalance } from './service.js';
+import { ledgerAccountResponse, ledgerTransactionResponse } from './views.js';
 
 const readers = ['admin', 'finance'] as const;
-
-const accountView = z.object({
-  account: z.string(),
-  currency: z.string(),
-  type: z.enum(accountTypes),
-  contributorId: z.string().nullable(),
-  budgetId: z.string().nullable(),
-  component: z.enum(components).nullable(),
-  balance: z.number().int(),
-});
-
-const transactionView = z.object({
-  id: z.string(),
-  type: z.string(),
-  referenceType: z.string(),
-  referenceId: z.string(),
-  reversesTransactionId: z.string().nullable(),
-  effectiveDate: z.string(),
-  description: z.string().nullable(),
-  createdAt: z.iso.datetime(),
-  postings: z.array(z.object({ account: z.string(), currency: z.string(), amount: z.number().int() })),
-});
 
 /** Account cursors carry (code, currency), the accounts' sort key. */
 const encodeAccountCursor = (a: { account: string; currency: string }) => Buffer.from(JSON.stringify([a.account, a.currency])).toString('base64url');
@@ -58,7 +37,7 @@ export const ledgerRoutes: FastifyPluginAsyncZod = async (app) => {
           type: z.enum(accountTypes).optional(),
           currency: currency.optional(),
         }),
-        response: { 200: z.object({ data: z.array(accountView), nextCursor: z.string().nullable() }) },
+        response: { 200: z.object({ data: z.array(ledgerAccountResponse), nextCursor: z.string().nullable() }) },
       },
     },
     async (request) => {
@@ -78,7 +57,7 @@ export const ledgerRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['ledger'],
         summary: 'Ledger transactions with their postings, optionally those touching one account',
         querystring: z.strictObject({ ...pageQuery, account: z.string().max(300).optional() }),
-        response: { 200: z.object({ data: z.array(transactionView), nextCursor: z.string().nullable() }) },
+        response: { 200: z.object({ data: z.array(ledgerTransactionResponse), nextCursor: z.string().nullable() }) },
       },
     },
     async (request) => {

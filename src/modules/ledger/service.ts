@@ -6,6 +6,7 @@ import { unbalancedReason, type AccountRef, type PostingInput } from '../../doma
 import { AppError } from '../../errors.js';
 import { toSafeNumber } from '../../domain/money.js';
 import { isUuid, newId } from '../../lib/ids.js';
+import { toLedgerAccountResponse, toLedgerTransactionResponse } from './views.js';
 
 export interface LockedAccount {
   code: string;
@@ -223,20 +224,13 @@ export async function listAccounts(db: Db, organisationId: string, filter: Accou
   if (filter.type) conditions.push(sql`${ledgerAccounts.type} = ${filter.type}`);
   if (filter.currency) conditions.push(eq(ledgerAccounts.currency, filter.currency));
   if (after) conditions.push(sql`(${ledgerAccounts.code}, ${ledgerAccounts.currency}) > (${after.code}, ${after.currency})`);
-  return db
-    .select({
-      account: ledgerAccounts.code,
-      currency: ledgerAccounts.currency,
-      type: ledgerAccounts.type,
-      contributorId: ledgerAccounts.contributorId,
-      budgetId: ledgerAccounts.budgetId,
-      component: ledgerAccounts.component,
-      balance: ledgerAccounts.balance,
-    })
+  const rows = await db
+    .select()
     .from(ledgerAccounts)
     .where(and(...conditions))
     .orderBy(asc(ledgerAccounts.code), asc(ledgerAccounts.currency))
     .limit(limit + 1);
+  return rows.map(toLedgerAccountResponse);
 }
 
 /** Transactions (optionally those touching one account) with their postings, oldest first. */
@@ -268,19 +262,7 @@ export async function listTransactions(db: Db, organisationId: string, filter: {
         .where(and(eq(ledgerPostings.organisationId, organisationId), inArray(ledgerPostings.transactionId, ids)))
         .orderBy(asc(ledgerPostings.id))
     : [];
-  return transactions.map((t) => ({
-    id: t.id,
-    type: t.type,
-    referenceType: t.referenceType,
-    referenceId: t.referenceId,
-    reversesTransactionId: t.reversesTransactionId,
-    effectiveDate: t.effectiveDate,
-    description: t.description,
-    createdAt: t.createdAt.toISOString(),
-    postings: postings
-      .filter((p) => p.transactionId === t.id)
-      .map(({ account, currency, amount }) => ({ account, currency, amount })),
-  }));
+  return transactions.map((t) => toLedgerTransactionResponse(t, postings.filter((p) => p.transactionId === t.id)));
 }
 
 /** The sum of every posting per currency, straight from the postings: every total must be 0. */

@@ -2,24 +2,16 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { nonEmpty } from '../../lib/schemas.js';
 import { getOrganisation, updateOrganisation } from './service.js';
-
-const organisationView = z.object({
-  id: z.string(),
-  name: z.string(),
-  owedTargetDays: z.number().int(),
-  createdAt: z.iso.datetime(),
-});
-
-const view = (o: Awaited<ReturnType<typeof getOrganisation>>) => ({ ...o, createdAt: o.createdAt.toISOString() });
+import { organisationResponse, toOrganisationResponse } from './views.js';
 
 export const organisationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/organisation',
     {
       config: { roles: ['admin', 'finance', 'coordinator'] },
-      schema: { tags: ['organisation'], summary: "The caller's organisation", response: { 200: organisationView } },
+      schema: { tags: ['organisation'], summary: "The caller's organisation", response: { 200: organisationResponse } },
     },
-    async (request) => view(await getOrganisation(app.db, request.principal.organisationId)),
+    async (request) => toOrganisationResponse(await getOrganisation(app.db, request.principal.organisationId)),
   );
 
   app.patch(
@@ -33,10 +25,10 @@ export const organisationRoutes: FastifyPluginAsyncZod = async (app) => {
           name: nonEmpty().optional(),
           owedTargetDays: z.number().int().min(1).max(365).optional(),
         }),
-        response: { 200: organisationView },
+        response: { 200: organisationResponse },
       },
     },
     async (request) =>
-      view(await request.transaction((tx) => updateOrganisation(tx, request.principal.organisationId, request.actor(), request.body))),
+      toOrganisationResponse(await request.transaction((tx) => updateOrganisation(tx, request.principal.organisationId, request.actor(), request.body))),
   );
 };

@@ -6,10 +6,7 @@ import { notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
-
-type Row = typeof projects.$inferSelect;
-const toView = (r: Row) => ({ id: r.id, name: r.name, description: r.description, createdAt: r.createdAt.toISOString() });
-export type ProjectView = ReturnType<typeof toView>;
+import { toProjectResponse, type ProjectResponse } from './views.js';
 
 export async function createProject(db: Db, organisationId: string, actor: Actor, input: { name: string; description?: string }) {
   return inTransaction(db, async (tx) => {
@@ -17,23 +14,23 @@ export async function createProject(db: Db, organisationId: string, actor: Actor
       .insert(projects)
       .values({ organisationId, id: newId(), name: input.name, description: input.description ?? null })
       .returning();
-    const view = toView(row!);
+    const view = toProjectResponse(row!);
     await recordAudit(tx, organisationId, actor, { action: 'project.created', entityType: 'project', entityId: view.id, after: view });
     return view;
   });
 }
 
 /** Errors: not_found. */
-export async function getProject(db: Db, organisationId: string, projectId: string): Promise<ProjectView> {
+export async function getProject(db: Db, organisationId: string, projectId: string): Promise<ProjectResponse> {
   if (!isUuid(projectId)) throw notFound('The project');
   const [row] = await db.select().from(projects).where(and(eq(projects.organisationId, organisationId), eq(projects.id, projectId)));
   if (!row) throw notFound('The project');
-  return toView(row);
+  return toProjectResponse(row);
 }
 
 export async function listProjects(db: Db, organisationId: string, limit: number, afterId?: string) {
   const conditions: SQL[] = [eq(projects.organisationId, organisationId)];
   if (afterId) conditions.push(gt(projects.id, afterId));
   const rows = await db.select().from(projects).where(and(...conditions)).orderBy(asc(projects.id)).limit(limit + 1);
-  return rows.map(toView);
+  return rows.map(toProjectResponse);
 }

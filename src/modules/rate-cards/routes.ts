@@ -5,6 +5,7 @@ import { shortDayPays } from '../../domain/rate-card.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { amount, currency, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';
 import { addRateCardVersion, createRateCard, getRateCard, listRateCards } from './service.js';
+import { rateCardResponse, rateCardVersionResponse } from './views.js';
 
 const minutes = z.number().int().min(1).max(24 * 60);
 
@@ -45,27 +46,6 @@ export const rateSchema = z
     }
   });
 
-const rateView = z.object({
-  activity: z.enum(activities),
-  contributorKind: z.enum(contributorKinds),
-  unit: z.enum(rateUnits),
-  amount: z.number().int(),
-  roundToMinutes: z.number().int().nullish(),
-  minimumMinutes: z.number().int().nullish(),
-  dayThresholdMinutes: z.number().int().nullish(),
-  shortDayPay: z.enum(shortDayPays).nullish(),
-  inKind: z.boolean().optional(),
-});
-
-const cardView = z.object({ id: z.string(), name: z.string(), currency: z.string(), createdAt: z.iso.datetime() });
-const versionView = z.object({
-  id: z.string(),
-  version: z.number().int(),
-  effectiveFrom: z.string(),
-  rates: z.array(rateView),
-  createdAt: z.iso.datetime(),
-});
-
 export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/rate-cards',
@@ -75,7 +55,7 @@ export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['rate cards'],
         summary: 'Create a rate card in one currency',
         body: z.strictObject({ name: nonEmpty(), currency }),
-        response: { 201: cardView },
+        response: { 201: rateCardResponse },
       },
     },
     async (request) => request.transaction((tx) => createRateCard(tx, request.principal.organisationId, request.actor(), request.body)),
@@ -90,7 +70,7 @@ export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Add a version of the rates, applying to work dated on or after effectiveFrom',
         params: idParams,
         body: z.strictObject({ effectiveFrom: isoDate, rates: z.array(rateSchema).min(1).max(200) }),
-        response: { 201: versionView },
+        response: { 201: rateCardVersionResponse },
       },
     },
     async (request) =>
@@ -103,7 +83,7 @@ export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/rate-cards',
     {
       config: { roles: ['admin', 'finance', 'coordinator'] },
-      schema: { tags: ['rate cards'], summary: 'Rate cards', querystring: z.strictObject(pageQuery), response: { 200: pageOf(cardView) } },
+      schema: { tags: ['rate cards'], summary: 'Rate cards', querystring: z.strictObject(pageQuery), response: { 200: pageOf(rateCardResponse) } },
     },
     async (request) => {
       const { limit, cursor } = request.query;
@@ -119,7 +99,7 @@ export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['rate cards'],
         summary: 'A rate card with all its versions',
         params: idParams,
-        response: { 200: cardView.extend({ versions: z.array(versionView) }) },
+        response: { 200: rateCardResponse.extend({ versions: z.array(rateCardVersionResponse) }) },
       },
     },
     async (request) => getRateCard(app.db, request.principal.organisationId, request.params.id),

@@ -7,30 +7,19 @@ import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
-
-type CardRow = typeof rateCards.$inferSelect;
-type VersionRow = typeof rateCardVersions.$inferSelect;
-
-const cardView = (r: CardRow) => ({ id: r.id, name: r.name, currency: r.currency, createdAt: r.createdAt.toISOString() });
-const versionView = (r: VersionRow) => ({
-  id: r.id,
-  version: r.version,
-  effectiveFrom: r.effectiveFrom,
-  rates: r.rates as Rate[],
-  createdAt: r.createdAt.toISOString(),
-});
+import { toRateCardResponse, toRateCardVersionResponse, type RateCardRow } from './views.js';
 
 export async function createRateCard(db: Db, organisationId: string, actor: Actor, input: { name: string; currency: string }) {
   return inTransaction(db, async (tx) => {
     const [row] = await tx.insert(rateCards).values({ organisationId, id: newId(), ...input }).returning();
-    const view = cardView(row!);
+    const view = toRateCardResponse(row!);
     await recordAudit(tx, organisationId, actor, { action: 'rate_card.created', entityType: 'rate_card', entityId: view.id, after: view });
     return view;
   });
 }
 
 /** Errors: not_found. */
-export async function getRateCardRow(db: Db, organisationId: string, rateCardId: string, forUpdate = false): Promise<CardRow> {
+export async function getRateCardRow(db: Db, organisationId: string, rateCardId: string, forUpdate = false): Promise<RateCardRow> {
   if (!isUuid(rateCardId)) throw notFound('The rate card');
   const query = db.select().from(rateCards).where(and(eq(rateCards.organisationId, organisationId), eq(rateCards.id, rateCardId)));
   const [row] = forUpdate ? await query.for('update') : await query;
@@ -55,14 +44,14 @@ export async function getRateCard(db: Db, organisationId: string, rateCardId: st
     .from(rateCardVersions)
     .where(and(eq(rateCardVersions.organisationId, organisationId), eq(rateCardVersions.rateCardId, rateCardId)))
     .orderBy(asc(rateCardVersions.version));
-  return { ...cardView(card), versions: versions.map(versionView) };
+  return { ...toRateCardResponse(card), versions: versions.map(toRateCardVersionResponse) };
 }
 
 export async function listRateCards(db: Db, organisationId: string, limit: number, afterId?: string) {
   const conditions: SQL[] = [eq(rateCards.organisationId, organisationId)];
   if (afterId) conditions.push(gt(rateCards.id, afterId));
   const rows = await db.select().from(rateCards).where(and(...conditions)).orderBy(asc(rateCards.id)).limit(limit + 1);
-  return rows.map(cardView);
+  return rows.map(toRateCardResponse);
 }
 
 /**
@@ -104,7 +93,7 @@ export async function addRateCardVersion(
           createdBy: actor.id,
         })
         .returning();
-      const view = versionView(row!);
+      const view = toRateCardVersionResponse(row!);
       await recordAudit(tx, organisationId, actor, {
         action: 'rate_card.version_added',
         entityType: 'rate_card',

@@ -5,8 +5,7 @@ import { AppError } from '../../errors.js';
 import { ownContributorId } from '../../lib/access.js';
 import { idParams } from '../../lib/schemas.js';
 import { applyStripeEvent, startStripeOnboarding } from './service.js';
-
-const onboardingView = z.object({ accountId: z.string(), onboardingUrl: z.string(), payoutsEnabled: z.boolean() });
+import { stripeOnboardingResponse } from './views.js';
 
 /** Stripe's signatures older than this are refused, so a captured delivery cannot be replayed later. */
 const SIGNATURE_TOLERANCE_SECONDS = 300;
@@ -29,7 +28,7 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['stripe'],
         summary: "Create the contributor's Stripe connected account (once) and a fresh onboarding link",
         params: idParams,
-        response: { 200: onboardingView },
+        response: { 200: stripeOnboardingResponse },
       },
     },
     async (request) =>
@@ -40,7 +39,7 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/me/stripe-account',
     {
       config: { roles: ['participant'] },
-      schema: { tags: ['stripe'], summary: 'Start or continue my Stripe onboarding', response: { 200: onboardingView } },
+      schema: { tags: ['stripe'], summary: 'Start or continue my Stripe onboarding', response: { 200: stripeOnboardingResponse } },
     },
     async (request) =>
       startStripeOnboarding(

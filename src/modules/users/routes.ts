@@ -3,16 +3,7 @@ import { z } from 'zod';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { email, id, idParams, nonEmpty, password, roleEnum } from '../../lib/schemas.js';
 import { createUser, getUser, listUsers } from './service.js';
-
-
-const userView = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string(),
-  role: roleEnum,
-  contributorId: z.string().nullable(),
-  createdAt: z.iso.datetime(),
-});
+import { userResponse } from './views.js';
 
 export const userRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
@@ -23,7 +14,7 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['users'],
         summary: 'Add a user; without a password the response carries a one-time inviteToken',
         body: z.strictObject({ email, name: nonEmpty(), role: roleEnum, password: password.optional(), contributorId: id.optional() }),
-        response: { 201: userView.extend({ inviteToken: z.string().optional() }) },
+        response: { 201: userResponse.extend({ inviteToken: z.string().optional() }) },
       },
     },
     async (request) =>
@@ -38,7 +29,7 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['users'],
         summary: "The organisation's users",
         querystring: z.strictObject(pageQuery),
-        response: { 200: pageOf(userView) },
+        response: { 200: pageOf(userResponse) },
       },
     },
     async (request) => {
@@ -51,7 +42,7 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/users/:id',
     {
       config: { roles: ['admin'] },
-      schema: { tags: ['users'], summary: 'One user', params: idParams, response: { 200: userView } },
+      schema: { tags: ['users'], summary: 'One user', params: idParams, response: { 200: userResponse } },
     },
     async (request) => getUser(app.db, request.principal.organisationId, request.params.id),
   );

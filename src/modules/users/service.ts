@@ -8,18 +8,11 @@ import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 import { dummyPasswordHash, hashPassword, randomToken, sha256, verifyPassword } from '../../lib/secrets.js';
+import { toUserResponse, type UserResponse } from './views.js';
 
 export const INVITE_TTL_MS = 7 * 24 * 3_600_000;
 
-export interface UserView {
-  id: string;
-  email: string;
-  name: string;
-  role: Role;
-  contributorId: string | null;
-  createdAt: string;
-}
-
+/** The columns toUserResponse reads. */
 const viewColumns = {
   id: users.id,
   email: users.email,
@@ -28,8 +21,6 @@ const viewColumns = {
   contributorId: users.contributorId,
   createdAt: users.createdAt,
 };
-
-const toView = (row: { createdAt: Date } & Omit<UserView, 'createdAt'>): UserView => ({ ...row, createdAt: row.createdAt.toISOString() });
 
 export interface NewUser {
   email: string;
@@ -51,7 +42,7 @@ export async function createUser(
   actor: Actor,
   input: NewUser,
   now: Date,
-): Promise<UserView & { inviteToken?: string }> {
+): Promise<UserResponse & { inviteToken?: string }> {
   if (input.role === 'participant' && !input.contributorId) {
     throw new AppError('validation_failed', 'A participant user must name its contributorId.', {
       errors: [{ field: 'body.contributorId', message: 'is required for the participant role' }],
@@ -85,7 +76,7 @@ export async function createUser(
           inviteExpiresAt: inviteToken ? new Date(now.getTime() + INVITE_TTL_MS) : null,
         })
         .returning(viewColumns);
-      const view = toView(row!);
+      const view = toUserResponse(row!);
       await recordAudit(tx, organisationId, actor, { action: 'user.created', entityType: 'user', entityId: id, after: view });
       return inviteToken ? { ...view, inviteToken } : view;
     });
@@ -95,24 +86,24 @@ export async function createUser(
   }
 }
 
-export async function listUsers(db: Db, organisationId: string, limit: number, afterId?: string): Promise<UserView[]> {
+export async function listUsers(db: Db, organisationId: string, limit: number, afterId?: string): Promise<UserResponse[]> {
   const rows = await db
     .select(viewColumns)
     .from(users)
     .where(and(eq(users.organisationId, organisationId), afterId ? gt(users.id, afterId) : undefined))
     .orderBy(users.id)
     .limit(limit + 1);
-  return rows.map(toView);
+  return rows.map(toUserResponse);
 }
 
-export async function getUser(db: Db, organisationId: string, userId: string): Promise<UserView> {
+export async function getUser(db: Db, organisationId: string, userId: string): Promise<UserResponse> {
   if (!isUuid(userId)) throw notFound('The user');
   const [row] = await db
     .select(viewColumns)
     .from(users)
     .where(and(eq(users.organisationId, organisationId), eq(users.id, userId)));
   if (!row) throw notFound('The user');
-  return toView(row);
+  return toUserResponse(row);
 }
 
 /**

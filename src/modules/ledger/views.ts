@@ -1,0 +1,64 @@
+/**
+ * What the API shows of ledger accounts and transactions: the response schemas (which also
+ * document them in the OpenAPI document) and the mappers from database rows, side by side so
+ * they cannot drift. An account is shown by its code, with the balance its postings add up to.
+ */
+import { z } from 'zod';
+import type { ledgerAccounts, ledgerPostings, ledgerTransactions } from '../../db/schema.js';
+import { accountTypes, components } from '../../domain/enums.js';
+
+export type LedgerAccountRow = typeof ledgerAccounts.$inferSelect;
+export type LedgerTransactionRow = typeof ledgerTransactions.$inferSelect;
+/** The columns of a posting its transaction's response shows. */
+export type LedgerPostingRow = Pick<typeof ledgerPostings.$inferSelect, 'account' | 'currency' | 'amount'>;
+
+export const ledgerAccountResponse = z.object({
+  account: z.string(),
+  currency: z.string(),
+  type: z.enum(accountTypes),
+  contributorId: z.string().nullable(),
+  budgetId: z.string().nullable(),
+  component: z.enum(components).nullable(),
+  balance: z.number().int(),
+});
+export type LedgerAccountResponse = z.infer<typeof ledgerAccountResponse>;
+
+export const ledgerTransactionResponse = z.object({
+  id: z.string(),
+  type: z.string(),
+  referenceType: z.string(),
+  referenceId: z.string(),
+  reversesTransactionId: z.string().nullable(),
+  effectiveDate: z.string(),
+  description: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  postings: z.array(z.object({ account: z.string(), currency: z.string(), amount: z.number().int() })),
+});
+export type LedgerTransactionResponse = z.infer<typeof ledgerTransactionResponse>;
+
+export function toLedgerAccountResponse(row: LedgerAccountRow): LedgerAccountResponse {
+  return {
+    account: row.code,
+    currency: row.currency,
+    type: row.type,
+    contributorId: row.contributorId,
+    budgetId: row.budgetId,
+    component: row.component,
+    balance: row.balance,
+  };
+}
+
+/** `postings` are the transaction's own, in the order to show them. */
+export function toLedgerTransactionResponse(row: LedgerTransactionRow, postings: LedgerPostingRow[]): LedgerTransactionResponse {
+  return {
+    id: row.id,
+    type: row.type,
+    referenceType: row.referenceType,
+    referenceId: row.referenceId,
+    reversesTransactionId: row.reversesTransactionId,
+    effectiveDate: row.effectiveDate,
+    description: row.description,
+    createdAt: row.createdAt.toISOString(),
+    postings: postings.map(({ account, currency, amount }) => ({ account, currency, amount })),
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * What the API shows of a user: the response schema (which also documents it in the OpenAPI
+ * document) and the mapper from the user's columns, side by side so they cannot drift. Never
+ * the password hash or the invite token's hash.
+ */
+import { z } from 'zod';
+import type { users } from '../../db/schema.js';
+import { roleEnum } from '../../lib/schemas.js';
+
+/** The columns a user's response is made of (the service selects just these). */
+export type UserRow = Pick<typeof users.$inferSelect, 'id' | 'email' | 'name' | 'role' | 'contributorId' | 'createdAt'>;
+
+export const userResponse = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  role: roleEnum,
+  contributorId: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+});
+export type UserResponse = z.infer<typeof userResponse>;
+
+export function toUserResponse(row: UserRow): UserResponse {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    contributorId: row.contributorId,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
