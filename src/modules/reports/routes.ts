@@ -24,25 +24,37 @@ const group = z.object({
   contributors: z.number().int(),
   minutes: z.number().int(),
   earned: z.number().int(),
-  paid: z.number().int(),
-  expenses: z.number().int(),
+  paid: z.number().int().describe('Earnings paid in the range (by the day paid); never expenses'),
+  expenses: z.number().int().describe('Expenses approved for work dated in the range'),
+  expensesPaid: z.number().int().describe('Expenses repaid in the range (by the day paid)'),
   inKindValue: z.number().int(),
   declinedValue: z.number().int(),
   effectiveHourlyRate: z.number().int().describe('Minor units per hour of paid time'),
 });
 
 const kindEnum = z.enum(contributorKinds);
+/** The work and money of a grant report's kind or contributor line. */
+const lineFigures = {
+  minutes: z.number().int(),
+  earned: z.number().int(),
+  expenses: z.number().int(),
+  inKindValue: z.number().int(),
+  declinedValue: z.number().int(),
+  paid: z.number().int().describe('Earnings paid, under the kind recorded on the work paid; never expenses'),
+  expensesPaid: z.number().int(),
+};
 const grantReportView = z.object({
   budget: budgetResponse,
-  committed: z.number().int(),
-  paid: z.number().int(),
+  committed: z.number().int().describe('owed + inTransit + paid + expensesPaid'),
+  paid: z.number().int().describe('Earnings paid from the budget; never expenses'),
+  expensesPaid: z.number().int().describe('Expenses repaid from the budget'),
   inTransit: z.number().int(),
   owed: z.number().int(),
   available: z.number().int(),
   livedExperienceShareOfMoney: z.number(),
   byActivity: z.array(z.object({ activity: z.string(), minutes: z.number().int(), earned: z.number().int(), inKindValue: z.number().int(), declinedValue: z.number().int() })),
   byKind: z.array(
-    z.object({ kind: kindEnum, contributors: z.number().int(), minutes: z.number().int(), earned: z.number().int(), expenses: z.number().int(), inKindValue: z.number().int(), declinedValue: z.number().int() }),
+    z.object({ kind: kindEnum, contributors: z.number().int(), ...lineFigures }),
   ),
   byMonth: z.array(
     z.object({
@@ -55,33 +67,24 @@ const grantReportView = z.object({
     }),
   ),
   contributors: z.array(
-    z.object({
-      pseudonym: z.string(),
-      kind: kindEnum,
-      livedExperience: z.boolean(),
-      minutes: z.number().int(),
-      earned: z.number().int(),
-      expenses: z.number().int(),
-      inKindValue: z.number().int(),
-      declinedValue: z.number().int(),
-      paid: z.number().int(),
-    }),
-  ),
+    z.object({ pseudonym: z.string(), kind: kindEnum, livedExperience: z.boolean(), ...lineFigures }),
+  ).describe('A line per contributor and kind recorded on their work: someone whose kind changed has a line for each'),
 });
 
 /** The grant report flattened into one table, a `section` column saying which part a row is. */
 export function grantReportCsv(report: GrantReport): string {
   const b = report.budget;
+  // `paid` is earnings paid everywhere, as in the JSON; expenses repaid are in `expenses_paid`.
   const rows: (string | number)[][] = [
-    ['section', 'name', 'kind', 'minutes', 'earned', 'expenses', 'in_kind_value', 'declined_value', 'paid', 'amount'],
-    ['budget', `${b.name} (${b.funder} ${b.grantReference})`, '', '', '', '', '', '', b.paid, b.total],
-    ['budget_committed', b.currency, '', '', '', '', '', '', '', report.committed],
-    ['budget_in_transit', b.currency, '', '', '', '', '', '', '', report.inTransit],
-    ['budget_available', b.currency, '', '', '', '', '', '', '', report.available],
-    ...report.byActivity.map((a) => ['activity', a.activity, '', a.minutes, a.earned, '', a.inKindValue, a.declinedValue, '', '']),
-    ...report.byKind.map((k) => ['kind', k.kind, k.kind, k.minutes, k.earned, k.expenses, k.inKindValue, k.declinedValue, '', '']),
-    ...report.byMonth.map((m) => ['month', m.month, '', m.minutes, m.earned, m.expenses, '', '', '', '']),
-    ...report.contributors.map((c) => ['contributor', c.pseudonym, c.kind, c.minutes, c.earned, c.expenses, c.inKindValue, c.declinedValue, c.paid, '']),
+    ['section', 'name', 'kind', 'minutes', 'earned', 'expenses', 'in_kind_value', 'declined_value', 'paid', 'expenses_paid', 'amount'],
+    ['budget', `${b.name} (${b.funder} ${b.grantReference})`, '', '', '', '', '', '', report.paid, report.expensesPaid, b.total],
+    ['budget_committed', b.currency, '', '', '', '', '', '', '', '', report.committed],
+    ['budget_in_transit', b.currency, '', '', '', '', '', '', '', '', report.inTransit],
+    ['budget_available', b.currency, '', '', '', '', '', '', '', '', report.available],
+    ...report.byActivity.map((a) => ['activity', a.activity, '', a.minutes, a.earned, '', a.inKindValue, a.declinedValue, '', '', '']),
+    ...report.byKind.map((k) => ['kind', k.kind, k.kind, k.minutes, k.earned, k.expenses, k.inKindValue, k.declinedValue, k.paid, k.expensesPaid, '']),
+    ...report.byMonth.map((m) => ['month', m.month, '', m.minutes, m.earned, m.expenses, '', '', '', '', '']),
+    ...report.contributors.map((c) => ['contributor', c.pseudonym, c.kind, c.minutes, c.earned, c.expenses, c.inKindValue, c.declinedValue, c.paid, c.expensesPaid, '']),
   ];
   return stringify(rows);
 }
@@ -152,7 +155,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: readers },
       schema: {
         tags: ['reports'],
-        summary: 'How long people wait: work to approval to payment, and the ageing of what is owed now',
+        summary: 'How long people wait: work to approval to payment, and the ageing of what they still wait for (owed or in an unfinished payout)',
         querystring: filterQuery,
         response: {
           200: z.object({

@@ -33,12 +33,23 @@ export async function pseudonymiser(db: Db, organisationId: string): Promise<(co
 
 /** SQL conditions on work (alias w, joined to budgets b) for the report's filter. */
 function workScope(organisationId: string, f: ReportFilter): SQL {
+  return sql`${workPlace(organisationId, f)} and ${workDates(f)}`;
+}
+
+/** The filter's conditions on approved work (alias w, budgets b) but its dates. */
+function workPlace(organisationId: string, f: ReportFilter): SQL {
   const parts: SQL[] = [sql`w.organisation_id = ${organisationId}`, sql`w.status = 'approved'`, sql`w.currency = ${f.currency}`];
   if (f.projectId) parts.push(isUuid(f.projectId) ? sql`b.project_id = ${f.projectId}` : sql`false`);
   if (f.budgetId) parts.push(isUuid(f.budgetId) ? sql`w.budget_id = ${f.budgetId}` : sql`false`);
+  return sql.join(parts, sql` and `);
+}
+
+/** Whether work (alias w) is dated in the filter's range: `true` without one. */
+function workDates(f: ReportFilter): SQL {
+  const parts: SQL[] = [];
   if (f.from) parts.push(sql`w.date >= ${f.from}`);
   if (f.to) parts.push(sql`w.date <= ${f.to}`);
-  return sql.join(parts, sql` and `);
+  return parts.length ? sql`(${sql.join(parts, sql` and `)})` : sql`true`;
 }
 
 /** Conditions on contributors' paid accounts (alias a, budgets b) for the filter's project and budget. */
@@ -49,12 +60,140 @@ function paidAccountScope(organisationId: string, f: ReportFilter): SQL {
   return sql.join(parts, sql` and `);
 }
 
-/** Conditions on paid-ledger postings (alias p, accounts a, budgets b, transactions t) for the filter. */
-function paidScope(organisationId: string, f: ReportFilter): SQL {
-  const parts: SQL[] = [paidAccountScope(organisationId, f), sql`p.organisation_id = ${organisationId}`, sql`p.currency = ${f.currency}`];
-  if (f.from) parts.push(sql`t.effective_date >= ${f.from}`);
-  if (f.to) parts.push(sql`t.effective_date <= ${f.to}`);
-  return sql.join(parts, sql` and `);
+const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
+/**
+ * CTE `contributor_kinds (contributor_id, kind, kinds)` from CTEs `work` and `spent` (approved
+ * time entries and expenses in the filter's project and budget, of every date, grouped by
+ * contributor and recorded kind): how many kinds each contributor's work was approved with, and
+ * the kind when it is one. Reversed work anywhere in the organisation counts too (there is
+ * little of it, found by the status index): money paid for work whose payment then failed, and
+ * which was reversed afterwards, went to that work's kind.
+ */
+function contributorKindsCte(organisationId: string, f: ReportFilter): SQL {
+  const reversed = (table: string) => sql`
+          select contributor_id, contributor_kind as kind from ${sql.raw(table)}
+           where organisation_id = ${organisationId} and status = 'reversed' and currency = ${f.currency}`;
+  return sql`
+    contributor_kinds as (
+      select contributor_id, min(kind) as kind, count(distinct coalesce(kind, '')) as kinds
+        from (
+          select contributor_id, kind from work
+          union all
+          select contributor_id, kind from spent
+          union all ${reversed('time_entries')}
+          union all ${reversed('expenses')}
+        ) x
+       group by contributor_id
+    )`;
+}
+
+/**
+ * CTEs (to follow `contributor_kinds`, see contributorKindsCte) ending in `paid (contributor_id, kind,
+ * paid, expenses_paid)`: the money in contributors' paid accounts of the filter's project and
+ * budget, paid in its range (by the transaction's effective date: the Europe/London date the
+ * item was paid, or its transfer reversed), earnings and expenses apart, under the contributor
+ * kind recorded on the work it paid.
+ *
+ * A ledger account knows its contributor, budget and component but not a kind, so:
+ * - When all the contributor's work in the filter's project and budget was approved with one
+ *   kind (nearly everyone: a kind seldom changes), every penny in their accounts there paid
+ *   work of that kind, and that is its kind. Over all time an account's cached balance is
+ *   the amount, so the postings are not read.
+ * - Otherwise each posting into or out of the account is attributed through the payout item it
+ *   belongs to (the transaction's reference: `payout_paid` adds an item's money,
+ *   `payout_reversed` takes back what Stripe reversed): the item's work allocations
+ *   (payout_item_work) in the posting's budget and component say which time entries or
+ *   expenses it paid, each with the kind it was approved with. Whatever the item's status now,
+ *   its allocations still say what it paid, so a reversal is taken from the kinds it was paid
+ *   to. An item that paid work of several kinds shares the posting in proportion to what it
+ *   allocated to each, rounded half up on the running total so the parts add up exactly.
+ * Both give the same answer wherever both apply, so which one is used never shows. Money no
+ * allocation explains (the service writes none; bulk-loaded ledgers may have some), and work
+ * approved before kinds were recorded, have a null kind here: callers count it under the
+ * contributor's current kind, the only record there is.
+ */
+function paidByKindCtes(organisationId: string, f: ReportFilter): SQL {
+  const dates: SQL[] = [];
+  if (f.from) dates.push(sql`t.effective_date >= ${f.from}`);
+  if (f.to) dates.push(sql`t.effective_date <= ${f.to}`);
+  const ranged = dates.length > 0;
+  // The postings read: in a range, those of every account, dated in it. Over all time only
+  // those of the few people whose kind changed (the others' accounts are summed from their
+  // cached balances in paid_parts), reached from contributor_kinds so that the planner knows
+  // they are few, and read account by account through the postings' index.
+  const moves = ranged
+    ? sql`
+      select p.id as posting_id, a.contributor_id, a.budget_id, a.component, a.single, a.kind, p.amount, t.reference_type, t.reference_id
+        from paid_accounts a
+        join ledger_postings p on p.organisation_id = ${organisationId} and p.account = a.code and p.currency = a.currency
+        join ledger_transactions t on t.organisation_id = ${organisationId} and t.id = p.transaction_id
+       where ${sql.join(dates, sql` and `)}`
+    : sql`
+      select p.id as posting_id, a.contributor_id, a.budget_id, a.component, false as single, null as kind, p.amount, t.reference_type, t.reference_id
+        from contributor_kinds k
+        join ledger_accounts a on a.organisation_id = ${organisationId} and a.contributor_id = k.contributor_id
+        join budgets b on b.organisation_id = a.organisation_id and b.id = a.budget_id
+        cross join lateral (
+          select p.id, p.amount, p.transaction_id from ledger_postings p
+           where p.organisation_id = ${organisationId} and p.account = a.code and p.currency = a.currency
+          offset 0 -- keeps the planner from flattening this into a join over every posting
+        ) p
+        join ledger_transactions t on t.organisation_id = ${organisationId} and t.id = p.transaction_id
+       where k.kinds > 1 and ${paidAccountScope(organisationId, f)}`;
+  return sql`
+    paid_accounts as (
+      select a.code, a.currency, a.contributor_id, a.budget_id, a.component, a.balance,
+             coalesce(k.kinds, 1) = 1 as single, k.kind
+        from ledger_accounts a
+        join budgets b on b.organisation_id = a.organisation_id and b.id = a.budget_id
+        left join contributor_kinds k on k.contributor_id = a.contributor_id
+       where ${paidAccountScope(organisationId, f)}
+    ), paid_moves as (
+      select m.posting_id, m.contributor_id, m.budget_id, m.component, m.single, m.kind, m.amount,
+             case when not m.single and m.reference_type = 'payout_item' and m.reference_id ~ ${UUID_PATTERN}
+                  then m.reference_id::uuid end as item_id
+        from (${moves}) m
+    ), item_kinds as (
+      -- Item by item (lateral), through the allocations' and the work's primary keys: few items
+      -- pay someone whose kind changed, however many postings the range has.
+      select i.item_id, x.budget_id, x.component, x.kind, x.allocated
+        from (select distinct item_id from paid_moves where not single and item_id is not null) i
+       cross join lateral (
+          select a.budget_id, 'earnings' as component, w.contributor_kind as kind, sum(a.amount) as allocated
+            from payout_item_work a
+            join time_entries w on w.organisation_id = a.organisation_id and w.id = a.work_id
+           where a.organisation_id = ${organisationId} and a.item_id = i.item_id and a.work_type = 'time_entry'
+           group by a.budget_id, w.contributor_kind
+          union all
+          select a.budget_id, 'expenses' as component, w.contributor_kind as kind, sum(a.amount) as allocated
+            from payout_item_work a
+            join expenses w on w.organisation_id = a.organisation_id and w.id = a.work_id
+           where a.organisation_id = ${organisationId} and a.item_id = i.item_id and a.work_type = 'expense'
+           group by a.budget_id, w.contributor_kind
+        ) x
+    ), paid_parts as (${ranged ? sql`` : sql`
+      select contributor_id, component, kind, balance as amount from paid_accounts where single
+      union all`}
+      select contributor_id, component, kind, amount from paid_moves where single
+      union all
+      select m.contributor_id, m.component, k.kind,
+             case when k.allocated is null then m.amount
+                  else floor(m.amount::numeric * sum(k.allocated) over running / sum(k.allocated) over whole + 0.5)
+                     - floor(m.amount::numeric * (sum(k.allocated) over running - k.allocated) / sum(k.allocated) over whole + 0.5)
+             end as amount
+        from paid_moves m
+        left join item_kinds k on k.item_id = m.item_id and k.budget_id = m.budget_id and k.component = m.component
+       where not m.single
+      window whole as (partition by m.posting_id),
+             running as (partition by m.posting_id order by k.kind rows between unbounded preceding and current row)
+    ), paid as (
+      select contributor_id, kind,
+             sum(case when component = 'earnings' then amount else 0 end) as paid,
+             sum(case when component = 'expenses' then amount else 0 end) as expenses_paid
+        from paid_parts
+       group by contributor_id, kind
+    )`;
 }
 
 const rows = queryRows;
@@ -63,8 +202,10 @@ export interface Group {
   contributors: number;
   minutes: number;
   earned: number;
+  /** Earnings paid (never expenses). */
   paid: number;
   expenses: number;
+  expensesPaid: number;
   inKindValue: number;
   declinedValue: number;
   /** earned per hour of the paid time (excluding in-kind and declined), minor units, half up. */
@@ -78,6 +219,7 @@ interface Totals {
   earned: bigint;
   paid: bigint;
   expenses: bigint;
+  expensesPaid: bigint;
   inKindValue: bigint;
   declinedValue: bigint;
 }
@@ -89,6 +231,7 @@ const emptyTotals = (): Totals => ({
   earned: 0n,
   paid: 0n,
   expenses: 0n,
+  expensesPaid: 0n,
   inKindValue: 0n,
   declinedValue: 0n,
 });
@@ -100,6 +243,7 @@ function toGroup(t: Totals): Group {
     earned: toSafeNumber(t.earned),
     paid: toSafeNumber(t.paid),
     expenses: toSafeNumber(t.expenses),
+    expensesPaid: toSafeNumber(t.expensesPaid),
     inKindValue: toSafeNumber(t.inKindValue),
     declinedValue: toSafeNumber(t.declinedValue),
     effectiveHourlyRate: t.paidMinutes > 0n ? toSafeNumber(roundHalfUpDiv(t.earned * 60n, t.paidMinutes)) : 0,
@@ -113,6 +257,7 @@ function merge(into: Totals, from: Totals) {
   into.earned += from.earned;
   into.paid += from.paid;
   into.expenses += from.expenses;
+  into.expensesPaid += from.expensesPaid;
   into.inKindValue += from.inKindValue;
   into.declinedValue += from.declinedValue;
 }
@@ -120,94 +265,99 @@ function merge(into: Totals, from: Totals) {
 /** A fraction 0–1, or 0 when there is nothing to share. Not money, so a float is right here. */
 const share = (part: bigint, whole: bigint): number => (whole === 0n ? 0 : Number((part * 1_000_000n) / whole) / 1_000_000);
 
+/** A contributor's work and money in a report, under one kind recorded on their work. */
+interface KindLine {
+  contributor_id: string;
+  kind: ContributorKind;
+  minutes: string;
+  /** Minutes neither in kind nor declined. */
+  paid_minutes: string;
+  earned: string;
+  in_kind: string;
+  declined: string;
+  expenses: string;
+  paid: string;
+  expenses_paid: string;
+}
 
 /**
- * How money and time were shared between lived-experience contributors (lived_experience and
- * carer) and professionals, over approved work dated in the range, and the money paid in it.
+ * Per contributor and kind recorded on their work: approved work dated in the filter's range
+ * (minutes, earnings, in-kind and declined value, expenses) and the money paid in it (earnings
+ * and expenses apart, under the kind of the work it paid: see paidByKindCtes). The distribution
+ * and grant reports both read it, so they count by the same rule.
  */
-export async function distributionReport(db: Db, organisationId: string, filter: ReportFilter) {
-  const scope = workScope(organisationId, filter);
+async function linesByKind(db: Db, organisationId: string, filter: ReportFilter): Promise<KindLine[]> {
   // Work is joined to its budget only to filter by project: each entry has exactly one budget
   // (a foreign key), so the join changes nothing else, and over a million entries the unneeded
   // hash join was a sixth of the report's time. (The paid postings keep theirs: there the
   // planner reaches the postings through the budgets' accounts, far faster than a scan of them.)
   const budgetOfWork = filter.projectId ? sql`join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id` : sql``;
-  // Money paid over all time is the paid accounts' cached balances (kept equal to the sum of
-  // their postings by the posting trigger); only a date range needs the postings themselves.
-  const paidEver = !filter.from && !filter.to;
-  const perContributor = await rows<{
-    kind: ContributorKind;
-    contributor_id: string;
-    minutes: string;
-    paid_minutes: string;
-    earned: string;
-    in_kind: string;
-    declined: string;
-    expenses: string;
-    paid: string;
-  }>(
+  // Work of every date is read, so contributor_kinds knows the kinds of all the work money paid
+  // in the range may have paid; the figures themselves count the range only.
+  const place = workPlace(organisationId, filter);
+  const inRange = workDates(filter);
+  return rows<KindLine>(
     db,
     sql`
     with work as (
-      select w.contributor_id, sum(w.minutes) as minutes,
-             sum(case when w.in_kind or w.declined then 0 else w.minutes end) as paid_minutes,
-             sum(w.amount) as earned,
-             sum(case when w.in_kind then w.value else 0 end) as in_kind,
-             sum(case when w.declined then w.value else 0 end) as declined
+      select w.contributor_id, w.contributor_kind as kind,
+             coalesce(sum(w.minutes) filter (where ${inRange}), 0) as minutes,
+             coalesce(sum(case when w.in_kind or w.declined then 0 else w.minutes end) filter (where ${inRange}), 0) as paid_minutes,
+             coalesce(sum(w.amount) filter (where ${inRange}), 0) as earned,
+             coalesce(sum(case when w.in_kind then w.value else 0 end) filter (where ${inRange}), 0) as in_kind,
+             coalesce(sum(case when w.declined then w.value else 0 end) filter (where ${inRange}), 0) as declined
         from time_entries w ${budgetOfWork}
-       where ${scope}
-       group by w.contributor_id
+       where ${place}
+       group by w.contributor_id, w.contributor_kind
     ), spent as (
-      select w.contributor_id, sum(w.amount) as expenses
+      select w.contributor_id, w.contributor_kind as kind, coalesce(sum(w.amount) filter (where ${inRange}), 0) as expenses
         from expenses w ${budgetOfWork}
-       where ${scope}
-       group by w.contributor_id
-    ), paid as (${
-      paidEver
-        ? sql`
-      select a.contributor_id, sum(a.balance) as paid
-        from ledger_accounts a
-        join budgets b on b.organisation_id = a.organisation_id and b.id = a.budget_id
-       where ${paidAccountScope(organisationId, filter)} and a.component = 'earnings'
-       group by a.contributor_id`
-        : sql`
-      select a.contributor_id, sum(p.amount) as paid
-        from ledger_postings p
-        join ledger_accounts a on a.organisation_id = p.organisation_id and a.code = p.account and a.currency = p.currency
-        join budgets b on b.organisation_id = a.organisation_id and b.id = a.budget_id
-        join ledger_transactions t on t.organisation_id = p.organisation_id and t.id = p.transaction_id
-       where ${paidScope(organisationId, filter)} and a.component = 'earnings'
-       group by a.contributor_id`
-    }
-    ), ids as (
-      select contributor_id from work union select contributor_id from spent union select contributor_id from paid
+       where ${place}
+       group by w.contributor_id, w.contributor_kind
+    ), ${contributorKindsCte(organisationId, filter)}, ${paidByKindCtes(organisationId, filter)}, keyed as (
+      select contributor_id, kind, minutes, paid_minutes, earned, in_kind, declined, 0 as expenses, 0 as paid, 0 as expenses_paid from work
+      union all
+      select contributor_id, kind, 0, 0, 0, 0, 0, expenses, 0, 0 from spent
+      union all
+      select contributor_id, kind, 0, 0, 0, 0, 0, 0, paid, expenses_paid from paid
     )
-    select c.kind, ids.contributor_id,
-           coalesce(work.minutes, 0) as minutes, coalesce(work.paid_minutes, 0) as paid_minutes,
-           coalesce(work.earned, 0) as earned, coalesce(work.in_kind, 0) as in_kind,
-           coalesce(work.declined, 0) as declined, coalesce(spent.expenses, 0) as expenses,
-           coalesce(paid.paid, 0) as paid
-      from ids
-      join contributors c on c.organisation_id = ${organisationId} and c.id = ids.contributor_id
-      left join work on work.contributor_id = ids.contributor_id
-      left join spent on spent.contributor_id = ids.contributor_id
-      left join paid on paid.contributor_id = ids.contributor_id`,
+    select k.contributor_id, coalesce(k.kind, c.kind) as kind,
+           sum(k.minutes) as minutes, sum(k.paid_minutes) as paid_minutes, sum(k.earned) as earned,
+           sum(k.in_kind) as in_kind, sum(k.declined) as declined, sum(k.expenses) as expenses,
+           sum(k.paid) as paid, sum(k.expenses_paid) as expenses_paid
+      from keyed k
+      join contributors c on c.organisation_id = ${organisationId} and c.id = k.contributor_id
+     group by 1, 2`,
   );
+}
+
+/**
+ * How money and time were shared between lived-experience contributors (lived_experience and
+ * carer) and professionals, over approved work dated in the range, and the money paid in it
+ * (by the day it was paid). Work counts under the kind recorded on it when it was approved, and
+ * money paid under the kind recorded on the work it paid (see paidByKindCtes), so a contributor
+ * whose kind changes later leaves every earlier report as it was; someone whose kind changed
+ * is counted under each kind they gave time as.
+ */
+export async function distributionReport(db: Db, organisationId: string, filter: ReportFilter) {
+  const perContributor = await linesByKind(db, organisationId, filter);
 
   const byKind = new Map<ContributorKind, Totals>(contributorKinds.map((k) => [k, emptyTotals()]));
   for (const r of perContributor) {
     const t = byKind.get(r.kind)!;
-    const earned = BigInt(r.earned);
-    const expenses = BigInt(r.expenses);
     const minutes = BigInt(r.minutes);
-    if (minutes > 0n || expenses > 0n || BigInt(r.paid) > 0n) t.contributorIds.add(r.contributor_id);
+    const expenses = BigInt(r.expenses);
+    const paid = BigInt(r.paid);
+    const expensesPaid = BigInt(r.expenses_paid);
+    if (minutes > 0n || expenses > 0n || paid > 0n || expensesPaid > 0n) t.contributorIds.add(r.contributor_id);
     t.minutes += minutes;
     t.paidMinutes += BigInt(r.paid_minutes);
-    t.earned += earned;
+    t.earned += BigInt(r.earned);
     t.expenses += expenses;
     t.inKindValue += BigInt(r.in_kind);
     t.declinedValue += BigInt(r.declined);
-    t.paid += BigInt(r.paid);
+    t.paid += paid;
+    t.expensesPaid += expensesPaid;
   }
   const lived = emptyTotals();
   const professional = emptyTotals();
@@ -227,13 +377,19 @@ export async function distributionReport(db: Db, organisationId: string, filter:
 
 /**
  * The grant report of one budget: its figures from the ledger; spend by activity, by
- * contributor kind and by month; and a line per contributor under a pseudonym.
+ * contributor kind and by month; and a line per contributor (and kind) under a pseudonym.
+ * Everything by kind uses the kind recorded on the work (and, for money paid, on the work it
+ * paid: see paidByKindCtes), so a report given to a funder is never rewritten by a later change
+ * of a contributor's kind; a contributor whose kind changed has a line for each kind. `paid` is
+ * always earnings paid and `expensesPaid` the expenses repaid beside it, so `committed` is
+ * `owed + inTransit + paid + expensesPaid` (owed and in transit hold both).
  */
 export async function grantReport(db: Db, organisationId: string, budgetId: string) {
   const budget = await getBudgetRow(db, organisationId, budgetId);
   const figures = await budgetFigures(db, organisationId, budget);
   const pseudonym = await pseudonymiser(db, organisationId);
-  const scope = workScope(organisationId, { budgetId, currency: budget.currency });
+  const filter: ReportFilter = { budgetId, currency: budget.currency };
+  const scope = workScope(organisationId, filter);
 
   const byActivity = await rows<{ activity: string; minutes: string; earned: string; in_kind: string; declined: string }>(
     db,
@@ -243,37 +399,14 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
           from time_entries w join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
          where ${scope} group by w.activity order by w.activity`,
   );
-  const lines = await rows<{ contributor_id: string; kind: ContributorKind; minutes: string; earned: string; in_kind: string; declined: string; expenses: string; paid: string }>(
-    db,
-    sql`
-    with work as (
-      select w.contributor_id, sum(w.minutes) as minutes, sum(w.amount) as earned,
-             sum(case when w.in_kind then w.value else 0 end) as in_kind,
-             sum(case when w.declined then w.value else 0 end) as declined
-        from time_entries w join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
-       where ${scope} group by w.contributor_id
-    ), spent as (
-      select w.contributor_id, sum(w.amount) as expenses
-        from expenses w join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
-       where ${scope} group by w.contributor_id
-    ), paid as (
-      select contributor_id, sum(balance) as paid from ledger_accounts
-       where organisation_id = ${organisationId} and budget_id = ${budgetId} and type = 'contributor_paid'
-       group by contributor_id
-    ), ids as (select contributor_id from work union select contributor_id from spent union select contributor_id from paid)
-    select ids.contributor_id, c.kind, coalesce(work.minutes, 0) as minutes, coalesce(work.earned, 0) as earned,
-           coalesce(work.in_kind, 0) as in_kind, coalesce(work.declined, 0) as declined,
-           coalesce(spent.expenses, 0) as expenses, coalesce(paid.paid, 0) as paid
-      from ids join contributors c on c.organisation_id = ${organisationId} and c.id = ids.contributor_id
-      left join work using (contributor_id) left join spent using (contributor_id) left join paid using (contributor_id)`,
-  );
+  const lines = await linesByKind(db, organisationId, filter);
   const byMonth = await rows<{ month: string; minutes: string; earned: string; lived_earned: string; professional_earned: string; expenses: string }>(
     db,
     sql`
     with work as (
       select to_char(w.date, 'YYYY-MM') as month, sum(w.minutes) as minutes, sum(w.amount) as earned,
-             sum(case when c.kind = 'professional' then 0 else w.amount end) as lived_earned,
-             sum(case when c.kind = 'professional' then w.amount else 0 end) as professional_earned
+             sum(case when coalesce(w.contributor_kind, c.kind) = 'professional' then 0 else w.amount end) as lived_earned,
+             sum(case when coalesce(w.contributor_kind, c.kind) = 'professional' then w.amount else 0 end) as professional_earned
         from time_entries w join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
         join contributors c on c.organisation_id = w.organisation_id and c.id = w.contributor_id
        where ${scope} group by 1
@@ -289,6 +422,7 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
   );
 
   const n = (v: string) => toSafeNumber(v);
+  const kindOrder = (kind: ContributorKind) => contributorKinds.indexOf(kind);
   const contributorLines = lines
     .map((l) => ({
       pseudonym: pseudonym(l.contributor_id),
@@ -300,18 +434,23 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
       inKindValue: n(l.in_kind),
       declinedValue: n(l.declined),
       paid: n(l.paid),
+      expensesPaid: n(l.expenses_paid),
     }))
-    .sort((a, b) => a.pseudonym.localeCompare(b.pseudonym));
+    .sort((a, b) => a.pseudonym.localeCompare(b.pseudonym) || kindOrder(a.kind) - kindOrder(b.kind));
+  const sum = (of: typeof contributorLines, field: 'minutes' | 'earned' | 'expenses' | 'inKindValue' | 'declinedValue' | 'paid' | 'expensesPaid') =>
+    toSafeNumber(of.reduce((s, l) => s + BigInt(l[field]), 0n));
   const byKind = contributorKinds.map((kind) => {
     const of = contributorLines.filter((l) => l.kind === kind);
     return {
       kind,
       contributors: of.length,
-      minutes: of.reduce((s, l) => s + l.minutes, 0),
-      earned: of.reduce((s, l) => s + l.earned, 0),
-      expenses: of.reduce((s, l) => s + l.expenses, 0),
-      inKindValue: of.reduce((s, l) => s + l.inKindValue, 0),
-      declinedValue: of.reduce((s, l) => s + l.declinedValue, 0),
+      minutes: sum(of, 'minutes'),
+      earned: sum(of, 'earned'),
+      expenses: sum(of, 'expenses'),
+      inKindValue: sum(of, 'inKindValue'),
+      declinedValue: sum(of, 'declinedValue'),
+      paid: sum(of, 'paid'),
+      expensesPaid: sum(of, 'expensesPaid'),
     };
   });
   const livedEarned = BigInt(byKind.filter((k) => isLivedExperience(k.kind)).reduce((s, k) => s + k.earned, 0));
@@ -320,7 +459,10 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
   return {
     budget: view,
     committed: figures.committed,
-    paid: figures.paid,
+    // Every paid posting of the budget is on exactly one line, so these are the ledger's own
+    // totals of its paid accounts, earnings and expenses apart (together figures.paid).
+    paid: sum(contributorLines, 'paid'),
+    expensesPaid: sum(contributorLines, 'expensesPaid'),
     inTransit: figures.inTransit,
     owed: figures.owed,
     available: figures.available,
@@ -354,10 +496,48 @@ const AGE_BUCKETS = [
 ] as const;
 
 /**
+ * Approved work with money, of one table (time entries or expenses), whose money has not all
+ * reached the person, in three disjoint parts each found through an index or one pass: work no
+ * payout item has completed (owed, or in a draft's pending item: a draft allocates nothing);
+ * work completed by an item that is not paid (processing, or failed through a partly reversed
+ * transfer); and work completed by a paid item with a part still in an item that is processing.
+ */
+function unreceivedWork(organisationId: string, table: 'time_entries' | 'expenses', workType: 'time_entry' | 'expense'): SQL {
+  const t = sql.raw(table);
+  const columns = sql`${workType}::text as work_type, w.id, w.organisation_id, w.contributor_id, w.budget_id, w.date, w.amount, w.status, w.currency`;
+  const approved = sql`w.status = 'approved' and w.amount > 0`;
+  return sql`
+    select ${columns} from ${t} w
+     where w.organisation_id = ${organisationId} and w.payout_item_id is null and ${approved}
+    union all
+    select ${columns} from payout_items i
+      join ${t} w on w.organisation_id = i.organisation_id and w.payout_item_id = i.id
+     where i.organisation_id = ${organisationId} and i.status in ('processing', 'failed') and ${approved}
+    union all
+    select distinct ${columns} from payout_items i
+      join payout_item_work a on a.organisation_id = i.organisation_id and a.item_id = i.id and a.work_type = ${workType}
+      join ${t} w on w.organisation_id = a.organisation_id and w.id = a.work_id
+      join payout_items done on done.organisation_id = w.organisation_id and done.id = w.payout_item_id and done.status = 'paid'
+     where i.organisation_id = ${organisationId} and i.status = 'processing' and ${approved}`;
+}
+
+/**
  * How long people wait to be paid: per project and payment method, days from the work's date
  * to its approval and from approval to payment (median and 90th percentile), and the ageing of
- * what is owed now (counted from the date of the work, as the person waiting counts it), with
- * the contributors owed longer than the organisation's target.
+ * the money people are still waiting for, with the contributors waiting longer than the
+ * organisation's target.
+ *
+ * Days are between Europe/London calendar dates: the day of the approval and the day the item
+ * that completed the entry's payment was marked paid are the UK dates of those moments (an
+ * approval at 23:30 UTC in summer is the next day), and `today` is londonDate(now).
+ *
+ * What is aged: every approved time entry with money and every approved expense in the filter
+ * (by the work's date, project and budget), for its amount less what payout items now `paid`
+ * have paid of it (payout_item_work). So money owed, money in a draft's pending item, and money
+ * in an approved item that is `processing` (on its way, or a manual payment not yet marked paid)
+ * are all still waiting; a failed or canceled item's money is owed again. Each piece is aged in
+ * whole days from the date of the work (the day the time was given or the money spent, as the
+ * person waiting counts it) to `today`.
  */
 export async function timeToPayReport(db: Db, organisationId: string, filter: ReportFilter, today: string) {
   const scope = workScope(organisationId, filter);
@@ -379,8 +559,9 @@ export async function timeToPayReport(db: Db, organisationId: string, filter: Re
     sql`
     with work as (
       select b.project_id, coalesce(i.method, c.payment_method) as method,
-             (w.decided_at at time zone 'UTC')::date - w.date as to_approval,
-             case when i.status = 'paid' then (i.paid_at at time zone 'UTC')::date - (w.decided_at at time zone 'UTC')::date end as to_paid
+             (w.decided_at at time zone 'Europe/London')::date - w.date as to_approval,
+             case when i.status = 'paid'
+                  then (i.paid_at at time zone 'Europe/London')::date - (w.decided_at at time zone 'Europe/London')::date end as to_paid
         from time_entries w
         join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
         join contributors c on c.organisation_id = w.organisation_id and c.id = w.contributor_id
@@ -399,17 +580,29 @@ export async function timeToPayReport(db: Db, organisationId: string, filter: Re
   const owed = await rows<{ contributor_id: string; name: string; age: number; amount: string }>(
     db,
     sql`
-    select w.contributor_id, c.name, (${today}::date - w.date) as age, w.amount
-      from (
-        select w.organisation_id, w.contributor_id, w.budget_id, w.date, w.amount, w.status, w.currency
-          from time_entries w where w.organisation_id = ${organisationId} and w.payout_item_id is null and w.amount > 0
-        union all
-        select w.organisation_id, w.contributor_id, w.budget_id, w.date, w.amount, w.status, w.currency
-          from expenses w where w.organisation_id = ${organisationId} and w.payout_item_id is null
-      ) w
-      join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
+    with waiting as materialized (
+      select w.*
+        from (
+          ${unreceivedWork(organisationId, 'time_entries', 'time_entry')}
+          union all
+          ${unreceivedWork(organisationId, 'expenses', 'expense')}
+        ) w
+        join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id
+       where ${scope}
+    ), received as (
+      -- What paid items have paid of it: a join the planner may make by hash when much is waiting.
+      select a.work_type, a.work_id, sum(a.amount) as amount
+        from waiting w
+        join payout_item_work a on a.organisation_id = w.organisation_id and a.work_type = w.work_type and a.work_id = w.id
+        join payout_items i on i.organisation_id = a.organisation_id and i.id = a.item_id
+       where i.status = 'paid'
+       group by a.work_type, a.work_id
+    )
+    select w.contributor_id, c.name, (${today}::date - w.date) as age, w.amount - coalesce(received.amount, 0) as amount
+      from waiting w
       join contributors c on c.organisation_id = w.organisation_id and c.id = w.contributor_id
-     where ${scope}`,
+      left join received on received.work_type = w.work_type and received.work_id = w.id
+     where w.amount > coalesce(received.amount, 0)`,
   );
   const ageing = AGE_BUCKETS.map(({ bucket, min, max }) => {
     const inBucket = owed.filter((o) => Number(o.age) >= min && Number(o.age) <= max);
