@@ -303,10 +303,11 @@ export async function insertEntries(
         await sql.transaction(async (tx) => {
           await tx.query(
             `insert into time_entries (organisation_id, id, contributor_id, budget_id, activity, date, minutes, status, currency,
-                                       rate_card_version_id, rate_card_version, value, amount, in_kind, declined,
+                                       rate_card_version_id, rate_card_version, value, amount, in_kind, declined, contributor_kind,
                                        submitted_by, decided_by, decided_at, ledger_transaction_id, created_at)
              select $1::uuid, ${entryId('e.j')}, e.cid, e.bid, 'meeting', e.date, e.minutes, e.status, 'GBP',
                     $6::uuid, 1, e.value, e.amount, e.status = 'approved' and e.kind = 'professional', e.status = 'approved' and e.declined,
+                    case when e.status = 'approved' then e.kind end,
                     'bench', case when e.status = 'approved' then 'bench' end,
                     case when e.status = 'approved' then (e.date + 3)::timestamp at time zone 'UTC' + interval '12 hours' end,
                     e.txid, e.date::timestamp at time zone 'UTC' + interval '18 hours'
