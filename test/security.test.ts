@@ -143,6 +143,10 @@ async function submittedExpense(app: FastifyInstance, org: TestOrg): Promise<str
   return (await create(app, org, '/v1/expenses', { contributorId, budgetId, category: 'travel', amount: 1250, date: '2026-03-02' }, 'coordinator')).id;
 }
 
+
+/** A response body for an assertion message: text as it is, anything else (a PDF letter) by its type and size. */
+const bodyOf = (res: { body: string; headers: Record<string, unknown> }) =>
+  /json|text|html/.test(String(res.headers['content-type'])) ? res.body : `<${String(res.headers['content-type'])}, ${res.body.length} bytes>`;
 const approved = async (app: FastifyInstance, org: TestOrg, kind: 'time-entries' | 'expenses', id: string) => {
   await create(app, org, `/v1/${kind}/${id}/approve`, undefined, 'coordinator', 200);
   return id;
@@ -277,7 +281,7 @@ function registeredRoutes(): string[] {
 /** POSTs through the API as a new user of the role (admin by default); fails loudly if refused. */
 async function create(app: FastifyInstance, org: TestOrg, url: string, payload: unknown, role: Role = 'admin', status = 201): Promise<any> {
   const res = await app.inject({ method: 'POST', url, headers: await org.as(role), ...(payload === undefined ? {} : { payload: payload as object }) });
-  if (res.statusCode !== status) throw new Error(`fixture POST ${url} as ${role} failed (${res.statusCode}): ${res.body}`);
+  if (res.statusCode !== status) throw new Error(`fixture POST ${url} as ${role} failed (${res.statusCode}): ${bodyOf(res)}`);
   return json(res);
 }
 
@@ -329,7 +333,7 @@ function request(
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 
 function assertProblem(t: TapTest, res: LightMyRequestResponse, status: number, code: string, label: string) {
-  t.equal(res.statusCode, status, `${label}: ${res.body}`);
+  t.equal(res.statusCode, status, `${label}: ${bodyOf(res)}`);
   t.match(res.headers['content-type'], /^application\/problem\+json/, `${label}: content-type`);
   t.equal(json(res).code, code, `${label}: code`);
 }
@@ -438,7 +442,7 @@ for (const route of documented.filter((r) => access[r.key] === 'public')) {
   t.test(`${route.key} is public`, async (t) => {
     const res = await request(route, {});
     t.not(res.statusCode, 403, res.body);
-    t.not(json(res).code, 'unauthorized', `a public route must not ask for a bearer token: ${res.body}`);
+    t.not(json(res).code, 'unauthorized', `a public route must not ask for a bearer token: ${bodyOf(res)}`);
   });
 }
 
@@ -460,10 +464,10 @@ for (const route of documented) {
       for (const role of roles) {
         const res = await request(route, users[role]);
         if (rule.includes(role)) {
-          t.not(res.statusCode, 401, `${role} (allowed): ${res.body}`);
+          t.not(res.statusCode, 401, `${role} (allowed): ${bodyOf(res)}`);
           // Some allowed answers are not JSON (a PDF letter): only a problem can be a refusal.
-          const refusal = String(res.headers['content-type']).includes('json') ? json(res).code : undefined;
-          t.not(refusal, 'forbidden', `${role} is allowed by the table but refused: ${res.body}`);
+          const isJson = String(res.headers['content-type']).includes('json');
+          t.not(isJson ? json(res).code : undefined, 'forbidden', `${role} is allowed by the table but refused: ${bodyOf(res)}`);
           if (route.hasBody) {
             // The probe body fails validation: the 403s above came before it.
             assertProblem(t, res, 400, 'validation_failed', `${role} (allowed) with an unknown body field`);
@@ -500,8 +504,8 @@ for (const route of documented) {
         // The control: in its own organisation the same request finds the record (so the 404
         // above is about the tenant, and the refused attempt changed nothing).
         const own = await request(route, await headersAs(owner), { params, body, query });
-        t.not(own.statusCode, 404, `the owner's own request: ${own.body}`);
-        t.ok(own.statusCode < 400, `the owner's own request succeeds: ${own.body}`);
+        t.not(own.statusCode, 404, `the owner's own request: ${bodyOf(own)}`);
+        t.ok(own.statusCode < 400, `the owner's own request succeeds: ${bodyOf(own)}`);
       });
     }
 
@@ -515,7 +519,7 @@ for (const route of documented) {
         const { params, body, query } = await fixture(app, org);
         const participant = await org.as('participant', { contributorId: await createContributor(org.organisationId) });
         const res = await request(route, participant, { params, body, query });
-        t.ok(res.statusCode === 403 || res.statusCode === 404, `403 or 404: ${res.body}`);
+        t.ok(res.statusCode === 403 || res.statusCode === 404, `403 or 404: ${bodyOf(res)}`);
         t.ok(['forbidden', 'not_found'].includes(json(res).code), res.body);
       });
     }
