@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, loadConfig } from './config.js';
+import { DatabaseInUseError } from './db/client.js';
 import { AppError } from './errors.js';
 import { loadDemo } from './demo.js';
 import { createStripeClient } from './lib/stripe.js';
@@ -114,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
-    if (error instanceof ConfigError) console.error(error.message);
+    if (error instanceof ConfigError || error instanceof DatabaseInUseError) console.error(error.message);
     else if (error instanceof AppError) console.error(`${error.code}: ${error.detail}`);
     else if (error instanceof Error && error.name === 'TypeError' && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) console.error(`${error.message}\n\n${usage}`);
     else console.error(error);

@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { DatabaseInUseError } from './db/client.js';
 import { openConfiguredDatabase, resolveJwtSecret } from './runtime.js';
 
 /** Parses config, opens the database, builds the app, listens, and closes gracefully. */
@@ -40,6 +41,6 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error(error);
+  console.error(error instanceof DatabaseInUseError ? error.message : error);
   process.exit(1);
 });

@@ -230,3 +230,21 @@ function catchError(fn: () => unknown): Error | undefined {
   }
   return undefined;
 }
+
+t.test('the CLI refuses an embedded database another process has open, instead of splitting it in two', async (t) => {
+  // Found from outside: `npm run cli -- create-org` while `npm start` ran on the same PGlite
+  // directory "succeeded", but the running server never saw the organisation, and its admin
+  // could sign in to an organisation whose users could not be added (500, foreign key).
+  const dir = await mkdtemp(join(tmpdir(), 'ledger-cli-lock-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dataDir = join(dir, 'pglite');
+  const server = await openDatabase({ kind: 'pglite', dataDir });
+  const args = ['create-org', '--name', 'Second writer', '--admin-email', uniqueEmail('lock'), '--admin-password', 'correct horse battery staple'];
+  const refused = await runCli(args, { PGLITE_DIR: dataDir });
+  t.equal(refused.code, 1, show(refused));
+  t.match(refused.stderr, /is open in another process/, show(refused));
+  t.match(refused.stderr, /stop the server/i);
+  t.notMatch(refused.stderr, /\n\s+at /, 'a message, not a stack trace');
+  await server.close();
+  parseCreateOrg(t, await runCli(args, { PGLITE_DIR: dataDir }));
+});

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { and, sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
@@ -101,7 +102,11 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
   }
 
   const dataDir = settings.dataDir;
-  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
+  let unlock = async () => {};
+  if (!dataDir.startsWith('memory://')) {
+    await mkdir(dataDir, { recursive: true });
+    unlock = await lockDataDir(dataDir);
+  }
   const pglite = await PGlite.create(dataDir, {
     ...(settings.loadDataDir ? { loadDataDir: settings.loadDataDir } : {}),
     startParams: [...PGlite.defaultStartParams, ...embeddedMemorySettings(settings.sharedBuffers ?? '16MB')],
@@ -119,8 +124,56 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
     },
     async close() {
       if (!pglite.closed) await pglite.close();
+      await unlock();
     },
   };
+}
+
+/** The embedded database's directory is open in another process. */
+export class DatabaseInUseError extends Error {
+  override readonly name = 'DatabaseInUseError';
+}
+
+/**
+ * Embedded PostgreSQL keeps its database in the memory of the one process that opened it: a
+ * second process (the CLI while the server runs) would read and write the same files behind
+ * the first one's back, and each would overwrite the other's changes. So the directory is
+ * claimed with a lock file beside it holding the owner's process id; a lock whose process has
+ * gone (a crash, a kill) is taken over. Returns the release.
+ */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = `${resolve(dataDir)}.lock`;
+  const release = async () => {
+    const owner = await readFile(file, 'utf8').catch(() => '');
+    if (Number(owner) === process.pid) await rm(file, { force: true });
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' });
+      return release;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = Number(await readFile(file, 'utf8').catch(() => ''));
+    if (owner === process.pid) return async () => {}; // this process holds it already; its first opener releases it
+    if (Number.isSafeInteger(owner) && owner > 0 && isRunning(owner)) {
+      throw new DatabaseInUseError(
+        `The embedded database in ${dataDir} is open in another process (pid ${owner}). Stop the server (or that process) and try again, or use PostgreSQL (DATABASE_URL), where any number of processes can share the database.`,
+      );
+    }
+    await rm(file, { force: true }); // left by a process that has gone
+  }
+  throw new DatabaseInUseError(`Could not claim the embedded database in ${dataDir}: its lock file ${file} keeps changing.`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
