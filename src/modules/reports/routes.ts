@@ -86,7 +86,9 @@ export function grantReportCsv(report: GrantReport): string {
     ...report.byMonth.map((m) => ['month', m.month, '', m.minutes, m.earned, m.expenses, '', '', '', '', '']),
     ...report.contributors.map((c) => ['contributor', c.pseudonym, c.kind, c.minutes, c.earned, c.expenses, c.inKindValue, c.declinedValue, c.paid, c.expensesPaid, '']),
   ];
-  return stringify(rows);
+  // escape_formulas: a text cell starting with =, +, -, @, tab or CR gets a leading quote, so a
+  // spreadsheet shows it instead of running it; numbers (negative ones too) stay numbers.
+  return stringify(rows, { escape_formulas: true });
 }
 
 export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
