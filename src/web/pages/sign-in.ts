@@ -5,9 +5,23 @@ import { homeFor, requireRole, SESSION_COOKIE, type Me } from '../session.js';
 
 type Form = Record<string, string | undefined>;
 
-/** A redirect target after sign-in: only a path on this site, never another origin. */
+const SITE = 'https://ledger.invalid';
+
+/**
+ * A redirect target after sign-in: only a path on this site, never another origin. Parsed as a
+ * URL against this site, as a browser would; anything with a control character or a backslash
+ * is refused outright, because browsers drop tabs and newlines ("/\t/evil.com" becomes
+ * "//evil.com", another site) and read a backslash as a slash.
+ */
 function safeNext(next: string | undefined): string | null {
-  return next && /^\/(?![/\\])/.test(next) ? next : null;
+  if (!next || !next.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(next)) return null;
+  let url: URL;
+  try {
+    url = new URL(next, SITE);
+  } catch {
+    return null;
+  }
+  return url.origin === SITE ? `${url.pathname}${url.search}${url.hash}` : null;
 }
 
 export async function signInPages(app: FastifyInstance) {
