@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -11,6 +12,8 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
+import { AppError } from './errors.js';
+import { sha256 } from './lib/secrets.js';
 import type { Database, Db } from './db/client.js';
 import type { JobQueue } from './jobs/queue.js';
 import { createStripeClient, type Stripe } from './lib/stripe.js';
@@ -49,6 +52,17 @@ declare module 'fastify' {
     stripe: Stripe | null;
     jobs: JobQueue;
   }
+}
+
+/** Refuses a /metrics request that does not bear the token (compared in constant time). */
+function metricsGuard(token: string) {
+  const expected = sha256(token);
+  return async (request: FastifyRequest) => {
+    const given = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    if (!timingSafeEqual(Buffer.from(sha256(given), 'hex'), Buffer.from(expected, 'hex'))) {
+      throw new AppError('unauthorized', 'Metrics need the METRICS_TOKEN as a bearer token.');
+    }
+  };
 }
 
 /** Used when this process runs no queue: nothing is queued here, the sweep of a worker process picks it up. */
@@ -163,7 +177,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(metricsPlugin.default, {
-    endpoint: '/metrics',
+    // Off without METRICS_TOKEN; with it, only a request bearing it reads the metrics.
+    endpoint: deps.config.metricsToken
+      ? {
+          url: '/metrics',
+          method: 'GET',
+          schema: { hide: true },
+          config: { public: true },
+          onRequest: metricsGuard(deps.config.metricsToken),
+          handler: async () => undefined, // replaced by the plugin's own handler
+        }
+      : null,
     clearRegisterOnInit: true,
     routeMetrics: { enabled: true, registeredRoutesOnly: true },
   });

@@ -36,6 +36,11 @@ const envSchema = z
      * restart: for working on the pages. Off by default: templates are read once and cached.
      */
     WEB_TEMPLATE_RELOAD: z.stringbool().default(false),
+    /**
+     * The bearer token Prometheus must send to read /metrics (at least 16 characters). Without
+     * it /metrics is off: request counts and timings are not for the public.
+     */
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Trust X-Forwarded-For from a proxy in front (true, a hop count, or addresses); off by default. */
     TRUST_PROXY: z
       .string()
@@ -71,6 +76,8 @@ export interface Config {
   web: { templateReload: boolean };
   /** Fastify's trustProxy: only behind a proxy that sets X-Forwarded-For may clients' addresses come from it. */
   trustProxy: boolean | number | string;
+  /** Bearer token for /metrics; undefined switches /metrics off. */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -105,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     payoutWorkers: e.PAYOUT_WORKERS,
     publicUrl: e.PUBLIC_URL,
     web: { templateReload: e.WEB_TEMPLATE_RELOAD },
+    metricsToken: e.METRICS_TOKEN,
     trustProxy: e.TRUST_PROXY,
   };
 }

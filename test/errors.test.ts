@@ -11,7 +11,8 @@ import { openDatabase, type Database } from '../src/db/client.js';
 import { appForThisFile, createTestOrg, json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
 import { usingPostgres } from './helpers/database.js';
 
-const app = await appForThisFile(t);
+const METRICS_TOKEN = 'metrics-token-for-the-tests-0123';
+const app = await appForThisFile(t, { env: { METRICS_TOKEN } });
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -175,7 +176,7 @@ t.test('/healthz and /readyz', async (t) => {
 
 t.test('/metrics is Prometheus text', async (t) => {
   await app.inject({ method: 'GET', url: '/healthz' });
-  const res = await app.inject({ method: 'GET', url: '/metrics' });
+  const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   t.equal(res.statusCode, 200, res.body.slice(0, 500));
   t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/);
   t.match(res.body, /^# HELP \w+ /m);
