@@ -137,8 +137,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Declares the database as available to plugins that depend on it.
   await app.register(fp(async () => {}, { name: 'database' }));
 
+  // Served over https (PUBLIC_URL says so, even when TLS ends at a proxy in front): browsers are
+  // told to come back over https only, for a year.
+  const overHttps = deps.config.publicUrl?.startsWith('https:') ?? false;
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (overHttps) reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
   });
   // On close, Fastify reaps the keep-alive connections that are idle at that moment; one whose
   // request was still running stayed open after its response for as long as the client (or a

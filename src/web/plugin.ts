@@ -14,7 +14,7 @@ import { coordinatorPages } from './pages/coordinator.js';
 import { financePages } from './pages/finance.js';
 import { participantPages } from './pages/participant.js';
 import { signInPages } from './pages/sign-in.js';
-import { homeFor, SESSION_COOKIE, type Me } from './session.js';
+import { homeFor, servedOverHttps, SESSION_COOKIE, type Me } from './session.js';
 
 const viewsDir = fileURLToPath(new URL('./views/', import.meta.url));
 const assetsDir = fileURLToPath(new URL('./assets/', import.meta.url));
@@ -88,7 +88,7 @@ export async function webPages(app: FastifyInstance) {
   await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
   await app.register(fastifyCsrf, {
     cookieKey: 'cpl_csrf',
-    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: 'auto' },
+    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: servedOverHttps(app) ? true : 'auto' },
   });
   await app.register(fastifyHelmet, {
     enableCSPNonces: true,
@@ -105,6 +105,7 @@ export async function webPages(app: FastifyInstance) {
     },
     // The pages are often opened from links in emails and texts; keep the referrer to our origin.
     referrerPolicy: { policy: 'same-origin' },
+    // Set for every response in app.ts when PUBLIC_URL is https.
     strictTransportSecurity: false,
   });
 

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PageError, type ApiClient } from './api.js';
 
 /** The cookie that holds the signed-in user's API token. */
@@ -48,3 +48,9 @@ export async function requireRole(request: FastifyRequest, reply: FastifyReply, 
   request.me = me;
   return me;
 }
+
+/** Whether the service is served over https: PUBLIC_URL says so (TLS may end at a proxy in front). */
+export const servedOverHttps = (app: FastifyInstance): boolean => app.config.publicUrl?.startsWith('https:') ?? false;
+
+/** Cookies are Secure whenever the service is served over https, or this request came over it. */
+export const secureCookies = (app: FastifyInstance, request: FastifyRequest): boolean => servedOverHttps(app) || request.protocol === 'https';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiClient } from '../api.js';
 import { fieldErrors } from '../forms.js';
-import { homeFor, requireRole, SESSION_COOKIE, type Me } from '../session.js';
+import { homeFor, requireRole, secureCookies, SESSION_COOKIE, type Me } from '../session.js';
 
 type Form = Record<string, string | undefined>;
 
@@ -51,7 +51,7 @@ export async function signInPages(app: FastifyInstance) {
           path: '/',
           httpOnly: true,
           sameSite: 'strict',
-          secure: request.protocol === 'https',
+          secure: secureCookies(app, request),
           maxAge: expiresIn,
         });
         const next = safeNext(request.body.next);
