@@ -82,6 +82,7 @@ function serviceEnv(run: BenchRun, port: number, database: Record<string, string
     JWT_SECRET: run.jwtSecret,
     JWT_TTL_SECONDS: '86400',
     LOGIN_RATE_LIMIT: '100000',
+    REPORT_RATE_LIMIT: '1000000',
     STRIPE_SECRET_KEY: 'sk_test_bench',
     STRIPE_WEBHOOK_SECRET: 'whsec_bench',
     STRIPE_API_BASE: run.double.url,

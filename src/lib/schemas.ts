@@ -38,3 +38,14 @@ export const roleEnum = z.enum(roles);
 
 /** A new password: long enough to resist guessing, short enough to hash quickly. */
 export const password = z.string().min(12, 'must be at least 12 characters').max(200);
+
+/** The longest date range a report or statement covers: their totals walk every period in it. */
+export const MAX_RANGE_YEARS = 10;
+
+/**
+ * Whether `to` is less than MAX_RANGE_YEARS after `from` (dates as YYYY-MM-DD). Compared as
+ * text, so 29 February plus ten years (no such day) still orders correctly.
+ */
+export function withinMaxRange(from: string, to: string): boolean {
+  return to < `${String(Number(from.slice(0, 4)) + MAX_RANGE_YEARS).padStart(4, '0')}${from.slice(4)}`;
+}

@@ -5,7 +5,7 @@
 export function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
-    if (/^(DATABASE_URL|TEST_DATABASE_URL|PGLITE_.*|PORT|HOST|LOG_LEVEL|DB_POOL_SIZE|LOGIN_RATE_LIMIT|PUBLIC_URL|PAYOUT_WORKERS|JWT_.*|STRIPE_.*|NODE_OPTIONS)$/.test(name)) {
+    if (/^(DATABASE_URL|TEST_DATABASE_URL|PGLITE_.*|PORT|HOST|LOG_LEVEL|DB_POOL_SIZE|LOGIN_RATE_LIMIT|REPORT_RATE_LIMIT|METRICS_TOKEN|PUBLIC_URL|PAYOUT_WORKERS|JWT_.*|STRIPE_.*|NODE_OPTIONS)$/.test(name)) {
       delete env[name];
     }
   }

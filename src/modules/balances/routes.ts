@@ -4,7 +4,7 @@ import { ukTaxYear } from '../../domain/earnings-period.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { AppError } from '../../errors.js';
 import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
-import { idParams, isoDate } from '../../lib/schemas.js';
+import { idParams, isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
 import { getContributorRow } from '../contributors/service.js';
 import { RECEIVED_CURRENCY, contributorBalances, contributorStatement, statementLetter } from './service.js';
 import { limitPosition } from '../contributors/earnings-limits.js';
@@ -13,9 +13,6 @@ import { balanceView, statementView } from './views.js';
 
 const statementQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
 
-/** The longest range a statement covers, as for reports: its totals walk every period in it. */
-const MAX_RANGE_YEARS = 10;
-
 /** The statement covers the current UK tax year unless a range is given. Errors: validation_failed. */
 function statementRange(query: { from?: string; to?: string }, today: string) {
   const year = ukTaxYear(today);
@@ -23,9 +20,7 @@ function statementRange(query: { from?: string; to?: string }, today: string) {
   if (range.to < range.from) {
     throw new AppError('validation_failed', 'to must not be before from', { errors: [{ field: 'querystring.to', message: 'must not be before from' }] });
   }
-  // Compared as text, so 29 February plus ten years (no such day) still orders correctly.
-  const limit = `${String(Number(range.from.slice(0, 4)) + MAX_RANGE_YEARS).padStart(4, '0')}${range.from.slice(4)}`;
-  if (range.to >= limit) {
+  if (!withinMaxRange(range.from, range.to)) {
     const message = `must be less than ${MAX_RANGE_YEARS} years after from`;
     throw new AppError('validation_failed', `A statement covers at most ${MAX_RANGE_YEARS} years`, { errors: [{ field: 'querystring.to', message }] });
   }

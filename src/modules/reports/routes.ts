@@ -1,9 +1,12 @@
 import { stringify } from 'csv-stringify/sync';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { contributorKinds } from '../../domain/enums.js';
+import { AppError } from '../../errors.js';
 import { londonDate } from '../../domain/uk-time.js';
-import { currency, id, idParams, isoDate } from '../../lib/schemas.js';
+import { currency, id, idParams, isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
+import { sha256 } from '../../lib/secrets.js';
 import { budgetResponse } from '../budgets/views.js';
 import { getBudgetRow } from '../budgets/service.js';
 import { distributionReport, grantReport, timeToPayReport, type GrantReport } from './service.js';
@@ -18,7 +21,8 @@ const filterQuery = z
     to: isoDate.optional(),
     currency: currency.optional(),
   })
-  .refine((q) => !q.from || !q.to || q.from <= q.to, { path: ['to'], message: 'must not be before from' });
+  .refine((q) => !q.from || !q.to || q.from <= q.to, { path: ['to'], message: 'must not be before from' })
+  .refine((q) => !q.from || !q.to || withinMaxRange(q.from, q.to), { path: ['to'], message: `must be less than ${MAX_RANGE_YEARS} years after from` });
 
 const group = z.object({
   contributors: z.number().int(),
@@ -92,6 +96,23 @@ export function grantReportCsv(report: GrantReport): string {
 }
 
 export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
+  // Reports are the heaviest reads: each credential gets REPORT_RATE_LIMIT report requests a
+  // minute across every report route (one limiter, one allowance), so one script in a loop
+  // cannot hold the database's connections. Keyed by the credential's hash, never the
+  // credential itself.
+  const reportLimiter = app.createRateLimit({
+    max: app.config.reportRateLimit,
+    timeWindow: 60_000,
+    keyGenerator: (request) => sha256(request.headers.authorization ?? request.ip),
+  });
+  const perToken = async (request: FastifyRequest, reply: FastifyReply) => {
+    const limit = await reportLimiter(request);
+    if (!limit.isAllowed && limit.isExceeded) {
+      reply.header('Retry-After', String(limit.ttlInSeconds));
+      throw new AppError('rate_limited', `At most ${limit.max} report requests a minute for each token. Try again in ${limit.ttlInSeconds} s.`);
+    }
+  };
+
   /** Reports are in one currency: the budget's, else the query's, else GBP. */
   const currencyFor = async (organisationId: string, q: { budgetId?: string; currency?: string }) => {
     if (q.currency) return q.currency;
@@ -103,6 +124,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/reports/distribution',
     {
       config: { roles: readers },
+      preHandler: perToken,
       schema: {
         tags: ['reports'],
         summary: 'How money and hours were shared between lived-experience contributors and professionals',
@@ -129,6 +151,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/reports/budgets/:id',
     {
       config: { roles: readers },
+      preHandler: perToken,
       schema: {
         tags: ['reports'],
         summary: 'The grant report of a budget (JSON, or CSV with Accept: text/csv or ?format=csv)',
@@ -155,6 +178,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/reports/time-to-pay',
     {
       config: { roles: readers },
+      preHandler: perToken,
       schema: {
         tags: ['reports'],
         summary: 'How long people wait: work to approval to payment, and the ageing of what they still wait for (owed or in an unfinished payout)',
