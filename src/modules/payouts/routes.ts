@@ -70,7 +70,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const { organisationId } = request.principal;
       const run = await request.transaction((tx) =>
-        approvePayoutRun(tx, organisationId, request.actor(), request.params.id, app.now(), app.stripe !== null),
+        approvePayoutRun(tx, organisationId, request.actor(), request.params.id, app.now(), app.stripe !== null, request.principal.contributorId),
       );
       // Queued after the commit; should the process die first, the sweep queues them on start.
       await app.jobs.enqueuePayoutItems(

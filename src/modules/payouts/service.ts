@@ -208,8 +208,9 @@ function movePostings(items: ItemRow[], lines: LineRow[], from: Bucket, to: Buck
  * have paid into the period since the draft, or the day may fall in a new period.
  *
  * Errors: not_found, invalid_state (not a draft, owed balances changed since the draft, or an
- * item would now pass its earnings limit), four_eyes_required, stripe_not_configured (the run
- * has Stripe items and Stripe is not set up).
+ * item would now pass its earnings limit), four_eyes_required, self_approval_forbidden (the
+ * run pays the approving person), stripe_not_configured (the run has Stripe items and Stripe
+ * is not set up).
  */
 export async function approvePayoutRun(
   db: Db,
@@ -218,6 +219,8 @@ export async function approvePayoutRun(
   runId: string,
   now: Date,
   stripeConfigured: boolean,
+  /** The contributor the approving person is linked to, if any: they may not approve a run that pays them. */
+  approverContributorId: string | null = null,
 ): Promise<PayoutRunResponse> {
   return inTransaction(db, async (tx) => {
     const run = await lockRun(tx, organisationId, runId);
@@ -230,6 +233,9 @@ export async function approvePayoutRun(
       .from(payoutItems)
       .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)))
       .orderBy(asc(payoutItems.id));
+    if (approverContributorId && items.some((i) => i.contributorId === approverContributorId)) {
+      throw new AppError('self_approval_forbidden', 'This run pays you, so someone else must approve it.');
+    }
     if (!stripeConfigured && items.some((i) => i.method === 'stripe')) {
       throw new AppError('stripe_not_configured', 'This run pays some people through Stripe, but Stripe is not configured (STRIPE_SECRET_KEY).');
     }
