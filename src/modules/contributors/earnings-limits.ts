@@ -143,6 +143,19 @@ export function earningsOwed(db: Db, organisationId: string, contributorId: stri
 }
 
 /**
+ * The limit in force today (Europe/London), its current period, the earnings that count in it,
+ * what is owed in earnings, and the headroom left; null without a limit.
+ */
+async function standingToday(db: Db, organisationId: string, contributorId: string, currency: string, today: string) {
+  const limit = await limitInForce(db, organisationId, contributorId, today);
+  if (!limit) return null;
+  const period = periodOf(limit, today);
+  const counted = await earningsCountedBetween(db, organisationId, contributorId, currency, period.start, period.end);
+  const owed = await earningsOwed(db, organisationId, contributorId, currency);
+  return { limit, period, counted, owed, headroom: Math.max(0, limit.amount - counted) };
+}
+
+/**
  * Approval only forecasts: a warning when what the contributor would then be owed in earnings
  * does not fit what is left of the current period's limit (Europe/London `today`), saying what
  * the payout run will do with the rest. Never refuses.
@@ -156,12 +169,9 @@ export async function limitForecast(
   today: string,
 ): Promise<string[]> {
   if (amount <= 0) return [];
-  const limit = await limitInForce(db, organisationId, contributorId, today);
-  if (!limit) return [];
-  const period = periodOf(limit, today);
-  const counted = await earningsCountedBetween(db, organisationId, contributorId, currency, period.start, period.end);
-  const owed = await earningsOwed(db, organisationId, contributorId, currency);
-  const headroom = Math.max(0, limit.amount - counted);
+  const standing = await standingToday(db, organisationId, contributorId, currency, today);
+  if (!standing) return [];
+  const { limit, period, owed, headroom } = standing;
   if (owed + amount <= headroom) return [];
   const money = (n: number) => formatMoney(n, currency);
   const what = limit.period === 'week' ? 'week' : 'period';
@@ -182,12 +192,9 @@ export async function limitForecast(
  * and flag it). Null without a limit. For the participant's page and for finance.
  */
 export async function limitPosition(db: Db, organisationId: string, contributorId: string, currency: string, today: string) {
-  const limit = await limitInForce(db, organisationId, contributorId, today);
-  if (!limit) return null;
-  const period = periodOf(limit, today);
-  const counted = await earningsCountedBetween(db, organisationId, contributorId, currency, period.start, period.end);
-  const owed = await earningsOwed(db, organisationId, contributorId, currency);
-  const headroom = Math.max(0, limit.amount - counted);
+  const standing = await standingToday(db, organisationId, contributorId, currency, today);
+  if (!standing) return null;
+  const { limit, period, counted, owed, headroom } = standing;
   const pieces = (await owedEarningsPieces(db, organisationId, currency, [contributorId])).map((p) => ({ key: p.budgetId, amount: p.amount }));
   const plan = planPayment(limit, counted, pieces);
   return {

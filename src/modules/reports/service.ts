@@ -196,7 +196,6 @@ function paidByKindCtes(organisationId: string, f: ReportFilter): SQL {
     )`;
 }
 
-const rows = queryRows;
 
 export interface Group {
   contributors: number;
@@ -296,7 +295,7 @@ async function linesByKind(db: Db, organisationId: string, filter: ReportFilter)
   // in the range may have paid; the figures themselves count the range only.
   const place = workPlace(organisationId, filter);
   const inRange = workDates(filter);
-  return rows<KindLine>(
+  return queryRows<KindLine>(
     db,
     sql`
     with work as (
@@ -391,7 +390,7 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
   const filter: ReportFilter = { budgetId, currency: budget.currency };
   const scope = workScope(organisationId, filter);
 
-  const byActivity = await rows<{ activity: string; minutes: string; earned: string; in_kind: string; declined: string }>(
+  const byActivity = await queryRows<{ activity: string; minutes: string; earned: string; in_kind: string; declined: string }>(
     db,
     sql`select w.activity, sum(w.minutes) as minutes, sum(w.amount) as earned,
                sum(case when w.in_kind then w.value else 0 end) as in_kind,
@@ -400,7 +399,7 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
          where ${scope} group by w.activity order by w.activity`,
   );
   const lines = await linesByKind(db, organisationId, filter);
-  const byMonth = await rows<{ month: string; minutes: string; earned: string; lived_earned: string; professional_earned: string; expenses: string }>(
+  const byMonth = await queryRows<{ month: string; minutes: string; earned: string; lived_earned: string; professional_earned: string; expenses: string }>(
     db,
     sql`
     with work as (
@@ -545,7 +544,7 @@ export async function timeToPayReport(db: Db, organisationId: string, filter: Re
   const target = org?.target ?? 14;
   const pseudonym = await pseudonymiser(db, organisationId);
 
-  const waits = await rows<{
+  const waits = await queryRows<{
     project_id: string;
     method: string;
     entries: string;
@@ -577,7 +576,7 @@ export async function timeToPayReport(db: Db, organisationId: string, filter: Re
       from work group by project_id, method order by project_id, method`,
   );
 
-  const owed = await rows<{ contributor_id: string; name: string; age: number; amount: string }>(
+  const owed = await queryRows<{ contributor_id: string; name: string; age: number; amount: string }>(
     db,
     sql`
     with waiting as materialized (
