@@ -33,6 +33,15 @@ const envSchema = z
     STRIPE_MAX_RPS: z.coerce.number().int().min(1).max(1000).default(25),
     PAYOUT_WORKERS: z.coerce.number().int().min(0).max(64).default(4),
     PUBLIC_URL: z.url().optional(),
+    /** Where email goes (smtp:// or smtps://, credentials in the URL); without it messages stay queued. */
+    SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+    /** The From address of every email. */
+    MAIL_FROM: z.string().min(3).default('Co-production payments <payments@localhost>'),
+    /**
+     * How long one email may take to send (connecting, greeting, each SMTP reply). A message whose
+     * sender died is sent again after twice this.
+     */
+    MAIL_SEND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
     /**
      * Re-read the page templates (src/web/views) on every render, so an edit shows without a
      * restart: for working on the pages. Off by default: templates are read once and cached.
@@ -75,6 +84,8 @@ export interface Config {
   /** Concurrent payout jobs in this process; 0 runs none here (another process works the queue). */
   payoutWorkers: number;
   publicUrl?: string;
+  /** Email: undefined `smtpUrl` sends nothing (messages stay queued). */
+  mail: { smtpUrl?: string; from: string; sendTimeoutMs: number };
   /** The web pages: whether templates are re-read on every render (WEB_TEMPLATE_RELOAD). */
   web: { templateReload: boolean };
   /** Fastify's trustProxy: only behind a proxy that sets X-Forwarded-For may clients' addresses come from it. */
@@ -115,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     payoutWorkers: e.PAYOUT_WORKERS,
     publicUrl: e.PUBLIC_URL,
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, sendTimeoutMs: e.MAIL_SEND_TIMEOUT_SECONDS * 1000 },
     web: { templateReload: e.WEB_TEMPLATE_RELOAD },
     metricsToken: e.METRICS_TOKEN,
     trustProxy: e.TRUST_PROXY,

@@ -43,6 +43,10 @@ import {
   payoutMethods,
   payoutRunStatuses,
   roles,
+  notificationKinds,
+  notificationStatuses,
+  scheduleCadences,
+  type NotificationKind,
 } from '../domain/enums.js';
 import { earningsLimitPresets } from '../domain/earnings-limit.js';
 
@@ -58,8 +62,15 @@ export const organisations = pgTable('organisations', {
   owedTargetDays: integer('owed_target_days').notNull().default(14),
   /** Secret used to derive stable per-organisation pseudonyms for reports. */
   pseudonymKey: text('pseudonym_key').notNull(),
+  /** Settings an admin changes (`PATCH /v1/organisation`); see organisations/service.ts. */
+  settings: jsonb('settings').$type<OrganisationSettings>().notNull().default({}),
   createdAt: createdAt(),
 });
+
+export interface OrganisationSettings {
+  /** Coordinators' daily digest lists time submitted at least this many days ago (default 3). */
+  submittedTimeReminderDays?: number;
+}
 
 export const users = pgTable(
   'users',
@@ -75,6 +86,8 @@ export const users = pgTable(
     passwordHash: text('password_hash'),
     inviteTokenHash: text('invite_token_hash'),
     inviteExpiresAt: timestamp('invite_expires_at', { withTimezone: true, mode: 'date' }),
+    /** Kinds of email this user turned on or off; a kind not named here has its default. */
+    notificationPreferences: jsonb('notification_preferences').$type<Partial<Record<NotificationKind, boolean>>>().notNull().default({}),
     createdAt: createdAt(),
   },
   (t) => [
@@ -174,6 +187,12 @@ export const contributors = pgTable(
     stripeAccountUpdatedAt: integer('stripe_account_updated_at'),
     /** Why the connected account's last bank payout failed, in Stripe's words, for the participant. */
     stripePayoutFailure: text('stripe_payout_failure'),
+    /**
+     * When Stripe last reported a change to where the connected account pays out (a new bank
+     * account or card). While set, Stripe payments to this person are held until finance
+     * confirms the change (payment-diversion defence); confirming clears it.
+     */
+    payoutDetailsChangedAt: timestamp('payout_details_changed_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
@@ -659,3 +678,89 @@ export const stripeEvents = pgTable('stripe_events', {
   organisationId: uuid('organisation_id'),
   receivedAt: createdAt(),
 });
+
+/**
+ * An organisation's payout schedule: at each slot (a Europe/London time, daily or on a weekday)
+ * the job queue drafts a run of everything owed. One row per organisation; DELETE switches it off.
+ */
+export const payoutSchedules = pgTable(
+  'payout_schedules',
+  {
+    organisationId: uuid('organisation_id')
+      .primaryKey()
+      .references(() => organisations.id),
+    cadence: text('cadence', { enum: scheduleCadences }).notNull(),
+    /** 1–7, Monday 1; only for weekly. */
+    weekday: integer('weekday'),
+    /** "HH:MM", Europe/London. */
+    time: text('time').notNull(),
+    methods: jsonb('methods').$type<string[] | null>(),
+    updatedBy: text('updated_by').notNull(),
+    /** Slots before this moment are never drafted: a schedule does not pay for the time before it existed. */
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    check('payout_schedules_cadence_check', sql`${t.cadence} in ('daily','weekly')`),
+    check(
+      'payout_schedules_weekday_check',
+      sql`(${t.cadence} = 'daily' and ${t.weekday} is null) or (${t.cadence} = 'weekly' and ${t.weekday} between 1 and 7)`,
+    ),
+    check('payout_schedules_time_check', sql`${t.time} ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'`),
+  ],
+);
+
+/**
+ * Each schedule slot that was handled, once: the row is inserted in the same transaction that
+ * drafts the slot's runs, and its primary key makes a second instance (or a retried job) that
+ * reaches the same slot do nothing.
+ */
+export const payoutScheduleSlots = pgTable(
+  'payout_schedule_slots',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    slot: timestamp('slot', { withTimezone: true, mode: 'date' }).notNull(),
+    /** The runs drafted for the slot (one per currency owed); empty when nothing was owed. */
+    runIds: jsonb('run_ids').$type<string[]>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.organisationId, t.slot] })],
+);
+
+/**
+ * The email outbox. A row is written in the same transaction as the change it tells someone
+ * about, with a job to deliver it (src/modules/notifications). Bodies are rendered when sent
+ * from `kind` and `data`, which hold ids and amounts, never names.
+ */
+export const notifications = pgTable(
+  'notifications',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    id: uuid('id').notNull(),
+    /** The user it is for; null for a contributor who has no log-in (sent to their email). */
+    userId: uuid('user_id'),
+    contributorId: uuid('contributor_id'),
+    kind: text('kind', { enum: notificationKinds }).notNull(),
+    toAddress: text('to_address').notNull(),
+    /** The page the message links to, as a path (the public URL is added when sent). */
+    link: text('link').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+    /** What the message is about, so the same event never queues it twice (for example `payment_sent:<item>`). */
+    dedupeKey: text('dedupe_key').notNull(),
+    status: text('status', { enum: notificationStatuses }).notNull().default('queued'),
+    attempts: integer('attempts').notNull().default(0),
+    /** While a sender holds the message; a sender that died leaves it to expire. */
+    claimedUntil: timestamp('claimed_until', { withTimezone: true, mode: 'date' }),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organisationId, t.id] }),
+    uniqueIndex('notifications_dedupe_unique').on(t.organisationId, t.dedupeKey),
+    index('notifications_user_idx').on(t.organisationId, t.userId, t.id),
+    // The delivery sweep looks across organisations for what is still queued.
+    index('notifications_queued_idx').on(t.createdAt).where(sql`${t.status} = 'queued'`),
+    check('notifications_status_check', sql`${t.status} in ('queued','sent','failed')`),
+  ],
+);

@@ -80,3 +80,29 @@ export type Component = (typeof components)[number];
 /** Who can be recorded as having done something. */
 export const actorTypes = ['user', 'api_token', 'system'] as const;
 export type ActorType = (typeof actorTypes)[number];
+
+/**
+ * The emails the service sends, each to one kind of person (see modules/notifications):
+ * participants hear about their own money; finance about runs and failures; coordinators about
+ * time waiting for them; `payout_details_changed` goes to the participant and to finance.
+ */
+export const notificationKinds = [
+  'time_approved',
+  'payment_sent',
+  'payment_failed',
+  'payment_held_earnings_limit',
+  'limit_nearly_reached',
+  'payout_setup_started',
+  'payout_details_changed',
+  'run_awaiting_approval',
+  'payments_failed',
+  'time_awaiting_approval',
+] as const;
+export type NotificationKind = (typeof notificationKinds)[number];
+
+export const notificationStatuses = ['queued', 'sent', 'failed'] as const;
+export type NotificationStatus = (typeof notificationStatuses)[number];
+
+/** How often a payout schedule drafts a run. */
+export const scheduleCadences = ['daily', 'weekly'] as const;
+export type ScheduleCadence = (typeof scheduleCadences)[number];

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import PgBoss from 'pg-boss';
-import type { Database } from '../db/client.js';
+import { sql, type SQL } from 'drizzle-orm';
+import { queryRows, type Database, type Db } from '../db/client.js';
 
 /**
  * Background jobs on pg-boss, a PostgreSQL-backed queue: on PostgreSQL several processes share
@@ -12,12 +13,61 @@ export const QUEUES = {
   payoutItem: 'payout-item',
   sweepPayouts: 'sweep-payouts',
   purgeIdempotencyKeys: 'purge-idempotency-keys',
+  /** One job per email in the outbox (job id = notification id). */
+  deliverNotification: 'deliver-notification',
+  /** Re-queues outbox messages whose job is gone (a message queued while email was off). */
+  sweepNotifications: 'sweep-notifications',
+  /** Every minute: drafts the runs of payout schedules whose slot has come. */
+  payoutSchedules: 'payout-schedules',
+  /** Daily: reminders of time and runs waiting too long. */
+  reminders: 'reminders',
 } as const;
+
+/** pg-boss SQL (`$1`-style placeholders) as a drizzle query, so it runs in a drizzle transaction. */
+function fromPositional(text: string, values: unknown[]): SQL {
+  const parts = text.split(/\$(\d+)/);
+  const chunks: SQL[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    chunks.push(i % 2 === 0 ? sql.raw(parts[i]!) : sql.param(values[Number(parts[i]) - 1] ?? null));
+  }
+  return sql.join(chunks, sql.raw(''));
+}
+
+/**
+ * Only its SQL is used: jobs inserted with it go through the transaction they are given. The
+ * instance is never started, so it opens no connection and runs no timers.
+ */
+const jobWriter = new PgBoss({ db: { executeSql: async () => ({ rows: [] }) }, schema: 'pgboss' });
+
+/**
+ * Inserts jobs in the caller's transaction, so a job exists exactly when the change that
+ * needs it commits (the outbox pattern without a relay). A job whose id already exists is
+ * skipped. The queue must exist, which startJobQueue ensures at start; before any process has
+ * started the queue (a test that runs without jobs), jobs are not inserted and the sweeps of
+ * the first process that starts it pick the work up.
+ */
+export async function insertJobsIn(tx: Db, queue: string, jobs: { id: string; data: object }[]): Promise<void> {
+  if (!jobs.length) return;
+  // Two statements: a query naming pgboss.queue would fail (and abort the transaction) where
+  // the schema does not exist yet.
+  const [schema] = await queryRows<{ ok: boolean }>(tx, sql`select to_regclass('pgboss.queue') is not null as ok`);
+  const [exists] = schema?.ok
+    ? await queryRows<{ ok: boolean }>(tx, sql`select exists (select 1 from pgboss.queue where name = ${queue}) as ok`)
+    : [];
+  if (!exists?.ok) return;
+  await jobWriter.insert(
+    jobs.map((job) => ({ name: queue, id: job.id, data: job.data })),
+    { db: { executeSql: async (text: string, values: unknown[] = []) => ({ rows: await queryRows(tx, fromPositional(text, values)) }) } } as never,
+  );
+}
 
 export interface PayoutItemJob {
   organisationId: string;
   itemId: string;
 }
+
+/** An email is tried this many times more after the first before it is recorded as failed. */
+export const NOTIFICATION_RETRY_LIMIT = 9;
 
 export interface JobHandlers {
   /** Pays one Stripe item; throws to be retried with backoff. */
@@ -28,6 +78,23 @@ export interface JobHandlers {
    */
   sweepPayouts(options: { atStart: boolean }): Promise<unknown>;
   purgeIdempotencyKeys(): Promise<unknown>;
+  /**
+   * Sends one outbox message. Throws to be retried with backoff; `lastAttempt` says this is
+   * the final try, after which the message is recorded as failed. Null when this process sends
+   * no email (no SMTP_URL): the jobs wait for a process that does.
+   */
+  deliverNotification: ((job: NotificationJob, attempt: { lastAttempt: boolean }) => Promise<unknown>) | null;
+  /** Gives queued messages whose job is gone a new one. */
+  sweepNotifications(): Promise<unknown>;
+  /** Drafts the runs of every payout schedule whose slot has come (once per slot). */
+  payoutSchedules(): Promise<unknown>;
+  /** The daily reminders of time and runs waiting too long. */
+  reminders(): Promise<unknown>;
+}
+
+export interface NotificationJob {
+  organisationId: string;
+  notificationId: string;
 }
 
 export interface JobQueue {
@@ -80,6 +147,18 @@ export async function startJobQueue(
   await boss.createQueue(QUEUES.payoutItem, { name: QUEUES.payoutItem, retryLimit: 12, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 });
   await boss.createQueue(QUEUES.sweepPayouts, { name: QUEUES.sweepPayouts, retryLimit: 0 });
   await boss.createQueue(QUEUES.purgeIdempotencyKeys, { name: QUEUES.purgeIdempotencyKeys, retryLimit: 0 });
+  // An email is tried ten times, 30 s, 1 min, 2 min … apart (about eight hours in all); a job
+  // whose process died is expired, and retried, after two minutes.
+  await boss.createQueue(QUEUES.deliverNotification, {
+    name: QUEUES.deliverNotification,
+    retryLimit: NOTIFICATION_RETRY_LIMIT,
+    retryDelay: 30,
+    retryBackoff: true,
+    expireInSeconds: 120,
+  });
+  await boss.createQueue(QUEUES.sweepNotifications, { name: QUEUES.sweepNotifications, retryLimit: 0 });
+  await boss.createQueue(QUEUES.payoutSchedules, { name: QUEUES.payoutSchedules, retryLimit: 0 });
+  await boss.createQueue(QUEUES.reminders, { name: QUEUES.reminders, retryLimit: 2, retryDelay: 60 });
 
   if (options.workers > 0) {
     // pg-boss polls at most twice a second per worker, so each worker takes a batch and pays
@@ -98,10 +177,37 @@ export async function startJobQueue(
     }
     await boss.work<{ atStart?: boolean }>(QUEUES.sweepPayouts, async ([job]) => handlers.sweepPayouts({ atStart: job?.data?.atStart === true }));
     await boss.work(QUEUES.purgeIdempotencyKeys, async () => handlers.purgeIdempotencyKeys());
+    const deliver = handlers.deliverNotification;
+    if (deliver) {
+      await boss.work<NotificationJob>(
+        QUEUES.deliverNotification,
+        { batchSize: 5, pollingIntervalSeconds: 0.5, includeMetadata: true },
+        async (jobs) => {
+          const results = await Promise.allSettled(jobs.map((job) => deliver(job.data, { lastAttempt: job.retryCount >= job.retryLimit })));
+          for (const [n, result] of results.entries()) {
+            if (result.status === 'rejected') {
+              const reason = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
+              await boss.fail(QUEUES.deliverNotification, jobs[n]!.id, { message: reason.message });
+            }
+          }
+        },
+      );
+      await boss.work(QUEUES.sweepNotifications, async () => handlers.sweepNotifications());
+      await boss.schedule(QUEUES.sweepNotifications, '*/10 * * * *');
+      await boss.send(QUEUES.sweepNotifications, {});
+    }
+    await boss.work(QUEUES.payoutSchedules, async () => handlers.payoutSchedules());
+    await boss.work(QUEUES.reminders, async () => handlers.reminders());
     await boss.schedule(QUEUES.sweepPayouts, '*/5 * * * *');
     await boss.schedule(QUEUES.purgeIdempotencyKeys, '17 * * * *');
+    // pg-boss's cron sends each of these once a minute across every instance; the handler
+    // itself makes each schedule slot happen once (payout_schedule_slots).
+    await boss.schedule(QUEUES.payoutSchedules, '* * * * *');
+    await boss.schedule(QUEUES.reminders, '0 8 * * *', {}, { tz: 'Europe/London' });
     // A crash may have left money in transit with no job: pick it up at once.
     await boss.send(QUEUES.sweepPayouts, { atStart: true });
+    // And a slot that came while no process ran is drafted now.
+    await boss.send(QUEUES.payoutSchedules, {});
   }
 
   return {

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { startJobQueue } from '../../jobs/queue.js';
+import { createNotificationSender, type NotificationSender } from '../notifications/delivery.js';
+import { sendReminders } from '../notifications/reminders.js';
+import { runDueSchedules } from './schedule.js';
 import { pendingStripeItems } from './service.js';
 import { createStripePayoutExecutor } from './stripe-payouts.js';
 
@@ -11,12 +14,14 @@ import { createStripePayoutExecutor } from './stripe-payouts.js';
 export const SWEEP_IDLE_MS = 10 * 60_000;
 
 /**
+ * The background work: the payout pipeline, email delivery, payout schedules and reminders.
  * The payout pipeline in the background: once the app is ready it starts the job queue
  * (src/jobs/queue.ts) with the handlers that pay Stripe items and sweep up the ones a dead
  * process left, sets `app.jobs` to it, and stops it on close. The queue also runs the purge of
  * old idempotency keys, whose handler is the idempotency plugin's own.
  */
 async function payoutJobsPlugin(app: FastifyInstance) {
+  let sender: NotificationSender | null = null;
   app.addHook('onReady', async () => {
     const stripe = app.stripe;
     const executeItem = stripe
@@ -28,6 +33,14 @@ async function payoutJobsPlugin(app: FastifyInstance) {
           maxRequestsPerSecond: app.config.stripe.maxRequestsPerSecond,
         })
       : null;
+    sender = createNotificationSender({
+      db: app.db,
+      mail: app.config.mail,
+      baseUrl: app.config.publicUrl ?? `http://${app.config.host}:${app.config.port}`,
+      now: app.now,
+      log: app.log,
+    });
+    if (!sender) app.log.warn('SMTP_URL is not set: emails are kept queued and none are sent');
     app.jobs = await startJobQueue(
       app.database,
       {
@@ -46,12 +59,17 @@ async function payoutJobsPlugin(app: FastifyInstance) {
           if (items.length) app.log.info({ count: items.length, atStart }, 'queued Stripe payout items still in transit');
         },
         purgeIdempotencyKeys: app.purgeIdempotencyKeys,
+        deliverNotification: sender ? (job, attempt) => sender!.deliver(job, attempt) : null,
+        sweepNotifications: async () => sender?.sweep(),
+        payoutSchedules: async () => runDueSchedules(app.db, app.now(), app.log),
+        reminders: async () => sendReminders(app.db, app.now()),
       },
       { workers: app.config.payoutWorkers, log: app.log },
     );
   });
   app.addHook('onClose', async () => {
     await app.jobs.stop();
+    await sender?.close();
   });
 }
 

@@ -1,0 +1,102 @@
+import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { contributors, notifications, users } from '../../db/schema.js';
+import type { NotificationKind, Role } from '../../domain/enums.js';
+import { insertJobsIn, QUEUES } from '../../jobs/queue.js';
+import { newId } from '../../lib/ids.js';
+
+/**
+ * The outbox. A change that someone should hear about calls `queueNotification` inside its own
+ * transaction: the message row and the job that delivers it commit with the change or not at
+ * all, so a payment is never recorded without its email, nor an email sent for a change that
+ * rolled back. Delivery (delivery.ts) happens later, from the job queue.
+ */
+
+/** Kinds a user gets unless they turn them off; the others only if they turn them on. */
+const OFF_BY_DEFAULT: ReadonlySet<NotificationKind> = new Set(['time_awaiting_approval']);
+
+export const isOnByDefault = (kind: NotificationKind): boolean => !OFF_BY_DEFAULT.has(kind);
+
+export function wantsEmail(preferences: Partial<Record<NotificationKind, boolean>>, kind: NotificationKind): boolean {
+  return preferences[kind] ?? isOnByDefault(kind);
+}
+
+export interface Recipient {
+  /** The user, or null for a contributor without a log-in (written to at their own email). */
+  userId: string | null;
+  contributorId: string | null;
+  address: string;
+  preferences: Partial<Record<NotificationKind, boolean>>;
+}
+
+/**
+ * The people a contributor is: every user linked to them (a participant log-in, or a member of
+ * staff who is also paid), or, when nobody is, the contributor's own email if there is one.
+ */
+export async function contributorRecipients(tx: Db, organisationId: string, contributorId: string): Promise<Recipient[]> {
+  const linked = await tx
+    .select({ userId: users.id, address: users.email, preferences: users.notificationPreferences })
+    .from(users)
+    .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId)));
+  if (linked.length) return linked.map((u) => ({ ...u, contributorId }));
+  const [contributor] = await tx
+    .select({ email: contributors.email })
+    .from(contributors)
+    .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId), isNotNull(contributors.email)));
+  return contributor?.email ? [{ userId: null, contributorId, address: contributor.email, preferences: {} }] : [];
+}
+
+/** Every user with one of the roles (finance users, say), except those named. */
+export async function staffRecipients(tx: Db, organisationId: string, roles: Role[], except: (string | null)[] = []): Promise<Recipient[]> {
+  const staff = await tx
+    .select({ userId: users.id, address: users.email, preferences: users.notificationPreferences })
+    .from(users)
+    .where(and(eq(users.organisationId, organisationId), inArray(users.role, roles)));
+  return staff.filter((u) => !except.includes(u.userId)).map((u) => ({ ...u, contributorId: null }));
+}
+
+export interface NotificationRequest {
+  kind: NotificationKind;
+  recipients: Recipient[];
+  /** The page the message links to, as a path: `/my/statement`. */
+  link: string;
+  /** What the message says beyond its kind: amounts, dates, counts, ids. Never names. */
+  data: Record<string, unknown>;
+  /** What the message is about; with the recipient, it is queued at most once. */
+  about: string;
+  /** The contributor the message is about, when it is about one (for their data export). */
+  contributorId?: string | null;
+}
+
+/**
+ * Queues one message per recipient who wants this kind (in the caller's transaction) with a
+ * delivery job for each. Queuing the same `about` for the same recipient again does nothing.
+ */
+export async function queueNotification(tx: Db, organisationId: string, request: NotificationRequest, now: Date): Promise<string[]> {
+  const rows = request.recipients
+    .filter((r) => wantsEmail(r.preferences, request.kind))
+    .map((r) => ({
+      organisationId,
+      id: newId(),
+      userId: r.userId,
+      contributorId: request.contributorId ?? r.contributorId,
+      kind: request.kind,
+      toAddress: r.address,
+      link: request.link,
+      data: request.data,
+      dedupeKey: `${request.kind}:${request.about}:${r.userId ?? `contributor:${r.contributorId}`}`,
+      createdAt: now,
+    }));
+  if (!rows.length) return [];
+  const inserted = await tx
+    .insert(notifications)
+    .values(rows)
+    .onConflictDoNothing({ target: [notifications.organisationId, notifications.dedupeKey] })
+    .returning({ id: notifications.id });
+  await insertJobsIn(
+    tx,
+    QUEUES.deliverNotification,
+    inserted.map(({ id }) => ({ id, data: { organisationId, notificationId: id } })),
+  );
+  return inserted.map(({ id }) => id);
+}
