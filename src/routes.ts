@@ -9,7 +9,9 @@ import { expenseRoutes } from './modules/expenses/routes.js';
 import { healthRoutes } from './modules/health/routes.js';
 import { ledgerRoutes } from './modules/ledger/routes.js';
 import { organisationRoutes } from './modules/organisations/routes.js';
+import { notificationRoutes } from './modules/notifications/routes.js';
 import { payoutRoutes } from './modules/payouts/routes.js';
+import { payoutScheduleRoutes } from './modules/payouts/schedule-routes.js';
 import { projectRoutes } from './modules/projects/routes.js';
 import { rateCardRoutes } from './modules/rate-cards/routes.js';
 import { reportRoutes } from './modules/reports/routes.js';
@@ -33,7 +35,9 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(expenseRoutes);
   await app.register(balanceRoutes);
   await app.register(payoutRoutes);
+  await app.register(payoutScheduleRoutes);
   await app.register(stripeRoutes);
   await app.register(reportRoutes);
   await app.register(auditRoutes);
+  await app.register(notificationRoutes);
 }

@@ -26,11 +26,11 @@ export const QUEUES = {
 /** pg-boss SQL (`$1`-style placeholders) as a drizzle query, so it runs in a drizzle transaction. */
 function fromPositional(text: string, values: unknown[]): SQL {
   const parts = text.split(/\$(\d+)/);
-  const chunks: SQL[] = [];
+  const chunks: (SQL | ReturnType<typeof sql.param>)[] = [];
   for (let i = 0; i < parts.length; i++) {
     chunks.push(i % 2 === 0 ? sql.raw(parts[i]!) : sql.param(values[Number(parts[i]) - 1] ?? null));
   }
-  return sql.join(chunks, sql.raw(''));
+  return sql.join(chunks as SQL[], sql.raw(""));
 }
 
 /**
