@@ -87,6 +87,16 @@ export const users = pgTable(
     inviteTokenHash: text('invite_token_hash'),
     inviteExpiresAt: timestamp('invite_expires_at', { withTimezone: true, mode: 'date' }),
     /** Kinds of email this user turned on or off; a kind not named here has its default. */
+    /** Set while the user is disabled: they cannot sign in and every token of theirs is refused. */
+    disabledAt: timestamp('disabled_at', { withTimezone: true, mode: 'date' }),
+    /**
+     * Bumped whenever every token the user holds must stop working (disabled, password reset):
+     * a JWT carries the version it was issued under and is refused once it differs.
+     */
+    tokenVersion: integer('token_version').notNull().default(0),
+    /** SHA-256 of an admin-issued one-time password reset token, and when it expires. */
+    resetTokenHash: text('reset_token_hash'),
+    resetExpiresAt: timestamp('reset_expires_at', { withTimezone: true, mode: 'date' }),
     notificationPreferences: jsonb('notification_preferences').$type<Partial<Record<NotificationKind, boolean>>>().notNull().default({}),
     createdAt: createdAt(),
   },
@@ -96,6 +106,7 @@ export const users = pgTable(
     // This is the one index that does not lead with organisation_id, by necessity.
     uniqueIndex('users_email_unique').on(sql`lower(${t.email})`),
     uniqueIndex('users_invite_token_unique').on(t.inviteTokenHash),
+    uniqueIndex('users_reset_token_unique').on(t.resetTokenHash),
     foreignKey({
       columns: [t.organisationId, t.contributorId],
       foreignColumns: [contributors.organisationId, contributors.id],
@@ -116,9 +127,14 @@ export const apiTokens = pgTable(
     role: text('role', { enum: roles }).notNull(),
     /** SHA-256 of the token: tokens are 256-bit random, so a fast hash is enough. */
     tokenHash: text('token_hash').notNull(),
+    /** The user who made it, and for whom it acts: disabling them stops it too. */
     createdBy: uuid('created_by'),
     createdAt: createdAt(),
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+    /** After this the token is refused; null never expires (until revoked). */
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }),
+    /** When the token was last used, to the minute (it is written at most once a minute). */
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [
     primaryKey({ columns: [t.organisationId, t.id] }),
@@ -763,4 +779,20 @@ export const notifications = pgTable(
     index('notifications_queued_idx').on(t.createdAt).where(sql`${t.status} = 'queued'`),
     check('notifications_status_check', sql`${t.status} in ('queued','sent','failed')`),
   ],
+);
+
+/**
+ * Access tokens (JWTs) revoked before they expire: by logout. A row is needed only until the
+ * token would have expired anyway, after which the purge job removes it.
+ */
+export const revokedTokens = pgTable(
+  'revoked_tokens',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    /** The token's `jti`. */
+    jti: uuid('jti').notNull(),
+    userId: uuid('user_id').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.organisationId, t.jti] }), index('revoked_tokens_user_idx').on(t.organisationId, t.userId)],
 );

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { contributors, notifications, users } from '../../db/schema.js';
 import type { NotificationKind, Role } from '../../domain/enums.js';
@@ -37,8 +37,16 @@ export async function contributorRecipients(tx: Db, organisationId: string, cont
   const linked = await tx
     .select({ userId: users.id, address: users.email, preferences: users.notificationPreferences })
     .from(users)
-    .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId)));
+    .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId), isNull(users.disabledAt)));
   if (linked.length) return linked.map((u) => ({ ...u, contributorId }));
+  // A disabled log-in is not a reason to fall back to the contributor's own address: only
+  // a contributor who never had one is written to there.
+  const [anyLogin] = await tx
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId)))
+    .limit(1);
+  if (anyLogin) return [];
   const [contributor] = await tx
     .select({ email: contributors.email })
     .from(contributors)
@@ -51,7 +59,7 @@ export async function staffRecipients(tx: Db, organisationId: string, roles: Rol
   const staff = await tx
     .select({ userId: users.id, address: users.email, preferences: users.notificationPreferences })
     .from(users)
-    .where(and(eq(users.organisationId, organisationId), inArray(users.role, roles)));
+    .where(and(eq(users.organisationId, organisationId), inArray(users.role, roles), isNull(users.disabledAt)));
   return staff.filter((u) => !except.includes(u.userId)).map((u) => ({ ...u, contributorId: null }));
 }
 
