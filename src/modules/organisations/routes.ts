@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { nonEmpty } from '../../lib/schemas.js';
+import { settingsPatch } from './settings.js';
 import { getOrganisation, updateOrganisation } from './service.js';
 import { organisationResponse, toOrganisationResponse } from './views.js';
 
@@ -20,10 +21,11 @@ export const organisationRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: ['admin'] },
       schema: {
         tags: ['organisation'],
-        summary: "Change the organisation's name or its time-to-pay target",
+        summary: "Change the organisation's name, its time-to-pay target or its settings",
         body: z.strictObject({
           name: nonEmpty().optional(),
           owedTargetDays: z.number().int().min(1).max(365).optional(),
+          settings: settingsPatch.optional(),
         }),
         response: { 200: organisationResponse },
       },

@@ -7,6 +7,7 @@ import { recordAudit } from '../../lib/audit.js';
 import { systemActor, type Actor } from '../../domain/actor.js';
 import { newId } from '../../lib/ids.js';
 import { hashPassword, randomToken } from '../../lib/secrets.js';
+import { applySettingsPatch, resolveSettings, type SettingsPatch, type StoredSettings } from './settings.js';
 
 export interface NewOrganisation {
   name: string;
@@ -54,34 +55,56 @@ export async function createOrganisation(
   return { organisationId, adminUserId };
 }
 
-export async function getOrganisation(db: Db, organisationId: string) {
-  const [row] = await db
-    .select({ id: organisations.id, name: organisations.name, owedTargetDays: organisations.owedTargetDays, createdAt: organisations.createdAt })
+/** The organisation as the API shows it, with every setting in force. Errors: not_found. */
+export async function getOrganisation(db: Db, organisationId: string, forUpdate = false) {
+  const query = db
+    .select({
+      id: organisations.id,
+      name: organisations.name,
+      owedTargetDays: organisations.owedTargetDays,
+      settings: organisations.settings,
+      createdAt: organisations.createdAt,
+    })
     .from(organisations)
     .where(eq(organisations.id, organisationId));
+  const [row] = forUpdate ? await query.for('update') : await query;
   if (!row) throw notFound('The organisation');
-  return row;
+  return { ...row, settings: resolveSettings(row.settings as StoredSettings), storedSettings: row.settings as StoredSettings };
 }
 
-/** Updates the organisation's settings. Errors: not_found. */
-export async function updateOrganisation(
-  db: Db,
-  organisationId: string,
-  actor: Actor,
-  patch: { name?: string; owedTargetDays?: number },
-) {
+export interface OrganisationPatch {
+  name?: string;
+  owedTargetDays?: number;
+  /** Settings to change; any left out keep their value. */
+  settings?: SettingsPatch;
+}
+
+/**
+ * Updates the organisation's name, target or settings, audited with the settings in force
+ * before and after. The row is locked, so two admins changing different settings at once
+ * both keep their change. Errors: not_found.
+ */
+export async function updateOrganisation(db: Db, organisationId: string, actor: Actor, patch: OrganisationPatch) {
   return inTransaction(db, async (tx) => {
-    const before = await getOrganisation(tx, organisationId);
-    if (Object.keys(patch).length === 0) return before; // nothing to change
-    await tx.update(organisations).set(patch).where(eq(organisations.id, organisationId));
+    const before = await getOrganisation(tx, organisationId, true);
+    const { settings, ...columns } = patch;
+    const values = {
+      ...columns,
+      ...(settings && Object.keys(settings).length ? { settings: applySettingsPatch(before.storedSettings, settings) } : {}),
+    };
+    if (Object.keys(values).length === 0) return before; // nothing to change
+    await tx.update(organisations).set(values).where(eq(organisations.id, organisationId));
     const after = await getOrganisation(tx, organisationId);
     await recordAudit(tx, organisationId, actor, {
       action: 'organisation.updated',
       entityType: 'organisation',
       entityId: organisationId,
-      before,
-      after,
+      before: auditView(before),
+      after: auditView(after),
     });
     return after;
   });
 }
+
+/** What the audit log keeps of an organisation: what the API shows, settings in force included. */
+const auditView = ({ storedSettings: _stored, ...shown }: Awaited<ReturnType<typeof getOrganisation>>) => shown;

@@ -5,18 +5,26 @@
  */
 import { z } from 'zod';
 import type { organisations } from '../../db/schema.js';
+import { settingsResponse, type Settings } from './settings.js';
 
-/** The columns an organisation's response is made of (getOrganisation selects just these). */
-export type OrganisationRow = Pick<typeof organisations.$inferSelect, 'id' | 'name' | 'owedTargetDays' | 'createdAt'>;
+/** The columns an organisation's response is made of (getOrganisation selects just these), settings in force. */
+export type OrganisationRow = Pick<typeof organisations.$inferSelect, 'id' | 'name' | 'owedTargetDays' | 'createdAt'> & { settings: Settings };
 
 export const organisationResponse = z.object({
   id: z.string(),
   name: z.string(),
   owedTargetDays: z.number().int(),
+  settings: settingsResponse,
   createdAt: z.iso.datetime(),
 });
 export type OrganisationResponse = z.infer<typeof organisationResponse>;
 
 export function toOrganisationResponse(row: OrganisationRow): OrganisationResponse {
-  return { id: row.id, name: row.name, owedTargetDays: row.owedTargetDays, createdAt: row.createdAt.toISOString() };
+  return {
+    id: row.id,
+    name: row.name,
+    owedTargetDays: row.owedTargetDays,
+    settings: { timeApprovalBySecondPerson: row.settings.timeApprovalBySecondPerson, submittedTimeReminderDays: row.settings.submittedTimeReminderDays },
+    createdAt: row.createdAt.toISOString(),
+  };
 }
