@@ -87,6 +87,7 @@ export const logRedactPaths = [
   'req.headers["stripe-signature"]',
   'body.password',
   'body.inviteToken',
+  'body.resetToken',
 ];
 
 /**

@@ -37,12 +37,16 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   // Auth and users
   'POST /v1/auth/token': 'public',
   'POST /v1/auth/accept-invite': 'public',
+  'POST /v1/auth/reset-password': 'public',
+  'POST /v1/auth/logout': ['admin', 'finance', 'coordinator', 'participant', 'reporter'],
   'GET /v1/me': ['admin', 'finance', 'coordinator', 'participant', 'reporter'],
   'GET /v1/organisation': ['admin', 'finance', 'coordinator'],
   'PATCH /v1/organisation': ['admin'],
   'POST /v1/users': ['admin'],
   'GET /v1/users': ['admin'],
   'GET /v1/users/{id}': ['admin'],
+  'PATCH /v1/users/{id}': ['admin'],
+  'POST /v1/users/{id}/password-reset': ['admin'],
   'POST /v1/api-tokens': ['admin'],
   'GET /v1/api-tokens': ['admin'],
   'DELETE /v1/api-tokens/{id}': ['admin'],
@@ -111,7 +115,12 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
 };
 
 /** The only routes that take no bearer token (API.md). */
-const PUBLIC_ROUTES: readonly string[] = ['POST /v1/auth/token', 'POST /v1/auth/accept-invite', 'POST /v1/webhooks/stripe'];
+const PUBLIC_ROUTES: readonly string[] = [
+  'POST /v1/auth/token',
+  'POST /v1/auth/accept-invite',
+  'POST /v1/auth/reset-password',
+  'POST /v1/webhooks/stripe',
+];
 
 interface Fixture {
   /** Values for the route's path parameters, naming a record of the given organisation. */
@@ -177,6 +186,14 @@ const rateCardVersion = {
  */
 const fixtures: Partial<Record<RouteKey, FixtureFn>> = {
   'GET /v1/users/{id}': async (app, org) => {
+    const user = await create(app, org, '/v1/users', { email: uniqueEmail('fixture'), name: 'Fixture user', role: 'finance' });
+    return { params: { id: user.id } };
+  },
+  'PATCH /v1/users/{id}': async (app, org) => {
+    const user = await create(app, org, '/v1/users', { email: uniqueEmail('fixture'), name: 'Fixture user', role: 'finance' });
+    return { params: { id: user.id }, body: { name: 'Renamed fixture user' } };
+  },
+  'POST /v1/users/{id}/password-reset': async (app, org) => {
     const user = await create(app, org, '/v1/users', { email: uniqueEmail('fixture'), name: 'Fixture user', role: 'finance' });
     return { params: { id: user.id } };
   },

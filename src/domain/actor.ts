@@ -16,6 +16,14 @@ export interface Principal {
   apiTokenId: string | null;
   /** The contributor a participant user is linked to (or a staff user who is also one). */
   contributorId: string | null;
+  /**
+   * The person behind the credential: the user, or the user who made the API token. Rules
+   * that count people (four eyes, self-approval) compare these. Null for a token nobody made.
+   */
+  personId?: string | null;
+  /** A JWT's id and expiry, so logout can revoke it; absent for API tokens. */
+  jti?: string | null;
+  expiresAt?: Date | null;
 }
 
 /** Who did something: a user, a script's API token, or the system itself (jobs, webhooks). */

@@ -1,8 +1,8 @@
 import fastifyJwt from '@fastify/jwt';
-import { and, eq, isNull } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { apiTokens } from '../db/schema.js';
+import { newId } from '../lib/ids.js';
+import { AccessState } from './access-state.js';
 import type { Role } from '../domain/enums.js';
 import { AppError } from '../errors.js';
 import type { Actor, Principal } from '../domain/actor.js';
@@ -11,8 +11,14 @@ import { sha256 } from '../lib/secrets.js';
 interface JwtClaims {
   sub: string;
   org: string;
+  /** The role and contributor when issued; each request uses the user's current ones. */
   role: Role;
   cid: string | null;
+  /** The user's token version when issued: a disabled or reset user's older tokens stop. */
+  ver?: number;
+  /** The token's own id, so logout can revoke just this one. */
+  jti?: string;
+  exp?: number;
 }
 
 declare module '@fastify/jwt' {
@@ -34,7 +40,9 @@ declare module 'fastify' {
     actor(): Actor;
   }
   interface FastifyInstance {
-    issueAccessToken(claims: JwtClaims): string;
+    issueAccessToken(claims: Pick<JwtClaims, 'sub' | 'org' | 'role' | 'cid' | 'ver'>): string;
+    /** Who may still do what: users' and API tokens' current state, cached for a second. */
+    access: AccessState;
   }
 }
 
@@ -63,7 +71,10 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
     verify: { algorithms: ['HS256'], allowedIss: options.issuer, allowedAud: options.audience, maxAge: options.ttlSeconds },
   });
 
-  app.decorate('issueAccessToken', (claims: JwtClaims) => app.jwt.sign(claims));
+  app.decorate('issueAccessToken', (claims: Pick<JwtClaims, 'sub' | 'org' | 'role' | 'cid' | 'ver'>) =>
+    app.jwt.sign({ ...claims, jti: newId() }),
+  );
+  app.decorate('access', new AccessState(app.db, () => app.now()));
   app.decorateRequest('principal', null as unknown as Principal);
   app.decorateRequest('actor', function (this: FastifyRequest): Actor {
     const p = this.principal;
@@ -102,13 +113,13 @@ async function authenticate(app: FastifyInstance, request: FastifyRequest): Prom
   const token = match[1];
 
   if (token.startsWith(API_TOKEN_PREFIX)) {
-    const [row] = await app.db
-      .select({ id: apiTokens.id, organisationId: apiTokens.organisationId, role: apiTokens.role })
-      .from(apiTokens)
-      .where(and(eq(apiTokens.tokenHash, sha256(token)), isNull(apiTokens.revokedAt)))
-      .limit(1);
-    if (!row) throw unauthorized();
-    return { organisationId: row.organisationId, role: row.role, userId: null, apiTokenId: row.id, contributorId: null };
+    const hash = sha256(token);
+    const row = await app.access.apiToken(hash);
+    if (!row || row.revoked || row.makerDisabled) throw unauthorized();
+    if (row.expiresAt && row.expiresAt <= app.now()) throw unauthorized('The API token has expired.');
+    // Not awaited by the request: a failed write of "last used" must not fail the call.
+    app.access.touchApiToken(row, hash).catch((error) => request.log.warn({ err: error }, 'could not record API token use'));
+    return { organisationId: row.organisationId, role: row.role, userId: null, apiTokenId: row.id, contributorId: null, personId: row.userId };
   }
 
   let claims: JwtClaims;
@@ -118,7 +129,21 @@ async function authenticate(app: FastifyInstance, request: FastifyRequest): Prom
     throw unauthorized();
   }
   if (!claims.sub || !claims.org || !claims.role) throw unauthorized();
-  return { organisationId: claims.org, role: claims.role, userId: claims.sub, apiTokenId: null, contributorId: claims.cid ?? null };
+  const user = await app.access.user(claims.org, claims.sub);
+  if (!user || user.disabled || (claims.ver ?? 0) !== user.tokenVersion || (claims.jti && user.revokedJtis.has(claims.jti))) {
+    throw unauthorized('The session has ended: sign in again.');
+  }
+  // The user's role and contributor now, not when the token was issued: a change bites at once.
+  return {
+    organisationId: claims.org,
+    role: user.role,
+    userId: claims.sub,
+    apiTokenId: null,
+    contributorId: user.contributorId,
+    personId: claims.sub,
+    jti: claims.jti ?? null,
+    expiresAt: claims.exp ? new Date(claims.exp * 1000) : null,
+  };
 }
 
 export default fp(authPlugin, { name: 'auth', dependencies: ['database', 'errors'] });

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
-import { idParams, nonEmpty, roleEnum } from '../../lib/schemas.js';
+import { idParams, nonEmpty, roleEnum, timestamp } from '../../lib/schemas.js';
 import { createApiToken, listApiTokens, revokeApiToken } from './service.js';
 import { apiTokenResponse, newApiTokenResponse } from './views.js';
 
@@ -17,11 +17,15 @@ export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
           name: nonEmpty(),
           // A participant token would have no contributor to act for.
           role: roleEnum.exclude(['participant']),
+          expiresAt: timestamp.optional(),
         }),
         response: { 201: newApiTokenResponse },
       },
     },
-    async (request) => request.transaction((tx) => createApiToken(tx, request.principal.organisationId, request.actor(), request.body)),
+    async (request) =>
+      request.transaction((tx) =>
+        createApiToken(tx, request.principal.organisationId, request.actor(), { ...request.body, madeBy: request.principal.personId ?? null }, app.now()),
+      ),
   );
 
   app.get(
@@ -49,6 +53,7 @@ export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       await revokeApiToken(app.db, request.principal.organisationId, request.actor(), request.params.id, app.now());
+      app.access.forgetApiTokens();
       return reply.code(204).send(null);
     },
   );

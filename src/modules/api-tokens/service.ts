@@ -3,7 +3,7 @@ import type { Db } from '../../db/client.js';
 import { apiTokens } from '../../db/schema.js';
 import type { Role } from '../../domain/enums.js';
 import { inTransaction } from '../../db/tx.js';
-import { notFound } from '../../errors.js';
+import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
@@ -18,10 +18,30 @@ const viewColumns = {
   role: apiTokens.role,
   createdAt: apiTokens.createdAt,
   revokedAt: apiTokens.revokedAt,
+  createdBy: apiTokens.createdBy,
+  expiresAt: apiTokens.expiresAt,
+  lastUsedAt: apiTokens.lastUsedAt,
 };
 
-/** Issues an API token for a script. The token is returned once and stored only as a hash. */
-export async function createApiToken(db: Db, organisationId: string, actor: Actor, input: { name: string; role: Role }): Promise<NewApiTokenResponse> {
+/**
+ * Issues an API token for a script. The token is returned once and stored only as a hash. It
+ * acts for `madeBy`, the person making it: disabling them stops it, and rules that count
+ * people (four eyes) count it as them.
+ * Errors: validation_failed (an expiry already past).
+ */
+export async function createApiToken(
+  db: Db,
+  organisationId: string,
+  actor: Actor,
+  input: { name: string; role: Role; expiresAt?: string; madeBy?: string | null },
+  now: Date = new Date(),
+): Promise<NewApiTokenResponse> {
+  // By default the user acting makes it; a route passes the person behind an API token.
+  const madeBy = input.madeBy !== undefined ? input.madeBy : actor.type === 'user' ? actor.id : null;
+  const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
+  if (expiresAt && expiresAt <= now) {
+    throw new AppError('validation_failed', 'The expiry must be in the future.', { errors: [{ field: 'body.expiresAt', message: 'must be in the future' }] });
+  }
   const id = newId();
   const token = `${API_TOKEN_PREFIX}${randomToken()}`;
   return inTransaction(db, async (tx) => {
@@ -31,10 +51,12 @@ export async function createApiToken(db: Db, organisationId: string, actor: Acto
       name: input.name,
       role: input.role,
       tokenHash: sha256(token),
-      createdBy: actor.id,
+      createdBy: madeBy,
+      expiresAt,
     });
-    await recordAudit(tx, organisationId, actor, { action: 'api_token.created', entityType: 'api_token', entityId: id, after: input });
-    return { id, name: input.name, role: input.role, token };
+    const view = { name: input.name, role: input.role, createdBy: madeBy, expiresAt: expiresAt?.toISOString() ?? null };
+    await recordAudit(tx, organisationId, actor, { action: 'api_token.created', entityType: 'api_token', entityId: id, after: view });
+    return { id, name: input.name, role: input.role, expiresAt: view.expiresAt, token };
   });
 }
 

@@ -8,15 +8,38 @@ import type { apiTokens } from '../../db/schema.js';
 import { roleEnum } from '../../lib/schemas.js';
 
 /** The columns a token's response is made of (the service selects just these). */
-export type ApiTokenRow = Pick<typeof apiTokens.$inferSelect, 'id' | 'name' | 'role' | 'createdAt' | 'revokedAt'>;
+export type ApiTokenRow = Pick<
+  typeof apiTokens.$inferSelect,
+  'id' | 'name' | 'role' | 'createdAt' | 'revokedAt' | 'createdBy' | 'expiresAt' | 'lastUsedAt'
+>;
 
-export const apiTokenResponse = z.object({ id: z.string(), name: z.string(), role: roleEnum, createdAt: z.iso.datetime(), revokedAt: z.iso.datetime().nullable() });
+export const apiTokenResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: roleEnum,
+  /** The user who made it and for whom it acts. */
+  createdBy: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime().nullable(),
+  /** To the minute. */
+  lastUsedAt: z.iso.datetime().nullable(),
+  revokedAt: z.iso.datetime().nullable(),
+});
 export type ApiTokenResponse = z.infer<typeof apiTokenResponse>;
 
 /** A token as issued, with the token itself. */
-export const newApiTokenResponse = z.object({ id: z.string(), name: z.string(), role: roleEnum, token: z.string() });
+export const newApiTokenResponse = z.object({ id: z.string(), name: z.string(), role: roleEnum, expiresAt: z.iso.datetime().nullable(), token: z.string() });
 export type NewApiTokenResponse = z.infer<typeof newApiTokenResponse>;
 
 export function toApiTokenResponse(row: ApiTokenRow): ApiTokenResponse {
-  return { id: row.id, name: row.name, role: row.role, createdAt: row.createdAt.toISOString(), revokedAt: row.revokedAt?.toISOString() ?? null };
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt.toISOString(),
+    expiresAt: row.expiresAt?.toISOString() ?? null,
+    lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+    revokedAt: row.revokedAt?.toISOString() ?? null,
+  };
 }

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { password, roleEnum } from '../../lib/schemas.js';
-import { acceptInvite, authenticateUser } from '../users/service.js';
+import { acceptInvite, authenticateUser, resetPassword, revokeOwnToken } from '../users/service.js';
+import { roles } from '../../domain/enums.js';
 
 export const authRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
@@ -39,6 +40,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         org: user.organisationId,
         role: user.role,
         cid: user.contributorId,
+        ver: user.tokenVersion,
       });
       return { accessToken, tokenType: 'Bearer' as const, expiresIn: app.config.jwt.ttlSeconds };
     },
@@ -59,6 +61,39 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const user = await acceptInvite(app.db, request.body.inviteToken, request.body.password, app.now());
       return { userId: user.id, email: user.email };
+    },
+  );
+
+  app.post(
+    '/v1/auth/reset-password',
+    {
+      config: { public: true, rateLimit: { max: app.config.loginRateLimit, timeWindow: '1 minute' } },
+      schema: {
+        tags: ['auth'],
+        summary: 'Set a new password with a reset token; every earlier token of the user stops working',
+        security: [],
+        body: z.strictObject({ resetToken: z.string().min(1).max(200), password }),
+        response: { 200: z.object({ userId: z.string(), email: z.string() }) },
+      },
+    },
+    async (request) => {
+      const user = await resetPassword(app.db, request.body.resetToken, request.body.password, app.now());
+      app.access.forgetUser(user.organisationId, user.id);
+      return { userId: user.id, email: user.email };
+    },
+  );
+
+  app.post(
+    '/v1/auth/logout',
+    {
+      config: { roles },
+      schema: { tags: ['auth'], summary: 'Revoke the token this request is made with', response: { 204: z.null() } },
+    },
+    async (request, reply) => {
+      await revokeOwnToken(app.db, request.principal, app.now());
+      if (request.principal.userId) app.access.forgetUser(request.principal.organisationId, request.principal.userId);
+      else app.access.forgetApiTokens();
+      return reply.code(204).send(null);
     },
   );
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
 import { email, id, idParams, nonEmpty, password, roleEnum } from '../../lib/schemas.js';
-import { createUser, getUser, listUsers } from './service.js';
+import { createUser, getUser, issuePasswordReset, listUsers, updateUser } from './service.js';
 import { userResponse } from './views.js';
 
 export const userRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -46,5 +46,43 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => getUser(app.db, request.principal.organisationId, request.params.id),
   );
-};
 
+  app.patch(
+    '/v1/users/:id',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags: ['users'],
+        summary: 'Rename, re-role, disable or enable a user (their tokens follow within a second)',
+        params: idParams,
+        body: z.strictObject({ name: nonEmpty().optional(), role: roleEnum.optional(), disabled: z.boolean().optional() }),
+        response: { 200: userResponse },
+      },
+    },
+    async (request) => {
+      const { organisationId } = request.principal;
+      const user = await request.transaction((tx) => updateUser(tx, organisationId, request.actor(), request.params.id, request.body, app.now()));
+      app.access.forgetUser(organisationId, user.id);
+      return user;
+    },
+  );
+
+  app.post(
+    '/v1/users/:id/password-reset',
+    {
+      config: { roles: ['admin'], sensitiveResponse: true },
+      schema: {
+        tags: ['users'],
+        summary: 'Issue a one-time password reset (expires in 24 hours)',
+        params: idParams,
+        response: { 200: z.object({ resetToken: z.string(), expiresAt: z.iso.datetime() }) },
+      },
+    },
+    async (request) => {
+      const reset = await request.transaction((tx) =>
+        issuePasswordReset(tx, request.principal.organisationId, request.actor(), request.params.id, app.now()),
+      );
+      return { resetToken: reset.resetToken, expiresAt: reset.expiresAt.toISOString() };
+    },
+  );
+};

@@ -8,7 +8,7 @@ import type { users } from '../../db/schema.js';
 import { roleEnum } from '../../lib/schemas.js';
 
 /** The columns a user's response is made of (the service selects just these). */
-export type UserRow = Pick<typeof users.$inferSelect, 'id' | 'email' | 'name' | 'role' | 'contributorId' | 'createdAt'>;
+export type UserRow = Pick<typeof users.$inferSelect, 'id' | 'email' | 'name' | 'role' | 'contributorId' | 'createdAt' | 'disabledAt'>;
 
 export const userResponse = z.object({
   id: z.string(),
@@ -16,6 +16,8 @@ export const userResponse = z.object({
   name: z.string(),
   role: roleEnum,
   contributorId: z.string().nullable(),
+  /** True while the user is disabled (they cannot sign in; their tokens are refused). */
+  disabled: z.boolean(),
   createdAt: z.iso.datetime(),
 });
 export type UserResponse = z.infer<typeof userResponse>;
@@ -27,6 +29,7 @@ export function toUserResponse(row: UserRow): UserResponse {
     name: row.name,
     role: row.role,
     contributorId: row.contributorId,
+    disabled: row.disabledAt !== null,
     createdAt: row.createdAt.toISOString(),
   };
 }
