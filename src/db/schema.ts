@@ -796,3 +796,15 @@ export const revokedTokens = pgTable(
   },
   (t) => [primaryKey({ columns: [t.organisationId, t.jti] }), index('revoked_tokens_user_idx').on(t.organisationId, t.userId)],
 );
+
+/**
+ * Failed sign-ins in the current minute, per account (`account:<email>`) and per client address
+ * (`address:<ip>`), shared by every instance through the database: one address cannot spray
+ * passwords across accounts, nor many addresses hammer one account. Successes are not counted.
+ * Not tenant data: a sign-in names no organisation until it succeeds.
+ */
+export const signInFailures = pgTable('sign_in_failures', {
+  key: text('key').primaryKey(),
+  windowStart: timestamp('window_start', { withTimezone: true, mode: 'date' }).notNull(),
+  failures: integer('failures').notNull(),
+});
