@@ -301,7 +301,9 @@ t.test('repeated failed logins are rate limited', async (t) => {
   const limited = await buildTestApp({ env: { LOGIN_RATE_LIMIT: '3' } });
   t.teardown(() => limited.close());
   const org = await createTestOrg(limited);
-  const attempt = () => limited.inject({ method: 'POST', url: '/v1/auth/token', payload: { email: org.adminEmail, password: 'a wrong guess' } });
+  // An address of its own: failures are counted per address across the whole database.
+  const attempt = () =>
+    limited.inject({ method: 'POST', url: '/v1/auth/token', remoteAddress: '192.0.2.77', payload: { email: org.adminEmail, password: 'a wrong guess' } });
   for (let i = 1; i <= 3; i++) assertProblem(t, await attempt(), 401, 'invalid_credentials');
   const fourth = await attempt();
   assertProblem(t, fourth, 429, 'rate_limited');

@@ -3,26 +3,15 @@ import { z } from 'zod';
 import { password, roleEnum } from '../../lib/schemas.js';
 import { acceptInvite, authenticateUser, resetPassword, revokeOwnToken } from '../users/service.js';
 import { roles } from '../../domain/enums.js';
+import { AppError } from '../../errors.js';
+import { assertMaySignIn, recordSignInFailure, signInKeys } from './sign-in-limits.js';
 
 export const authRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/auth/token',
     {
-      config: {
-        public: true,
-        // Counted per client address and email, so guessing one account's password is slowed
-        // without locking its owner out from elsewhere.
-        rateLimit: {
-          // After the body is parsed, so the key can include the email.
-          hook: 'preHandler',
-          max: app.config.loginRateLimit,
-          timeWindow: '1 minute',
-          keyGenerator: (request) => {
-            const body = request.body as { email?: unknown } | undefined;
-            return `${request.ip}|${typeof body?.email === 'string' ? body.email.toLowerCase() : ''}`;
-          },
-        },
-      },
+      // Failed attempts are limited per account and per address (sign-in-limits.ts).
+      config: { public: true },
       schema: {
         tags: ['auth'],
         summary: 'Exchange an email and password for a short-lived access token',
@@ -33,8 +22,20 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => {
-      const user = await authenticateUser(app.db, request.body.email, request.body.password);
+    async (request, reply) => {
+      const keys = signInKeys(request.body.email, request.ip);
+      try {
+        await assertMaySignIn(app.db, keys, app.config.loginRateLimit, app.now());
+      } catch (error) {
+        if (error instanceof AppError && typeof error.extras.retryAfterSeconds === 'number') {
+          reply.header('Retry-After', String(error.extras.retryAfterSeconds));
+        }
+        throw error;
+      }
+      const user = await authenticateUser(app.db, request.body.email, request.body.password).catch(async (error: unknown) => {
+        if (error instanceof AppError && error.code === 'invalid_credentials') await recordSignInFailure(app.db, keys, app.now());
+        throw error;
+      });
       const accessToken = app.issueAccessToken({
         sub: user.id,
         org: user.organisationId,

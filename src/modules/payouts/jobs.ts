@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { startJobQueue } from '../../jobs/queue.js';
+import { purgeSignInFailures } from '../auth/sign-in-limits.js';
+import { purgeRevokedTokens } from '../users/service.js';
 import { createNotificationSender, type NotificationSender } from '../notifications/delivery.js';
 import { sendReminders } from '../notifications/reminders.js';
 import { runDueSchedules } from './schedule.js';
@@ -58,7 +60,13 @@ async function payoutJobsPlugin(app: FastifyInstance) {
           );
           if (items.length) app.log.info({ count: items.length, atStart }, 'queued Stripe payout items still in transit');
         },
-        purgeIdempotencyKeys: app.purgeIdempotencyKeys,
+        // The hourly purge of what is kept only for a while: idempotency keys, sign-in failure
+        // windows, revocations of tokens that have expired anyway.
+        purgeIdempotencyKeys: async () => {
+          await app.purgeIdempotencyKeys();
+          await purgeSignInFailures(app.db, app.now());
+          await purgeRevokedTokens(app.db, app.now());
+        },
         deliverNotification: sender ? (job, attempt) => sender!.deliver(job, attempt) : null,
         sweepNotifications: async () => sender?.sweep(),
         payoutSchedules: async () => runDueSchedules(app.db, app.now(), app.log),

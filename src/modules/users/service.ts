@@ -289,3 +289,8 @@ export async function revokeOwnToken(db: Db, principal: Principal, now: Date): P
       .onConflictDoNothing();
   });
 }
+
+/** Drops revocations of tokens that have expired anyway (run by the hourly purge). */
+export async function purgeRevokedTokens(db: Db, now: Date): Promise<void> {
+  await db.delete(revokedTokens).where(lt(revokedTokens.expiresAt, now));
+}
