@@ -103,6 +103,9 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   'POST /v1/payout-runs/{id}/cancel': ['finance'],
   'POST /v1/payouts/{id}/mark-paid': ['finance'],
   'POST /v1/payouts/{id}/mark-failed': ['finance'],
+  'PUT /v1/payout-schedule': ['finance'],
+  'GET /v1/payout-schedule': ['admin', 'finance'],
+  'DELETE /v1/payout-schedule': ['finance'],
   // Stripe
   'POST /v1/contributors/{id}/stripe-account': ['finance', 'coordinator'],
   'POST /v1/me/stripe-account': ['participant'],
