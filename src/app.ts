@@ -13,7 +13,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
-import { sha256 } from './lib/secrets.js';
+import { setPasswordHashCost, sha256 } from './lib/secrets.js';
 import type { Database, Db } from './db/client.js';
 import type { JobQueue } from './jobs/queue.js';
 import { createStripeClient, type Stripe } from './lib/stripe.js';
@@ -95,6 +95,7 @@ export const logRedactPaths = [
  * parses config, opens the database, builds, listens and closes; tests build the same app.
  */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  setPasswordHashCost(deps.config.passwordHashCost);
   const app = Fastify({
     logger: deps.logger ?? { level: deps.config.logLevel, redact: logRedactPaths },
     bodyLimit: BODY_LIMIT,

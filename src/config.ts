@@ -23,6 +23,8 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
     LOGIN_RATE_LIMIT: z.coerce.number().int().min(1).default(10),
+    /** log2 of scrypt's N for new password hashes: 17 is OWASP's advice; lower only for tests. */
+    PASSWORD_HASH_COST: z.coerce.number().int().min(10).max(18).default(17),
     /** Report requests a minute per token: one script cannot hold the database's connections. */
     REPORT_RATE_LIMIT: z.coerce.number().int().min(1).default(60),
     STRIPE_SECRET_KEY: z.string().min(1).optional(),
@@ -79,6 +81,7 @@ export interface Config {
   jwt: { issuer: string; audience: string; ttlSeconds: number };
   logLevel: Env['LOG_LEVEL'];
   loginRateLimit: number;
+  passwordHashCost: number;
   reportRateLimit: number;
   stripe: { secretKey?: string; webhookSecret?: string; apiBase?: string; timeoutMs: number; maxRequestsPerSecond: number };
   /** Concurrent payout jobs in this process; 0 runs none here (another process works the queue). */
@@ -116,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwt: { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, ttlSeconds: e.JWT_TTL_SECONDS },
     logLevel: e.LOG_LEVEL,
     loginRateLimit: e.LOGIN_RATE_LIMIT,
+    passwordHashCost: e.PASSWORD_HASH_COST,
     reportRateLimit: e.REPORT_RATE_LIMIT,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,

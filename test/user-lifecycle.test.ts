@@ -193,3 +193,29 @@ t.test('another instance sees a disabled user within a second', async (t) => {
   await sleep(ACCESS_STATE_TTL_MS + 100);
   t.equal((await other.inject({ method: 'GET', url: '/v1/me', headers: bearer(user.token) })).statusCode, 401);
 });
+
+t.test("passwords are hashed at OWASP's cost by default, and an older hash is raised on the next sign-in", async (t) => {
+  const { loadConfig } = await import('../src/config.js');
+  const { hashPassword, setPasswordHashCost, DEFAULT_HASH_COST } = await import('../src/lib/secrets.js');
+  t.equal(loadConfig({}).passwordHashCost, 17, 'scrypt N=2^17 unless told otherwise');
+  t.equal(DEFAULT_HASH_COST, 17);
+
+  const { users } = await import('../src/db/schema.js');
+  const { eq } = await import('drizzle-orm');
+  const storedHash = async (id: string) => (await app.db.select({ h: users.passwordHash }).from(users).where(eq(users.id, id)))[0]!.h!;
+
+  const org = await createTestOrg(app);
+  const user = await userWithPassword(org, 'finance');
+  t.match(await storedHash(user.id), /^scrypt\$4096\$8\$1\$/, 'the suite hashes at its own lower cost (PASSWORD_HASH_COST=12)');
+  const older = await buildTestApp({ env: { PASSWORD_HASH_COST: '13' } });
+  try {
+    const signedIn = await older.inject({ method: 'POST', url: '/v1/auth/token', payload: { email: user.email, password: user.password } });
+    t.equal(signedIn.statusCode, 200);
+    t.match(await storedHash(user.id), /^scrypt\$8192\$8\$1\$/, 'rehashed at the cost now configured');
+    t.equal((await older.inject({ method: 'POST', url: '/v1/auth/token', payload: { email: user.email, password: user.password } })).statusCode, 200);
+    t.match(await hashPassword('x'), /^scrypt\$8192\$/);
+  } finally {
+    await older.close();
+    setPasswordHashCost(12);
+  }
+});

@@ -1,30 +1,56 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import pLimit from 'p-limit';
 
 /**
- * Password hashing with scrypt (memory-hard, in node:crypto, no native build). The stored form
- * carries its parameters so they can be raised later without breaking old hashes:
- * `scrypt$N$r$p$salt$hash` (salt and hash base64url).
+ * Password hashing with scrypt (memory-hard, in node:crypto, no native build) at OWASP's current
+ * advice, N=2^17, r=8, p=1. The stored form carries its parameters, `scrypt$N$r$p$salt$hash`
+ * (salt and hash base64url), so old hashes still verify and are rehashed at the current cost
+ * on the next successful sign-in (`needsRehash`).
+ *
+ * N=2^17 takes 128 MiB for each hash in progress, so at most two run at once: a burst of
+ * sign-ins waits its turn instead of taking the process's memory (the sign-in limits keep the
+ * queue short).
  */
-const PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
+export const DEFAULT_HASH_COST = 17;
+const R = 8;
+const P = 1;
 const KEY_LENGTH = 32;
-// N=2^15, r=8 needs 32 MiB; allow some headroom over Node's 32 MiB default.
-const MAX_MEM = 64 * 1024 * 1024;
+// 128 * N * r bytes, with headroom over the largest N we accept to verify.
+const MAX_MEM = 288 * 1024 * 1024;
+const MAX_VERIFIABLE_N = 2 ** 18;
+const hashing = pLimit(2);
+
+let cost = DEFAULT_HASH_COST;
+
+/**
+ * Sets log2(N) for new hashes (PASSWORD_HASH_COST; the app sets it at start). Only a test suite
+ * has reason to lower it, to stay fast; the stored parameters keep every hash verifiable.
+ */
+export function setPasswordHashCost(log2N: number): void {
+  cost = log2N;
+}
 
 function scryptAsync(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options, (error, key) => (error ? reject(error) : resolve(key))),
+  return hashing(
+    () =>
+      new Promise<Buffer>((resolve, reject) =>
+        scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options, (error, key) => (error ? reject(error) : resolve(key))),
+      ),
   );
 }
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scryptAsync(password, salt, { ...PARAMS, maxmem: MAX_MEM });
-  return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  const N = 2 ** cost;
+  const key = await scryptAsync(password, salt, { N, r: R, p: P, maxmem: MAX_MEM });
+  return ['scrypt', N, R, P, salt.toString('base64url'), key.toString('base64url')].join('$');
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
+  // Parameters come from the database; a tampered row must not make us allocate gigabytes.
+  if (Number(n) > MAX_VERIFIABLE_N || Number(r) !== R || Number(p) !== P) return false;
   const expected = Buffer.from(hash, 'base64url');
   const key = await scryptAsync(password, Buffer.from(salt, 'base64url'), {
     N: Number(n),
@@ -33,6 +59,12 @@ export async function verifyPassword(password: string, stored: string): Promise<
     maxmem: MAX_MEM,
   });
   return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+/** Whether a stored hash was made at other parameters than today's (rehash it on sign-in). */
+export function needsRehash(stored: string): boolean {
+  const [scheme, n, r, p] = stored.split('$');
+  return scheme !== 'scrypt' || Number(n) !== 2 ** cost || Number(r) !== R || Number(p) !== P;
 }
 
 /**

@@ -7,7 +7,7 @@ import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor, Principal } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
-import { dummyPasswordHash, hashPassword, randomToken, sha256, verifyPassword } from '../../lib/secrets.js';
+import { dummyPasswordHash, hashPassword, needsRehash, randomToken, sha256, verifyPassword } from '../../lib/secrets.js';
 import { toUserResponse, type UserResponse } from './views.js';
 
 export const INVITE_TTL_MS = 7 * 24 * 3_600_000;
@@ -129,6 +129,14 @@ export async function authenticateUser(db: Db, email: string, password: string) 
   // A disabled user is told exactly what a wrong password is told: nothing about the account.
   if (!row || !row.passwordHash || !ok || row.disabledAt) {
     throw new AppError('invalid_credentials', 'The email or password is wrong.');
+  }
+  if (needsRehash(row.passwordHash)) {
+    // Made at an older cost: now that we hold the password, store it at today's.
+    const stored = row.passwordHash;
+    await db
+      .update(users)
+      .set({ passwordHash: await hashPassword(password) })
+      .where(and(eq(users.organisationId, row.organisationId), eq(users.id, row.id), eq(users.passwordHash, stored)));
   }
   return row;
 }
