@@ -1,4 +1,4 @@
-import type { NotificationKind } from '../../domain/enums.js';
+import type { NotificationKind, Role } from '../../domain/enums.js';
 import { date, money } from '../../web/format.js';
 
 /**
@@ -121,6 +121,49 @@ const templates: Record<NotificationKind, (d: Data) => Message> = {
     action: 'Review time',
   }),
 };
+
+/** What each kind is, in a line, for the choices on the account page. */
+export const kindLabels: Record<NotificationKind, string> = {
+  time_approved: 'When time you gave is approved',
+  payment_sent: 'When a payment is on its way to you',
+  payment_failed: 'When a payment to you did not go through',
+  payment_held_earnings_limit: 'When money is kept back so you stay within your earnings limit',
+  limit_nearly_reached: 'When you are close to your earnings limit',
+  payout_setup_started: 'When someone starts setting up a payout account for you',
+  payout_details_changed: 'When the bank details that payments go to are changed',
+  run_awaiting_approval: 'When a payment run is waiting for approval',
+  payments_failed: 'When payments did not go through',
+  time_awaiting_approval: 'A daily reminder when time has been waiting for approval',
+};
+
+/** The kinds a person paid by the organisation hears about: their own money. */
+const participantKinds: NotificationKind[] = [
+  'time_approved',
+  'payment_sent',
+  'payment_failed',
+  'payment_held_earnings_limit',
+  'limit_nearly_reached',
+  'payout_setup_started',
+  'payout_details_changed',
+];
+
+/** The kinds each role is sent (outbox callers pick recipients by these roles). */
+const staffKinds: Record<Role, NotificationKind[]> = {
+  participant: [],
+  finance: ['run_awaiting_approval', 'payments_failed', 'payout_details_changed'],
+  coordinator: ['time_awaiting_approval'],
+  admin: ['run_awaiting_approval', 'payments_failed', 'payout_details_changed', 'time_awaiting_approval'],
+  reporter: [],
+};
+
+/**
+ * The kinds that can reach a user: those of their role, and a paid person's own when they are
+ * linked to a contributor (a participant, or a member of staff who is also paid).
+ */
+export function kindsFor(role: Role, linkedToContributor: boolean): NotificationKind[] {
+  const kinds = [...staffKinds[role], ...(role === 'participant' || linkedToContributor ? participantKinds : [])];
+  return [...new Set(kinds)];
+}
 
 export function messageFor(kind: NotificationKind, data: Data): Message {
   return templates[kind](data);

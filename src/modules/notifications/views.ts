@@ -1,0 +1,63 @@
+/**
+ * What the API shows of the email outbox and of a user's email choices: the response schemas
+ * (which also document them in the OpenAPI document) and the mappers from the rows, side by
+ * side. Never the address or the body of a message: those are the recipient's.
+ */
+import { z } from 'zod';
+import type { notifications } from '../../db/schema.js';
+import { notificationKinds, notificationStatuses, type NotificationKind } from '../../domain/enums.js';
+import { wantsEmail } from './outbox.js';
+
+export const notificationKindEnum = z.enum(notificationKinds);
+export const notificationStatusEnum = z.enum(notificationStatuses);
+
+/** The columns a notification's response is made of. */
+export type NotificationRow = Pick<
+  typeof notifications.$inferSelect,
+  'id' | 'userId' | 'contributorId' | 'kind' | 'status' | 'attempts' | 'lastError' | 'createdAt' | 'sentAt'
+>;
+
+export const notificationResponse = z.object({
+  id: z.string(),
+  /** The user it is for; null for a contributor without a log-in (written to at their own address). */
+  userId: z.string().nullable(),
+  contributorId: z.string().nullable(),
+  kind: notificationKindEnum,
+  status: notificationStatusEnum,
+  /** Tries so far. */
+  attempts: z.number().int(),
+  /** Why the last try failed (the mail server's answer), or why it was not sent; null once sent. */
+  lastError: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  sentAt: z.iso.datetime().nullable(),
+});
+export type NotificationResponse = z.infer<typeof notificationResponse>;
+
+export function toNotificationResponse(row: NotificationRow): NotificationResponse {
+  return {
+    id: row.id,
+    userId: row.userId,
+    contributorId: row.contributorId,
+    kind: row.kind,
+    status: row.status,
+    attempts: row.attempts,
+    lastError: row.lastError,
+    createdAt: row.createdAt.toISOString(),
+    sentAt: row.sentAt?.toISOString() ?? null,
+  };
+}
+
+/** Every kind with whether this user gets it: their choice, else the kind's default. */
+export const preferencesResponse = z.object({
+  email: z.object(Object.fromEntries(notificationKinds.map((kind) => [kind, z.boolean()])) as Record<NotificationKind, z.ZodBoolean>),
+});
+export type PreferencesResponse = z.infer<typeof preferencesResponse>;
+
+/** A change to some kinds; the kinds left out keep what they were. Unknown kinds are refused. */
+export const preferencesBody = z.strictObject({
+  email: z.partialRecord(notificationKindEnum, z.boolean()),
+});
+
+export function toPreferencesResponse(stored: Partial<Record<NotificationKind, boolean>>): PreferencesResponse {
+  return { email: Object.fromEntries(notificationKinds.map((kind) => [kind, wantsEmail(stored, kind)])) as Record<NotificationKind, boolean> };
+}
