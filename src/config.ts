@@ -8,6 +8,11 @@ import { z } from 'zod';
 const envSchema = z
   .object({
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    /**
+     * The owner's connection, for migrations only. With it, the service itself connects as
+     * DATABASE_URL's role and is granted rows only (src/db/roles.ts).
+     */
+    MIGRATION_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
     PGLITE_DIR: z.string().min(1).default('./data/pglite'),
     /**
      * The embedded database's buffer cache. PGlite lives in this process, so the cache is part of
@@ -61,6 +66,9 @@ const envSchema = z
       .transform((v) => (v === undefined || v === '' || v === 'false' ? false : v === 'true' ? true : /^\d+$/.test(v) ? Number(v) : v)),
   })
   .superRefine((env, ctx) => {
+    if (env.MIGRATION_DATABASE_URL && !env.DATABASE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['MIGRATION_DATABASE_URL'], message: 'needs DATABASE_URL (the service role) beside it' });
+    }
     if (env.DATABASE_URL && !env.JWT_SECRET) {
       ctx.addIssue({
         code: 'custom',
@@ -73,7 +81,9 @@ const envSchema = z
 export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
-  database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'pglite'; dataDir: string; sharedBuffers?: string };
+  database:
+    | { kind: 'postgres'; url: string; poolSize: number; migrationUrl?: string }
+    | { kind: 'pglite'; dataDir: string; sharedBuffers?: string };
   port: number;
   host: string;
   /** Absent only in embedded mode before the secret file is read; see resolveJwtSecret. */
@@ -111,7 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   return {
     database: e.DATABASE_URL
-      ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DB_POOL_SIZE }
+      ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DB_POOL_SIZE, migrationUrl: e.MIGRATION_DATABASE_URL }
       : { kind: 'pglite', dataDir: e.PGLITE_DIR, sharedBuffers: e.PGLITE_SHARED_BUFFERS },
     port: e.PORT,
     host: e.HOST,

@@ -3,6 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
+import { grantServiceRole, roleOf } from './db/roles.js';
+import { installJobQueue } from './jobs/queue.js';
 
 /**
  * The JWT secret. With PostgreSQL it must be configured (several instances share it); in
@@ -28,8 +30,25 @@ export async function resolveJwtSecret(config: Config): Promise<string> {
   return (await readFile(file, 'utf8')).trim();
 }
 
-/** Opens the configured database and applies pending migrations. */
+/**
+ * Opens the configured database and applies pending migrations. With MIGRATION_DATABASE_URL
+ * the migrations (and the job queue's tables) are applied as the owner, the service's role is
+ * granted rows only, and the service connects as that role without migrating.
+ */
 export async function openConfiguredDatabase(config: Config): Promise<Database> {
+  const settings = config.database;
+  if (settings.kind === 'postgres' && settings.migrationUrl) {
+    const owner = await openDatabase({ kind: 'postgres', url: settings.migrationUrl, poolSize: 2 });
+    try {
+      await owner.migrate();
+      await installJobQueue(owner);
+    } finally {
+      await owner.close();
+    }
+    const role = roleOf(settings.url);
+    if (role !== roleOf(settings.migrationUrl)) await grantServiceRole(settings.migrationUrl, role);
+    return openDatabase(settings);
+  }
   const database = await openDatabase(config.database);
   try {
     await database.migrate();

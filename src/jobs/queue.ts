@@ -124,23 +124,8 @@ function adapterFor(database: Database): PgBoss.Db {
   };
 }
 
-export async function startJobQueue(
-  database: Database,
-  handlers: JobHandlers,
-  options: { workers: number; log: FastifyBaseLogger },
-): Promise<JobQueue> {
-  const boss = new PgBoss({
-    db: adapterFor(database),
-    schema: 'pgboss',
-    // Keep finished jobs a week for inspection; pg-boss archives and deletes after that.
-    archiveCompletedAfterSeconds: 24 * 3600,
-    deleteAfterDays: 7,
-    maintenanceIntervalSeconds: 120,
-    monitorStateIntervalSeconds: 60,
-  });
-  boss.on('error', (error) => options.log.error({ err: error }, 'job queue error'));
-  await boss.start();
-
+/** Every queue, with its retry policy (a no-op for queues that exist). */
+async function createQueues(boss: PgBoss): Promise<void> {
   // Retries back off 2 s, 4 s, 8 s … up to about an hour; the sweep requeues anything that
   // still has money in transit after that.
   // A job whose process died is expired (and retried) after two minutes, well past Stripe's timeout.
@@ -159,6 +144,39 @@ export async function startJobQueue(
   await boss.createQueue(QUEUES.sweepNotifications, { name: QUEUES.sweepNotifications, retryLimit: 0 });
   await boss.createQueue(QUEUES.payoutSchedules, { name: QUEUES.payoutSchedules, retryLimit: 0 });
   await boss.createQueue(QUEUES.reminders, { name: QUEUES.reminders, retryLimit: 2, retryDelay: 60 });
+}
+
+/**
+ * Creates the job queue's schema and queues as the database owner (MIGRATION_DATABASE_URL), so
+ * a service role without DDL rights can then use them (src/db/roles.ts).
+ */
+export async function installJobQueue(database: Database): Promise<void> {
+  const boss = new PgBoss({ db: adapterFor(database), schema: 'pgboss', supervise: false, schedule: false });
+  await boss.start();
+  await createQueues(boss);
+  await boss.stop({ graceful: false, wait: true });
+}
+
+export async function startJobQueue(
+  database: Database,
+  handlers: JobHandlers,
+  options: { workers: number; log: FastifyBaseLogger; migrate?: boolean },
+): Promise<JobQueue> {
+  const boss = new PgBoss({
+    db: adapterFor(database),
+    schema: 'pgboss',
+    // False when the owner installed the schema and this role may not change it.
+    migrate: options.migrate ?? true,
+    // Keep finished jobs a week for inspection; pg-boss archives and deletes after that.
+    archiveCompletedAfterSeconds: 24 * 3600,
+    deleteAfterDays: 7,
+    maintenanceIntervalSeconds: 120,
+    monitorStateIntervalSeconds: 60,
+  });
+  boss.on('error', (error) => options.log.error({ err: error }, 'job queue error'));
+  await boss.start();
+
+  await createQueues(boss);
 
   if (options.workers > 0) {
     // pg-boss polls at most twice a second per worker, so each worker takes a batch and pays

@@ -72,7 +72,11 @@ async function payoutJobsPlugin(app: FastifyInstance) {
         payoutSchedules: async () => runDueSchedules(app.db, app.now(), app.log),
         reminders: async () => sendReminders(app.db, app.now()),
       },
-      { workers: app.config.payoutWorkers, log: app.log },
+      {
+        workers: app.config.payoutWorkers,
+        log: app.log,
+        migrate: !(app.config.database.kind === 'postgres' && app.config.database.migrationUrl),
+      },
     );
   });
   app.addHook('onClose', async () => {
