@@ -37,4 +37,4 @@ export { makeEvent, signedEvent, webhookHeader, type StripeEventJson } from './e
 export type { Fault, FaultSpec, RequestMatcher } from './faults.js';
 export { parseForm, type ParamValue, type Params } from './params.js';
 export { startStripeDouble, type RequestLogEntry, type StripeDouble, type StripeDoubleOptions } from './server.js';
-export type { CapabilityStatus, CreateAccountOptions, DoubleAccount, DoubleReversal, DoubleTransfer, Metadata } from './store.js';
+export type { CapabilityStatus, CreateAccountOptions, DoubleAccount, DoubleBankAccount, DoubleReversal, DoubleTransfer, Metadata } from './store.js';

@@ -12,7 +12,16 @@ import { IdempotencyStore, type KeyedRequest } from './idempotency.js';
 import { randomId } from './ids.js';
 import { BadParams, parseForm, type Params } from './params.js';
 import { route } from './routes.js';
-import { StripeStore, type CapabilityStatus, type CreateAccountOptions, type DoubleAccount, type DoubleReversal, type DoubleTransfer } from './store.js';
+import { makeEvent, type StripeEventJson } from './events.js';
+import {
+  StripeStore,
+  type CapabilityStatus,
+  type CreateAccountOptions,
+  type DoubleAccount,
+  type DoubleBankAccount,
+  type DoubleReversal,
+  type DoubleTransfer,
+} from './store.js';
 
 export interface RequestLogEntry {
   method: string;
@@ -70,6 +79,15 @@ export interface StripeDouble {
   setCapability(id: string, capability: string, status: CapabilityStatus): DoubleAccount;
   /** Adds an account without an HTTP request. */
   createAccount(options?: CreateAccountOptions): DoubleAccount;
+  /**
+   * The person replaces their bank details (in Stripe's Express dashboard): a new bank account
+   * becomes the default and the old default is removed. Returns the Connect events Stripe sends
+   * for it, in its order: `account.external_account.created` (the new one),
+   * `account.external_account.deleted` (the old one, if there was one) and `account.updated` with
+   * the previous list under `previous_attributes.external_accounts`. Nothing is delivered: the test
+   * posts the events it wants (see deliverEvent in test/helpers/payout-fixtures.ts).
+   */
+  changeBankAccount(id: string, fields?: { last4?: string; bankName?: string }): { account: DoubleAccount; added: DoubleBankAccount; removed: DoubleBankAccount | null; events: StripeEventJson[] };
   /** Reverses out of band (as from the Dashboard); returns the reversal. Default: all that is left. */
   reverseTransfer(id: string, amount?: number): DoubleReversal;
   /** Sets one currency's platform balance (and turns balance checking on). */
@@ -145,6 +163,19 @@ function controls(state: DoubleState, server: Server, port: number): StripeDoubl
       return account;
     },
     createAccount: (o = {}) => store.createAccount(o),
+    changeBankAccount(id, fields = {}) {
+      const account = store.mustAccount(id);
+      const before = structuredClone(account.external_accounts);
+      const old = account.external_accounts.data.find((b) => b.currency === account.default_currency && b.default_for_currency) ?? null;
+      const added = store.addBankAccount(account, fields);
+      const removed = old ? store.removeBankAccount(account, old.id) : null;
+      const events = [
+        makeEvent('account.external_account.created', added, { account: id }),
+        ...(removed ? [makeEvent('account.external_account.deleted', { ...removed, deleted: true }, { account: id })] : []),
+        makeEvent('account.updated', account, { account: id, previous_attributes: { external_accounts: before } }),
+      ];
+      return { account, added, removed, events };
+    },
     reverseTransfer(id, amount) {
       return store.reverse(store.mustTransfer(id), amount, {});
     },

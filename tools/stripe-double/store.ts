@@ -24,6 +24,26 @@ export interface DoubleAccount {
   created: number;
   metadata: Metadata;
   requirements: { currently_due: string[]; eventually_due: string[]; past_due: string[]; disabled_reason: string | null };
+  /** Where the account's balance is paid out: bank accounts (Stripe lists them on Express and Custom accounts). */
+  external_accounts: { object: 'list'; data: DoubleBankAccount[]; has_more: false; total_count: number; url: string };
+}
+
+/** A connected account's bank account (an "external account"), as Stripe shows it to the platform. */
+export interface DoubleBankAccount {
+  id: string;
+  object: 'bank_account';
+  account: string;
+  account_holder_name: string | null;
+  account_holder_type: 'individual';
+  bank_name: string;
+  country: string;
+  currency: string;
+  default_for_currency: boolean;
+  fingerprint: string;
+  last4: string;
+  metadata: Metadata;
+  routing_number: string;
+  status: 'new' | 'validated' | 'verified' | 'verification_failed' | 'errored';
 }
 
 export interface DoubleReversal {
@@ -128,14 +148,18 @@ export class StripeStore {
         past_due: [...UNSUBMITTED],
         disabled_reason: 'requirements.past_due',
       },
+      external_accounts: { object: 'list', data: [], has_more: false, total_count: 0, url: '' },
     };
+    account.external_accounts.url = `/v1/accounts/${account.id}/external_accounts`;
     this.accounts.set(account.id, account);
     if (o.active) this.activate(account);
     return account;
   }
 
-  /** capabilities.transfers 'active' (and card_payments if requested), payouts_enabled, details_submitted. */
+  /** capabilities.transfers 'active' (and card_payments if requested), payouts_enabled, details_submitted,
+   * and a bank account to pay out to, as onboarding collects one (kept if the account has one already). */
   activate(account: DoubleAccount): DoubleAccount {
+    if (!account.external_accounts.data.length) this.addBankAccount(account);
     account.capabilities.transfers = 'active';
     if ('card_payments' in account.capabilities) {
       account.capabilities.card_payments = 'active';
@@ -145,6 +169,48 @@ export class StripeStore {
     account.details_submitted = true;
     account.requirements = { currently_due: [], eventually_due: [], past_due: [], disabled_reason: null };
     return account;
+  }
+
+  /**
+   * Adds a bank account in the account's default currency and makes it the default for that
+   * currency (the one payouts go to), as a person does when they give Stripe new bank details.
+   */
+  addBankAccount(account: DoubleAccount, fields: { last4?: string; bankName?: string } = {}): DoubleBankAccount {
+    const currency = account.default_currency;
+    for (const other of account.external_accounts.data) if (other.currency === currency) other.default_for_currency = false;
+    const bank: DoubleBankAccount = {
+      id: randomId('ba'),
+      object: 'bank_account',
+      account: account.id,
+      account_holder_name: null,
+      account_holder_type: 'individual',
+      bank_name: fields.bankName ?? 'STRIPE TEST BANK',
+      country: account.country,
+      currency,
+      default_for_currency: true,
+      fingerprint: randomId('fp', 16).slice(3),
+      last4: fields.last4 ?? String(Math.floor(Math.random() * 10_000)).padStart(4, '0'),
+      metadata: {},
+      routing_number: '108800',
+      status: 'new',
+    };
+    account.external_accounts.data.push(bank);
+    account.external_accounts.total_count = account.external_accounts.data.length;
+    return bank;
+  }
+
+  /** Removes a bank account; the remaining newest one in its currency becomes the default if it was. */
+  removeBankAccount(account: DoubleAccount, bankId: string): DoubleBankAccount {
+    const list = account.external_accounts.data;
+    const index = list.findIndex((b) => b.id === bankId);
+    if (index < 0) throw new Error(`stripe-double: account ${account.id} has no bank account ${bankId}`);
+    const [removed] = list.splice(index, 1) as [DoubleBankAccount];
+    if (removed.default_for_currency) {
+      const next = list.filter((b) => b.currency === removed.currency).at(-1);
+      if (next) next.default_for_currency = true;
+    }
+    account.external_accounts.total_count = list.length;
+    return removed;
   }
 
   /** For the test's own calls: a missing account is a mistake in the test, not a Stripe error. */
