@@ -2,10 +2,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
-import { ownContributorId } from '../../lib/access.js';
+import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
 import { idParams } from '../../lib/schemas.js';
-import { applyStripeEvent, startStripeOnboarding } from './service.js';
-import { stripeOnboardingResponse } from './views.js';
+import { applyStripeEvent, startStripeOnboarding, stripeAccountStatus } from './service.js';
+import { stripeAccountStatusResponse, stripeOnboardingResponse } from './views.js';
 
 /** Stripe's signatures older than this are refused, so a captured delivery cannot be replayed later. */
 const SIGNATURE_TOLERANCE_SECONDS = 300;
@@ -32,7 +32,7 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) =>
-      startStripeOnboarding(app.db, requireStripe(), request.principal.organisationId, request.actor(), request.params.id, urls(request), app.now()),
+      startStripeOnboarding(app.db, requireStripe(), request.principal.organisationId, request.actor(), request.params.id, urls(request), app.now(), 'staff'),
   );
 
   app.post(
@@ -50,7 +50,39 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
         ownContributorId(request.principal),
         urls(request),
         app.now(),
+        'participant',
       ),
+  );
+
+  app.get(
+    '/v1/contributors/:id/stripe-account',
+    {
+      config: { roles: ['admin', 'finance', 'coordinator'] },
+      schema: {
+        tags: ['stripe'],
+        summary: "The contributor's Stripe account as Stripe reports it now: can it be paid, and what is still needed",
+        params: idParams,
+        response: { 200: stripeAccountStatusResponse },
+      },
+    },
+    async (request) => {
+      assertCanSeeContributor(request.principal, request.params.id);
+      return stripeAccountStatus(app.db, requireStripe(), request.principal.organisationId, request.actor(), request.params.id, app.now());
+    },
+  );
+
+  app.get(
+    '/v1/me/stripe-account',
+    {
+      config: { roles: ['participant'] },
+      schema: {
+        tags: ['stripe'],
+        summary: 'My Stripe set-up as Stripe reports it now: can I be paid, and what is still needed',
+        response: { 200: stripeAccountStatusResponse },
+      },
+    },
+    async (request) =>
+      stripeAccountStatus(app.db, requireStripe(), request.principal.organisationId, request.actor(), ownContributorId(request.principal), app.now()),
   );
 
   // Webhooks are verified on the exact bytes Stripe sent, so this route keeps the raw body.

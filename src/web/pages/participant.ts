@@ -30,7 +30,18 @@ interface Contributor {
   paymentMethod: string;
   stripeAccountId: string | null;
   payoutsEnabled: boolean;
+  payoutDetailsChangedAt: string | null;
   earningsLimit: { period: string; amount: number; policy: string } | null;
+}
+
+/** GET /v1/me/stripe-account: the Stripe set-up as Stripe reports it now. */
+interface StripeStatus {
+  accountId: string | null;
+  payoutsEnabled: boolean;
+  detailsSubmitted: boolean;
+  checking: boolean;
+  stillNeeded: string[];
+  payoutDetailsChangedAt: string | null;
 }
 
 const paymentMethods = ['stripe', 'bank_transfer', 'voucher', 'declined'] as const;
@@ -105,9 +116,24 @@ export async function participantPages(app: FastifyInstance) {
     return reply.type('application/pdf').header('cache-control', 'no-store').send(pdf.body);
   });
 
+  /**
+   * Stripe's own answer on the set-up, for someone who has started it and cannot be paid yet,
+   * or who is just back from Stripe: the webhook that tells us may come a little later, and
+   * Stripe knows what it still needs. Null when Stripe cannot be asked (the page then shows
+   * what the service last heard).
+   */
+  const liveStripeStatus = async (request: FastifyRequest, contributor: Contributor, back: string | null): Promise<StripeStatus | null> => {
+    if (contributor.paymentMethod !== 'stripe' || !contributor.stripeAccountId) return null;
+    if (contributor.payoutsEnabled && back !== 'returned') return null;
+    const result = await request.api.call<StripeStatus>('GET', '/v1/me/stripe-account');
+    return result.ok ? result.data : null;
+  };
+
   const paymentPage = async (request: FastifyRequest, contributorId: string, extra: Record<string, unknown> = {}) => {
-    const contributor = await request.api.get<Contributor>(`/v1/contributors/${contributorId}`);
-    return { title: 'How I am paid', contributor, methods: paymentMethods, idempotencyKey: formKey(), ...extra };
+    let contributor = await request.api.get<Contributor>(`/v1/contributors/${contributorId}`);
+    const stripeStatus = await liveStripeStatus(request, contributor, (extra.stripeBack as string | null | undefined) ?? null);
+    if (stripeStatus) contributor = { ...contributor, payoutsEnabled: stripeStatus.payoutsEnabled };
+    return { title: 'How I am paid', contributor, stripeStatus, methods: paymentMethods, idempotencyKey: formKey(), ...extra };
   };
 
   app.get<{ Querystring: { saved?: string; stripe?: string } }>('/my/payment', async (request, reply) => {
