@@ -13,6 +13,7 @@ import * as format from './format.js';
 import { coordinatorPages } from './pages/coordinator.js';
 import { financePages } from './pages/finance.js';
 import { participantPages } from './pages/participant.js';
+import { payoutDetailsPages } from './pages/payout-details.js';
 import { signInPages } from './pages/sign-in.js';
 import { homeFor, servedOverHttps, SESSION_COOKIE, type Me } from './session.js';
 
@@ -191,4 +192,5 @@ export async function webPages(app: FastifyInstance) {
   await app.register(participantPages);
   await app.register(coordinatorPages);
   await app.register(financePages);
+  await app.register(payoutDetailsPages);
 }

@@ -13,6 +13,7 @@ import {
   paymentMethod,
 } from './schemas.js';
 import { addLimitVersion, loadLimitVersions } from './earnings-limits.js';
+import { confirmPayoutDetails } from './payout-details.js';
 import { createContributor, getContributor, getContributorRow, listContributors, updateContributor } from './service.js';
 import { contributorResponse } from './views.js';
 
@@ -41,13 +42,28 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['contributors'],
         summary: "The organisation's contributors",
-        querystring: z.strictObject({ ...pageQuery, kind: contributorKind.optional(), paymentMethod: paymentMethod.optional() }),
+        querystring: z.strictObject({
+          ...pageQuery,
+          kind: contributorKind.optional(),
+          paymentMethod: paymentMethod.optional(),
+          payoutDetailsChanged: z
+            .enum(['true', 'false'])
+            .optional()
+            .describe('true: only the people whose Stripe payments are held until finance confirms a change of their payout details'),
+        }),
         response: { 200: pageOf(contributorResponse) },
       },
     },
     async (request) => {
-      const { limit, cursor, ...filter } = request.query;
-      const rows = await listContributors(app.db, request.principal.organisationId, filter, limit, decodeCursor(cursor), app.now());
+      const { limit, cursor, payoutDetailsChanged, ...filter } = request.query;
+      const rows = await listContributors(
+        app.db,
+        request.principal.organisationId,
+        { ...filter, ...(payoutDetailsChanged ? { payoutDetailsChanged: payoutDetailsChanged === 'true' } : {}) },
+        limit,
+        decodeCursor(cursor),
+        app.now(),
+      );
       return toPage(rows, limit);
     },
   );
@@ -126,5 +142,23 @@ export const contributorRoutes: FastifyPluginAsyncZod = async (app) => {
       await getContributorRow(app.db, organisationId, request.params.id);
       return { data: (await loadLimitVersions(app.db, organisationId, [request.params.id])).get(request.params.id) ?? [] };
     },
+  );
+
+  app.post(
+    '/v1/contributors/:id/confirm-payout-details',
+    {
+      config: { roles: ['finance'] },
+      schema: {
+        tags: ['contributors'],
+        summary:
+          "Confirm a change of the contributor's payout details, after checking it with them: their held Stripe payments go ahead from the next run (409 invalid_state when nothing is held)",
+        params: idParams,
+        response: { 200: contributorResponse },
+      },
+    },
+    async (request) =>
+      request.transaction((tx) =>
+        confirmPayoutDetails(tx, request.principal.organisationId, request.actor(), request.params.id, request.principal.contributorId, app.now()),
+      ),
   );
 };

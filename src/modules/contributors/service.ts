@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull, isNull, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { contributors } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
@@ -65,7 +65,7 @@ export async function getContributorRow(db: Db, organisationId: string, contribu
 export async function listContributors(
   db: Db,
   organisationId: string,
-  filter: { kind?: Row['kind']; paymentMethod?: Row['paymentMethod'] },
+  filter: { kind?: Row['kind']; paymentMethod?: Row['paymentMethod']; payoutDetailsChanged?: boolean },
   limit: number,
   afterId: string | undefined,
   now: Date,
@@ -73,6 +73,9 @@ export async function listContributors(
   const conditions: SQL[] = [eq(contributors.organisationId, organisationId)];
   if (filter.kind) conditions.push(eq(contributors.kind, filter.kind));
   if (filter.paymentMethod) conditions.push(eq(contributors.paymentMethod, filter.paymentMethod));
+  if (filter.payoutDetailsChanged !== undefined) {
+    conditions.push(filter.payoutDetailsChanged ? isNotNull(contributors.payoutDetailsChangedAt) : isNull(contributors.payoutDetailsChangedAt));
+  }
   if (afterId) conditions.push(gt(contributors.id, afterId));
   const rows = await db
     .select()

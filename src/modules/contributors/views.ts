@@ -25,6 +25,12 @@ export const contributorResponse = z.object({
     .describe('The limit in force today (Europe/London); its history is at /v1/contributors/{id}/earnings-limits'),
   stripeAccountId: z.string().nullable(),
   payoutsEnabled: z.boolean(),
+  payoutDetailsChangedAt: z.iso
+    .datetime()
+    .nullable()
+    .describe(
+      'When Stripe reported a change of where this person is paid out; while set, their Stripe payments are held until finance confirms (POST /v1/contributors/{id}/confirm-payout-details)',
+    ),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -41,6 +47,7 @@ export function toContributorResponse(row: ContributorRow, limit: EarningsLimit 
     earningsLimit: limit && { period: limit.period, amount: limit.amount, periodStartDay: limit.periodStartDay, policy: limit.policy },
     stripeAccountId: row.stripeAccountId,
     payoutsEnabled: row.stripePayoutsEnabled,
+    payoutDetailsChangedAt: row.payoutDetailsChangedAt?.toISOString() ?? null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

@@ -3,13 +3,18 @@
  * owed, except that an earnings limit is applied to the period that contains the run's payment
  * date (Europe/London), counting what was already paid or is on its way in that period.
  * Expenses are reimbursements and never held by a limit; a contributor who declined payment is
- * still repaid their expenses.
+ * still repaid their expenses. A Stripe contributor whose payout details changed and are not yet
+ * confirmed by finance is not paid at all (payment-diversion defence): their money stays owed.
  */
-import { sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import { queryRows, type Db } from '../../db/client.js';
+import { londonDate } from '../../domain/uk-time.js';
 import { limitOn, periodOf, planPayment, type EarningsLimit, type OwedPiece } from '../../domain/earnings-limit.js';
 import type { Component, PaymentMethod, PayoutMethod } from '../../domain/enums.js';
 import { formatMoney, toSafeNumber } from '../../domain/money.js';
+import { contributors } from '../../db/schema.js';
+import { isUuid } from '../../lib/ids.js';
+import { PAYOUT_DETAILS_CHANGED } from '../contributors/payout-details.js';
 import { loadLimitVersions, owedEarningsPieces, type EarningsPiece } from '../contributors/earnings-limits.js';
 
 /** What one contributor is owed in the run's currency, per budget and component. */
@@ -25,7 +30,7 @@ export interface OwedAccount {
 
 export interface SkippedContributor {
   contributorId: string;
-  reason: 'declined_payment' | 'stripe_account_missing' | 'stripe_account_not_ready' | 'earnings_limit';
+  reason: 'declined_payment' | 'stripe_account_missing' | 'stripe_account_not_ready' | 'earnings_limit' | typeof PAYOUT_DETAILS_CHANGED;
   /** What is left owed for this reason. */
   amount: number;
   /** earnings_limit: what the period's limit still allowed before this run. */
@@ -88,6 +93,20 @@ function piecesFor(accounts: OwedAccount[], pieces: EarningsPiece[]): OwedPiece<
   return out;
 }
 
+/**
+ * The contributors among `ids` whose payout details changed and wait for finance to confirm,
+ * with when. Read here rather than with what is owed, so every way of drafting a run honours it.
+ */
+async function heldForPayoutDetails(db: Db, organisationId: string, ids: string[]): Promise<Map<string, Date>> {
+  const valid = ids.filter(isUuid);
+  if (!valid.length) return new Map();
+  const rows = await db
+    .select({ id: contributors.id, since: contributors.payoutDetailsChangedAt })
+    .from(contributors)
+    .where(and(eq(contributors.organisationId, organisationId), inArray(contributors.id, valid), isNotNull(contributors.payoutDetailsChangedAt)));
+  return new Map(rows.map((r) => [r.id, r.since!]));
+}
+
 const periodWord = (limit: EarningsLimit) => (limit.period === 'week' ? 'week' : 'month');
 
 /**
@@ -115,6 +134,8 @@ export async function planRun(
     periods.set(contributorId, periodOf(limit, paymentDate));
   }
   const counted = await earningsCountedIn(db, organisationId, input.currency, periods);
+  const stripePayees = [...byContributor].filter(([, accounts]) => accounts[0]!.paymentMethod === 'stripe').map(([id]) => id);
+  const held = await heldForPayoutDetails(db, organisationId, stripePayees);
   const piecesOf = new Map<string, EarningsPiece[]>();
   for (const piece of await owedEarningsPieces(db, organisationId, input.currency, [...limits.keys()], input.budgetId)) {
     piecesOf.set(piece.contributorId, [...(piecesOf.get(piece.contributorId) ?? []), piece]);
@@ -137,6 +158,16 @@ export async function planRun(
     }
     if (method === 'stripe' && !first.stripeReady) {
       skipped.push({ contributorId, reason: 'stripe_account_not_ready', amount: owedEarnings + owedExpenses });
+      continue;
+    }
+    const heldSince = method === 'stripe' ? held.get(contributorId) : undefined;
+    if (heldSince) {
+      skipped.push({
+        contributorId,
+        reason: PAYOUT_DETAILS_CHANGED,
+        amount: owedEarnings + owedExpenses,
+        detail: `Held because the bank details Stripe pays them to changed on ${londonDate(heldSince)}. Check the change with them, then confirm it (Payout details changed) to pay them in the next run.`,
+      });
       continue;
     }
 

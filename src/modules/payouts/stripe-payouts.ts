@@ -7,7 +7,16 @@ import { inTransaction } from '../../db/tx.js';
 import { systemActor } from '../../domain/actor.js';
 import { createPacer } from '../../lib/rate-limit.js';
 import { classifyStripeError } from '../../lib/stripe.js';
+import { PAYOUT_DETAILS_CHANGED, payoutDetailsHeldSince } from '../contributors/payout-details.js';
 import { recordTransferPaid, recordTransferRefused } from './service.js';
+
+/**
+ * The failure reason of an item whose payee's payout details changed after its run was
+ * approved: code first, as Stripe's own reasons are, then what it means.
+ */
+export const HELD_FOR_PAYOUT_DETAILS =
+  `${PAYOUT_DETAILS_CHANGED}: the bank details Stripe pays this person to changed after the run was approved. ` +
+  'The money is owed again and is paid in a run after finance confirms the change.';
 
 /** The Stripe idempotency key of an item's transfer: derived from the item, so retries replay. */
 export const transferIdempotencyKey = (itemId: string) => `payout-item-${itemId}`;
@@ -102,26 +111,8 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
     if (!item) return 'skipped'; // settled already, or not ours to pay
     const actor = systemActor('stripe-payouts');
 
-    let transfer: Stripe.Transfer | undefined;
-    try {
-      if (item.attempts > 1) {
-        const existing = await stripeCall(() => deps.stripe.transfers.list({ transfer_group: transferGroup(item.id), limit: 1 }));
-        transfer = existing.data[0];
-      }
-      transfer ??= await stripeCall(() =>
-        deps.stripe.transfers.create(
-          {
-            amount: item.amount,
-            currency: item.currency.toLowerCase(),
-            destination: item.stripeAccountId!,
-            transfer_group: transferGroup(item.id),
-            description: 'Payment for co-production involvement',
-            metadata: { payout_item_id: item.id, payout_run_id: item.runId, organisation_id: organisationId },
-          },
-          { idempotencyKey: transferIdempotencyKey(item.id) },
-        ),
-      );
-    } catch (error) {
+    /** A Stripe error: a refusal fails the item (money back to owed); anything else is retried later. */
+    const settleStripeError = async (error: unknown): Promise<ItemOutcome> => {
       const failure = classifyStripeError(error);
       if (failure.kind === 'permanent') {
         deps.log.warn({ itemId, reason: failure.reason }, 'Stripe refused the transfer; the item fails and its money returns to owed');
@@ -140,6 +131,46 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
         .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)));
       deps.log.info({ itemId, reason: failure.reason, attempt: item.attempts }, 'Stripe transfer will be retried');
       throw new RetryLater(failure.reason);
+    };
+
+    let transfer: Stripe.Transfer | undefined;
+    if (item.attempts > 1) {
+      try {
+        const existing = await stripeCall(() => deps.stripe.transfers.list({ transfer_group: transferGroup(item.id), limit: 1 }));
+        transfer = existing.data[0];
+      } catch (error) {
+        return settleStripeError(error);
+      }
+    }
+    if (!transfer) {
+      // Payment-diversion defence: no new transfer while a change of the payee's payout details
+      // waits for finance, however long ago the run was approved. (A transfer found above was
+      // made before; it is recorded as it is.) Stripe may report a change between this check and
+      // the transfer: that moment is the one gap, and the change still holds every later payment.
+      if (await payoutDetailsHeldSince(deps.db, organisationId, item.contributorId)) {
+        deps.log.warn({ itemId }, 'payout details changed since approval: the item fails and its money returns to owed');
+        await inTransaction(deps.db, (tx) =>
+          recordTransferRefused(tx, actor, { organisationId, itemId: item.id, reason: HELD_FOR_PAYOUT_DETAILS }, deps.now()),
+        );
+        return 'failed';
+      }
+      try {
+        transfer = await stripeCall(() =>
+          deps.stripe.transfers.create(
+            {
+              amount: item.amount,
+              currency: item.currency.toLowerCase(),
+              destination: item.stripeAccountId!,
+              transfer_group: transferGroup(item.id),
+              description: 'Payment for co-production involvement',
+              metadata: { payout_item_id: item.id, payout_run_id: item.runId, organisation_id: organisationId },
+            },
+            { idempotencyKey: transferIdempotencyKey(item.id) },
+          ),
+        );
+      } catch (error) {
+        return settleStripeError(error);
+      }
     }
 
     const transferId = transfer.id;
