@@ -151,13 +151,19 @@ export interface Approval<Row extends WorkRow> {
   amount: number;
   /** Columns the approval sets besides status, decider and ledger transaction. */
   values?: Partial<Row>;
+  /**
+   * What else approving does once the record is approved, in the same transaction (telling the
+   * contributor, say), so it happens if and only if the approval commits.
+   */
+  afterwards?: (tx: Db) => Promise<unknown>;
 }
 
 /**
  * Approves submitted work: under lock, `decide` says what it is worth now (and may refuse),
  * then the amount moves from the budget to what the contributor is owed and the record is
- * approved. Errors: not_found, invalid_state (not submitted), self_approval_forbidden,
- * budget_exceeded, and whatever `decide` throws.
+ * approved, then whatever else the approval does (`afterwards`). Errors: not_found,
+ * invalid_state (not submitted), self_approval_forbidden, budget_exceeded, and whatever
+ * `decide` or `afterwards` throws.
  */
 export async function approveWork<Row extends WorkRow, View>(
   db: Db,
@@ -186,7 +192,7 @@ export async function approveWork<Row extends WorkRow, View>(
             createdBy: actor.id,
           })
         : null;
-    return changeWork(tx, kind, organisationId, actor, work, 'approved', {
+    const view = await changeWork(tx, kind, organisationId, actor, work, 'approved', {
       ...approval.values,
       contributorKind: contributor.kind,
       status: 'approved',
@@ -194,6 +200,8 @@ export async function approveWork<Row extends WorkRow, View>(
       decidedAt: now,
       ledgerTransactionId,
     } as Partial<Row>);
+    await approval.afterwards?.(tx);
+    return view;
   });
 }
 

@@ -2,11 +2,19 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { payoutMethods, payoutRunStatuses } from '../../domain/enums.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
-import { currency, id, idParams, nonEmpty } from '../../lib/schemas.js';
+import { currency, id, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';
 import { AppError } from '../../errors.js';
 import { reconcileStripe } from './reconcile.js';
 import { payoutItemResponse, payoutRunResponse } from './views.js';
-import { approvePayoutRun, cancelPayoutRun, draftPayoutRun, getPayoutRun, listPayoutRuns, markItemFailed, markItemPaid } from './service.js';
+import {
+  approvePayoutRun,
+  cancelPayoutRun,
+  draftPayoutRun,
+  getPayoutRun,
+  listPayoutRuns,
+  markItemFailed,
+  markItemPaid,
+} from './service.js';
 
 const finance = ['finance'] as const;
 
@@ -18,12 +26,23 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['payouts'],
         summary: 'Draft a payout run of what contributors are owed (declined and not-ready Stripe contributors are skipped)',
-        body: z.strictObject({
-          currency,
-          budgetId: id.optional(),
-          contributorIds: z.array(id).min(1).max(1000).optional(),
-          methods: z.array(z.enum(payoutMethods)).min(1).optional(),
-        }),
+        // Pay again is a body field rather than a page-only action: the service finds who failed
+        // in the same transaction as the draft (no gap for a page's list to go stale in), scripts
+        // get it too, and the new run records which run it pays again (filters.failedFrom).
+        body: z
+          .strictObject({
+            currency,
+            budgetId: id.optional(),
+            contributorIds: z.array(id).min(1).max(1000).optional(),
+            methods: z.array(z.enum(payoutMethods)).min(1).optional(),
+            failedFrom: id
+              .optional()
+              .describe('Pay again: draft only for the contributors whose items failed in this run (what they are owed now)'),
+          })
+          .refine((b) => !(b.failedFrom && b.contributorIds), {
+            path: ['failedFrom'],
+            message: 'give either contributorIds or failedFrom, not both',
+          }),
         response: { 201: payoutRunResponse },
       },
     },
@@ -37,7 +56,13 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['payouts'],
         summary: 'Payout runs',
-        querystring: z.strictObject({ ...pageQuery, status: z.enum(payoutRunStatuses).optional() }),
+        querystring: z.strictObject({
+          ...pageQuery,
+          status: z.enum(payoutRunStatuses).optional(),
+          failedSince: isoDate
+            .optional()
+            .describe('Only runs with an item that failed on or after this date (Europe/London): what may need paying again'),
+        }),
         response: { 200: pageOf(payoutRunResponse) },
       },
     },

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { contributors, expenses, ledgerAccounts, payoutItemLines, payoutItems, payoutRuns, timeEntries } from '../../db/schema.js';
+import { apiTokens, contributors, expenses, ledgerAccounts, notifications, payoutItemLines, payoutItems, payoutRuns, timeEntries, users } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { contributorAccount, type PostingInput } from '../../domain/ledger.js';
 import type { Component, PayoutMethod } from '../../domain/enums.js';
@@ -14,8 +14,9 @@ import { getBudgetRow } from '../budgets/service.js';
 import { earningsCountedBetween, loadLimitVersions } from '../contributors/earnings-limits.js';
 import { allocateWork } from './allocation.js';
 import { planRun } from './plan.js';
-import { toPayoutItemResponse, toPayoutRunResponse, type PayoutRunResponse } from './views.js';
+import { failureInWords, PARTLY_REVERSED, REVERSED, toPayoutItemResponse, toPayoutRunResponse, type PayoutRunResponse } from './views.js';
 import { postTransaction } from '../ledger/service.js';
+import { contributorRecipients, queueNotification, staffRecipients } from '../notifications/outbox.js';
 
 function* chunks<T>(list: T[], size: number): Generator<T[]> {
   for (let i = 0; i < list.length; i += size) yield list.slice(i, i + size);
@@ -31,6 +32,13 @@ export interface DraftInput {
   budgetId?: string;
   contributorIds?: string[];
   methods?: PayoutMethod[];
+  /**
+   * Pay again: only the contributors whose items failed in this run (of the organisation, in
+   * the same currency). The service works out who they are, in the draft's own transaction, so
+   * a script and the finance page ask for the same thing the same way and the run records what
+   * it was for (`filters.failedFrom`).
+   */
+  failedFrom?: string;
 }
 
 /**
@@ -38,13 +46,18 @@ export interface DraftInput {
  * (optionally only from one budget, for some contributors or methods), with earnings limits
  * applied to the period containing today's Europe/London date (see plan.ts). Contributors who
  * cannot be paid, or whose earnings a limit holds, are listed under `skipped` with the reason.
- * A draft moves no money.
+ * A draft moves no money. A run drafted by a person or a token tells the other finance users it
+ * waits for their approval (the schedule, drafting as `system`, tells them itself).
+ *
+ * Errors: not_found (the budget, or the run named by failedFrom), invalid_state (failedFrom: a
+ * run in another currency, one where nothing failed, or nobody whose payment failed is owed now).
  */
 export async function draftPayoutRun(db: Db, organisationId: string, actor: Actor, input: DraftInput, now: Date): Promise<PayoutRunResponse> {
   if (!actor.id) throw new AppError('forbidden', 'A payout run must be drafted by an identified user or token.');
   return inTransaction(db, async (tx) => {
     // The budget must be this organisation's (another's answers 404, like any id).
     if (input.budgetId) await getBudgetRow(tx, organisationId, input.budgetId);
+    if (input.failedFrom) input = { ...input, contributorIds: await failedContributors(tx, organisationId, input.failedFrom, input.currency) };
     const conditions: SQL[] = [
       eq(ledgerAccounts.organisationId, organisationId),
       eq(ledgerAccounts.type, 'contributor_owed'),
@@ -73,6 +86,9 @@ export async function draftPayoutRun(db: Db, organisationId: string, actor: Acto
       )
       .where(and(...conditions))
       .orderBy(asc(contributors.id), asc(ledgerAccounts.code));
+    if (input.failedFrom && !owed.length) {
+      throw new AppError('invalid_state', 'Nobody whose payment failed in that run is owed money now: they have been paid since.');
+    }
 
     const paymentDate = londonDate(now);
     const plan = await planRun(
@@ -113,7 +129,7 @@ export async function draftPayoutRun(db: Db, organisationId: string, actor: Acto
         currency: input.currency,
         budgetId: input.budgetId ?? null,
         total,
-        filters: { contributorIds: input.contributorIds, methods: input.methods },
+        filters: { contributorIds: input.contributorIds, methods: input.methods, failedFrom: input.failedFrom },
         skipped: plan.skipped,
         createdBy: actor.id!,
         createdAt: now,
@@ -124,8 +140,30 @@ export async function draftPayoutRun(db: Db, organisationId: string, actor: Acto
     for (const chunk of chunks(items.flatMap((i) => i.lines), 2000)) await tx.insert(payoutItemLines).values(chunk);
     const view = await loadRun(tx, organisationId, run!);
     await recordAudit(tx, organisationId, actor, { action: 'payout_run.drafted', entityType: 'payout_run', entityId: runId, after: view });
+    if (actor.type !== 'system') await tellFinanceRunAwaits(tx, organisationId, actor, view, now);
     return view;
   });
+}
+
+/**
+ * The contributors whose items failed in a run, for paying them again.
+ * Errors: not_found (no such run here), invalid_state (another currency, or nothing failed).
+ */
+async function failedContributors(tx: Db, organisationId: string, runId: string, currency: string): Promise<string[]> {
+  if (!isUuid(runId)) throw notFound('The payout run');
+  const [run] = await tx
+    .select({ currency: payoutRuns.currency })
+    .from(payoutRuns)
+    .where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, runId)));
+  if (!run) throw notFound('The payout run');
+  if (run.currency !== currency) throw new AppError('invalid_state', `That run paid in ${run.currency}, not ${currency}.`);
+  const failed = await tx
+    .selectDistinct({ contributorId: payoutItems.contributorId })
+    .from(payoutItems)
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, runId), eq(payoutItems.status, 'failed')))
+    .orderBy(asc(payoutItems.contributorId));
+  if (!failed.length) throw new AppError('invalid_state', 'No payment in that run failed, so there is nobody to pay again.');
+  return failed.map((f) => f.contributorId);
 }
 
 async function loadRun(db: Db, organisationId: string, run: RunRow): Promise<PayoutRunResponse> {
@@ -155,9 +193,26 @@ export async function getPayoutRun(db: Db, organisationId: string, runId: string
   return loadRun(db, organisationId, run);
 }
 
-export async function listPayoutRuns(db: Db, organisationId: string, filter: { status?: RunRow['status'] }, limit: number, afterId?: string) {
+/**
+ * A page of runs in id order. `failedSince` keeps the runs with an item that failed on or after
+ * that Europe/London date (the finance page's list of payments to pay again).
+ */
+export async function listPayoutRuns(
+  db: Db,
+  organisationId: string,
+  filter: { status?: RunRow['status']; failedSince?: string },
+  limit: number,
+  afterId?: string,
+) {
   const conditions: SQL[] = [eq(payoutRuns.organisationId, organisationId)];
   if (filter.status) conditions.push(eq(payoutRuns.status, filter.status));
+  if (filter.failedSince) {
+    conditions.push(sql`exists (
+      select 1 from ${payoutItems}
+       where ${payoutItems.organisationId} = ${payoutRuns.organisationId} and ${payoutItems.runId} = ${payoutRuns.id}
+         and ${payoutItems.status} = 'failed'
+         and (${payoutItems.failedAt} at time zone 'Europe/London')::date >= ${filter.failedSince})`);
+  }
   if (afterId) conditions.push(gt(payoutRuns.id, afterId));
   const runs = await db.select().from(payoutRuns).where(and(...conditions)).orderBy(asc(payoutRuns.id)).limit(limit + 1);
   return Promise.all(runs.map((run) => loadRun(db, organisationId, run)));
@@ -288,6 +343,7 @@ export async function approvePayoutRun(
       before: { status: run.status },
       after: { status: view.status, total: view.total, ledgerTransactionId },
     });
+    await tellLimitOutcomes(tx, organisationId, run, items, paymentDate, now);
     return view;
   });
 }
@@ -410,7 +466,7 @@ async function settleItemPaid(
 
 /**
  * Records an item as failed before its money left: in transit → owed, so it can be paid in a
- * later run. The caller holds the item's lock.
+ * later run, and tells the contributor and finance. The caller holds the item's lock.
  */
 async function failItem(tx: Db, organisationId: string, actor: Actor, item: ItemRow, reason: string, now: Date): Promise<ItemRow> {
   await postTransaction(tx, organisationId, {
@@ -436,13 +492,15 @@ async function failItem(tx: Db, organisationId: string, actor: Actor, item: Item
     before: { status: item.status },
     after: { status: 'failed', failureReason: reason },
   });
+  await tellPaymentFailed(tx, organisationId, updated!, updated!.amount, `item:${item.id}`, now);
   return updated!;
 }
 
 /**
  * Returns money Stripe took back (transfer.reversed) from paid to owed and fails the item.
  * `reversedTotal` is Stripe's cumulative amount_reversed, so deliveries in any order and any
- * number of times return exactly what was reversed. The caller holds the item's lock.
+ * number of times return exactly what was reversed. The contributor and finance are told of
+ * each reversal. The caller holds the item's lock.
  */
 async function applyTransferReversal(
   tx: Db,
@@ -480,16 +538,17 @@ async function applyTransferReversal(
   });
   const fullyReversed = item.reversedAmount + delta >= item.amount;
   if (fullyReversed) await unlinkWork(tx, organisationId, item.id);
-  await tx
+  const [updated] = await tx
     .update(payoutItems)
     .set({
       reversedAmount: item.reversedAmount + delta,
       status: 'failed',
-      failureReason: fullyReversed ? 'The Stripe transfer was reversed' : 'The Stripe transfer was partly reversed',
+      failureReason: fullyReversed ? REVERSED : PARTLY_REVERSED,
       failedAt: now,
       updatedAt: now,
     })
-    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)));
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)))
+    .returning();
   await recordAudit(tx, organisationId, actor, {
     action: 'payout_item.reversed',
     entityType: 'payout_item',
@@ -497,12 +556,15 @@ async function applyTransferReversal(
     before: { status: item.status, reversedAmount: item.reversedAmount },
     after: { status: 'failed', reversedAmount: item.reversedAmount + delta },
   });
+  // Each reversal Stripe reports is its own event (its cumulative total only grows): the
+  // person hears of the money taken back each time, and only once for each.
+  await tellPaymentFailed(tx, organisationId, updated!, delta, `item:${item.id}:reversed:${item.reversedAmount + delta}`, now);
 }
 
 /**
  * The Stripe payout executor has the transfer for an item (made now, or found again after a
- * lost response): records the item paid, in the caller's transaction, unless it was settled
- * meanwhile (a webhook, another attempt).
+ * lost response): records the item paid and tells the contributor, in the caller's
+ * transaction, unless it was settled meanwhile (a webhook, another attempt).
  */
 export async function recordTransferPaid(
   tx: Db,
@@ -511,7 +573,9 @@ export async function recordTransferPaid(
   now: Date,
 ): Promise<void> {
   const item = await lockUnsettled(tx, payment.organisationId, payment.itemId);
-  if (item) await settleItemPaid(tx, payment.organisationId, actor, item, { stripeTransferId: payment.transferId }, now);
+  if (!item) return;
+  const paid = await settleItemPaid(tx, payment.organisationId, actor, item, { stripeTransferId: payment.transferId }, now);
+  await tellPaymentSent(tx, payment.organisationId, paid, now);
 }
 
 /**
@@ -583,16 +647,21 @@ async function itemForTransfer(tx: Db, transfer: StripeTransferFacts): Promise<I
   return lockItem(tx, byMetadata.organisationId, byMetadata.id);
 }
 
-/** Marks a manual (bank transfer or voucher) item paid. Errors: not_found, invalid_state. */
+/** Marks a manual (bank transfer or voucher) item paid and tells the contributor. Errors: not_found, invalid_state. */
 export async function markItemPaid(db: Db, organisationId: string, actor: Actor, itemId: string, reference: string, now: Date) {
   return inTransaction(db, async (tx) => {
     const item = await lockItem(tx, organisationId, itemId);
     assertManualProcessing(item);
-    return toPayoutItemResponse(await settleItemPaid(tx, organisationId, actor, item, { reference }, now));
+    const paid = await settleItemPaid(tx, organisationId, actor, item, { reference }, now);
+    await tellPaymentSent(tx, organisationId, paid, now);
+    return toPayoutItemResponse(paid);
   });
 }
 
-/** Marks a manual item failed; its money returns to owed. Errors: not_found, invalid_state. */
+/**
+ * Marks a manual item failed; its money returns to owed. The contributor hears why (finance's
+ * reason) and finance the run's failures of the day. Errors: not_found, invalid_state.
+ */
 export async function markItemFailed(db: Db, organisationId: string, actor: Actor, itemId: string, reason: string, now: Date) {
   return inTransaction(db, async (tx) => {
     const item = await lockItem(tx, organisationId, itemId);
@@ -627,4 +696,187 @@ export async function pendingStripeItems(db: Db, now: Date, idleMs: number, limi
       ),
     )
     .limit(limit);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What people are told. Each message is queued in the transaction of the change it tells of
+// (see notifications/outbox.ts), so it goes out exactly when the change commits. Data carries
+// amounts, dates, counts and ids, never names; `about` makes each event its own message.
+
+/** The contributor behind a payout item hears that it was paid, with the date that counts for benefits and tax. */
+async function tellPaymentSent(tx: Db, organisationId: string, item: ItemRow, now: Date) {
+  await queueNotification(
+    tx,
+    organisationId,
+    {
+      kind: 'payment_sent',
+      recipients: await contributorRecipients(tx, organisationId, item.contributorId),
+      link: '/my/statement',
+      data: { itemId: item.id, amount: item.amount, currency: item.currency, method: item.method, paymentDate: item.paymentDate },
+      about: `item:${item.id}`,
+      contributorId: item.contributorId,
+    },
+    now,
+  );
+}
+
+/**
+ * A payment did not go through (`item` as it now is, failed): the contributor hears what, why
+ * in plain words, and that the money is owed to them again; finance hears of the run's failures.
+ */
+async function tellPaymentFailed(tx: Db, organisationId: string, item: ItemRow, amount: number, about: string, now: Date) {
+  await queueNotification(
+    tx,
+    organisationId,
+    {
+      kind: 'payment_failed',
+      recipients: await contributorRecipients(tx, organisationId, item.contributorId),
+      link: '/my/payment',
+      data: { itemId: item.id, amount, currency: item.currency, reason: failureInWords(item.method, item.failureReason), failedOn: londonDate(now) },
+      about,
+      contributorId: item.contributorId,
+    },
+    now,
+  );
+  await tellFinanceOfFailures(tx, organisationId, item.runId, item.currency, now);
+}
+
+/**
+ * Finance hears of a run's failures once a day (Europe/London), not once an item: Stripe can
+ * refuse a whole run in a minute (an empty platform balance), and fifty emails would bury the one
+ * thing to do, which is on the payments page. The message counts the run's items failed that day
+ * when it is queued; while it waits to be sent, each further failure brings its count and total
+ * up to date, so a burst ends in one email that counts all of it. The run's row is locked first,
+ * so failures of one run recorded at once each count the others.
+ */
+async function tellFinanceOfFailures(tx: Db, organisationId: string, runId: string, currency: string, now: Date) {
+  const today = londonDate(now);
+  await tx
+    .select({ id: payoutRuns.id })
+    .from(payoutRuns)
+    .where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, runId)))
+    .for('update');
+  const [failed] = await tx
+    .select({
+      count: sql<number>`count(*)::int`,
+      // A reversal fails an item for what Stripe took back, which may be part of it.
+      total: sql<string>`coalesce(sum(case when ${payoutItems.reversedAmount} > 0 then ${payoutItems.reversedAmount} else ${payoutItems.amount} end), 0)`,
+    })
+    .from(payoutItems)
+    .where(
+      and(
+        eq(payoutItems.organisationId, organisationId),
+        eq(payoutItems.runId, runId),
+        eq(payoutItems.status, 'failed'),
+        sql`(${payoutItems.failedAt} at time zone 'Europe/London')::date = ${today}`,
+      ),
+    );
+  const data = { runId, count: Number(failed?.count ?? 0), total: Number(failed?.total ?? 0), currency, date: today };
+  await queueNotification(
+    tx,
+    organisationId,
+    { kind: 'payments_failed', recipients: await staffRecipients(tx, organisationId, ['finance']), link: '/finance', data, about: `run:${runId}:failed:${today}`, contributorId: null },
+    now,
+  );
+  await tx
+    .update(notifications)
+    .set({ data })
+    .where(
+      and(
+        eq(notifications.organisationId, organisationId),
+        eq(notifications.kind, 'payments_failed'),
+        eq(notifications.status, 'queued'),
+        sql`${notifications.data}->>'runId' = ${runId}`,
+        sql`${notifications.data}->>'date' = ${today}`,
+      ),
+    );
+}
+
+/**
+ * The finance users who could approve a run just drafted: not the person who drafted it (for a
+ * token, the user it acts for), and not anyone the run pays. Nothing for a run with no items.
+ */
+async function tellFinanceRunAwaits(tx: Db, organisationId: string, actor: Actor, run: PayoutRunResponse, now: Date) {
+  if (!run.items.length) return;
+  let drafter: string | null = actor.id;
+  if (actor.type === 'api_token' && actor.id) {
+    const [token] = await tx
+      .select({ createdBy: apiTokens.createdBy })
+      .from(apiTokens)
+      .where(and(eq(apiTokens.organisationId, organisationId), eq(apiTokens.id, actor.id)));
+    drafter = token?.createdBy ?? null;
+  }
+  const payees = new Set(run.items.map((i) => i.contributorId));
+  const recipients = (await staffRecipients(tx, organisationId, ['finance'], [drafter])).filter((r) => r.userId !== null);
+  const paid = recipients.length
+    ? await tx
+        .select({ id: users.id, contributorId: users.contributorId })
+        .from(users)
+        .where(and(eq(users.organisationId, organisationId), inArray(users.id, recipients.map((r) => r.userId!))))
+    : [];
+  const payeeUsers = new Set(paid.filter((u) => u.contributorId && payees.has(u.contributorId)).map((u) => u.id));
+  await queueNotification(
+    tx,
+    organisationId,
+    {
+      kind: 'run_awaiting_approval',
+      recipients: recipients.filter((r) => !payeeUsers.has(r.userId!)),
+      link: `/finance/runs/${run.id}`,
+      data: { runId: run.id, total: run.total, currency: run.currency, items: run.items.length },
+      about: `run:${run.id}`,
+      contributorId: null,
+    },
+    now,
+  );
+}
+
+/**
+ * What earnings limits did at approval, told to each person concerned: earnings held back
+ * (`skipped`, reason earnings_limit) or cut at the limit (`carriedForward`), with the day they
+ * can be paid from; and, once per limit period, that the earnings counted in their current
+ * period have reached 80% of their limit.
+ */
+async function tellLimitOutcomes(tx: Db, organisationId: string, run: RunRow, items: ItemRow[], paymentDate: string, now: Date) {
+  const tell = async (contributorId: string, kind: 'payment_held_earnings_limit' | 'limit_nearly_reached', about: string, data: Record<string, unknown>) =>
+    queueNotification(
+      tx,
+      organisationId,
+      { kind, recipients: await contributorRecipients(tx, organisationId, contributorId), link: '/my', data, about, contributorId },
+      now,
+    );
+  for (const held of run.skipped.filter((s) => s.reason === 'earnings_limit')) {
+    await tell(held.contributorId, 'payment_held_earnings_limit', `run:${run.id}:held:${held.contributorId}`, {
+      runId: run.id,
+      amount: held.amount,
+      currency: run.currency,
+      payableFrom: held.payableFrom ?? null,
+    });
+  }
+  const paying = items.filter((i) => i.earnings > 0 || i.carriedForward > 0);
+  const versions = await loadLimitVersions(tx, organisationId, [...new Set(paying.map((i) => i.contributorId))]);
+  for (const item of paying) {
+    const limit = limitOn(versions.get(item.contributorId) ?? [], paymentDate);
+    if (!limit) continue;
+    const period = periodOf(limit, paymentDate);
+    if (item.carriedForward > 0) {
+      await tell(item.contributorId, 'payment_held_earnings_limit', `item:${item.id}:carried`, {
+        itemId: item.id,
+        amount: item.carriedForward,
+        currency: item.currency,
+        payableFrom: period.nextStart,
+      });
+    }
+    if (item.earnings === 0 || limit.amount <= 0) continue;
+    const counted = await earningsCountedBetween(tx, organisationId, item.contributorId, item.currency, period.start, period.end);
+    // 80% in whole pence: counted / limit >= 4 / 5.
+    if (counted * 5 < limit.amount * 4) continue;
+    await tell(item.contributorId, 'limit_nearly_reached', `limit:${item.contributorId}:${period.start}`, {
+      counted,
+      limit: limit.amount,
+      currency: item.currency,
+      periodStart: period.start,
+      periodEnd: period.end,
+      policy: limit.policy,
+    });
+  }
 }

@@ -26,6 +26,10 @@ export const payoutItemResponse = z.object({
   bankPayoutStatus: z.string().nullable().describe("The connected account's bank payout outcome (payout.paid / payout.failed)"),
   reference: z.string().nullable(),
   failureReason: z.string().nullable(),
+  failureInWords: z
+    .string()
+    .nullable()
+    .describe('Why the item failed, in plain words for the person paid (Stripe codes explained; a reason finance typed, as typed)'),
   lastError: z.string().nullable().describe('The last transient error while paying, if it is being retried'),
   attempts: z.number().int(),
   paidAt: z.iso.datetime().nullable(),
@@ -39,7 +43,11 @@ export const payoutRunResponse = z.object({
   currency: z.string(),
   budgetId: z.string().nullable(),
   total: z.number().int(),
-  filters: z.object({ contributorIds: z.array(z.string()).optional(), methods: z.array(z.enum(payoutMethods)).optional() }),
+  filters: z.object({
+    contributorIds: z.array(z.string()).optional(),
+    methods: z.array(z.enum(payoutMethods)).optional(),
+    failedFrom: z.string().optional().describe('Pay again: the run whose failed items this run pays again'),
+  }),
   skipped: z.array(
     z.object({
       contributorId: z.string(),
@@ -59,6 +67,42 @@ export const payoutRunResponse = z.object({
   items: z.array(payoutItemResponse),
 });
 
+/** The failure reasons recorded when Stripe takes a transfer back (transfer.reversed). */
+export const REVERSED = 'The Stripe transfer was reversed';
+export const PARTLY_REVERSED = 'The Stripe transfer was partly reversed';
+
+/**
+ * What Stripe's refusals mean for the person waiting for the money. Stripe's own messages name
+ * accounts and parameters, so they stay in `failureReason` for finance and never reach an email.
+ */
+const STRIPE_REFUSALS: Record<string, string> = {
+  balance_insufficient: "there was not enough money in the organisation's payment account at the time; this was not something you did",
+  account_invalid: 'the payout account it was sent to cannot receive payments',
+  resource_missing: 'the payout account it was sent to could not be found',
+  insufficient_capabilities_for_transfer: 'your payout account is not set up to receive payments yet',
+  transfers_not_allowed: 'your payout account is not allowed to receive payments yet',
+  currency_not_supported: 'your payout account cannot receive payments in this currency',
+  amount_too_small: 'the amount was too small to send on its own',
+  amount_too_large: 'the amount was too large to send in one payment',
+  // Not Stripe's own: the payment-diversion hold (stripe-payouts.ts) writes its reason the same way.
+  payout_details_changed: 'the bank details your payments go to changed, so it waits until the finance team has checked the change with you',
+};
+
+/**
+ * Why an item failed, in words for the person who was to be paid: a Stripe item's reason is a
+ * code and Stripe's message (see lib/stripe.ts classifyStripeError), explained here; a manual
+ * item's reason is what finance typed when marking it failed, kept as typed (without a closing
+ * full stop, as messages add their own). Null when the item has not failed.
+ */
+export function failureInWords(method: string, reason: string | null): string | null {
+  if (reason === null) return null;
+  if (method !== 'stripe') return reason.trim().replace(/[.\s]+$/, '');
+  if (reason === REVERSED) return 'the payment was taken back after it was sent';
+  if (reason === PARTLY_REVERSED) return 'part of the payment was taken back after it was sent';
+  const code = /^([a-z_]+): /.exec(reason)?.[1];
+  return (code && STRIPE_REFUSALS[code]) ?? 'the payment service refused it';
+}
+
 export function toPayoutItemResponse(item: ItemRow) {
   return {
     id: item.id,
@@ -77,6 +121,7 @@ export function toPayoutItemResponse(item: ItemRow) {
     bankPayoutStatus: item.bankPayoutStatus,
     reference: item.reference,
     failureReason: item.failureReason,
+    failureInWords: failureInWords(item.method, item.failureReason),
     lastError: item.lastError,
     attempts: item.attempts,
     paidAt: item.paidAt?.toISOString() ?? null,
@@ -93,7 +138,7 @@ export function toPayoutRunResponse(run: RunRow, items: ItemRow[]) {
     currency: run.currency,
     budgetId: run.budgetId,
     total: run.total,
-    filters: run.filters as { contributorIds?: string[]; methods?: PayoutMethod[] },
+    filters: run.filters as { contributorIds?: string[]; methods?: PayoutMethod[]; failedFrom?: string },
     skipped: run.skipped,
     createdBy: run.createdBy,
     approvedBy: run.approvedBy,

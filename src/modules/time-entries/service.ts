@@ -17,6 +17,7 @@ import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
 import { getContributorRow, type ContributorRow } from '../contributors/service.js';
 import { toContributorResponse } from '../contributors/views.js';
+import { contributorRecipients, queueNotification } from '../notifications/outbox.js';
 import { loadVersions } from '../rate-cards/service.js';
 import { toTimeEntryResponse, type TimeEntryResponse, type TimeEntryRow } from './views.js';
 
@@ -244,8 +245,8 @@ export async function quoteSession(db: Db, organisationId: string, input: Omit<N
 
 /**
  * Approves submitted time: prices it again with the rates in force for its date (under the
- * contributor's lock), keeps the contributor's kind, and moves the whole amount from the budget
- * to what the contributor is owed. An earnings limit never refuses an approval: money counts
+ * contributor's lock), keeps the contributor's kind, moves the whole amount from the budget to
+ * what the contributor is owed, and tells the contributor (time_approved). An earnings limit never refuses an approval: money counts
  * when it is paid, so the payout run applies the limit; here `warnings` forecasts it.
  *
  * Errors: as approveWork (not_found, invalid_state, self_approval_forbidden, budget_exceeded),
@@ -270,6 +271,31 @@ export function approveTimeEntry(db: Db, context: WorkContext, entryId: string) 
         explanation: quote.explanation,
         warnings: [...quote.warnings, ...(await limitForecast(tx, organisationId, contributor.id, budget.currency, quote.amount, londonDate(now)))],
       },
+      afterwards: (tx: Db) => tellTimeApproved(tx, organisationId, entry, quote.amount, budget.currency, now),
     };
   });
+}
+
+/**
+ * The contributor hears that their time was approved and what they are owed for it: one message
+ * per entry (its id makes it unique), also when a coordinator approves a week's entries at once,
+ * because each approval is its own decision that may succeed or be refused alone. Nothing when
+ * nothing becomes owed (in-kind time, or a contributor who declined payment): "you are owed
+ * £0.00" would only confuse.
+ */
+async function tellTimeApproved(tx: Db, organisationId: string, entry: TimeEntryRow, amount: number, currency: string, now: Date) {
+  if (amount <= 0) return;
+  await queueNotification(
+    tx,
+    organisationId,
+    {
+      kind: 'time_approved',
+      recipients: await contributorRecipients(tx, organisationId, entry.contributorId),
+      link: '/my',
+      data: { timeEntryId: entry.id, amount, currency, workDate: entry.date },
+      about: `time_entry:${entry.id}`,
+      contributorId: entry.contributorId,
+    },
+    now,
+  );
 }
