@@ -1,4 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { addDays } from '../../domain/earnings-period.js';
+import { londonDate } from '../../domain/uk-time.js';
+import { PageError } from '../api.js';
 import { formKey } from '../forms.js';
 import { requireRole, type Me } from '../session.js';
 
@@ -14,6 +17,8 @@ interface Item {
   method: string;
   status: string;
   failureReason: string | null;
+  failureInWords: string | null;
+  failedAt: string | null;
   lastError: string | null;
   reference: string | null;
   stripeTransferId: string | null;
@@ -25,8 +30,10 @@ interface Run {
   total: number;
   createdBy: string;
   approvedBy: string | null;
+  approvedAt: string | null;
   createdAt: string;
   budgetId: string | null;
+  filters: { failedFrom?: string };
   skipped: { contributorId: string; reason: string; amount: number; headroom?: number; payableFrom?: string }[];
   items: Item[];
 }
@@ -45,6 +52,90 @@ interface MonthLine {
 }
 
 type Form = Record<string, string | undefined>;
+
+/** One line of GET /v1/reports/time-to-pay's byProjectAndMethod. */
+interface WaitLine {
+  projectId: string;
+  method: string;
+  entries: number;
+  paidEntries: number;
+  daysWorkToApproval: { median: number | null; p90: number | null };
+  daysApprovalToPaid: { median: number | null; p90: number | null };
+}
+
+/** GET /v1/payout-schedule, as API.md describes it. */
+interface Schedule {
+  cadence: 'daily' | 'weekly';
+  weekday?: number | null;
+  time: string;
+  methods?: string[] | null;
+}
+
+/** How far back the page looks: failed payments still worth acting on, and recent waits. */
+const FAILED_DAYS = 30;
+const WAIT_DAYS = 90;
+
+/** How finance names each way of paying (the participants' pages say it their way). */
+const methodNames: Record<string, string> = { stripe: 'Stripe', bank_transfer: 'Bank transfer', voucher: 'Voucher', declined: 'Declined payment' };
+
+/** 0 → "within a day" (the same date), 1 → "within 1 day", 2.5 → "within 2.5 days". */
+const within = (n: number) => (n === 0 ? 'within a day' : `within ${n} ${n === 1 ? 'day' : 'days'}`);
+
+/** "Half … within 3 days of …, and 9 in 10 within 8 days", or null when nothing was measured. */
+function halfAndNineInTen(what: string, since: string, wait: { median: number | null; p90: number | null }): string | null {
+  if (wait.median === null || wait.p90 === null) return null;
+  return `Half ${what} ${within(wait.median)} ${since}, and 9 in 10 ${within(wait.p90)}.`;
+}
+
+/** A project and payment method's waits over the last 90 days, in sentences. */
+function waitsInWords(line: WaitLine, projectName: string) {
+  return {
+    project: projectName,
+    method: methodNames[line.method] ?? line.method,
+    entries: line.entries,
+    approval: halfAndNineInTen('were approved', 'of the work', line.daysWorkToApproval),
+    paid:
+      halfAndNineInTen('were paid', 'of approval', line.daysApprovalToPaid) ??
+      'None of it has been paid yet.',
+    paidEntries: line.paidEntries,
+  };
+}
+
+const weekdays = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+
+/** The schedule in a sentence: "Every Monday at 09:00 (UK time)…". */
+function scheduleInWords(schedule: Schedule): string {
+  const when = schedule.cadence === 'weekly' && schedule.weekday ? `Every ${weekdays[schedule.weekday - 1]}` : 'Every day';
+  const only = schedule.methods?.length ? ` for people paid by ${schedule.methods.map((m) => (methodNames[m] ?? m).toLowerCase()).join(' or ')}` : '';
+  return `${when} at ${schedule.time} (UK time) a payout run of everything owed${only} is drafted on its own; a finance user then approves it.`;
+}
+
+/**
+ * The items that failed since `since` (a Europe/London date), one group per run, the run with
+ * the newest failure first, each with what its pay-again button needs and, when there is one,
+ * the draft that already pays them again.
+ */
+function failedByRun(runs: Run[], since: string, drafts: Run[], names: Map<string, string>) {
+  const failedSince = (i: Item) => i.status === 'failed' && i.failedAt !== null && londonDate(new Date(i.failedAt)) >= since;
+  const newest = (items: Item[]) => items.reduce((max, i) => (i.failedAt! > max ? i.failedAt! : max), '');
+  return runs
+    .map((run) => ({ run, items: run.items.filter(failedSince).sort((a, b) => b.failedAt!.localeCompare(a.failedAt!)) }))
+    .filter((g) => g.items.length)
+    .sort((a, b) => newest(b.items).localeCompare(newest(a.items)))
+    .map(({ run, items }) => ({
+      runId: run.id,
+      approvedAt: run.approvedAt,
+      currency: run.currency,
+      items: items.map((i) => ({
+        ...i,
+        name: names.get(i.contributorId) ?? 'Someone no longer listed',
+        why: i.failureInWords ? i.failureInWords.charAt(0).toUpperCase() + i.failureInWords.slice(1) : '',
+      })),
+      people: new Set(items.map((i) => i.contributorId)).size,
+      redraft: drafts.find((d) => d.filters?.failedFrom === run.id) ?? null,
+      idempotencyKey: formKey(),
+    }));
+}
 
 /** A run is in progress while any of its items is still on its way. */
 const inProgress = (run: Run) => run.status === 'approved' && run.items.some((i) => i.status === 'processing' || i.status === 'pending');
@@ -74,16 +165,30 @@ export async function financePages(app: FastifyInstance) {
     new Map((await request.api.all<{ id: string; name: string }>('/v1/contributors')).map((c) => [c.id, c.name]));
 
   const homePage = async (request: FastifyRequest, reply: FastifyReply, extra: Record<string, unknown> = {}) => {
-    const [timeToPay, drafts, approved, budgets, who] = await Promise.all([
+    const today = londonDate(app.now());
+    const [timeToPay, recentWaits, drafts, approved, budgets, who, failed, projects, schedule] = await Promise.all([
       request.api.get<Record<string, unknown>>('/v1/reports/time-to-pay'),
+      // The waits of work done in the last 90 days; the ageing above it is of everything owed.
+      request.api.get<{ byProjectAndMethod: WaitLine[] }>(`/v1/reports/time-to-pay?from=${addDays(today, 1 - WAIT_DAYS)}&to=${today}`),
       request.api.get<{ data: Run[] }>('/v1/payout-runs?status=draft&limit=50'),
       request.api.get<{ data: Run[] }>('/v1/payout-runs?status=approved&limit=50'),
       request.api.all<Budget>('/v1/budgets'),
       names(request),
+      request.api.all<Run>(`/v1/payout-runs?failedSince=${addDays(today, -FAILED_DAYS)}`),
+      request.api.all<{ id: string; name: string }>('/v1/projects'),
+      request.api.call<Schedule>('GET', '/v1/payout-schedule'),
     ]);
+    // No schedule is an answer (404), not a failure of the page.
+    if (!schedule.ok && schedule.status !== 404) throw new PageError(schedule.problem);
+    const projectNames = new Map(projects.map((p) => [p.id, p.name]));
     return reply.page('finance/home.njk', {
       title: 'Payments',
       timeToPay,
+      waits: recentWaits.byProjectAndMethod.map((line) => waitsInWords(line, projectNames.get(line.projectId) ?? 'A project')),
+      waitDays: WAIT_DAYS,
+      schedule: schedule.ok ? scheduleInWords(schedule.data) : null,
+      failedRuns: failedByRun(failed, addDays(today, -FAILED_DAYS), drafts.data, who),
+      failedDays: FAILED_DAYS,
       drafts: drafts.data,
       running: approved.data.filter(inProgress),
       finished: approved.data.filter((r) => !inProgress(r)).slice(0, 10),
@@ -108,6 +213,26 @@ export async function financePages(app: FastifyInstance) {
       return homePage(request, reply.code(result.status), { runError: result.problem.detail, errorList: [{ text: result.problem.detail, href: '#new-run' }] });
     }
     return reply.redirect(`/finance/runs/${result.data.id}`, 303);
+  });
+
+  // Pay again: a draft for just the people whose payments failed in a run (the API works out
+  // who, see POST /v1/payout-runs failedFrom); a finance colleague approves it as any other.
+  app.post<{ Params: { id: string }; Body: Form }>('/finance/runs/:id/pay-again', async (request, reply) => {
+    if (!(await requireRole(request, reply, 'finance'))) return reply;
+    const { id } = request.params;
+    const result = await request.api.call<Run>(
+      'POST',
+      '/v1/payout-runs',
+      { currency: request.body.currency || 'GBP', failedFrom: id },
+      { idempotencyKey: request.body.idempotencyKey || formKey() },
+    );
+    if (!result.ok) {
+      return homePage(request, reply.code(result.status), {
+        payAgainErrors: { [id]: result.problem.detail },
+        errorList: [{ text: result.problem.detail, href: `#pay-again-${id}` }],
+      });
+    }
+    return reply.redirect(`/finance/runs/${result.data.id}?done=drafted`, 303);
   });
 
   const runPage = async (request: FastifyRequest, reply: FastifyReply, me: Me, id: string, extra: Record<string, unknown> = {}) => {
