@@ -7,6 +7,7 @@
 import { and, eq } from 'drizzle-orm';
 import t from 'tap';
 import { auditEvents, notifications, users } from '../src/db/schema.js';
+import { newId } from '../src/lib/ids.js';
 import { createStripePayoutExecutor } from '../src/modules/payouts/stripe-payouts.js';
 import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
@@ -323,6 +324,13 @@ t.test('pages: the participant is warned; finance confirms from /finance/payout-
   t.match(list.body, /Page Person/);
   t.match(list.body, new RegExp(`action="/finance/payout-details/${person.contributorId}/confirm"`));
   t.match(list.body, /£20\.00/, 'what waits for them');
+  t.notMatch(list.body, /Changed again/, "Stripe's three events for one edit are one change");
+
+  // A change reported well before the latest one, in the same hold, is a second change: flagged.
+  const [latest] = (await auditOf(org, person.contributorId)).filter((e) => e.action === 'contributor.payout_details_changed');
+  await app.db.insert(auditEvents).values({ ...latest!, id: newId(), createdAt: new Date(latest!.createdAt.getTime() - 20 * 60_000) });
+  const twiceChanged = await financeClient.get('/finance/payout-details');
+  t.match(twiceChanged.body, /2 <strong class="govuk-tag govuk-tag--red">Changed again<\/strong>/);
 
   const forged = await financeClient.post(`/finance/payout-details/${person.contributorId}/confirm`, {}, { csrf: null });
   t.equal(forged.statusCode, 403, 'no CSRF token, no confirmation');

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { CHANGE_EMAIL_QUIET_MS } from '../../modules/stripe/payout-details.js';
 import { requireRole } from '../session.js';
 
 interface HeldContributor {
@@ -23,15 +24,15 @@ async function heldPerson(request: FastifyRequest, person: HeldContributor) {
     request.api.get<{ data: AuditEvent[] }>(`/v1/audit-events?entityType=contributor&entityId=${person.id}&limit=200`),
   ]);
   const since = person.payoutDetailsChangedAt ?? '';
-  // A second change while the first waits is what a diverted account looks like: count every
-  // change of this hold (each one's audit event names the hold it joined).
-  const changes = audit.data.filter((e) => e.action === 'contributor.payout_details_changed' && e.after?.payoutDetailsChangedAt === since);
-  return {
-    ...person,
-    owed: balance.balances.filter((b) => b.owed > 0),
-    changes: Math.max(1, changes.length),
-    lastChangeAt: changes.map((e) => e.createdAt).sort().at(-1) ?? since,
-  };
+  // A second change while the first waits is what a diverted account looks like, so finance
+  // sees how many there were. Each event of this hold names it; Stripe reports one edit as
+  // several events within moments, so events close together count as one change.
+  const times = audit.data
+    .filter((e) => e.action === 'contributor.payout_details_changed' && e.after?.payoutDetailsChangedAt === since)
+    .map((e) => Date.parse(e.createdAt))
+    .sort((a, b) => a - b);
+  const changes = times.filter((time, i) => i === 0 || time - times[i - 1]! > CHANGE_EMAIL_QUIET_MS).length;
+  return { ...person, owed: balance.balances.filter((b) => b.owed > 0), changes: Math.max(1, changes) };
 }
 
 /**
