@@ -252,6 +252,21 @@ t.test("a person who turned a kind off gets none of it, even one queued before t
   t.same(listed.data.map((n: any) => n.id), [early]);
 });
 
+t.test('a person disabled before their message went gets nothing', async (t) => {
+  const org = await createTestOrg(app, 'Disabled organisation');
+  const p = await participant(app, org);
+  smtp.refuse({ times: 1, match: sentTo(p.email) });
+  const [id] = await queueForContributor(app, org, p.contributorId, 'payment_sent', { amount: 700, currency: 'GBP', paymentDate: '2026-03-04' });
+  await waitForRow(id!, (r) => r.lastError !== null, 'the first refusal');
+  const disabled = await app.inject({ method: 'PATCH', url: `/v1/users/${p.userId}`, headers: await org.as('admin'), payload: { disabled: true } });
+  t.equal(disabled.statusCode, 200, disabled.body);
+  await hurryRetry(app, id!);
+  const dropped = await waitForRow(id!, (r) => r.status !== 'queued', 'the retry decided');
+  t.match(dropped, { status: 'failed', sentAt: null });
+  t.match(dropped.lastError, /disabled/);
+  t.same(smtp.receivedBy(p.email), []);
+});
+
 t.test('a refusing server (451) is tried again, and the message then arrives once', async (t) => {
   const org = await createTestOrg(app, 'Retry organisation');
   const p = await participant(app, org);
@@ -465,6 +480,12 @@ t.test('GET and PUT /v1/me/notification-preferences', async (t) => {
   t.equal(byToken.statusCode, 403, 'an API token has no email choices');
   t.equal((await put({ email: { payments_failed: false } }, script)).statusCode, 403);
   t.equal((await app.inject({ method: 'GET', url: '/v1/me/notification-preferences' })).statusCode, 401);
+
+  const doc = json(await app.inject({ method: 'GET', url: '/openapi.json' }));
+  t.ok(doc.paths['/v1/notifications']?.get, 'GET /v1/notifications is documented');
+  t.ok(doc.paths['/v1/me/notification-preferences']?.get, 'GET preferences is documented');
+  const body = doc.paths['/v1/me/notification-preferences']?.put?.requestBody?.content?.['application/json']?.schema;
+  t.same(body?.properties?.email?.propertyNames?.enum, [...notificationKinds], 'the PUT body names the kinds');
 });
 
 t.test('the account page: an Emails section with the kinds for the role, saved with CSRF', async (t) => {

@@ -92,20 +92,33 @@ export function createNotificationSender(options: NotificationSenderOptions): No
   if (!smtpUrl) return null;
   const { db, log } = options;
   // The connection as nodemailer's own transports read an SMTP URL (credentials, smtps, ?options).
+  const { auth, ...connectionOptions } = shared.parseConnectionUrl(smtpUrl);
   const server: SMTPConnection.Options = {
-    ...shared.parseConnectionUrl(smtpUrl),
+    ...connectionOptions,
     connectionTimeout: sendTimeoutMs,
     greetingTimeout: sendTimeoutMs,
     socketTimeout: sendTimeoutMs,
     dnsTimeout: sendTimeoutMs,
   };
-  const { user, pass } = (server.auth ?? {}) as { user?: string; pass?: string };
+  const { user, pass } = (auth ?? {}) as { user?: string; pass?: string };
   const credentials: SMTPConnection.AuthenticationCredentials | null = user && pass ? { credentials: { user, pass } } : null;
   const messageHost = new URL(options.baseUrl).hostname || 'localhost';
   const leaseMs = 2 * sendTimeoutMs;
   /** Connections still talking, cut on close. */
   const open = new Set<SMTPConnection>();
+  /** Waits (the sweep's) that close ends early. */
+  const waits = new Set<() => void>();
   let closed = false;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        waits.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      waits.add(wake);
+    });
 
   /**
    * One SMTP conversation on a connection of its own, cut at `deadlineMs` (real time) if it has
@@ -184,11 +197,11 @@ export function createNotificationSender(options: NotificationSenderOptions): No
    * it is written, a sender coming after the lease would send the message again.
    */
   async function recordSent(job: NotificationJob, lease: Date) {
+    if (options.now() > lease) {
+      log.error({ notificationId: job.notificationId }, 'email was accepted after its lease ran out: it may be sent twice');
+    }
     for (let attempt = 1; ; attempt++) {
       try {
-        if (options.now() > lease) {
-          log.error({ notificationId: job.notificationId }, 'email was accepted after its lease ran out: it may be sent twice');
-        }
         // Only while still queued: whoever holds it now, the server has this message.
         await db
           .update(notifications)
@@ -332,7 +345,8 @@ export function createNotificationSender(options: NotificationSenderOptions): No
     // queued and free. A live sender has finished by then, or freed the message for its retry.
     if (claimed.length && !closed) {
       const until = Math.max(...claimed.map((m) => m.claimedUntil.getTime()));
-      await sleep(Math.min(leaseMs, Math.max(0, until - options.now().getTime())) + 50);
+      await pause(Math.min(leaseMs, Math.max(0, until - options.now().getTime())) + 50);
+      if (closed) return { requeued };
       const now = options.now();
       const still = (await orphans(claimed.map((m) => m.notificationId))).filter((m) => !m.claimedUntil || new Date(m.claimedUntil) <= now);
       requeued += await requeue(still);
@@ -350,6 +364,7 @@ export function createNotificationSender(options: NotificationSenderOptions): No
       // and the message is sent again once its lease runs out.
       for (const connection of open) connection.close();
       open.clear();
+      for (const wake of [...waits]) wake();
     },
   };
 }
