@@ -13,7 +13,7 @@ import { text, WebClient } from './helpers/web.js';
 let clock = new Date('2026-06-11T10:00:00Z');
 const app = await appForThisFile(t, { now: () => clock });
 
-async function call(method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: object, expected?: number) {
+async function call(method: 'GET' | 'POST' | 'PUT', url: string, headers: Record<string, string>, payload?: object, expected?: number) {
   const res = await app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
   const want = expected ?? (method === 'POST' && !/\/(approve|cancel|mark-paid|mark-failed)$/.test(url) ? 201 : 200);
   if (res.statusCode !== want) throw new Error(`${method} ${url} → ${res.statusCode} (wanted ${want}): ${res.body}`);
@@ -138,6 +138,13 @@ t.test('the finance page lists recently failed payments and Pay again drafts, en
   const report = await call('GET', '/v1/reports/time-to-pay?from=2026-03-17&to=2026-06-14', drafter);
   t.same(report.byProjectAndMethod.map((l: any) => [l.daysWorkToApproval, l.daysApprovalToPaid]), [[{ median: 2, p90: 8.4 }, { median: 3, p90: 3 }]], 'the page says what the API says');
   t.match(text(home.body), 'No schedule: runs are drafted by hand.');
+  await call('PUT', '/v1/payout-schedule', drafter, { cadence: 'weekly', weekday: 1, time: '09:00', methods: ['bank_transfer'] }, 200);
+  t.match(
+    text((await client.get('/finance')).body),
+    'Every Monday at 09:00 (UK time) a payout run of everything owed for people paid by bank transfer is drafted on its own; any finance user then approves it. The next is drafted on 15 June 2026.',
+    'the schedule in words, from GET /v1/payout-schedule',
+  );
+  await app.inject({ method: 'DELETE', url: '/v1/payout-schedule', headers: drafter });
 
   const form = client.hiddenFields(`/finance/runs/${run.id}/pay-again`);
   t.equal(form.currency, 'GBP');

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { addDays } from '../../domain/earnings-period.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { PageError } from '../api.js';
+import { date } from '../format.js';
 import { formKey } from '../forms.js';
 import { requireRole, type Me } from '../session.js';
 
@@ -63,12 +64,14 @@ interface WaitLine {
   daysApprovalToPaid: { median: number | null; p90: number | null };
 }
 
-/** GET /v1/payout-schedule, as API.md describes it. */
+/** GET /v1/payout-schedule. */
 interface Schedule {
   cadence: 'daily' | 'weekly';
   weekday?: number | null;
   time: string;
   methods?: string[] | null;
+  /** When the next run will be drafted. */
+  nextRunAt?: string;
 }
 
 /** How far back the page looks: failed payments still worth acting on, and recent waits. */
@@ -103,11 +106,12 @@ function waitsInWords(line: WaitLine, projectName: string) {
 
 const weekdays = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
 
-/** The schedule in a sentence: "Every Monday at 09:00 (UK time)…". */
+/** The schedule in words: "Every Monday at 09:00 (UK time) … The next is drafted on 8 June 2026." */
 function scheduleInWords(schedule: Schedule): string {
   const when = schedule.cadence === 'weekly' && schedule.weekday ? `Every ${weekdays[schedule.weekday - 1]}` : 'Every day';
   const only = schedule.methods?.length ? ` for people paid by ${schedule.methods.map((m) => (methodNames[m] ?? m).toLowerCase()).join(' or ')}` : '';
-  return `${when} at ${schedule.time} (UK time) a payout run of everything owed${only} is drafted on its own; a finance user then approves it.`;
+  const next = schedule.nextRunAt ? ` The next is drafted on ${date(schedule.nextRunAt)}.` : '';
+  return `${when} at ${schedule.time} (UK time) a payout run of everything owed${only} is drafted on its own; any finance user then approves it.${next}`;
 }
 
 /**
