@@ -26,6 +26,10 @@ import { expectStatus, isolatedPostgres, sleep, viaFetch, type Send } from './he
 import { startSmtpServer, type ReceivedMail } from './helpers/smtp.js';
 import { freePort } from './adversarial/helpers/postgres-cluster.js';
 
+// Eight starts of the real server (each a few seconds under tsx, more on a busy machine): more
+// than tap's default 240 s could allow.
+t.setTimeout(480_000);
+
 const root = fileURLToPath(new URL('..', import.meta.url));
 const isolated = await isolatedPostgres('notifications_crash');
 const smtp = await startSmtpServer();
