@@ -325,8 +325,9 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
     const run: PayoutRunResponse = await approvePayoutRun(db, organisationId, asUser(approver), runId, approvedAt, true);
     if (run.skipped.some((s) => s.reason === 'earnings_limit')) exceptions.held++;
 
-    // Stripe transfers go as soon as the run is approved.
-    const pay = executor(new Date(approvedAt.getTime() + 60_000));
+    // Stripe transfers go as soon as the run is approved (never left in transit without one: the
+    // running service would then try to pay a stand-in account).
+    const pay = executor(approvedAt);
     for (const item of run.items.filter((i) => i.method === 'stripe')) await pay(organisationId, item.id);
     // Vouchers are sent that afternoon.
     for (const item of run.items.filter((i) => i.method === 'voucher')) {

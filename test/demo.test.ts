@@ -30,7 +30,7 @@ t.test('the demo organisation is realistic, consistent and usable with its log-i
   const itemStates = new Set(runs.flatMap((r: any) => r.items.map((i: any) => i.status)));
   for (const state of ['paid', 'failed', 'processing', 'pending', 'canceled']) t.ok(itemStates.has(state), `an item is ${state}`);
 
-  // Earnings limits at work: one person's money held (block), another's split, both still owed.
+  // Earnings limits at work: one person's money held (block), another's split.
   t.ok(runs.some((r: any) => r.skipped.some((s: any) => s.reason === 'earnings_limit' && s.amount > 0 && s.payableFrom)), 'a payment held by an earnings limit');
   t.ok(runs.some((r: any) => r.items.some((i: any) => i.carriedForward > 0)), 'a payment split by an earnings limit');
 
