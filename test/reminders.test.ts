@@ -10,6 +10,7 @@ import { notifications, payoutScheduleSlots, timeEntries, users } from '../src/d
 import type { Actor } from '../src/domain/actor.js';
 import type { NotificationKind, Role } from '../src/domain/enums.js';
 import { createApiToken } from '../src/modules/api-tokens/service.js';
+import { queueNotification } from '../src/modules/notifications/outbox.js';
 import { sendReminders } from '../src/modules/notifications/reminders.js';
 import { approvePayoutRun, cancelPayoutRun, draftPayoutRun } from '../src/modules/payouts/service.js';
 import { createUser } from '../src/modules/users/service.js';
@@ -239,4 +240,31 @@ t.test('each reminder is queued with its delivery job, in the same transaction',
   t.equal(digest?.userId, coordinator.id);
   const rows = (await app.db.execute(sql`select name, data from pgboss.job where id = ${digest!.id}::uuid`)) as unknown as { rows: unknown[] };
   t.match(rows.rows, [{ name: 'deliver-notification', data: { organisationId: org.organisationId, notificationId: digest!.id } }]);
+});
+
+t.test("one organisation's failure leaves the others' reminders queued, and fails the job so it is retried", async (t) => {
+  const now = new Date();
+  const orgs = [];
+  for (const name of ['Failing', 'Working']) {
+    const org = await createTestOrg(app, name);
+    const { budgetId } = await fundedBudget(app, org);
+    const person = await addContributor(app, await org.as('coordinator'), { name: 'Lee', kind: 'lived_experience', paymentMethod: 'voucher' });
+    await submittedDaysAgo(org, budgetId, person.id, 5, now);
+    orgs.push({ org, coordinator: await staff(org, 'coordinator', true) });
+  }
+  const [failing, working] = orgs as [(typeof orgs)[number], (typeof orgs)[number]];
+  // The outbox refuses the failing organisation's message, as a broken row or a lost connection would.
+  const faultyOutbox = {
+    queueNotification: async (...args: Parameters<typeof queueNotification>) => {
+      if (args[1] === failing.org.organisationId) throw new Error('the outbox is unavailable');
+      return queueNotification(...args);
+    },
+  };
+  await t.rejects(sendReminders(app.db, now, faultyOutbox), { name: 'AggregateError', errors: [{ message: 'the outbox is unavailable' }] });
+  t.match(await queued(working.org.organisationId, 'time_awaiting_approval'), [{ userId: working.coordinator.id }], 'the other organisation still has its digest');
+  t.same(await queued(failing.org.organisationId, 'time_awaiting_approval'), []);
+  // The retry (the real outbox now) queues what is missing, and nothing twice.
+  await sendReminders(app.db, now);
+  t.equal((await queued(failing.org.organisationId, 'time_awaiting_approval')).length, 1);
+  t.equal((await queued(working.org.organisationId, 'time_awaiting_approval')).length, 1);
 });

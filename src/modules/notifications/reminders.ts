@@ -5,7 +5,7 @@ import { inTransaction } from '../../db/tx.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { toSafeNumber } from '../../domain/money.js';
 import { DEFAULT_SUBMITTED_TIME_REMINDER_DAYS } from '../organisations/settings.js';
-import { queueNotification, staffRecipients } from './outbox.js';
+import { queueNotification, staffRecipients, type NotificationRequest } from './outbox.js';
 
 /**
  * The daily reminders (the job queue runs this at 08:00 Europe/London), so nothing waits
@@ -22,56 +22,57 @@ import { queueNotification, staffRecipients } from './outbox.js';
  *
  * Each message is about the day (`digest:<date>`, `reminder:<run>:<date>`, the Europe/London
  * date of `now`), so a second run on the same day, on this or another instance, queues nothing.
- * Each organisation is done in its own transaction: one that fails leaves the others sent.
+ * Each message is queued in its own transaction: one that fails leaves the others queued, and
+ * the job fails after trying them all, so its retry queues only what is missing.
  */
-export async function sendReminders(db: Db, now: Date): Promise<{ digests: number; runReminders: number }> {
+export async function sendReminders(
+  db: Db,
+  now: Date,
+  /** The outbox to queue into; a test passes one that fails for some organisations. */
+  outbox: { queueNotification: typeof queueNotification } = { queueNotification },
+): Promise<{ digests: number; runReminders: number }> {
   const today = londonDate(now);
+  const failures: unknown[] = [];
+  /** Queues one reminder in its own transaction; a failure is kept and the rest go on. */
+  const queue = async (organisationId: string, request: (tx: Db) => Promise<NotificationRequest>): Promise<number> => {
+    try {
+      return (await inTransaction(db, async (tx) => outbox.queueNotification(tx, organisationId, await request(tx), now))).length;
+    } catch (error) {
+      failures.push(error);
+      return 0;
+    }
+  };
+
   let digests = 0;
-  let runReminders = 0;
   for (const waiting of await timeWaitingByOrganisation(db, now)) {
-    digests += (
-      await inTransaction(db, async (tx) =>
-        queueNotification(
-          tx,
-          waiting.organisationId,
-          {
-            kind: 'time_awaiting_approval',
-            recipients: await staffRecipients(tx, waiting.organisationId, ['coordinator']),
-            link: '/approvals',
-            data: { count: waiting.count, days: waiting.days },
-            about: `digest:${today}`,
-          },
-          now,
-        ),
-      )
-    ).length;
+    digests += await queue(waiting.organisationId, async (tx) => ({
+      kind: 'time_awaiting_approval',
+      recipients: await staffRecipients(tx, waiting.organisationId, ['coordinator']),
+      link: '/approvals',
+      data: { count: waiting.count, days: waiting.days },
+      about: `digest:${today}`,
+    }));
   }
+  let runReminders = 0;
   for (const run of await draftsWaiting(db, now)) {
-    runReminders += (
-      await inTransaction(db, async (tx) =>
-        queueNotification(
-          tx,
-          run.organisationId,
-          {
-            kind: 'run_awaiting_approval',
-            recipients: await approversOf(tx, run),
-            link: `/finance/runs/${run.id}`,
-            data: {
-              runId: run.id,
-              total: run.total,
-              currency: run.currency,
-              items: run.items,
-              draftedOn: londonDate(run.createdAt),
-              scheduled: run.scheduled,
-              reminder: true,
-            },
-            about: `reminder:${run.id}:${today}`,
-          },
-          now,
-        ),
-      )
-    ).length;
+    runReminders += await queue(run.organisationId, async (tx) => ({
+      kind: 'run_awaiting_approval',
+      recipients: await approversOf(tx, run),
+      link: `/finance/runs/${run.id}`,
+      data: {
+        runId: run.id,
+        total: run.total,
+        currency: run.currency,
+        items: run.items,
+        draftedOn: londonDate(run.createdAt),
+        scheduled: run.scheduled,
+        reminder: true,
+      },
+      about: `reminder:${run.id}:${today}`,
+    }));
   }
+  // The job is retried; what was queued this time is not queued again.
+  if (failures.length) throw new AggregateError(failures, `${failures.length} reminders could not be queued`);
   return { digests, runReminders };
 }
 
