@@ -501,11 +501,16 @@ t.test('the account page: an Emails section with the kinds for the role, saved w
     t.match(body, label);
   }
   t.notMatch(body, 'When a payment run is waiting for approval', "finance's kinds are not offered to a participant");
-  t.same(page.hiddenFields('/account').shown, ['time_approved', 'payment_sent', 'payment_failed', 'payment_held_earnings_limit', 'limit_nearly_reached', 'payout_setup_started', 'payout_details_changed']);
+  t.same(page.hiddenFields('/account').shown, ['time_approved', 'payment_sent', 'payment_failed', 'payment_held_earnings_limit', 'limit_nearly_reached']);
+  t.match(body, 'These emails are always sent, because they warn you if someone changes where your money goes');
+  t.notMatch(res.body, /value="payout_details_changed"/, 'the warnings of a change to where money goes have no box to untick');
+  const refused = await app.inject({ method: 'PUT', url: '/v1/me/notification-preferences', headers: p.headers, payload: { email: { payout_details_changed: false } } });
+  t.equal(refused.statusCode, 400, 'nor can the API turn them off');
+  t.match(json(refused).errors, [{ message: /cannot be turned off/ }]);
   t.match(res.body, /name="email" type="checkbox" value="time_approved" checked/);
 
   // Untick "time approved" and "payment failed": everything else shown stays ticked.
-  const ticked = ['payment_sent', 'payment_held_earnings_limit', 'limit_nearly_reached', 'payout_setup_started', 'payout_details_changed'];
+  const ticked = ['payment_sent', 'payment_held_earnings_limit', 'limit_nearly_reached'];
   const saved = await page.post('/account', { ...page.hiddenFields('/account'), email: ticked });
   t.equal(saved.statusCode, 303, saved.body);
   const after = await page.follow(saved);
@@ -521,7 +526,10 @@ t.test('the account page: an Emails section with the kinds for the role, saved w
   const finance = await person(app, org, 'finance');
   const financePage = new WebClient(app).withToken(finance.token);
   await financePage.get('/account');
-  t.same(financePage.hiddenFields('/account').shown, ['run_awaiting_approval', 'payments_failed', 'payout_details_changed']);
+  t.same(financePage.hiddenFields('/account').shown, ['run_awaiting_approval', 'payments_failed']);
+  const admin = await person(app, org, 'admin');
+  const adminHtml = await new WebClient(app).withToken(admin.token).get('/account');
+  t.match(text(adminHtml.body), 'This service does not send you any emails.', 'admins are sent none of the payment emails');
   const coordinator = await person(app, org, 'coordinator');
   const coordinatorPage = new WebClient(app).withToken(coordinator.token);
   const coordinatorHtml = await coordinatorPage.get('/account');

@@ -10,6 +10,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { and, eq } from 'drizzle-orm';
 import t from 'tap';
 import { contributors } from '../src/db/schema.js';
 import { roles, type Role } from '../src/domain/enums.js';
@@ -109,6 +110,13 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   // Stripe
   'POST /v1/contributors/{id}/stripe-account': ['finance', 'coordinator'],
   'POST /v1/me/stripe-account': ['participant'],
+  'GET /v1/contributors/{id}/stripe-account': ['admin', 'finance', 'coordinator'],
+  'GET /v1/me/stripe-account': ['participant'],
+  'POST /v1/contributors/{id}/confirm-payout-details': ['finance'],
+  // Notifications
+  'GET /v1/notifications': ['admin', 'finance'],
+  'GET /v1/me/notification-preferences': ['admin', 'finance', 'coordinator', 'participant', 'reporter'],
+  'PUT /v1/me/notification-preferences': ['admin', 'finance', 'coordinator', 'participant', 'reporter'],
   'POST /v1/webhooks/stripe': 'public',
   // Reports and audit (a reporter sees reports only)
   'GET /v1/reports/distribution': ['admin', 'finance', 'coordinator', 'reporter'],
@@ -218,6 +226,16 @@ const fixtures: Partial<Record<RouteKey, FixtureFn>> = {
   }),
   'GET /v1/contributors/{id}/earnings-limits': async (app, org) => ({ params: { id: await contributorIn(app, org) } }),
   'POST /v1/contributors/{id}/stripe-account': async (app, org) => ({ params: { id: await contributorIn(app, org, 'stripe') } }),
+  'GET /v1/contributors/{id}/stripe-account': async (app, org) => ({ params: { id: await contributorIn(app, org, 'stripe') } }),
+  'POST /v1/contributors/{id}/confirm-payout-details': async (app, org) => {
+    // A contributor whose payout details Stripe reported changed (as applyStripeEvent records it).
+    const id = await contributorIn(app, org, 'stripe');
+    await app.db
+      .update(contributors)
+      .set({ payoutDetailsChangedAt: new Date() })
+      .where(and(eq(contributors.organisationId, org.organisationId), eq(contributors.id, id)));
+    return { params: { id } };
+  },
   'GET /v1/projects/{id}': async (app, org) => ({ params: { id: (await create(app, org, '/v1/projects', { name: 'Fixture project' })).id } }),
   'GET /v1/rate-cards/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).rateCardId } }),
   'POST /v1/rate-cards/{id}/versions': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).rateCardId }, body: rateCardVersion }),

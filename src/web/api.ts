@@ -40,7 +40,7 @@ export class ApiClient {
   ) {}
 
   /** The API's answer as sent; a 401 on a signed-in call ends the session. */
-  private async send(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, accept: string, body?: unknown, idempotencyKey?: string) {
+  private async send(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, accept: string, body?: unknown, idempotencyKey?: string) {
     // The host is passed on so the API builds links (Stripe's return address) to this site.
     const headers: Record<string, string> = { accept, host: this.request.host };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -56,7 +56,7 @@ export class ApiClient {
     return response;
   }
 
-  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, options: { idempotencyKey?: string } = {}): Promise<ApiResult<T>> {
+  async call<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, options: { idempotencyKey?: string } = {}): Promise<ApiResult<T>> {
     const response = await this.send(method, url, 'application/json', body, options.idempotencyKey);
     const parsed = response.body ? (JSON.parse(response.body) as unknown) : null;
     if (response.statusCode >= 400) return { ok: false, status: response.statusCode, problem: parsed as Problem };

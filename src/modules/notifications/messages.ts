@@ -65,7 +65,9 @@ const templates: Record<NotificationKind, (d: Data) => Message> = {
     subject: 'You are close to your earnings limit',
     paragraphs: [
       `You have been paid ${amount(d, 'counted')} of your ${amount(d, 'limit')} limit for the period ending ${day(d, 'periodEnd')}.`,
-      'Anything over the limit will be kept for you and paid in a later period, so your benefits are protected.',
+      d.policy === 'warn'
+        ? 'Anything more will still be paid, and may count against your benefits. If you are not sure what that means for you, ask your coordinator.'
+        : 'Anything over the limit will be kept for you and paid in a later period, so your benefits are protected.',
     ],
     action: 'See what you are owed',
   }),
@@ -152,7 +154,8 @@ const staffKinds: Record<Role, NotificationKind[]> = {
   participant: [],
   finance: ['run_awaiting_approval', 'payments_failed', 'payout_details_changed'],
   coordinator: ['time_awaiting_approval'],
-  admin: ['run_awaiting_approval', 'payments_failed', 'payout_details_changed', 'time_awaiting_approval'],
+  // Admins run the service; the emails about payments and time go to finance and coordinators.
+  admin: [],
   reporter: [],
 };
 

@@ -17,7 +17,17 @@ const OFF_BY_DEFAULT: ReadonlySet<NotificationKind> = new Set(['time_awaiting_ap
 
 export const isOnByDefault = (kind: NotificationKind): boolean => !OFF_BY_DEFAULT.has(kind);
 
+/**
+ * Kinds nobody can turn off: they warn that someone may be redirecting a person's money (a
+ * payout account set up for them, bank details changed), and a fraudster who took over an
+ * account would turn them off first.
+ */
+export const ALWAYS_SENT: ReadonlySet<NotificationKind> = new Set(['payout_setup_started', 'payout_details_changed']);
+
+export const canTurnOff = (kind: NotificationKind): boolean => !ALWAYS_SENT.has(kind);
+
 export function wantsEmail(preferences: Partial<Record<NotificationKind, boolean>>, kind: NotificationKind): boolean {
+  if (ALWAYS_SENT.has(kind)) return true;
   return preferences[kind] ?? isOnByDefault(kind);
 }
 

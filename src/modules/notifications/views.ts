@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { notifications } from '../../db/schema.js';
 import { notificationKinds, notificationStatuses, type NotificationKind } from '../../domain/enums.js';
-import { wantsEmail } from './outbox.js';
+import { canTurnOff, wantsEmail } from './outbox.js';
 
 export const notificationKindEnum = z.enum(notificationKinds);
 export const notificationStatusEnum = z.enum(notificationStatuses);
@@ -53,9 +53,18 @@ export const preferencesResponse = z.object({
 });
 export type PreferencesResponse = z.infer<typeof preferencesResponse>;
 
-/** A change to some kinds; the kinds left out keep what they were. Unknown kinds are refused. */
+/**
+ * A change to some kinds; the kinds left out keep what they were. Unknown kinds are refused, and
+ * so is turning off a kind that warns of a change to where money goes (outbox.ts ALWAYS_SENT).
+ */
 export const preferencesBody = z.strictObject({
-  email: z.partialRecord(notificationKindEnum, z.boolean()),
+  email: z.partialRecord(notificationKindEnum, z.boolean()).superRefine((choices, ctx) => {
+    for (const [kind, on] of Object.entries(choices)) {
+      if (on === false && !canTurnOff(kind as NotificationKind)) {
+        ctx.addIssue({ code: 'custom', path: [kind], message: 'cannot be turned off: it warns you if someone changes where your money goes' });
+      }
+    }
+  }),
 });
 
 export function toPreferencesResponse(stored: Partial<Record<NotificationKind, boolean>>): PreferencesResponse {

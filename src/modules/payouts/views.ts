@@ -51,7 +51,7 @@ export const payoutRunResponse = z.object({
   skipped: z.array(
     z.object({
       contributorId: z.string(),
-      reason: z.string().describe('declined_payment, stripe_account_missing, stripe_account_not_ready or earnings_limit'),
+      reason: z.string().describe('declined_payment, stripe_account_missing, stripe_account_not_ready, earnings_limit or payout_details_changed'),
       amount: z.number().int().describe('What stays owed for this reason'),
       headroom: z.number().int().optional().describe("earnings_limit: what the period's limit still allowed"),
       payableFrom: z.string().optional().describe('earnings_limit: the first day of the next period'),

@@ -170,7 +170,7 @@ export async function financePages(app: FastifyInstance) {
 
   const homePage = async (request: FastifyRequest, reply: FastifyReply, extra: Record<string, unknown> = {}) => {
     const today = londonDate(app.now());
-    const [timeToPay, recentWaits, drafts, approved, budgets, who, failed, projects, schedule] = await Promise.all([
+    const [timeToPay, recentWaits, drafts, approved, budgets, who, failed, projects, schedule, held] = await Promise.all([
       request.api.get<Record<string, unknown>>('/v1/reports/time-to-pay'),
       // The waits of work done in the last 90 days; the ageing above it is of everything owed.
       request.api.get<{ byProjectAndMethod: WaitLine[] }>(`/v1/reports/time-to-pay?from=${addDays(today, 1 - WAIT_DAYS)}&to=${today}`),
@@ -181,6 +181,7 @@ export async function financePages(app: FastifyInstance) {
       request.api.all<Run>(`/v1/payout-runs?failedSince=${addDays(today, -FAILED_DAYS)}`),
       request.api.all<{ id: string; name: string }>('/v1/projects'),
       request.api.call<Schedule>('GET', '/v1/payout-schedule'),
+      request.api.get<{ data: unknown[] }>('/v1/contributors?payoutDetailsChanged=true&limit=100'),
     ]);
     // No schedule is an answer (404), not a failure of the page.
     if (!schedule.ok && schedule.status !== 404) throw new PageError(schedule.problem);
@@ -199,6 +200,8 @@ export async function financePages(app: FastifyInstance) {
       budgets,
       names: Object.fromEntries(who),
       idempotencyKey: formKey(),
+      // People whose bank details changed: their Stripe payments wait for a check.
+      heldForDetails: held.data.length,
       ...extra,
     });
   };

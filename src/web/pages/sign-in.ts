@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { notificationKinds, type NotificationKind } from '../../domain/enums.js';
 import { kindLabels, kindsFor } from '../../modules/notifications/messages.js';
+import { canTurnOff } from '../../modules/notifications/outbox.js';
 import { ApiClient, PageError } from '../api.js';
 import { fieldErrors } from '../forms.js';
 import { homeFor, requireRole, secureCookies, SESSION_COOKIE, type Me } from '../session.js';
@@ -11,11 +12,6 @@ type Form = Record<string, string | undefined>;
 const many = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 const isKind = (value: string): value is NotificationKind => (notificationKinds as readonly string[]).includes(value);
 
-/**
- * ApiClient names no PUT yet (one word in src/web/api.ts, asked for); inject passes any method
- * through, so the preferences form calls the API's PUT as it is.
- */
-const PUT = 'PUT' as unknown as 'PATCH';
 
 const SITE = 'https://ledger.invalid';
 
@@ -122,11 +118,14 @@ export async function signInPages(app: FastifyInstance) {
     const me = await requireRole(request, reply, 'admin', 'reporter', 'participant', 'coordinator', 'finance');
     if (!me) return reply;
     // The emails that can reach this person, each ticked when they get it.
-    const kinds = kindsFor(me.role, me.contributorId !== null);
+    const offered = kindsFor(me.role, me.contributorId !== null);
+    const kinds = offered.filter(canTurnOff);
+    const alwaysSent = offered.filter((kind) => !canTurnOff(kind)).map((kind) => kindLabels[kind]);
     const preferences = kinds.length ? (await request.api.get<{ email: Record<NotificationKind, boolean> }>('/v1/me/notification-preferences')).email : null;
     return reply.page('account.njk', {
       saved: request.query.saved === '1',
       kinds,
+      alwaysSent,
       emailChoices: kinds.map((kind) => ({ value: kind, text: kindLabels[kind], checked: preferences?.[kind] ?? false })),
     });
   });
@@ -138,7 +137,7 @@ export async function signInPages(app: FastifyInstance) {
     if (!me) return reply;
     const ticked = new Set(many(request.body.email));
     const email = Object.fromEntries(many(request.body.shown).filter(isKind).map((kind) => [kind, ticked.has(kind)]));
-    const result = await request.api.call(PUT, '/v1/me/notification-preferences', { email });
+    const result = await request.api.call('PUT', '/v1/me/notification-preferences', { email });
     if (!result.ok) throw new PageError(result.problem);
     return reply.redirect('/account?saved=1#notifications', 303);
   });
