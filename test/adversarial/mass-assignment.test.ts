@@ -67,6 +67,8 @@ const VALID_BODIES: Partial<Record<RouteKey, BodyCase>> = {
   'POST /v1/auth/accept-invite': { body: (w) => ({ inviteToken: w.inviteToken, password: 'an invited user chose this' }) },
   'PATCH /v1/organisation': { body: () => ({ name: 'Renamed organisation', owedTargetDays: 21 }) },
   'POST /v1/users': { body: () => ({ email: uniqueEmail('mass'), name: 'New coordinator', role: 'coordinator' }) },
+  'POST /v1/auth/reset-password': { body: (w) => ({ resetToken: w.resetToken, password: 'a reset password of length' }) },
+  'PATCH /v1/users/{id}': { body: () => ({ name: 'Renamed by the admin' }), params: (w) => ({ id: w.ids.users[1]! }) },
   'POST /v1/api-tokens': { body: () => ({ name: 'Funder report script', role: 'reporter' }) },
   'POST /v1/contributors': {
     body: () => ({
@@ -161,6 +163,10 @@ const INTERNAL_KEYS = [
   'token_hash',
   'inviteTokenHash',
   'invite_token_hash',
+  'resetTokenHash',
+  'reset_token_hash',
+  'tokenVersion',
+  'token_version',
   'pseudonymKey',
   'pseudonym_key',
 ];
@@ -372,6 +378,7 @@ t.test('no response carries internal keys, stored hashes or secrets', async (t) 
   const hashes = [
     ...(await app.db.select({ v: users.passwordHash }).from(users).where(inArray(users.organisationId, orgIds))).map((r) => r.v),
     ...(await app.db.select({ v: users.inviteTokenHash }).from(users).where(inArray(users.organisationId, orgIds))).map((r) => r.v),
+    ...(await app.db.select({ v: users.resetTokenHash }).from(users).where(inArray(users.organisationId, orgIds))).map((r) => r.v),
     ...(await app.db.select({ v: apiTokens.tokenHash }).from(apiTokens).where(inArray(apiTokens.organisationId, orgIds))).map((r) => r.v),
     ...(await app.db.select({ v: organisations.pseudonymKey }).from(organisations).where(inArray(organisations.id, orgIds))).map((r) => r.v),
   ].filter((v): v is string => typeof v === 'string' && v.length >= 16);
@@ -381,7 +388,7 @@ t.test('no response carries internal keys, stored hashes or secrets', async (t) 
   t.same(internalKeys({ data: [{ after: { passwordHash: 'x' } }], organisationId: 'y' }, false), ['data.0.after.passwordHash', 'organisationId']);
   t.same(internalKeys({ organisationId: 'y', nested: { organisationId: 'z' } }, true), ['nested.organisationId']);
   // Secrets shown once, at creation, and never again.
-  const shownOnce = [...world.apiTokenSecrets, world.inviteToken];
+  const shownOnce = [...world.apiTokenSecrets, world.inviteToken, world.resetToken];
 
   // Every GET route, as every role it admits, on every record it can name.
   const gets = routes.filter((r) => r.method === 'GET');

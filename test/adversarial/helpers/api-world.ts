@@ -130,6 +130,8 @@ export interface World {
   login: { email: string; password: string; userId: string };
   /** An unspent invite. */
   inviteToken: string;
+  /** An unspent password reset, for the invited user (`ids.users[2]`). */
+  resetToken: string;
   /** The API tokens' secrets, shown once when they were issued. */
   apiTokenSecrets: string[];
   ids: {
@@ -224,6 +226,9 @@ export async function buildWorld(app: FastifyInstance, name = 'Hostile world'): 
   const password = 'a perfectly long password 42';
   const withPassword = await call(app, 'POST', '/v1/users', admin, { email: uniqueEmail('login'), name: 'Lou Login', role: 'finance', password }, 201);
   const invited = await call(app, 'POST', '/v1/users', admin, { email: uniqueEmail('invited'), name: 'Ivy Invited', role: 'coordinator' }, 201);
+  const reset = await call(app, 'POST', `/v1/users/${invited.id}/password-reset`, admin, undefined, 200);
+  // A weekly payout schedule, so its routes have something to read.
+  await call(app, 'PUT', '/v1/payout-schedule', headers.finance, { cadence: 'weekly', weekday: 7, time: '23:30' }, 200);
   const tokens = [
     await call(app, 'POST', '/v1/api-tokens', admin, { name: 'grant report script', role: 'reporter' }, 201),
     await call(app, 'POST', '/v1/api-tokens', admin, { name: 'finance script', role: 'finance' }, 201),
@@ -242,6 +247,7 @@ export async function buildWorld(app: FastifyInstance, name = 'Hostile world'): 
     smallBudgetId: small.budgetId,
     login: { email: withPassword.email, password, userId: withPassword.id },
     inviteToken: invited.inviteToken,
+    resetToken: reset.resetToken,
     apiTokenSecrets: tokens.map((t) => t.token),
     ids: {
       users: [org.adminUserId, withPassword.id, invited.id],
@@ -267,6 +273,8 @@ export async function buildWorld(app: FastifyInstance, name = 'Hostile world'): 
  */
 export const PARAM_POOLS: Partial<Record<RouteKey, (w: World) => string[]>> = {
   'GET /v1/users/{id}': (w) => w.ids.users,
+  'PATCH /v1/users/{id}': (w) => w.ids.users,
+  'POST /v1/users/{id}/password-reset': (w) => w.ids.users,
   'DELETE /v1/api-tokens/{id}': (w) => w.ids.apiTokens,
   'GET /v1/contributors/{id}': (w) => w.ids.contributors,
   'PATCH /v1/contributors/{id}': (w) => w.ids.contributors,
@@ -276,6 +284,8 @@ export const PARAM_POOLS: Partial<Record<RouteKey, (w: World) => string[]>> = {
   'GET /v1/contributors/{id}/statement.pdf': (w) => w.ids.contributors,
   'POST /v1/contributors/{id}/earnings-limits': (w) => w.ids.contributors,
   'POST /v1/contributors/{id}/stripe-account': (w) => [w.stripeContributor, ...w.ids.contributors],
+  'GET /v1/contributors/{id}/stripe-account': (w) => [w.stripeContributor, ...w.ids.contributors],
+  'POST /v1/contributors/{id}/confirm-payout-details': (w) => w.ids.contributors,
   'GET /v1/projects/{id}': (w) => w.ids.projects,
   'GET /v1/rate-cards/{id}': (w) => w.ids.rateCards,
   'POST /v1/rate-cards/{id}/versions': (w) => w.ids.rateCards,
@@ -320,13 +330,17 @@ export async function probeAllowedRoles(app: FastifyInstance, routes: Documented
     const params = Object.fromEntries(route.pathParams.map((p) => [p, randomUUID()]));
     const admitted: Role[] = [];
     for (const role of roles) {
+      // Logging out revokes the token it is called with: probe it with a token of its own.
+      const probeHeaders = route.key === 'POST /v1/auth/logout' ? await org.as(role, { contributorId }) : headers[role];
       const res = await app.inject({
         method: route.method as 'GET',
         url: fillPath(route, params),
-        headers: headers[role],
+        headers: probeHeaders,
         ...(route.body ? { payload: { hostileSuiteRoleProbe: true } } : {}),
       });
       const refused = res.statusCode === 403 && res.headers['content-type']?.toString().startsWith('application/problem+json') && json(res).code === 'forbidden';
+      // A 401 would mean the probe's own token stopped working, and every later answer would lie.
+      if (res.statusCode === 401) throw new Error(`role probe: ${route.key} as ${role} answered 401: ${res.body}`);
       if (!refused) admitted.push(role);
     }
     allowed.set(route.key, admitted);
