@@ -2,21 +2,19 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type Stripe from 'stripe';
 import type { Db } from './db/client.js';
-import { payoutScheduleSlots } from './db/schema.js';
-import { inTransaction } from './db/tx.js';
 import { addDays, type IsoDate } from './domain/earnings-period.js';
 import type { Activity, ContributorKind } from './domain/enums.js';
 import { nextSlot, type ScheduleTiming } from './domain/payout-schedule.js';
 import type { Rate } from './domain/rate-card.js';
 
-import { systemActor, type Actor, type Principal } from './domain/actor.js';
+import type { Actor, Principal } from './domain/actor.js';
 import { londonDate, londonMoment } from './domain/uk-time.js';
 import { createApiToken } from './modules/api-tokens/service.js';
 import { createBudget } from './modules/budgets/service.js';
 import { createContributor } from './modules/contributors/service.js';
 import { approveExpense, submitExpense } from './modules/expenses/service.js';
 import { createOrganisation } from './modules/organisations/service.js';
-import { setPayoutSchedule } from './modules/payouts/schedule.js';
+import { runDueSchedule, setPayoutSchedule } from './modules/payouts/schedule.js';
 import { approvePayoutRun, cancelPayoutRun, draftPayoutRun, markItemFailed, markItemPaid } from './modules/payouts/service.js';
 import { createStripePayoutExecutor } from './modules/payouts/stripe-payouts.js';
 import type { PayoutRunResponse } from './modules/payouts/views.js';
@@ -251,7 +249,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
         amount: expense.amount,
         date,
         receiptReference: expense.ref,
-      });
+      }, decide);
       await approveExpense(db, coordinatorContext(decide), claim.id);
     };
   }
@@ -366,7 +364,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
     await decideAll(week.beforeRun);
 
     // 10:00: the schedule drafts the run of everything owed.
-    await paySlot(k, slot, await draftScheduledRun(db, organisationId, slot));
+    await paySlot(k, slot, (await runDueSchedule(db, organisationId, slot))[0]);
     await decideAll(week.afterRun);
   }
 
@@ -414,33 +412,6 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
     budgets: [lottery.id, nihr.id, icb.id],
     projects: [crisis.id, youth.id],
   };
-}
-
-/**
- * What the payout schedule does at a slot, for the demo's organisation only: drafts the run of
- * everything owed, as the schedule's own creator (`system`), and records the slot as handled in
- * the same transaction, so the running service does not draft it again. Not runDueSchedules
- * (schedule.ts): that handles every organisation in the database, and a demo loaded beside
- * others must not draft their runs at moments in the past. A slot with nothing payable drafts
- * nothing, as the schedule does. Returns the run's id, if one was drafted.
- */
-async function draftScheduledRun(db: Db, organisationId: string, slot: Date): Promise<string | undefined> {
-  const nobodyPaid = new Error('the run pays nobody');
-  return inTransaction(db, async (tx) => {
-    let runId: string | undefined;
-    try {
-      // In a savepoint, so a draft that pays nobody leaves nothing behind.
-      runId = await tx.transaction(async (savepoint) => {
-        const run = await draftPayoutRun(savepoint, organisationId, systemActor('system'), { currency: 'GBP' }, slot);
-        if (!run.items.length) throw nobodyPaid;
-        return run.id;
-      });
-    } catch (error) {
-      if (error !== nobodyPaid) throw error;
-    }
-    await tx.insert(payoutScheduleSlots).values({ organisationId, slot, runIds: runId ? [runId] : [], createdAt: slot });
-    return runId;
-  });
 }
 
 /** Finance approves each scheduled run the afternoon it is drafted. */

@@ -68,7 +68,9 @@ export const organisations = pgTable('organisations', {
 });
 
 export interface OrganisationSettings {
-  /** Coordinators' daily digest lists time submitted at least this many days ago (default 3). */
+  /** Time must be approved by someone other than who submitted it (off by default). */
+  timeApprovalBySecondPerson?: boolean;
+  /** Coordinators' daily digest lists time submitted more than this many days ago (default 3). */
   submittedTimeReminderDays?: number;
 }
 

@@ -122,18 +122,22 @@ async function changeWork<Row extends WorkRow, View>(
   return view;
 }
 
-/** Inserts submitted work and records it, in the caller's transaction. */
+/**
+ * Inserts submitted work and records it, in the caller's transaction. It is stamped with the
+ * service's clock (`now`), not the database's, so how long work waits is measured on one clock.
+ */
 export async function insertWork<Row extends WorkRow, View>(
   tx: Db,
   kind: WorkKind<Row, View>,
   organisationId: string,
   actor: Actor,
   values: NewWork<Row>,
+  now: Date,
 ): Promise<View> {
   // `values` was checked against this kind's own table above; drizzle cannot see that through the union.
   const [row] = await tx
     .insert(kind.table)
-    .values({ ...values, organisationId } as never)
+    .values({ ...values, organisationId, createdAt: now } as never)
     .returning();
   const view = kind.view(row as Row);
   await recordAudit(tx, organisationId, actor, {

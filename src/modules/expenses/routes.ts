@@ -29,7 +29,7 @@ export const expenseRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       assertMayRecordFor(request.principal, request.body.contributorId);
-      return request.transaction((tx) => submitExpense(tx, request.principal.organisationId, request.actor(), request.body));
+      return request.transaction((tx) => submitExpense(tx, request.principal.organisationId, request.actor(), request.body, app.now()));
     },
   );
 

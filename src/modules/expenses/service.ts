@@ -33,7 +33,7 @@ export interface NewExpense {
  * Records an expense claim (a reimbursement, never earnings). Errors: not_found (contributor,
  * budget), outside_budget_period.
  */
-export async function submitExpense(db: Db, organisationId: string, actor: Actor, input: NewExpense): Promise<ExpenseResponse> {
+export async function submitExpense(db: Db, organisationId: string, actor: Actor, input: NewExpense, now: Date = new Date()): Promise<ExpenseResponse> {
   return inTransaction(db, async (tx) => {
     await getContributorRow(tx, organisationId, input.contributorId);
     const budget = await getBudgetRow(tx, organisationId, input.budgetId);
@@ -49,7 +49,7 @@ export async function submitExpense(db: Db, organisationId: string, actor: Actor
       receiptReference: input.receiptReference ?? null,
       note: input.note ?? null,
       submittedBy: actor.id,
-    });
+    }, now);
   });
 }
 

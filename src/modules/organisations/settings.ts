@@ -10,17 +10,8 @@ import type { Db } from '../../db/client.js';
 import { organisations, type OrganisationSettings } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
 
-/**
- * What may be stored. `timeApprovalBySecondPerson` is not (yet) in the schema's
- * OrganisationSettings interface, so it is added here.
- */
-export type StoredSettings = OrganisationSettings & {
-  /**
-   * When on, the user who submitted a time entry may not approve it (API.md, enforced by the
-   * approval of time, issue #17); off by default, as a small organisation may have one coordinator.
-   */
-  timeApprovalBySecondPerson?: boolean;
-};
+/** What may be stored: only what an admin set (see OrganisationSettings in the schema). */
+export type StoredSettings = OrganisationSettings;
 
 export const DEFAULT_SUBMITTED_TIME_REMINDER_DAYS = 3;
 

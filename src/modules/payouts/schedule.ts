@@ -117,34 +117,43 @@ export async function deletePayoutSchedule(db: Db, organisationId: string, actor
  * failure is logged and does not stop the others.
  */
 export async function runDueSchedules(db: Db, now: Date, log?: FastifyBaseLogger): Promise<string[]> {
-  const schedules = await db.select().from(payoutSchedules).orderBy(asc(payoutSchedules.organisationId));
+  const schedules = await db.select({ organisationId: payoutSchedules.organisationId }).from(payoutSchedules).orderBy(asc(payoutSchedules.organisationId));
   const drafted: string[] = [];
-  for (const schedule of schedules) {
-    const slot = dueSlot(schedule, now);
-    if (!slot || (await slotHandled(db, schedule.organisationId, slot))) continue;
+  for (const { organisationId } of schedules) {
     try {
-      const outcome = await inTransaction(db, (tx) => draftSlot(tx, schedule.organisationId, now));
-      if (!outcome) continue;
-      drafted.push(...outcome.runs.map((r) => r.id));
-      log?.info(
-        {
-          organisationId: schedule.organisationId,
-          slot: outcome.slot.toISOString(),
-          runs: outcome.runs.length,
-          items: outcome.runs.reduce((n, r) => n + r.items.length, 0),
-          totals: outcome.runs.map((r) => ({ currency: r.currency, total: r.total, items: r.items.length })),
-          waiting: outcome.waiting,
-        },
-        outcome.runs.length ? 'payout schedule drafted runs awaiting approval' : 'payout schedule slot: nothing to draft',
-      );
+      drafted.push(...(await runDueSchedule(db, organisationId, now, log)));
     } catch (error) {
-      log?.error({ err: error, organisationId: schedule.organisationId, slot: slot.toISOString() }, 'payout schedule slot failed; retried next minute');
+      // One organisation's failure does not stop the others; its slot is tried next minute.
+      log?.error({ err: error, organisationId }, 'payout schedule slot failed; retried next minute');
     }
   }
   return drafted;
 }
 
-/** Whether the slot already has its row (a cheap read, so a handled slot costs no write transaction each minute). */
+/**
+ * One organisation's schedule: drafts its due slot's runs, once (see runDueSchedules). Returns
+ * the ids of the runs drafted; none when no slot is due, it was handled, or nothing is owed.
+ */
+export async function runDueSchedule(db: Db, organisationId: string, now: Date, log?: FastifyBaseLogger): Promise<string[]> {
+  const [schedule] = await db.select().from(payoutSchedules).where(eq(payoutSchedules.organisationId, organisationId));
+  const slot = schedule ? dueSlot(schedule, now) : null;
+  if (!slot || (await slotHandled(db, organisationId, slot))) return [];
+  const outcome = await inTransaction(db, (tx) => draftSlot(tx, organisationId, now));
+  if (!outcome) return [];
+  log?.info(
+    {
+      organisationId,
+      slot: outcome.slot.toISOString(),
+      runs: outcome.runs.length,
+      items: outcome.runs.reduce((n, r) => n + r.items.length, 0),
+      totals: outcome.runs.map((r) => ({ currency: r.currency, total: r.total, items: r.items.length })),
+      waiting: outcome.waiting,
+    },
+    outcome.runs.length ? 'payout schedule drafted runs awaiting approval' : 'payout schedule slot: nothing to draft',
+  );
+  return outcome.runs.map((r) => r.id);
+}
+
 async function slotHandled(db: Db, organisationId: string, slot: Date): Promise<boolean> {
   const [row] = await db
     .select({ slot: payoutScheduleSlots.slot })

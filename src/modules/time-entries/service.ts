@@ -137,8 +137,9 @@ async function insertEntry(
   budget: BudgetRow,
   input: NewTimeEntry,
   sessionId: string | null,
-  today: string,
+  now: Date,
 ): Promise<TimeEntryResponse> {
+  const today = londonDate(now);
   await assertDayNotOverfull(tx, organisationId, contributor.id, input.date, input.minutes);
   const { quote, rateCardVersionId } = await priceWork(tx, organisationId, contributor, budget, input);
   const warnings = await allWarnings(tx, organisationId, contributor, budget, quote, today);
@@ -159,7 +160,7 @@ async function insertEntry(
     explanation: quote.explanation,
     warnings,
     submittedBy: actor.id,
-  });
+  }, now);
 }
 
 /**
@@ -170,7 +171,7 @@ export async function submitTimeEntry(db: Db, organisationId: string, actor: Act
   return inTransaction(db, async (tx) => {
     const contributor = await getContributorRow(tx, organisationId, input.contributorId, true);
     const budget = await getBudgetRow(tx, organisationId, input.budgetId);
-    return insertEntry(tx, organisationId, actor, contributor, budget, input, null, londonDate(now));
+    return insertEntry(tx, organisationId, actor, contributor, budget, input, null, now);
   });
 }
 
@@ -202,7 +203,7 @@ export async function recordSession(db: Db, organisationId: string, actor: Actor
     for (const contributorId of input.attendees) {
       const contributor = await getContributorRow(tx, organisationId, contributorId, true);
       entries.push(
-        await insertEntry(tx, organisationId, actor, contributor, budget, { ...input, contributorId, note: input.note }, id, londonDate(now)),
+        await insertEntry(tx, organisationId, actor, contributor, budget, { ...input, contributorId, note: input.note }, id, now),
       );
     }
     await recordAudit(tx, organisationId, actor, {
