@@ -546,3 +546,23 @@ t.test('the account page: an Emails section with the kinds for the role, saved w
   const anonymous = await new WebClient(app).get('/account');
   t.equal(anonymous.statusCode, 303, 'sign in first');
 });
+
+t.test('a message that could not be sent within three days is not sent at all', async (t) => {
+  const { MAX_MESSAGE_AGE_MS } = await import('../src/modules/notifications/delivery.js');
+  t.equal(MAX_MESSAGE_AGE_MS, 3 * 86_400_000);
+  const smtp = await startSmtpServer();
+  t.teardown(() => smtp.close());
+  const org = await createTestOrg(app, 'Old news organisation');
+  const p = await participant(app, org);
+  const old = new Date(Date.now() - MAX_MESSAGE_AGE_MS - 60_000);
+  const [id] = await inTransaction(app.db, async (tx) =>
+    queueNotification(tx, org.organisationId, { kind: 'time_approved', recipients: await contributorRecipients(tx, org.organisationId, p.contributorId), link: '/my', data: { amount: 100, currency: 'GBP', workDate: '2026-01-01' }, about: `old:${newId()}` }, old),
+  );
+  const sender = createNotificationSender({ db: app.db, mail: { smtpUrl: smtp.url, from: 'Payments <payments@example.test>', sendTimeoutMs: 5_000 }, baseUrl: 'https://pay.example.test', now: () => new Date(), log: app.log })!;
+  t.teardown(() => sender.close());
+  t.equal(await sender.deliver({ organisationId: org.organisationId, notificationId: id! }, { lastAttempt: false }), 'failed');
+  const [row] = await app.db.select().from(notifications).where(eq(notifications.id, id!));
+  t.equal(row!.status, 'failed');
+  t.match(row!.lastError, /more than 3 days old/);
+  t.equal(smtp.received.length, 0, 'nothing reached the mail server');
+});

@@ -86,6 +86,9 @@ function reasonOf(error: unknown): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A message that could not be sent within this long after it was written is not sent at all. */
+export const MAX_MESSAGE_AGE_MS = 3 * 86_400_000;
+
 /** Null without SMTP_URL: nothing is sent and messages stay queued. */
 export function createNotificationSender(options: NotificationSenderOptions): NotificationSender | null {
   const { smtpUrl, from, sendTimeoutMs } = options.mail;
@@ -224,6 +227,11 @@ export function createNotificationSender(options: NotificationSenderOptions): No
    * choice made in the meantime is respected. Null when it should be sent.
    */
   async function notWanted(message: typeof notifications.$inferSelect): Promise<string | null> {
+    // News this old helps nobody and may mislead ("waiting for approval" of a run long since
+    // approved): the pages say how things stand now. This also keeps a demo's history unsent.
+    if (options.now().getTime() - message.createdAt.getTime() > MAX_MESSAGE_AGE_MS) {
+      return `Not sent: more than ${MAX_MESSAGE_AGE_MS / 86_400_000} days old by the time it could be sent`;
+    }
     if (!message.userId) return null;
     const [user] = await db
       .select({ disabledAt: users.disabledAt, preferences: users.notificationPreferences })
