@@ -35,6 +35,8 @@ export interface ApiTokenAccess {
   lastUsedAt: Date | null;
   /** Its maker is disabled (or gone): the token stops with them. */
   makerDisabled: boolean;
+  /** The contributor its maker is, if any: what the maker may not approve, the token may not either. */
+  makerContributorId: string | null;
 }
 
 /** A bound on memory: past this many entries the cache starts again (the next second refills it). */
@@ -116,6 +118,7 @@ export class AccessState {
           lastUsedAt: apiTokens.lastUsedAt,
           makerDisabledAt: users.disabledAt,
           makerId: users.id,
+          makerContributorId: users.contributorId,
         })
         .from(apiTokens)
         .leftJoin(users, and(eq(users.organisationId, apiTokens.organisationId), eq(users.id, apiTokens.createdBy)))
@@ -132,6 +135,7 @@ export class AccessState {
         lastUsedAt: row.lastUsedAt,
         // Tokens made before tokens had makers (createdBy null) act for nobody in particular.
         makerDisabled: row.userId !== null && (row.makerId === null || row.makerDisabledAt !== null),
+        makerContributorId: row.makerContributorId ?? null,
       };
     });
   }

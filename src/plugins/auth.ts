@@ -119,7 +119,15 @@ async function authenticate(app: FastifyInstance, request: FastifyRequest): Prom
     if (row.expiresAt && row.expiresAt <= app.now()) throw unauthorized('The API token has expired.');
     // Not awaited by the request: a failed write of "last used" must not fail the call.
     app.access.touchApiToken(row, hash).catch((error) => request.log.warn({ err: error }, 'could not record API token use'));
-    return { organisationId: row.organisationId, role: row.role, userId: null, apiTokenId: row.id, contributorId: null, personId: row.userId };
+    return {
+      organisationId: row.organisationId,
+      role: row.role,
+      userId: null,
+      apiTokenId: row.id,
+      // The maker's contributor: a token cannot approve what its maker could not (their own time).
+      contributorId: row.makerContributorId,
+      personId: row.userId,
+    };
   }
 
   let claims: JwtClaims;

@@ -22,6 +22,8 @@ import type { Actor, Principal } from '../../domain/actor.js';
 import type { Component, EntryStatus } from '../../domain/enums.js';
 import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
+import { personBehind } from '../../lib/people.js';
+import { organisationSettings } from '../organisations/settings.js';
 import { isUuid } from '../../lib/ids.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
@@ -68,6 +70,20 @@ export function assertStatus(what: string, actual: string, expected: string): vo
 export function assertNotSelf(principal: Principal, contributorId: string): void {
   if (principal.contributorId === contributorId) {
     throw new AppError('self_approval_forbidden', 'You cannot approve or reject your own time or expenses.');
+  }
+}
+
+/**
+ * Where the organisation asks for it (settings.timeApprovalBySecondPerson), time is approved by
+ * a person other than the one who submitted it, counting an API token as its maker. Errors:
+ * self_approval_forbidden.
+ */
+async function assertSecondPersonIfRequired(tx: Db, organisationId: string, actor: Actor, work: WorkRow): Promise<void> {
+  if (!(await organisationSettings(tx, organisationId)).timeApprovalBySecondPerson) return;
+  const submitter = await personBehind(tx, organisationId, work.submittedBy);
+  const approver = await personBehind(tx, organisationId, actor.id);
+  if (work.submittedBy === actor.id || (approver !== null && approver === submitter)) {
+    throw new AppError('self_approval_forbidden', 'This organisation asks for time to be approved by someone other than the person who recorded it.');
   }
 }
 
@@ -180,6 +196,7 @@ export async function approveWork<Row extends WorkRow, View>(
     const work = await findWork(tx, kind, organisationId, id, true);
     assertStatus(kind.noun, work.status, 'submitted');
     assertNotSelf(principal, work.contributorId);
+    if (kind.entityType === 'time_entry') await assertSecondPersonIfRequired(tx, organisationId, actor, work);
     const contributor = await getContributorRow(tx, organisationId, work.contributorId, true);
     const budget = await getBudgetRow(tx, organisationId, work.budgetId);
     const approval = await decide(tx, work, contributor, budget);

@@ -6,6 +6,7 @@ import { contributorAccount, type PostingInput } from '../../domain/ledger.js';
 import type { Component, PayoutMethod } from '../../domain/enums.js';
 import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
+import { contributorOfPerson, personBehind } from '../../lib/people.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 import { limitOn, periodOf } from '../../domain/earnings-limit.js';
@@ -280,7 +281,11 @@ export async function approvePayoutRun(
   return inTransaction(db, async (tx) => {
     const run = await lockRun(tx, organisationId, runId);
     if (run.status !== 'draft') throw new AppError('invalid_state', `The payout run is ${run.status}, not a draft.`);
-    if (run.createdBy === actor.id) {
+    // Four eyes counts people: an API token is the person who made it, so one person cannot
+    // draft with one credential and approve with another.
+    const approver = await personBehind(tx, organisationId, actor.id);
+    const drafter = await personBehind(tx, organisationId, run.createdBy);
+    if (run.createdBy === actor.id || (approver !== null && approver === drafter)) {
       throw new AppError('four_eyes_required', 'A payout run must be approved by someone other than the person who drafted it.');
     }
     const items = await tx
@@ -288,7 +293,8 @@ export async function approvePayoutRun(
       .from(payoutItems)
       .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.runId, run.id)))
       .orderBy(asc(payoutItems.id));
-    if (approverContributorId && items.some((i) => i.contributorId === approverContributorId)) {
+    const approverIs = approverContributorId ?? (await contributorOfPerson(tx, organisationId, approver));
+    if (approverIs && items.some((i) => i.contributorId === approverIs)) {
       throw new AppError('self_approval_forbidden', 'This run pays you, so someone else must approve it.');
     }
     if (!stripeConfigured && items.some((i) => i.method === 'stripe')) {
