@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { apiTokens, users } from '../db/schema.js';
+import { isUuid } from './ids.js';
 
 /**
  * The person behind a recorded actor id: a user is themselves; an API token is the user who
@@ -9,7 +10,8 @@ import { apiTokens, users } from '../db/schema.js';
  * never count as two people.
  */
 export async function personBehind(db: Db, organisationId: string, actorId: string | null): Promise<string | null> {
-  if (!actorId) return null;
+  // `system` (the schedule, webhooks) and other non-ids are nobody.
+  if (!actorId || !isUuid(actorId)) return null;
   const [user] = await db
     .select({ id: users.id })
     .from(users)
@@ -24,7 +26,7 @@ export async function personBehind(db: Db, organisationId: string, actorId: stri
 
 /** The contributor a person is (a participant, or a member of staff who is also paid), if any. */
 export async function contributorOfPerson(db: Db, organisationId: string, personId: string | null): Promise<string | null> {
-  if (!personId) return null;
+  if (!personId || !isUuid(personId)) return null;
   const [user] = await db
     .select({ contributorId: users.contributorId })
     .from(users)
