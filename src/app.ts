@@ -34,6 +34,8 @@ export interface AppDependencies {
   /** The clock, injectable so tests can move time. */
   now?: () => Date;
   logger?: FastifyServerOptions['logger'];
+  /** Where the standard logger writes (stdout by default); tests read the log lines here. */
+  logStream?: { write(line: string): void };
   /** The Stripe client; by default made from config (null without STRIPE_SECRET_KEY). */
   stripe?: Stripe | null;
   /**
@@ -80,6 +82,35 @@ function renderFrameworkError(error: FastifyError, request: FastifyRequest, repl
     .send({ ...problemDocument('validation_failed', `The request could not be routed: ${error.message}`, {}, request), status });
 }
 
+/** Query parameters that may carry a one-time secret (old invitation links): never logged. */
+const SECRET_QUERY_PARAMETERS = ['token', 'code', 'inviteToken', 'resetToken'];
+
+/** The URL as logged: any secret-bearing query parameter replaced. */
+export function redactUrl(url: string): string {
+  const at = url.indexOf('?');
+  if (at < 0) return url;
+  const query = new URLSearchParams(url.slice(at + 1));
+  let changed = false;
+  for (const name of SECRET_QUERY_PARAMETERS) {
+    if (query.has(name)) {
+      query.set(name, 'REDACTED');
+      changed = true;
+    }
+  }
+  return changed ? `${url.slice(0, at)}?${query.toString()}` : url;
+}
+
+/** Fastify's request log line, with the URL redacted. */
+function requestForLog(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: redactUrl(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
+}
+
 /** Log lines never carry secrets, passwords or tokens. */
 export const logRedactPaths = [
   'req.headers.authorization',
@@ -97,7 +128,12 @@ export const logRedactPaths = [
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   setPasswordHashCost(deps.config.passwordHashCost);
   const app = Fastify({
-    logger: deps.logger ?? { level: deps.config.logLevel, redact: logRedactPaths },
+    logger: deps.logger ?? {
+      level: deps.config.logLevel,
+      redact: logRedactPaths,
+      serializers: { req: requestForLog },
+      ...(deps.logStream ? { stream: deps.logStream } : {}),
+    },
     bodyLimit: BODY_LIMIT,
     requestIdHeader: 'x-request-id',
     // Only behind a proxy (TRUST_PROXY) is the client's address taken from X-Forwarded-For;

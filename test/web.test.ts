@@ -89,10 +89,14 @@ t.test('signing in', async (t) => {
   const again = await client.post('/login', { email, password, next: '/approvals' });
   t.equal(again.headers.location, '/approvals', 'a next on this site is followed');
 
+  const session = client.cookies.get('cpl_session')!;
   const out = await client.post('/logout', {});
   t.equal(out.headers.location, '/login?signedOut=1');
   t.notOk(client.cookies.has('cpl_session'), 'signing out drops the session');
   t.equal((await client.get('/register')).statusCode, 303);
+  const copied = await new WebClient(app).withToken(session).get('/register');
+  t.equal(copied.statusCode, 303, 'and revokes it: a copy of the cookie signs nobody in');
+  t.equal((await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${session}` } })).statusCode, 401);
 });
 
 t.test('forms refuse a missing or wrong CSRF token, and a stale session goes back to sign-in', async (t) => {
@@ -131,8 +135,13 @@ t.test('accepting an invitation', async (t) => {
     contributorId: person.id,
   });
   const client = new WebClient(app);
-  const page = await client.get(`/accept-invite?token=${created.inviteToken}`);
-  t.match(page.body, `value="${created.inviteToken}"`, 'the code from the link is filled in');
+  const old = await client.get(`/accept-invite?token=${created.inviteToken}`);
+  t.equal(old.statusCode, 303, 'an old link with the code in its query string');
+  t.equal(old.headers.location, `/accept-invite#${encodeURIComponent(created.inviteToken)}`, 'moves the code to the fragment, which browsers keep to themselves');
+  const page = await client.get('/accept-invite');
+  t.notMatch(page.body, created.inviteToken, 'the server never sees the code to fill it in');
+  t.match(page.body, 'data-code-from-link', 'a script fills it from the fragment');
+  t.match(page.body, '/assets/code-from-link.js');
   const short = await client.post('/accept-invite', { inviteToken: created.inviteToken, password: 'short' });
   t.equal(short.statusCode, 400);
   t.match(text(short.body), 'The password');
@@ -142,6 +151,27 @@ t.test('accepting an invitation', async (t) => {
   t.equal(ok.headers.location, '/login?passwordSet=1');
   const login = await client.post('/login', { email: created.email, password: 'a long enough password here', next: '' }, { csrf: client.csrf() });
   t.equal(login.headers.location, '/my', 'the participant signs in and lands on what they are owed');
+});
+
+t.test('resetting a password from the link an admin gives', async (t) => {
+  const person = await api<{ id: string; email: string }>('POST', '/v1/users', admin, {
+    email: uniqueEmail('forgetful'),
+    name: 'Forgetful Person',
+    role: 'coordinator',
+    password: 'the first password chosen',
+  });
+  const { resetToken } = await api<{ resetToken: string }>('POST', `/v1/users/${person.id}/password-reset`, admin);
+  const client = new WebClient(app);
+  const page = await client.get('/reset-password');
+  t.equal(page.statusCode, 200);
+  t.match(text(page.body), 'Choose a new password');
+  const bad = await client.post('/reset-password', { resetToken: 'not-a-real-code', password: 'a long enough password here' });
+  t.equal(bad.statusCode, 400);
+  t.match(text(bad.body), 'This reset code is not right');
+  const ok = await client.post('/reset-password', { resetToken, password: 'a second long password' }, { csrf: client.csrf() });
+  t.equal(ok.headers.location, '/login?passwordSet=1');
+  const login = await client.post('/login', { email: person.email, password: 'a second long password', next: '' }, { csrf: (await client.get('/login'), client.csrf()) });
+  t.equal(login.headers.location, '/register', 'they sign in with the new password');
 });
 
 t.test('coordinator: a session register with quotes before saving, saved once, then approved in bulk', async (t) => {

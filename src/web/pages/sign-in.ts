@@ -8,6 +8,30 @@ import { homeFor, requireRole, secureCookies, SESSION_COOKIE, type Me } from '..
 
 type Form = Record<string, string | undefined>;
 
+/** The two pages where a person sets a password with a one-time code: an invitation and a reset. */
+const codePages = [
+  {
+    path: '/accept-invite',
+    api: '/v1/auth/accept-invite',
+    field: 'inviteToken',
+    title: 'Set your password',
+    intro: 'You have been invited to see what you are owed for your time. Choose a password to sign in with.',
+    codeLabel: 'Invitation code',
+    sentAs: 'invitation',
+    refused: 'This invitation code is not right, has been used or has expired. Ask your coordinator for a new invitation.',
+  },
+  {
+    path: '/reset-password',
+    api: '/v1/auth/reset-password',
+    field: 'resetToken',
+    title: 'Choose a new password',
+    intro: 'Your password has been reset. Choose a new one to sign in with.',
+    codeLabel: 'Reset code',
+    sentAs: 'email or from the person who reset it',
+    refused: 'This reset code is not right, has been used or has expired (a code lasts 24 hours). Ask an admin for a new one.',
+  },
+] as const;
+
 /** A form field sent once (a string), several times (an array) or not at all. */
 const many = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 const isKind = (value: string): value is NotificationKind => (notificationKinds as readonly string[]).includes(value);
@@ -82,37 +106,45 @@ export async function signInPages(app: FastifyInstance) {
     });
   });
 
-  app.post('/logout', async (_request, reply) => {
+  // Signing out revokes the session's token, so a copy of the cookie is worthless afterwards.
+  app.post('/logout', async (request, reply) => {
+    if (request.cookies[SESSION_COOKIE]) await request.api.call('POST', '/v1/auth/logout');
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login?signedOut=1', 303);
   });
 
-  app.get<{ Querystring: Form }>('/accept-invite', async (request, reply) =>
-    reply.page('accept-invite.njk', { values: { inviteToken: request.query.token ?? '' }, errors: {} }),
-  );
+  for (const page of codePages) {
+    // Old links carried the code in the query string (logged by anything on the way): move it to
+    // the fragment, which browsers keep to themselves. The request log redacts it (app.ts).
+    app.get<{ Querystring: Form }>(page.path, async (request, reply) => {
+      const code = request.query.token ?? request.query.code;
+      if (code) return reply.redirect(`${page.path}#${encodeURIComponent(code)}`, 303);
+      return reply.page('set-password.njk', { page, values: { code: '' }, errors: {} });
+    });
 
-  app.post<{ Body: Form }>('/accept-invite', async (request, reply) => {
-    const inviteToken = (request.body.inviteToken ?? '').trim();
-    const password = request.body.password ?? '';
-    const errors: Record<string, string> = {};
-    if (!inviteToken) errors.inviteToken = 'Enter the invitation code';
-    if (!password) errors.password = 'Enter a new password';
-    if (!Object.keys(errors).length) {
-      const result = await request.api.call('POST', '/v1/auth/accept-invite', { inviteToken, password });
-      if (result.ok) return reply.redirect('/login?passwordSet=1', 303);
-      if (result.problem.code === 'validation_failed') {
-        const byField = fieldErrors(result.problem);
-        if (byField.password) errors.password = `The password ${byField.password}`;
-        if (byField.inviteToken) errors.inviteToken = 'Enter the invitation code from your invitation';
-      } else if (result.status === 429) {
-        errors.inviteToken = 'Too many attempts. Wait a minute, then try again.';
-      } else {
-        errors.inviteToken = 'This invitation code is not right, has been used or has expired. Ask your coordinator for a new invitation.';
+    app.post<{ Body: Form }>(page.path, async (request, reply) => {
+      const code = (request.body[page.field] ?? '').trim();
+      const password = request.body.password ?? '';
+      const errors: Record<string, string> = {};
+      if (!code) errors.code = `Enter the ${page.codeLabel.toLowerCase()}`;
+      if (!password) errors.password = 'Enter a new password';
+      if (!Object.keys(errors).length) {
+        const result = await request.api.call('POST', page.api, { [page.field]: code, password });
+        if (result.ok) return reply.redirect('/login?passwordSet=1', 303);
+        if (result.problem.code === 'validation_failed') {
+          const byField = fieldErrors(result.problem);
+          if (byField.password) errors.password = `The password ${byField.password}`;
+          if (byField[page.field]) errors.code = `Enter the ${page.codeLabel.toLowerCase()} from your ${page.sentAs}`;
+        } else if (result.status === 429) {
+          errors.code = 'Too many attempts. Wait a minute, then try again.';
+        } else {
+          errors.code = page.refused;
+        }
+        if (!Object.keys(errors).length) errors.code = result.problem.detail;
       }
-      if (!Object.keys(errors).length) errors.inviteToken = result.problem.detail;
-    }
-    return reply.code(400).page('accept-invite.njk', { values: { inviteToken }, errors });
-  });
+      return reply.code(400).page('set-password.njk', { page, values: { code }, errors });
+    });
+  }
 
   app.get<{ Querystring: Form }>('/account', async (request, reply) => {
     const me = await requireRole(request, reply, 'admin', 'reporter', 'participant', 'coordinator', 'finance');
