@@ -219,3 +219,40 @@ t.test("passwords are hashed at OWASP's cost by default, and an older hash is ra
     setPasswordHashCost(12);
   }
 });
+
+t.test('a password reset is emailed with its code in the link, and the outbox forgets the code once sent', async (t) => {
+  const { startSmtpServer } = await import('./helpers/smtp.js');
+  const { createNotificationSender } = await import('../src/modules/notifications/delivery.js');
+  const { notifications } = await import('../src/db/schema.js');
+  const { and, eq } = await import('drizzle-orm');
+  const smtp = await startSmtpServer();
+  t.teardown(() => smtp.close());
+  const org = await createTestOrg(app);
+  const admin = await adminToken(org);
+  const user = await userWithPassword(org, 'coordinator');
+  // Email preferences do not stop it: it is the person's way back in.
+  await app.inject({ method: 'PUT', url: '/v1/me/notification-preferences', headers: bearer(user.token), payload: { email: { time_awaiting_approval: false } } });
+  const { resetToken } = json(await app.inject({ method: 'POST', url: `/v1/users/${user.id}/password-reset`, headers: bearer(admin) }));
+
+  const [queued] = await app.db
+    .select()
+    .from(notifications)
+    .where(and(eq(notifications.organisationId, org.organisationId), eq(notifications.userId, user.id), eq(notifications.kind, 'password_reset')));
+  t.ok(queued, 'queued in the transaction that issued the reset');
+  const sender = createNotificationSender({
+    db: app.db,
+    mail: { smtpUrl: smtp.url, from: 'Payments <payments@example.test>', sendTimeoutMs: 5_000 },
+    baseUrl: 'https://pay.example.test',
+    now: () => clock,
+    log: app.log,
+  })!;
+  t.teardown(() => sender.close());
+  t.equal(await sender.deliver({ organisationId: org.organisationId, notificationId: queued!.id }, { lastAttempt: false }), 'sent');
+  const mail = smtp.received.find((m) => m.to.includes(user.email.toLowerCase()))!;
+  t.equal(mail.subject, 'Choose a new password');
+  t.match(mail.text, `https://pay.example.test/reset-password#${resetToken}`, 'the code is in the link, in its fragment');
+  t.notMatch(mail.subject, resetToken);
+  const [after] = await app.db.select().from(notifications).where(eq(notifications.id, queued!.id));
+  t.equal(after!.link, '/reset-password', 'once sent, the outbox keeps no usable code');
+  t.notMatch(JSON.stringify(after), resetToken);
+});

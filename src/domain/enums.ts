@@ -97,6 +97,7 @@ export const notificationKinds = [
   'run_awaiting_approval',
   'payments_failed',
   'time_awaiting_approval',
+  'password_reset',
 ] as const;
 export type NotificationKind = (typeof notificationKinds)[number];
 

@@ -182,6 +182,12 @@ export function createNotificationSender(options: NotificationSenderOptions): No
     return row ?? null;
   }
 
+  /**
+   * A link's fragment carries a one-time secret (a password reset's code) only until the message
+   * is sent or given up: then it is dropped, so the outbox keeps no usable secret.
+   */
+  const linkWithoutSecret = sql<string>`split_part(${notifications.link}, '#', 1)`;
+
   /** A change to a message this sender still holds (its claim is exactly `lease`). */
   const held = (job: NotificationJob, lease: Date) =>
     and(
@@ -192,7 +198,7 @@ export function createNotificationSender(options: NotificationSenderOptions): No
     );
 
   async function recordFailure(job: NotificationJob, lease: Date, reason: string) {
-    await db.update(notifications).set({ status: 'failed', claimedUntil: null, lastError: reason }).where(held(job, lease));
+    await db.update(notifications).set({ status: 'failed', claimedUntil: null, lastError: reason, link: linkWithoutSecret }).where(held(job, lease));
   }
 
   /**
@@ -208,7 +214,7 @@ export function createNotificationSender(options: NotificationSenderOptions): No
         // Only while still queued: whoever holds it now, the server has this message.
         await db
           .update(notifications)
-          .set({ status: 'sent', sentAt: options.now(), claimedUntil: null, lastError: null })
+          .set({ status: 'sent', sentAt: options.now(), claimedUntil: null, lastError: null, link: linkWithoutSecret })
           .where(and(eq(notifications.organisationId, job.organisationId), eq(notifications.id, job.notificationId), eq(notifications.status, 'queued')));
         return;
       } catch (error) {

@@ -114,6 +114,15 @@ const templates: Record<NotificationKind, (d: Data) => Message> = {
     ],
     action: 'See failed payments',
   }),
+  password_reset: (d) => ({
+    subject: 'Choose a new password',
+    paragraphs: [
+      'Your password for the payments service has been reset by an admin of your organisation. Use the link below to choose a new one.',
+      `The link works once, until ${String(d.expiresAtInWords ?? 'tomorrow')}. Until you choose a new password, you cannot sign in.`,
+      'If you did not expect this, tell your coordinator or the finance team.',
+    ],
+    action: 'Choose a new password',
+  }),
   time_awaiting_approval: (d) => ({
     subject: 'Time is waiting for your approval',
     paragraphs: [
@@ -136,6 +145,7 @@ export const kindLabels: Record<NotificationKind, string> = {
   run_awaiting_approval: 'When a payment run is waiting for approval',
   payments_failed: 'When payments did not go through',
   time_awaiting_approval: 'A daily reminder when time has been waiting for approval',
+  password_reset: 'When your password is reset',
 };
 
 /** The kinds a person paid by the organisation hears about: their own money. */

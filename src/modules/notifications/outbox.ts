@@ -20,9 +20,9 @@ export const isOnByDefault = (kind: NotificationKind): boolean => !OFF_BY_DEFAUL
 /**
  * Kinds nobody can turn off: they warn that someone may be redirecting a person's money (a
  * payout account set up for them, bank details changed), and a fraudster who took over an
- * account would turn them off first.
+ * account would turn them off first; and a password reset is the person's way back in.
  */
-export const ALWAYS_SENT: ReadonlySet<NotificationKind> = new Set(['payout_setup_started', 'payout_details_changed']);
+export const ALWAYS_SENT: ReadonlySet<NotificationKind> = new Set(['payout_setup_started', 'payout_details_changed', 'password_reset']);
 
 export const canTurnOff = (kind: NotificationKind): boolean => !ALWAYS_SENT.has(kind);
 

@@ -9,6 +9,9 @@ import type { Actor, Principal } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
 import { dummyPasswordHash, hashPassword, needsRehash, randomToken, sha256, verifyPassword } from '../../lib/secrets.js';
 import { toUserResponse, type UserResponse } from './views.js';
+import { queueNotification } from '../notifications/outbox.js';
+import { londonDate, londonTime } from '../../domain/uk-time.js';
+import { date } from '../../web/format.js';
 
 export const INVITE_TTL_MS = 7 * 24 * 3_600_000;
 
@@ -246,10 +249,25 @@ export async function issuePasswordReset(db: Db, organisationId: string, actor: 
       .update(users)
       .set({ resetTokenHash: sha256(resetToken), resetExpiresAt: new Date(now.getTime() + RESET_TTL_MS) })
       .where(and(eq(users.organisationId, organisationId), eq(users.id, userId)))
-      .returning({ id: users.id, email: users.email });
+      .returning({ id: users.id, email: users.email, preferences: users.notificationPreferences });
     if (!row) throw notFound('The user');
     await recordAudit(tx, organisationId, actor, { action: 'user.password_reset_issued', entityType: 'user', entityId: userId });
-    return { userId: row.id, email: row.email, resetToken, expiresAt: new Date(now.getTime() + RESET_TTL_MS) };
+    const expiresAt = new Date(now.getTime() + RESET_TTL_MS);
+    // Emailed too (where email is configured): the code travels in the link's fragment, and the
+    // outbox drops it once the message is sent or given up (notifications/delivery.ts).
+    await queueNotification(
+      tx,
+      organisationId,
+      {
+        kind: 'password_reset',
+        recipients: [{ userId: row.id, contributorId: null, address: row.email, preferences: row.preferences }],
+        link: `/reset-password#${resetToken}`,
+        data: { expiresAtInWords: `${londonTime(expiresAt)} on ${date(londonDate(expiresAt))}` },
+        about: `reset:${sha256(resetToken)}`,
+      },
+      now,
+    );
+    return { userId: row.id, email: row.email, resetToken, expiresAt };
   });
 }
 
