@@ -16,7 +16,7 @@ import { AppError } from './errors.js';
 import { setPasswordHashCost, sha256 } from './lib/secrets.js';
 import type { Database, Db } from './db/client.js';
 import type { JobQueue } from './jobs/queue.js';
-import { createStripeClient, type Stripe } from './lib/stripe.js';
+import { createStripeClient, createStripeGate, type Stripe, type StripeGate } from './lib/stripe.js';
 import { payoutJobs } from './modules/payouts/jobs.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from './lib/problem.js';
 import authPlugin from './plugins/auth.js';
@@ -52,6 +52,8 @@ declare module 'fastify' {
     config: Config;
     now(): Date;
     stripe: Stripe | null;
+    /** This process's one gate to Stripe: payouts and reconciliation share its pace (lib/stripe.ts). */
+    stripeGate: StripeGate;
     jobs: JobQueue;
   }
 }
@@ -171,6 +173,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.decorate('config', deps.config);
   app.decorate('now', deps.now ?? (() => new Date()));
   app.decorate('stripe', deps.stripe === undefined ? createStripeClient(deps.config.stripe) : deps.stripe);
+  app.decorate('stripeGate', createStripeGate(deps.config.stripe.maxRequestsPerSecond));
   app.decorate('jobs', noQueue);
   // Declares the database as available to plugins that depend on it.
   await app.register(fp(async () => {}, { name: 'database' }));

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { DatabaseInUseError } from './db/client.js';
 import { AppError } from './errors.js';
 import { loadDemo } from './demo.js';
-import { createStripeClient } from './lib/stripe.js';
+import { createStripeClient, createStripeGate } from './lib/stripe.js';
 import { reconcileStripe } from './modules/payouts/reconcile.js';
 import { createOrganisation } from './modules/organisations/service.js';
 import { openConfiguredDatabase } from './runtime.js';
@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
       const database = await openConfiguredDatabase(config);
       try {
         const since = new Date(Date.now() - parsed.data['since-days'] * 86_400_000);
-        const result = await reconcileStripe(database.db, stripe, parsed.data.org, since);
+        const result = await reconcileStripe(database.db, stripe, parsed.data.org, since, createStripeGate(config.stripe.maxRequestsPerSecond));
         console.log(JSON.stringify(result, null, 2));
         return result.mismatches.length ? 1 : 0;
       } finally {

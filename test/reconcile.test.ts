@@ -40,3 +40,23 @@ t.test('reconciliation finds nothing amiss after a clean run, then reports what 
   const coordinator = await org.as('coordinator');
   t.equal((await app.inject({ method: 'GET', url: '/v1/payouts/reconciliation', headers: coordinator })).statusCode, 403);
 });
+
+t.test("reconciliation reads Stripe page by page through the process's Stripe gate, the one the payout jobs use", async (t) => {
+  const { reconcileStripe } = await import('../src/modules/payouts/reconcile.js');
+  const { stripeFor } = await import('./helpers/payout-fixtures.js');
+  const { newId } = await import('../src/lib/ids.js');
+  const stripe = stripeFor(double);
+  const account = double.createAccount({ active: true });
+  const organisationId = newId(); // transfers of an organisation the ledger does not know
+  for (let i = 0; i < 230; i++) {
+    await stripe.transfers.create({ amount: 100 + i, currency: 'gbp', destination: account.id, metadata: { organisation_id: organisationId } });
+  }
+  let calls = 0;
+  const countingGate = <T>(fn: () => Promise<T>) => {
+    calls += 1;
+    return app.stripeGate(fn);
+  };
+  const result = await reconcileStripe(app.db, stripe, organisationId, new Date(Date.now() - 86_400_000), countingGate);
+  t.equal(result.mismatches.filter((m) => m.kind === 'transfer_without_item').length, 230, 'every page was read');
+  t.ok(calls >= 3, `one gated request per page of 100 (${calls})`);
+});

@@ -1,3 +1,4 @@
+import { createPacer } from './rate-limit.js';
 import Stripe from 'stripe';
 import type { Config } from '../config.js';
 
@@ -56,4 +57,51 @@ export function classifyStripeError(error: unknown): StripeFailure {
     if (e.code === undefined || PERMANENT_CODES.has(e.code)) return { kind: 'permanent', reason };
   }
   return { kind: 'transient', reason, rateLimited: false };
+}
+
+/** Runs one Stripe request when Stripe's allowance permits; resolves or rejects with its result. */
+export type StripeGate = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/** What a paced Stripe call gives back, unsent, when a 429 pause began while it waited. */
+const PAUSED = Symbol('paused by a 429');
+
+/**
+ * The one way this process talks to Stripe in bulk: requests are paced to `maxRequestsPerSecond`
+ * (3 % under it, spread out: Stripe counts in its own windows, which do not line up with ours),
+ * and a 429 pauses every call through the gate for a growing interval and is retried here a
+ * few times (Stripe requests made through it must be idempotent or reads), so a brief excess
+ * costs a pause, not a failure. Payout jobs and reconciliation share one gate per process, so
+ * a long reconciliation cannot starve payments of Stripe's allowance or push it over.
+ */
+export function createStripeGate(maxRequestsPerSecond: number): StripeGate {
+  const call = createPacer(Math.max(1, Math.floor(maxRequestsPerSecond * 0.97)));
+  // The 429 pause is timed on the real clock (Date.now), as the pacer and setTimeout are: it
+  // paces requests to Stripe and is no domain time, so an injected clock stays out.
+  let pausedUntil = 0;
+  let pauseMs = 0;
+  return async function stripeCall<T>(fn: () => Promise<T>): Promise<T> {
+    let sent = 0; // requests that reached Stripe
+    for (;;) {
+      const wait = pausedUntil - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      try {
+        // A pause that began while this call waited in the pacer holds it too: it goes back to
+        // wait, without sending anything and without counting as an attempt.
+        const result = await call(() => (Date.now() < pausedUntil ? Promise.reject(PAUSED) : fn()));
+        pauseMs = 0;
+        return result;
+      } catch (error) {
+        if (error === PAUSED) continue;
+        sent += 1;
+        const failure = classifyStripeError(error);
+        if (failure.kind !== 'transient' || !failure.rateLimited || sent >= 4) throw error;
+        // Requests already in flight when a pause began answer 429 too: only a 429 after the
+        // pause has ended makes the next pause longer, so side-by-side calls do not compound it.
+        if (Date.now() >= pausedUntil) {
+          pauseMs = Math.min(30_000, Math.max(250, pauseMs * 2));
+          pausedUntil = Date.now() + pauseMs;
+        }
+      }
+    }
+  };
 }

@@ -33,6 +33,7 @@ async function payoutJobsPlugin(app: FastifyInstance) {
           now: app.now,
           log: app.log,
           maxRequestsPerSecond: app.config.stripe.maxRequestsPerSecond,
+          gate: app.stripeGate,
         })
       : null;
     sender = createNotificationSender({

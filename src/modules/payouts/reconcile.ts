@@ -1,6 +1,7 @@
 import { and, eq, gte } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import type { Db } from '../../db/client.js';
+import type { StripeGate } from '../../lib/stripe.js';
 import { payoutItems } from '../../db/schema.js';
 
 export type MismatchKind =
@@ -25,10 +26,18 @@ export interface Mismatch {
  * the queue has not settled), amounts that differ, and reversals the ledger has not applied.
  * It reads only; finance decides what to do.
  */
-export async function reconcileStripe(db: Db, stripe: Stripe, organisationId: string, since: Date) {
+export async function reconcileStripe(db: Db, stripe: Stripe, organisationId: string, since: Date, gate: StripeGate) {
   const transfers: Stripe.Transfer[] = [];
-  for await (const transfer of stripe.transfers.list({ created: { gte: Math.floor(since.getTime() / 1000) - 86_400 }, limit: 100 })) {
-    if (transfer.metadata?.organisation_id === organisationId) transfers.push(transfer);
+  // Page by page through the process's Stripe gate, so a long reconciliation shares Stripe's
+  // allowance with the payout jobs instead of taking it from them.
+  let startingAfter: string | undefined;
+  for (;;) {
+    const page = await gate(() =>
+      stripe.transfers.list({ created: { gte: Math.floor(since.getTime() / 1000) - 86_400 }, limit: 100, ...(startingAfter ? { starting_after: startingAfter } : {}) }),
+    );
+    for (const transfer of page.data) if (transfer.metadata?.organisation_id === organisationId) transfers.push(transfer);
+    if (!page.has_more || !page.data.length) break;
+    startingAfter = page.data[page.data.length - 1]!.id;
   }
   const items = await db
     .select()

@@ -167,7 +167,7 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       if (!app.stripe) throw new AppError('stripe_not_configured', 'Stripe is not configured (STRIPE_SECRET_KEY).');
       const since = new Date(app.now().getTime() - request.query.sinceDays * 86_400_000);
-      return reconcileStripe(app.db, app.stripe, request.principal.organisationId, since);
+      return reconcileStripe(app.db, app.stripe, request.principal.organisationId, since, app.stripeGate);
     },
   );
 };

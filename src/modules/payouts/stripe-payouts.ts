@@ -5,8 +5,7 @@ import type { Db } from '../../db/client.js';
 import { payoutItems } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { systemActor } from '../../domain/actor.js';
-import { createPacer } from '../../lib/rate-limit.js';
-import { classifyStripeError } from '../../lib/stripe.js';
+import { classifyStripeError, createStripeGate, type StripeGate } from '../../lib/stripe.js';
 import { PAYOUT_DETAILS_CHANGED, payoutDetailsHeldSince } from '../contributors/payout-details.js';
 import { recordTransferPaid, recordTransferRefused } from './service.js';
 
@@ -23,9 +22,6 @@ export const transferIdempotencyKey = (itemId: string) => `payout-item-${itemId}
 /** Each item's transfer carries its own transfer_group, so it can be found again after 24 hours. */
 export const transferGroup = (itemId: string) => `payout_item_${itemId}`;
 
-/** What a paced Stripe call gives back, unsent, when a 429 pause began while it waited. */
-const PAUSED = Symbol('paused by a 429');
-
 /** Thrown for a transient failure: the job queue retries the item later with backoff. */
 export class RetryLater extends Error {
   override name = 'RetryLater';
@@ -36,8 +32,10 @@ export interface StripePayoutDeps {
   stripe: Stripe;
   now: () => Date;
   log: FastifyBaseLogger;
-  /** Stripe requests per second this process may make. */
+  /** Stripe requests per second this process may make (used when no `gate` is given). */
   maxRequestsPerSecond: number;
+  /** The process's shared Stripe gate (pacer and 429 pause). */
+  gate?: StripeGate;
 }
 
 export type ItemOutcome = 'paid' | 'failed' | 'skipped';
@@ -51,48 +49,13 @@ export type ItemOutcome = 'paid' | 'failed' | 'skipped';
  * one transfer recorded. The item row is locked only to record the result, never across the
  * call to Stripe.
  *
- * Requests are throttled to `maxRequestsPerSecond`; a 429 pauses every call of this executor
- * for a growing interval, so the queue slows down instead of failing items.
+ * Requests go through the Stripe gate (lib/stripe.ts): throttled, and paused for a growing
+ * interval after a 429, so the queue slows down instead of failing items.
  */
 export function createStripePayoutExecutor(deps: StripePayoutDeps) {
-  // Spread out, and 3 % under the limit: Stripe counts requests in its own windows, which do
-  // not line up with ours, and a request's start here is not its arrival there.
-  const call = createPacer(Math.max(1, Math.floor(deps.maxRequestsPerSecond * 0.97)));
-  // The 429 pause is timed on the real clock (Date.now), as the pacer and setTimeout are: it
-  // paces requests to Stripe and is no domain time, so the injected clock (deps.now) stays out.
-  let pausedUntil = 0;
-  let pauseMs = 0;
-
-  /**
-   * One Stripe request, throttled. A 429 pauses every call of this executor for a growing
-   * interval and is retried here a few times (the request is idempotent), so a brief excess costs
-   * a pause, not the job queue's much longer backoff.
-   */
-  async function stripeCall<T>(fn: () => Promise<T>): Promise<T> {
-    let sent = 0; // requests that reached Stripe
-    for (;;) {
-      const wait = pausedUntil - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      try {
-        // A pause that began while this call waited in the pacer holds it too: it goes back to
-        // wait, without sending anything and without counting as an attempt.
-        const result = await call(() => (Date.now() < pausedUntil ? Promise.reject(PAUSED) : fn()));
-        pauseMs = 0;
-        return result;
-      } catch (error) {
-        if (error === PAUSED) continue;
-        sent += 1;
-        const failure = classifyStripeError(error);
-        if (failure.kind !== 'transient' || !failure.rateLimited || sent >= 4) throw error;
-        // Requests already in flight when a pause began answer 429 too: only a 429 after the
-        // pause has ended makes the next pause longer, so side-by-side calls do not compound it.
-        if (Date.now() >= pausedUntil) {
-          pauseMs = Math.min(30_000, Math.max(250, pauseMs * 2));
-          pausedUntil = Date.now() + pauseMs;
-        }
-      }
-    }
-  }
+  // One gate per process (app.stripeGate) so payouts, reconciliation and onboarding share
+  // Stripe's allowance; a gate of its own where none is given (the demo, some tests).
+  const stripeCall = deps.gate ?? createStripeGate(deps.maxRequestsPerSecond);
 
   return async function executeItem(organisationId: string, itemId: string): Promise<ItemOutcome> {
     const [item] = await deps.db
@@ -121,10 +84,7 @@ export function createStripePayoutExecutor(deps: StripePayoutDeps) {
         );
         return 'failed';
       }
-      if (failure.rateLimited) {
-        pauseMs = Math.min(30_000, Math.max(500, pauseMs * 2));
-        pausedUntil = Date.now() + pauseMs;
-      }
+      // A 429 that outlasted the gate's own retries has left the gate paused: the retry waits.
       await deps.db
         .update(payoutItems)
         .set({ lastError: failure.reason.slice(0, 500) })
