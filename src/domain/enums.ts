@@ -86,7 +86,8 @@ export type ActorType = (typeof actorTypes)[number];
  * participants hear about their own money; finance about runs and failures; coordinators about
  * time waiting for them; `payout_details_changed` goes to the participant and to finance.
  */
-export const notificationKinds = [
+/** The kinds a person paid by the organisation hears about: their own money. */
+export const participantNotificationKinds = [
   'time_approved',
   'payment_sent',
   'payment_failed',
@@ -94,6 +95,10 @@ export const notificationKinds = [
   'limit_nearly_reached',
   'payout_setup_started',
   'payout_details_changed',
+] as const;
+
+export const notificationKinds = [
+  ...participantNotificationKinds,
   'run_awaiting_approval',
   'payments_failed',
   'time_awaiting_approval',

@@ -1,4 +1,4 @@
-import type { NotificationKind, Role } from '../../domain/enums.js';
+import { participantNotificationKinds, type NotificationKind, type Role } from '../../domain/enums.js';
 import { date, money } from '../../web/format.js';
 
 /**
@@ -148,17 +148,6 @@ export const kindLabels: Record<NotificationKind, string> = {
   password_reset: 'When your password is reset',
 };
 
-/** The kinds a person paid by the organisation hears about: their own money. */
-const participantKinds: NotificationKind[] = [
-  'time_approved',
-  'payment_sent',
-  'payment_failed',
-  'payment_held_earnings_limit',
-  'limit_nearly_reached',
-  'payout_setup_started',
-  'payout_details_changed',
-];
-
 /** The kinds each role is sent (outbox callers pick recipients by these roles). */
 const staffKinds: Record<Role, NotificationKind[]> = {
   participant: [],
@@ -174,7 +163,7 @@ const staffKinds: Record<Role, NotificationKind[]> = {
  * linked to a contributor (a participant, or a member of staff who is also paid).
  */
 export function kindsFor(role: Role, linkedToContributor: boolean): NotificationKind[] {
-  const kinds = [...staffKinds[role], ...(role === 'participant' || linkedToContributor ? participantKinds : [])];
+  const kinds = [...staffKinds[role], ...(role === 'participant' || linkedToContributor ? participantNotificationKinds : [])];
   return [...new Set(kinds)];
 }
 
