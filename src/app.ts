@@ -21,6 +21,7 @@ import { payoutJobs } from './modules/payouts/jobs.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from './lib/problem.js';
 import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
+import heavyReadsPlugin from './plugins/heavy-reads.js';
 import idempotencyPlugin, { successStatus } from './plugins/idempotency.js';
 import transactionPlugin from './plugins/transaction.js';
 import { registerRoutes } from './routes.js';
@@ -204,6 +205,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   await app.register(errorsPlugin, { notFoundPage: () => notFoundPage(deps.config.web) });
   await app.register(fastifyRateLimit, { global: false });
+  await app.register(heavyReadsPlugin);
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',

@@ -35,3 +35,13 @@ t.test('a report range is at most ten years', async (t) => {
   const justUnder = await app.inject({ method: 'GET', url: '/v1/reports/distribution?from=2016-03-01&to=2026-02-28', headers: await org.as('reporter') });
   t.equal(justUnder.statusCode, 200, justUnder.body);
 });
+
+t.test('Stripe reconciliation counts against the same allowance: it reads many Stripe pages', async (t) => {
+  const org = await createTestOrg(app);
+  const finance = await org.as('finance');
+  for (let i = 0; i < 3; i++) await app.inject({ method: 'GET', url: '/v1/reports/time-to-pay', headers: finance });
+  const limited = await app.inject({ method: 'GET', url: '/v1/payouts/reconciliation', headers: finance });
+  t.equal(limited.statusCode, 429, limited.body);
+  t.equal(json(limited).code, 'rate_limited');
+  t.ok(Number(limited.headers['retry-after']) > 0);
+});

@@ -150,6 +150,8 @@ export const payoutRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/payouts/reconciliation',
     {
       config: { roles: ['admin', 'finance'] },
+      // Many Stripe pages and a scan of the items: counted with the reports (plugins/heavy-reads.ts).
+      preHandler: app.limitHeavyReads,
       schema: {
         tags: ['payouts'],
         summary: "Stripe transfers checked against the ledger's payout items; lists every mismatch",

@@ -1,12 +1,9 @@
 import { stringify } from 'csv-stringify/sync';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { contributorKinds } from '../../domain/enums.js';
-import { AppError } from '../../errors.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { currency, id, idParams, isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
-import { sha256 } from '../../lib/secrets.js';
 import { budgetResponse } from '../budgets/views.js';
 import { getBudgetRow } from '../budgets/service.js';
 import { distributionReport, grantReport, timeToPayReport, type GrantReport } from './service.js';
@@ -96,23 +93,6 @@ export function grantReportCsv(report: GrantReport): string {
 }
 
 export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
-  // Reports are the heaviest reads: each credential gets REPORT_RATE_LIMIT report requests a
-  // minute across every report route (one limiter, one allowance), so one script in a loop
-  // cannot hold the database's connections. Keyed by the credential's hash, never the
-  // credential itself.
-  const reportLimiter = app.createRateLimit({
-    max: app.config.reportRateLimit,
-    timeWindow: 60_000,
-    keyGenerator: (request) => sha256(request.headers.authorization ?? request.ip),
-  });
-  const perToken = async (request: FastifyRequest, reply: FastifyReply) => {
-    const limit = await reportLimiter(request);
-    if (!limit.isAllowed && limit.isExceeded) {
-      reply.header('Retry-After', String(limit.ttlInSeconds));
-      throw new AppError('rate_limited', `At most ${limit.max} report requests a minute for each token. Try again in ${limit.ttlInSeconds} s.`);
-    }
-  };
-
   /** Reports are in one currency: the budget's, else the query's, else GBP. */
   const currencyFor = async (organisationId: string, q: { budgetId?: string; currency?: string }) => {
     if (q.currency) return q.currency;
@@ -124,7 +104,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/reports/distribution',
     {
       config: { roles: readers },
-      preHandler: perToken,
+      preHandler: app.limitHeavyReads,
       schema: {
         tags: ['reports'],
         summary: 'How money and hours were shared between lived-experience contributors and professionals',
@@ -151,7 +131,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/reports/budgets/:id',
     {
       config: { roles: readers },
-      preHandler: perToken,
+      preHandler: app.limitHeavyReads,
       schema: {
         tags: ['reports'],
         summary: 'The grant report of a budget (JSON, or CSV with Accept: text/csv or ?format=csv)',
@@ -178,7 +158,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/reports/time-to-pay',
     {
       config: { roles: readers },
-      preHandler: perToken,
+      preHandler: app.limitHeavyReads,
       schema: {
         tags: ['reports'],
         summary: 'How long people wait: work to approval to payment, and the ageing of what they still wait for (owed or in an unfinished payout)',
