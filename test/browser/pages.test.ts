@@ -1,46 +1,16 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { AxeBuilder } from '@axe-core/playwright';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
-import { buildTestApp, createTestOrg, json, uniqueEmail } from '../helpers/app.js';
-import { testDatabase } from '../helpers/database.js';
+import { createTestOrg } from '../helpers/app.js';
+import { addUserWithPassword, apiCaller, openPage, reviewPage, signIn, startBrowserApp, submitSignIn } from '../helpers/browser.js';
 import { fundedBudget } from '../helpers/fixtures.js';
-import { deliverEvent, stripeFor, viaInject, WEBHOOK_SECRET } from '../helpers/payout-fixtures.js';
-import { startStripeDouble } from '../../tools/stripe-double/index.js';
+import { deliverEvent, viaInject } from '../helpers/payout-fixtures.js';
 
 // Each role's task in a real browser (Debian's Chromium, driven by playwright-core) against the
 // real server on a real port: sign in, do the job end to end, run axe-core on every page (no
 // serious or critical WCAG 2.2 AA violations), and screenshot each page at phone and desktop
 // width into test-results/screenshots for a reviewer. Run with `npm run test:browser`.
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`Chromium is not at ${CHROMIUM}. Install it (apt-get install chromium) or set CHROMIUM_PATH; .ci/run installs it.`);
-}
-const SHOTS = join(process.cwd(), 'test-results', 'screenshots');
-mkdirSync(SHOTS, { recursive: true });
-
-const double = await startStripeDouble();
-const app = await buildTestApp({
-  stripe: stripeFor(double),
-  env: { STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET },
-});
-await app.listen({ port: 0, host: '127.0.0.1' });
-const address = app.server.address();
-const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-const browser: Browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  // Root in CI has no sandbox; the closed network refuses Chromium's background connections.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-t.teardown(async () => {
-  await browser.close();
-  await app.close();
-  await double.close();
-  await (await testDatabase()).close();
-});
+const { app, base, browser, double } = await startBrowserApp(t, { stripeDouble: true });
 
 // ---- The organisation, set up over the API as a real one would be.
 const org = await createTestOrg(app, 'Browser test organisation');
@@ -48,17 +18,9 @@ const admin = await org.as('admin');
 const { budgetId } = await fundedBudget(app, org);
 const coordinatorHeaders = await org.as('coordinator');
 
-async function api<T = any>(method: 'GET' | 'POST' | 'PATCH', url: string, headers: Record<string, string>, payload?: object): Promise<T> {
-  const res = await app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
-  if (res.statusCode >= 300) throw new Error(`${method} ${url} → ${res.statusCode}: ${res.body}`);
-  return json<T>(res);
-}
+const api = apiCaller(app);
 const PASSWORD = 'a long browser test password';
-async function login(role: string, name: string, contributorId?: string) {
-  const email = uniqueEmail(role);
-  await api('POST', '/v1/users', admin, { email, name, role, password: PASSWORD, ...(contributorId ? { contributorId } : {}) });
-  return email;
-}
+const login = (role: string, name: string, contributorId?: string) => addUserWithPassword(app, admin, { role, name, password: PASSWORD, contributorId });
 const person = (name: string, kind = 'lived_experience', paymentMethod = 'bank_transfer') =>
   api<{ id: string }>('POST', '/v1/contributors', coordinatorHeaders, { name, kind, paymentMethod });
 
@@ -82,54 +44,16 @@ const colleagueEmail = await login('finance', 'Fay Approver');
 // ---- Helpers: every page is checked for accessibility and photographed at both widths.
 const checked = new Set<string>();
 async function review(t: Test, page: Page, name: string) {
-  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
-  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  t.same(
-    serious.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
-    [],
-    `${name}: no serious accessibility violations`,
-  );
-  for (const [label, width, height] of [
-    ['phone', 375, 812],
-    ['desktop', 1280, 900],
-  ] as const) {
-    await page.setViewportSize({ width, height });
-    await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: 1280, height: 900 });
+  await reviewPage(t, page, name);
   checked.add(name);
 }
 
-async function signIn(page: Page, email: string) {
-  await page.goto(`${base}/`);
-  await page.getByLabel('Email address').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
-
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  // A form answered with 400 is expected; a stylesheet, script or image that fails is not.
-  page.on('response', (r) => {
-    if (r.status() >= 400 && r.request().resourceType() !== 'document') errors.push(`${r.status()} ${r.url()}`);
-  });
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
-  });
-  return { page, errors, close: () => context.close() };
-}
-
 t.test('sign-in page, and a wrong password', async (t) => {
-  const { page, errors, close } = await newPage();
+  const { page, errors, close } = await openPage(browser);
   await page.goto(`${base}/`);
   t.equal(new URL(page.url()).pathname, '/login');
   await review(t, page, 'login');
-  await page.getByLabel('Email address').fill(participantEmail);
-  await page.getByLabel('Password').fill('wrong password entirely');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await submitSignIn(page, participantEmail, 'wrong password entirely');
   await page.getByText('There is a problem').waitFor();
   t.ok(await page.locator('.govuk-error-summary').evaluate((el) => el === document.activeElement || el.contains(document.activeElement)), 'the error summary takes focus (GOV.UK Frontend script ran)');
   await review(t, page, 'login-error');
@@ -138,8 +62,8 @@ t.test('sign-in page, and a wrong password', async (t) => {
 });
 
 t.test('participant: what I am owed, my statement, how I am paid, Stripe set-up', async (t) => {
-  const { page, errors, close } = await newPage();
-  await signIn(page, participantEmail);
+  const { page, errors, close } = await openPage(browser);
+  await signIn(page, base, participantEmail, PASSWORD);
   await page.waitForURL(`${base}/my`);
   t.equal(await page.getByTestId('owed').textContent(), '£56.67', '2 hours and 50 minutes at £20 an hour');
   t.equal(await page.getByTestId('in-transit').textContent(), '£0.00');
@@ -184,8 +108,8 @@ t.test('participant: what I am owed, my statement, how I am paid, Stripe set-up'
 });
 
 t.test('coordinator: a session register, quotes before saving, then approvals', async (t) => {
-  const { page, errors, close } = await newPage();
-  await signIn(page, coordinatorEmail);
+  const { page, errors, close } = await openPage(browser);
+  await signIn(page, base, coordinatorEmail, PASSWORD);
   await page.waitForURL(`${base}/register`);
   await review(t, page, 'coordinator-register');
 
@@ -227,8 +151,8 @@ t.test('coordinator: a session register, quotes before saving, then approvals', 
 });
 
 t.test('finance: waiting longest, a payout run approved by a colleague, mark paid, grant report', async (t) => {
-  const drafter = await newPage();
-  await signIn(drafter.page, financeEmail);
+  const drafter = await openPage(browser);
+  await signIn(drafter.page, base, financeEmail, PASSWORD);
   await drafter.page.waitForURL(`${base}/finance`);
   t.ok(await drafter.page.getByRole('heading', { name: 'Waiting longest to be paid' }).isVisible());
   await review(t, drafter.page, 'finance-home');
@@ -240,8 +164,8 @@ t.test('finance: waiting longest, a payout run approved by a colleague, mark pai
   await drafter.page.getByText('There is a problem').waitFor();
   t.equal((await api('GET', `/v1/payout-runs/${runUrl.split('/').pop()}`, await org.as('finance'))).status, 'draft', 'the drafter cannot approve');
 
-  const colleague = await newPage();
-  await signIn(colleague.page, colleagueEmail);
+  const colleague = await openPage(browser);
+  await signIn(colleague.page, base, colleagueEmail, PASSWORD);
   await colleague.page.waitForURL(`${base}/finance`);
   await colleague.page.goto(runUrl);
   await colleague.page.getByRole('button', { name: 'Approve and pay' }).click();
