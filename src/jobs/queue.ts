@@ -66,6 +66,9 @@ export interface PayoutItemJob {
   itemId: string;
 }
 
+/** Messages this process sends side by side. */
+const EMAIL_SENDERS = 4;
+
 /** An email is tried this many times more after the first before it is recorded as failed. */
 export const NOTIFICATION_RETRY_LIMIT = 9;
 
@@ -197,19 +200,23 @@ export async function startJobQueue(
     await boss.work(QUEUES.purgeIdempotencyKeys, async () => handlers.purgeIdempotencyKeys());
     const deliver = handlers.deliverNotification;
     if (deliver) {
-      await boss.work<NotificationJob>(
-        QUEUES.deliverNotification,
-        { batchSize: 5, pollingIntervalSeconds: 0.5, includeMetadata: true },
-        async (jobs) => {
-          const results = await Promise.allSettled(jobs.map((job) => deliver(job.data, { lastAttempt: job.retryCount >= job.retryLimit })));
-          for (const [n, result] of results.entries()) {
-            if (result.status === 'rejected') {
-              const reason = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
-              await boss.fail(QUEUES.deliverNotification, jobs[n]!.id, { message: reason.message });
+      // Several senders, one message each: a mail server slow to answer one message (up to the
+      // send timeout) holds up that message alone, not a batch of others behind it.
+      for (let i = 0; i < EMAIL_SENDERS; i++) {
+        await boss.work<NotificationJob>(
+          QUEUES.deliverNotification,
+          { batchSize: 1, pollingIntervalSeconds: 0.5, includeMetadata: true },
+          async ([job]) => {
+            if (!job) return;
+            try {
+              await deliver(job.data, { lastAttempt: job.retryCount >= job.retryLimit });
+            } catch (error) {
+              const reason = error instanceof Error ? error : new Error(String(error));
+              await boss.fail(QUEUES.deliverNotification, job.id, { message: reason.message });
             }
-          }
-        },
-      );
+          },
+        );
+      }
       await boss.work(QUEUES.sweepNotifications, async () => handlers.sweepNotifications());
       await boss.schedule(QUEUES.sweepNotifications, '*/10 * * * *');
       await boss.send(QUEUES.sweepNotifications, {});
