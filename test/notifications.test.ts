@@ -20,8 +20,14 @@ import { newId } from '../src/lib/ids.js';
 import { createNotificationSender } from '../src/modules/notifications/delivery.js';
 import { contributorRecipients, queueNotification, staffRecipients } from '../src/modules/notifications/outbox.js';
 import { appForThisFile, buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
+import { isolatedPostgres } from './helpers/payout-fixtures.js';
 import { sentTo, startSmtpServer } from './helpers/smtp.js';
 import { text, WebClient } from './helpers/web.js';
+
+// Its own PostgreSQL database: its pg-boss workers send email and sweep the outbox, so they must
+// not take other files' jobs, nor other files' workers its own. (Registered first, so it runs last.)
+const isolated = await isolatedPostgres('notifications');
+t.teardown(() => isolated.drop());
 
 const PUBLIC_URL = 'https://payments.example.test';
 const smtp = await startSmtpServer();

@@ -15,9 +15,14 @@ import { sendReminders } from '../src/modules/notifications/reminders.js';
 import { approvePayoutRun, cancelPayoutRun, draftPayoutRun } from '../src/modules/payouts/service.js';
 import { createUser } from '../src/modules/users/service.js';
 import { appForThisFile, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
+import { isolatedPostgres } from './helpers/payout-fixtures.js';
 import { addContributor, fundedBudget, owedContributor } from './helpers/fixtures.js';
 
-// The job queue runs, so each queued message's delivery job can be seen (no SMTP_URL: none is sent).
+// Its own PostgreSQL database: the job queue runs here (so each queued message's delivery job
+// can be seen; no SMTP_URL: none is sent), and its crons must not act on other files' data.
+// Registered first, so it runs last.
+const isolated = await isolatedPostgres('reminders');
+t.teardown(() => isolated.drop());
 const app = await appForThisFile(t, { jobs: true });
 
 const DAY = 86_400_000;
