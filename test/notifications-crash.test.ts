@@ -15,14 +15,12 @@
  * On PGlite the server keeps its data in a temporary PGLITE_DIR; with TEST_DATABASE_URL it uses a
  * fresh PostgreSQL database of its own (see isolatedPostgres).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { TEST_JWT_SECRET } from './helpers/app.js';
 import { expectStatus, isolatedPostgres, sleep, viaFetch, type Send } from './helpers/payout-fixtures.js';
+import { serverEnv, serverProcess } from './helpers/server-process.js';
 import { startSmtpServer, type ReceivedMail } from './helpers/smtp.js';
 import { freePort } from './adversarial/helpers/postgres-cluster.js';
 
@@ -30,7 +28,6 @@ import { freePort } from './adversarial/helpers/postgres-cluster.js';
 // than tap's default 240 s could allow.
 t.setTimeout(480_000);
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const isolated = await isolatedPostgres('notifications_crash');
 const smtp = await startSmtpServer();
 const dir = mkdtempSync(join(tmpdir(), 'ledger-mail-crash-'));
@@ -40,90 +37,27 @@ const messageId = (id: string) => `<${id}@payments.crash.test>`;
 
 // A clean environment: none of tap's NODE_OPTIONS, nor the developer's SMTP settings, leak in.
 const base: Record<string, string> = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: process.env.HOME ?? dir,
-  TMPDIR: tmpdir(),
-  HOST: '127.0.0.1',
-  PORT: String(port),
+  ...serverEnv({ port, dir, databaseUrl: isolated.url }),
   PUBLIC_URL,
-  LOG_LEVEL: 'warn',
-  LOGIN_RATE_LIMIT: '1000',
-  PAYOUT_WORKERS: '1',
   MAIL_SEND_TIMEOUT_SECONDS: '2',
-  ...(isolated.url ? { DATABASE_URL: isolated.url, JWT_SECRET: TEST_JWT_SECRET } : { PGLITE_DIR: join(dir, 'pglite') }),
 };
 const withMail = { ...base, SMTP_URL: smtp.url, MAIL_FROM: 'Payments <payments@crash.test>' };
 
-const send: Send = viaFetch(`http://127.0.0.1:${port}`);
+const server = serverProcess({ port, env: base });
+const send: Send = viaFetch(server.url);
+const logTail = server.logTail;
 
-interface Running {
-  proc: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-let server: Running | undefined;
-let output = '';
-const logTail = () => output.slice(-4000);
+/** Starts the server and waits until it is ready. Returns where its log starts in server.output. */
+const startServer = (env: Record<string, string>) => server.start({ env, note: `${env.SMTP_URL ? 'with' : 'without'} SMTP_URL` });
 
-function run(args: string[], env: Record<string, string>): Running & { stdout: () => string } {
-  let stdout = '';
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-    output += chunk.toString();
-  });
-  proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  return { proc, exited, stdout: () => stdout };
-}
-
-/** Starts `node src/server.ts` and waits until it answers /readyz. Returns where its log starts. */
-async function startServer(env: Record<string, string>): Promise<number> {
-  if (server) throw new Error('the server is already running');
-  output += `\n--- start ${new Date().toISOString()} ${env.SMTP_URL ? 'with' : 'without'} SMTP_URL\n`;
-  const logStart = output.length;
-  const started = run(['src/server.ts'], env);
-  server = started;
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  void started.exited.then((e) => (exit = e));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (exit) {
-      server = undefined;
-      throw new Error(`the server exited (${JSON.stringify(exit)}) before it was ready:\n${logTail()}`);
-    }
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (res.status === 200) return logStart;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the server was not ready within 60 s:\n${logTail()}`);
-    await sleep(100);
-  }
-}
-
-/** SIGKILL: no graceful close; whatever the process was doing stops mid-way. */
-async function killServer() {
-  const running = server;
-  if (!running) return;
-  server = undefined;
-  running.proc.kill('SIGKILL');
-  output += `\n--- killed: ${JSON.stringify(await running.exited)}\n`;
-}
-
-/** SIGTERM: the graceful stop. */
+/** SIGTERM: the graceful stop, which must exit 0. */
 async function stopServer() {
-  const running = server;
-  if (!running) return;
-  server = undefined;
-  running.proc.kill('SIGTERM');
-  const exit = await running.exited;
-  output += `\n--- stopped: ${JSON.stringify(exit)}\n`;
-  if (exit.code !== 0) throw new Error(`the server did not stop cleanly (${JSON.stringify(exit)}):\n${logTail()}`);
+  const exit = await server.terminate();
+  if (exit && exit.code !== 0) throw new Error(`the server did not stop cleanly (${JSON.stringify(exit)}):\n${logTail()}`);
 }
 
 t.teardown(async () => {
-  await killServer();
+  await server.kill();
   await smtp.close();
   await isolated.drop();
   rmSync(dir, { recursive: true, force: true });
@@ -134,10 +68,8 @@ t.teardown(async () => {
 
 const adminEmail = 'admin@mail-crash.test';
 const password = 'correct horse battery staple';
-const created = run(['src/cli.ts', 'create-org', '--name', 'Mail crash organisation', '--admin-email', adminEmail, '--admin-password', password], base);
-const cliExit = await created.exited;
-if (cliExit.code !== 0) throw new Error(`create-org failed ${JSON.stringify(cliExit)}:\n${logTail()}`);
-const { organisationId } = JSON.parse(created.stdout().trim().split('\n').pop()!) as { organisationId: string };
+const createOrg = ['src/cli.ts', 'create-org', '--name', 'Mail crash organisation', '--admin-email', adminEmail, '--admin-password', password];
+const { organisationId } = await server.runForJson<{ organisationId: string }>('create-org', createOrg);
 
 await startServer(base);
 async function login(email: string) {
@@ -165,7 +97,7 @@ await stopServer();
  * service's own outbox function, while the server is stopped. Returns its id.
  */
 async function queueWhileStopped(): Promise<string> {
-  if (server) throw new Error('stop the server first: the embedded database is one process at a time');
+  if (server.running) throw new Error('stop the server first: the embedded database is one process at a time');
   const script = `
     import { openDatabase } from './src/db/client.ts';
     import { inTransaction } from './src/db/tx.ts';
@@ -183,10 +115,7 @@ async function queueWhileStopped(): Promise<string> {
     await database.close();
     console.log(JSON.stringify({ ids }));
   `;
-  const queued = run(['--input-type=module', '-e', script], { ...base, ORG: organisationId, CONTRIBUTOR: contributor.id });
-  const exit = await queued.exited;
-  if (exit.code !== 0) throw new Error(`queueing failed ${JSON.stringify(exit)}:\n${logTail()}`);
-  const { ids } = JSON.parse(queued.stdout().trim().split('\n').pop()!) as { ids: string[] };
+  const { ids } = await server.runForJson<{ ids: string[] }>('queueing', ['--input-type=module', '-e', script], { ...base, ORG: organisationId, CONTRIBUTOR: contributor.id });
   if (ids.length !== 1) throw new Error(`expected one message queued, got ${JSON.stringify(ids)}`);
   return ids[0]!;
 }
@@ -218,7 +147,7 @@ t.test('without SMTP_URL messages stay queued and the log says so once; with it 
   // Several of the job queue's polls go by with nobody to send.
   await sleep(2_000);
   t.match(await notification(id), { status: 'queued', attempts: 0, sentAt: null }, 'kept queued');
-  const warnings = output.slice(logStart).split('\n').filter((line) => line.includes('SMTP_URL is not set'));
+  const warnings = server.output.slice(logStart).split('\n').filter((line) => line.includes('SMTP_URL is not set'));
   t.equal(warnings.length, 1, `said once in the log:\n${warnings.join('\n')}`);
   await stopServer();
   t.same(copiesOf(id), [], 'nothing was sent');
@@ -238,7 +167,7 @@ t.test('SIGKILL while the mail server has the data but has not answered: sent ex
   await startServer(withMail);
   // The server has the whole message and has not said 250: the sender is waiting for it.
   await smtp.waitForTransaction((tr) => tr.outcome === 'stalled' && tr.mail.messageId === messageId(id));
-  await killServer();
+  await server.kill();
   t.same(copiesOf(id), [], 'the stalled message was never accepted');
 
   smtp.accept();
@@ -266,7 +195,7 @@ t.test('a message sent before a SIGKILL is not sent again after the restart', as
   await startServer(withMail);
   await smtp.waitForMail((m) => m.messageId === messageId(id));
   t.match(await waitForSent(id), { status: 'sent', attempts: 1 });
-  await killServer();
+  await server.kill();
 
   const after = await queueWhileStopped();
   await startServer(withMail);

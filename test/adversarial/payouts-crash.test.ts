@@ -7,13 +7,10 @@
  * On PGlite the server keeps its data in a temporary PGLITE_DIR; with TEST_DATABASE_URL it uses
  * a fresh PostgreSQL database of its own (see isolatedPostgres).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { TEST_JWT_SECRET } from '../helpers/app.js';
 import {
   WEBHOOK_SECRET,
   allPaid,
@@ -30,99 +27,32 @@ import {
   waitForRun,
   type Send,
 } from '../helpers/payout-fixtures.js';
+import { serverEnv, serverProcess } from '../helpers/server-process.js';
 import { startStripeDouble } from '../../tools/stripe-double/index.js';
 import { freePort } from './helpers/postgres-cluster.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const isolated = await isolatedPostgres('payouts_crash');
 const double = await startStripeDouble();
 const dir = mkdtempSync(join(tmpdir(), 'ledger-crash-'));
 
 const port = await freePort();
 
-// A clean environment: none of tap's NODE_OPTIONS or coverage hooks leak into the server.
+// A clean environment (serverEnv): none of tap's NODE_OPTIONS or coverage hooks leak into the server.
 const env: Record<string, string> = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: process.env.HOME ?? dir,
-  TMPDIR: tmpdir(),
-  HOST: '127.0.0.1',
-  PORT: String(port),
-  LOG_LEVEL: 'warn',
-  LOGIN_RATE_LIMIT: '1000',
+  ...serverEnv({ port, dir, databaseUrl: isolated.url }),
   STRIPE_SECRET_KEY: 'sk_test_x',
   STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
   STRIPE_API_BASE: double.url,
   STRIPE_TIMEOUT_MS: '2000',
   STRIPE_MAX_RPS: '2',
-  PAYOUT_WORKERS: '1',
-  ...(isolated.url ? { DATABASE_URL: isolated.url, JWT_SECRET: TEST_JWT_SECRET } : { PGLITE_DIR: join(dir, 'pglite') }),
 };
 
-const send: Send = viaFetch(`http://127.0.0.1:${port}`);
-
-interface Running {
-  proc: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-let server: Running | undefined;
-let output = '';
-const logTail = () => output.slice(-4000);
-
-function run(args: string[]): Running {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  return { proc, exited };
-}
-
-async function startServer() {
-  if (server) throw new Error('the server is already running');
-  output += `\n--- start ${new Date().toISOString()}\n`;
-  const started = run(['src/server.ts']);
-  server = started;
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  void started.exited.then((e) => (exit = e));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (exit) {
-      server = undefined;
-      throw new Error(`the server exited (${JSON.stringify(exit)}) before it was ready:\n${logTail()}`);
-    }
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the server was not ready within 60 s:\n${logTail()}`);
-    await sleep(100);
-  }
-}
-
-/** SIGKILL: no graceful close, no finishing of in-flight requests or jobs. */
-async function killServer() {
-  const running = server;
-  if (!running) return;
-  server = undefined;
-  running.proc.kill('SIGKILL');
-  const exit = await running.exited;
-  output += `\n--- killed: ${JSON.stringify(exit)}\n`;
-}
-
-/** SIGTERM: the graceful close a deployment or an operator's Ctrl-C gives. Returns how it exited. */
-async function terminateServer() {
-  const running = server;
-  if (!running) throw new Error('the server is not running');
-  server = undefined;
-  running.proc.kill('SIGTERM');
-  const exit = await running.exited;
-  output += `\n--- terminated: ${JSON.stringify(exit)}\n`;
-  return exit;
-}
+const server = serverProcess({ port, env });
+const send: Send = viaFetch(server.url);
+const logTail = server.logTail;
 
 t.teardown(async () => {
-  await killServer();
+  await server.kill();
   await double.close();
   await isolated.drop();
   rmSync(dir, { recursive: true, force: true });
@@ -133,14 +63,10 @@ t.teardown(async () => {
 
 const adminEmail = 'admin@crash.test';
 const password = 'correct horse battery staple';
-const created = run(['src/cli.ts', 'create-org', '--name', 'Crash test organisation', '--admin-email', adminEmail, '--admin-password', password]);
-let cliOut = '';
-created.proc.stdout!.on('data', (chunk: Buffer) => (cliOut += chunk.toString()));
-const cliExit = await created.exited;
-if (cliExit.code !== 0) throw new Error(`create-org failed ${JSON.stringify(cliExit)}:\n${logTail()}`);
-const { organisationId } = JSON.parse(cliOut.trim().split('\n').pop()!) as { organisationId: string };
+const createOrg = ['src/cli.ts', 'create-org', '--name', 'Crash test organisation', '--admin-email', adminEmail, '--admin-password', password];
+const { organisationId } = await server.runForJson<{ organisationId: string }>('create-org', createOrg);
 
-await startServer();
+await server.start();
 
 async function login(email: string) {
   const token = await expectStatus(send, { method: 'POST', url: '/v1/auth/token', payload: { email, password } }, 200);
@@ -228,11 +154,11 @@ t.test('a Stripe run survives a SIGKILL mid-payment: every item paid exactly onc
     if (Date.now() > deadline) throw new Error(`no transfer reached Stripe within 30 s:\n${logTail()}`);
     await sleep(5);
   }
-  await killServer();
+  await server.kill();
   const atKill = runTransfers().length;
   t.ok(atKill >= 1 && atKill < 8, `killed mid-run: ${atKill} of 8 transfers made`);
 
-  await startServer();
+  await server.start();
   let settled: any;
   try {
     settled = await waitForRun(send, approver, draft.id, { timeoutMs: 20_000, done: allPaid });
@@ -263,7 +189,7 @@ t.test('a Stripe run survives a SIGKILL mid-payment: every item paid exactly onc
 });
 
 t.test('approvals acknowledged before a SIGKILL are kept, and the ledger balances', async (t) => {
-  if (!server) await startServer();
+  if (!server.running) await server.start();
   const budget = await newBudget('approvals');
   const entries: { id: string; amount: number }[] = [];
   const people = [await contributor('Burst A', 'bank_transfer'), await contributor('Burst B', 'voucher'), await contributor('Burst C', 'bank_transfer')];
@@ -278,13 +204,13 @@ t.test('approvals acknowledged before a SIGKILL are kept, and the ledger balance
   const approvals = entries.map((entry) =>
     send({ method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator }).then((res) => {
       if (res.statusCode === 200) acknowledged += 1;
-      if (acknowledged >= 3) killing ??= killServer();
+      if (acknowledged >= 3) killing ??= server.kill();
       return res;
     }),
   );
   const outcomes = await Promise.allSettled(approvals);
   await killing;
-  if (server) await killServer(); // fewer than three were acknowledged: still kill before the checks
+  if (server.running) await server.kill(); // fewer than three were acknowledged: still kill before the checks
   const answerOf = (i: number) => (outcomes[i]!.status === 'fulfilled' ? (outcomes[i] as PromiseFulfilledResult<any>).value : undefined);
   const ok = entries.filter((_, i) => answerOf(i)?.statusCode === 200);
   // Under load a request may be turned away (503 while waiting for a connection): allowed, as
@@ -300,7 +226,7 @@ t.test('approvals acknowledged before a SIGKILL are kept, and the ledger balance
   t.ok(ok.length >= 3, 'the first few approvals were acknowledged before the kill');
   t.ok(killing, 'the server was killed mid-burst');
 
-  await startServer();
+  await server.start();
   const listed = await expectStatus(send, { method: 'GET', url: `/v1/time-entries?budgetId=${budget.id}&limit=200`, headers: coordinator }, 200);
   const byId = new Map<string, any>(listed.data.map((e: any) => [e.id, e]));
   t.equal(byId.size, 20);
@@ -341,13 +267,13 @@ t.test('a SIGTERM while Stripe has not answered closes cleanly, and the item is 
   // the payout job is still waiting when the server is told to stop. The job queue gives it 5 s,
   // fails it for a later retry and lets the database close, so the process exits 0 rather than
   // being cut off at the end of the grace.
-  if (server) await killServer();
+  if (server.running) await server.kill();
   const timeoutBefore = env.STRIPE_TIMEOUT_MS!;
   env.STRIPE_TIMEOUT_MS = '30000';
   t.teardown(() => {
     env.STRIPE_TIMEOUT_MS = timeoutBefore;
   });
-  await startServer();
+  await server.start();
   const budget = await newBudget('graceful');
   const payee = await contributor('Slow Stripe payee', 'stripe');
   const entry = await submitTime(payee.id, budget.id, 90);
@@ -366,12 +292,12 @@ t.test('a SIGTERM while Stripe has not answered closes cleanly, and the item is 
 
   const delayed = transferRequestsOf(double, [item.id]);
   t.same(delayed.map((r) => r.fault), ['delay'], "the item's transfer is the request Stripe is slow to answer");
-  const exit = await terminateServer();
+  const exit = await server.terminate();
   t.same(exit, { code: 0, signal: null }, `closed cleanly within the grace:\n${logTail()}`);
   double.faults.clear();
   env.STRIPE_TIMEOUT_MS = timeoutBefore;
 
-  await startServer();
+  await server.start();
   const settled = await waitForRun(send, approver, draft.id, { timeoutMs: 30_000, done: allPaid });
   t.equal(settled.items[0].status, 'paid');
   const transfers = transfersOf(double, item.id);
