@@ -1,10 +1,10 @@
 import t from 'tap';
-import pg from 'pg';
 import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openConfiguredDatabase } from '../src/runtime.js';
 import { createTestOrg } from './helpers/app.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
+import { runAsAdmin } from './helpers/payout-fixtures.js';
 
 /**
  * Least privilege (#17): migrations run as the owner, the service as a role that reads and
@@ -23,15 +23,7 @@ if (base) {
     const suffix = `${process.pid}`;
     const dbName = `ledger_roles_${suffix}`;
     const role = `ledger_service_${suffix}`;
-    const admin = async (statement: string) => {
-      const client = new pg.Client({ connectionString: base });
-      await client.connect();
-      try {
-        await client.query(statement);
-      } finally {
-        await client.end();
-      }
-    };
+    const admin = (statement: string) => runAsAdmin(base, statement);
     await admin(`drop database if exists ${dbName} with (force)`);
     await admin(`drop role if exists ${role}`);
     await admin(`create database ${dbName}`);

@@ -206,6 +206,20 @@ export async function balanceOf(send: Send, headers: Record<string, string>, con
 // PostgreSQL isolation
 
 /**
+ * Runs one statement (CREATE DATABASE, DROP ROLE and the like) on a connection of its own to
+ * `url`, as whoever that URL names, and closes the connection however it ends.
+ */
+export async function runAsAdmin(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
  * Files that run payout workers must not share a PostgreSQL database with other test files run
  * in parallel: pg-boss workers of every process sharing a database take each other's jobs (and
  * their sweeps queue each other's items), and each process talks to its own Stripe double, which
@@ -219,15 +233,7 @@ export async function isolatedPostgres(label: string): Promise<{ url: string | u
   if (!base) return { url: undefined, drop: async () => {} };
   const url = new URL(base);
   const name = `${url.pathname.slice(1)}_${label}`.replace(/[^a-zA-Z0-9_]/g, '_').slice(0, 60);
-  const admin = async (statement: string) => {
-    const client = new pg.Client({ connectionString: base });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = (statement: string) => runAsAdmin(base, statement);
   await admin(`drop database if exists "${name}" with (force)`);
   await admin(`create database "${name}"`);
   url.pathname = `/${name}`;
