@@ -1,8 +1,8 @@
 /**
  * Crash soak (issue #17 point 5): `npm run soak:crash -- --cycles 100 [--seed S] [--database postgres|pglite]`.
  *
- * Runs the real server as a child process (`node --import tsx src/server.ts`, as
- * test/adversarial/payouts-crash.test.ts does) against a fresh database and the Stripe test double
+ * Runs the real server as a child process (`node --import tsx src/server.ts`, through the crash
+ * tests' test/helpers/server-process.ts) against a fresh database and the Stripe test double
  * (tools/stripe-double, kept running across cycles: it is Stripe), and in every cycle:
  *
  * 1. drives load over HTTP, every write with an Idempotency-Key: either approvals (coordinators
@@ -30,18 +30,17 @@
  * where a kill lands in the work still depends on timing, so a rerun hits nearby points, not the
  * same instruction.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { ledgerInvariants } from '../test/helpers/invariants.js';
-import { onboardStripeContributor, WEBHOOK_SECRET, type Send } from '../test/helpers/payout-fixtures.js';
+import { onboardStripeContributor, sleep, WEBHOOK_SECRET, type Send } from '../test/helpers/payout-fixtures.js';
 import { freePort } from '../test/adversarial/helpers/postgres-cluster.js';
+import { serverEnv, serverProcess } from '../test/helpers/server-process.js';
 import { startStripeDouble, type StripeDouble } from '../tools/stripe-double/index.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -58,8 +57,9 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`usage: npm run soak:crash -- [--cycles 100] [--seed S] [--database postgres|pglite]
 
-  postgres: SOAK_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ledger_soak), created
-            fresh (dropped first if it exists) and dropped at the end; kept after a violation.
+  postgres: SOAK_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ledger_soak; its name
+            must contain "soak"), created fresh (dropped first if it exists) and dropped at the
+            end; kept after a violation.
   pglite:   a temporary PGLITE_DIR, removed at the end; kept after a violation.`);
   process.exit(0);
 }
@@ -110,18 +110,11 @@ function violation(what: string, details?: unknown): never {
   throw new Violation(details === undefined ? what : `${what}\n${JSON.stringify(details, null, 2).slice(0, 6000)}`);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const started = Date.now();
-const root = fileURLToPath(new URL('..', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'ledger-soak-'));
-const serverLog = join(dir, 'server.log');
-writeFileSync(serverLog, '');
 
 // ---------------------------------------------------------------------------------------------
 // The database
 
-const JWT_SECRET = 'soak-crash-secret-that-is-long-enough-for-hs256-0123456789';
-const pgliteDir = join(dir, 'pglite');
 let postgresUrl: string | undefined;
 let adminUrl: string | undefined;
 let databaseName: string | undefined;
@@ -144,9 +137,16 @@ if (databaseKind === 'postgres') {
   admin.pathname = '/postgres';
   adminUrl = admin.toString();
   postgresUrl = url.toString();
+  // Dropped first to start fresh, so never one that is not plainly the soak's own.
+  if (!/soak/i.test(databaseName)) usageError(`SOAK_DATABASE_URL names "${databaseName}": the soak drops and recreates its database, so its name must contain "soak"`);
   await adminQuery(`drop database if exists "${databaseName}" with (force)`);
   await adminQuery(`create database "${databaseName}"`);
 }
+
+// Files: PGlite's data (through serverEnv) and, after a violation, the servers' log.
+const dir = mkdtempSync(join(tmpdir(), 'ledger-soak-'));
+const pgliteDir = join(dir, 'pglite');
+const serverLog = join(dir, 'server.log');
 
 /** On PostgreSQL one small pool for the whole soak, used beside the server; on PGlite opened per check, while the server is down. */
 let sharedPostgres: Database | undefined;
@@ -155,7 +155,7 @@ async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<
     sharedPostgres ??= await openDatabase({ kind: 'postgres', url: postgresUrl, poolSize: 2 });
     return fn(sharedPostgres);
   }
-  if (server) throw new Error('the embedded database belongs to the server while it runs');
+  if (server.running) throw new Error('the embedded database belongs to the server while it runs');
   const database = await openDatabase({ kind: 'pglite', dataDir: pgliteDir });
   try {
     return await fn(database);
@@ -171,17 +171,10 @@ const double: StripeDouble = await startStripeDouble();
 const port = await freePort();
 const baseUrl = `http://127.0.0.1:${port}`;
 
-// A clean environment, as the crash tests give theirs: nothing of the caller's shell leaks in.
+// The crash tests' clean environment (nothing of the caller's shell leaks in), with Stripe.
 const env: Record<string, string> = {
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: process.env.HOME ?? dir,
-  TMPDIR: tmpdir(),
-  HOST: '127.0.0.1',
-  PORT: String(port),
-  LOG_LEVEL: 'warn',
-  LOGIN_RATE_LIMIT: '1000',
+  ...serverEnv({ port, dir, databaseUrl: postgresUrl }),
   PASSWORD_HASH_COST: '12',
-  JWT_SECRET,
   JWT_TTL_SECONDS: '86400',
   STRIPE_SECRET_KEY: 'sk_test_x',
   STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
@@ -189,64 +182,21 @@ const env: Record<string, string> = {
   STRIPE_TIMEOUT_MS: '5000',
   STRIPE_MAX_RPS: '8',
   PAYOUT_WORKERS: '2',
-  ...(postgresUrl ? { DATABASE_URL: postgresUrl } : { PGLITE_DIR: pgliteDir }),
 };
+const server = serverProcess({ port, env });
+// However the soak ends (a set-up failure included), no server is left running: kill() signals at once.
+process.on('exit', () => void server.kill());
+const logTail = () => server.logTail();
+/** The servers' whole output, kept beside the data after a violation. */
+const saveServerLog = () => writeFileSync(serverLog, server.output);
 
-interface Running {
-  proc: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-let server: Running | undefined;
-let logTail = '';
-function log(text: string) {
-  appendFileSync(serverLog, text);
-  logTail = (logTail + text).slice(-4000);
-}
-
-function run(scriptArgs: string[]): Running & { stdout: () => string } {
-  let stdout = '';
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...scriptArgs], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-    log(chunk.toString());
-  });
-  proc.stderr!.on('data', (chunk: Buffer) => log(chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  return { proc, exited, stdout: () => stdout };
-}
-
+/** A server that does not come back after a kill is a violation, not an accident of the soak. */
 async function startServer() {
-  if (server) throw new Error('the server is already running');
-  log(`\n--- start ${new Date().toISOString()}\n`);
-  const running = run(['src/server.ts']);
-  server = running;
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  void running.exited.then((e) => (exit = e));
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (exit) {
-      server = undefined;
-      violation(`the server did not come back: it exited (${JSON.stringify(exit)}) before it was ready:\n${logTail}`);
-    }
-    try {
-      const res = await fetch(`${baseUrl}/readyz`);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) violation(`the server did not come back: not ready within 90 s:\n${logTail}`);
-    await sleep(50);
+  try {
+    await server.start();
+  } catch (error) {
+    violation(`the server did not come back: ${(error as Error).message}`);
   }
-}
-
-async function stopServer(signal: 'SIGKILL' | 'SIGTERM') {
-  const running = server;
-  if (!running) return undefined;
-  server = undefined;
-  running.proc.kill(signal);
-  const exit = await running.exited;
-  log(`\n--- ${signal === 'SIGKILL' ? 'killed' : 'terminated'}: ${JSON.stringify(exit)}\n`);
-  return exit;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,19 +393,27 @@ function workDate(contributorId: string, minutes: number) {
 }
 const PASSWORD = 'correct horse battery staple';
 
-log(`--- create-org ${new Date().toISOString()}\n`);
-const created = run(['src/cli.ts', 'create-org', '--name', 'Crash soak organisation', '--admin-email', 'admin@soak.test', '--admin-password', PASSWORD]);
-const createdExit = await created.exited;
-if (createdExit.code !== 0) throw new Error(`create-org failed ${JSON.stringify(createdExit)}:\n${logTail}`);
-const { organisationId } = JSON.parse(created.stdout().trim().split('\n').pop()!) as { organisationId: string };
+const { organisationId } = await server.runForJson<{ organisationId: string }>('create-org', [
+  'src/cli.ts',
+  'create-org',
+  '--name',
+  'Crash soak organisation',
+  '--admin-email',
+  'admin@soak.test',
+  '--admin-password',
+  PASSWORD,
+]);
 
 let exiting = false;
 process.on('SIGINT', () => {
   if (exiting) return;
   exiting = true;
-  console.log('\ninterrupted: stopping the server (the database and log are kept in place)');
-  server?.proc.kill('SIGKILL');
-  void double.close().finally(() => process.exit(130));
+  console.log(`\ninterrupted: the server is stopped; the database and the server log (${serverLog}) are kept`);
+  void server
+    .kill()
+    .then(() => saveServerLog())
+    .then(() => double.close())
+    .finally(() => process.exit(130));
 });
 
 await startServer();
@@ -511,7 +469,7 @@ for (let i = 1; i <= 10; i++) {
 const everyone = [...stripePeople, ...bankPeople];
 
 console.log(
-  `soak: ${cycles} cycles on ${databaseKind}${databaseName ? ` (${databaseName})` : ''}, seed ${seed}; server log ${serverLog}\n` +
+  `soak: ${cycles} cycles on ${databaseKind}${databaseName ? ` (${databaseName})` : ''}, seed ${seed}\n` +
     `      reproduce: npm run soak:crash -- --cycles ${cycles} --seed ${seed} --database ${databaseKind}`,
 );
 
@@ -933,7 +891,7 @@ try {
     if (early) throw early;
     stopped = true;
     const inFlight = writes.slice(writesBefore).filter((w) => w.state === 'in-flight');
-    await stopServer('SIGKILL');
+    await server.kill();
     const failure = await loadFailed;
     if (failure) throw failure;
     double.faults.clear();
@@ -958,8 +916,8 @@ try {
   }
 
   // The end: a graceful stop, and the checks once more on the database at rest.
-  const exit = await stopServer('SIGTERM');
-  if (exit?.code !== 0) violation(`the server did not stop cleanly on SIGTERM: ${JSON.stringify(exit)}\n${logTail}`);
+  const exit = await server.terminate();
+  if (exit?.code !== 0) violation(`the server did not stop cleanly on SIGTERM: ${JSON.stringify(exit)}\n${logTail()}`);
   await databaseChecks('at the end');
   const t = totals();
   if (t.transfers !== t.stripePaid) violation(`${t.transfers} Stripe transfers for ${t.stripePaid} Stripe items paid`);
@@ -969,7 +927,7 @@ try {
       `${fmt(counters.acked)} acknowledged writes, ${fmt(counters.ackedChecked)} read back and replayed after a restart, all checked in the database at every later kill (${counters.dbChecks} checks); ` +
       `${fmt(counters.retried)} unacknowledged writes retried (${fmt(counters.retriedHadCommitted)} had committed before the kill, replayed; ${fmt(counters.retried - counters.retriedHadCommitted)} done then), ${fmt(counters.refused503)} refused with 503; ` +
       `${fmt(t.approvedEntries)} entries approved, ${fmt(t.runs)} runs, ${fmt(t.stripePaid + t.bankPaid)} items paid (${fmt(t.stripePaid)} Stripe, ${fmt(t.bankPaid)} bank transfer), ` +
-      `${fmt(t.transfers)} Stripe transfers, 0 paid twice; ${fmt(checkedTransactions.size)} ledger transactions, ${fmt(counters.postingsCompared)} posting comparisons, 0 changed; ` +
+      `${fmt(t.transfers)} Stripe transfers, 0 paid twice; ${fmt(checkedTransactions.size)} ledger transactions (${fmt(counters.transactionsSeenBeforeKill)} read over HTTP before a kill), ${fmt(counters.postingsCompared)} posting comparisons, 0 changed; ` +
       `0 violations; wall time ${Math.floor(wall / 60_000)} min ${Math.round((wall % 60_000) / 1000)} s`,
   );
   await sharedPostgres?.close();
@@ -978,7 +936,8 @@ try {
   rmSync(dir, { recursive: true, force: true });
   process.exit(0);
 } catch (error) {
-  await stopServer('SIGKILL').catch(() => undefined);
+  await server.kill().catch(() => undefined);
+  saveServerLog();
   await sharedPostgres?.close().catch(() => undefined);
   await double.close().catch(() => undefined);
   const kind = error instanceof Violation ? 'VIOLATION' : 'ERROR';
