@@ -885,9 +885,12 @@ try {
     const load = Promise.all([phase === 'approvals' ? approvalsLoad(cycle, stop) : payoutsLoad(cycle, stop), ledgerReader(stop)]);
     const loadFailed = load.then(
       () => undefined,
-      (error: unknown) => error,
+      (error: unknown) => error ?? new Error('the load failed'),
     );
-    const early = await Promise.race([sleep(killAfter).then(() => undefined), loadFailed]);
+    // The kill comes at its time: sooner only if the load broke (a violation); a load that
+    // ended early (a draft refused with 503, say) leaves the server idle until then.
+    const broke = loadFailed.then((error) => (error === undefined ? new Promise<undefined>(() => {}) : error));
+    const early = await Promise.race([sleep(killAfter).then(() => undefined), broke]);
     if (early) throw early;
     stopped = true;
     const inFlight = writes.slice(writesBefore).filter((w) => w.state === 'in-flight');
