@@ -109,6 +109,18 @@ t.test("an API token acts for its maker: disabling the maker stops it; expiry an
   t.equal(past.statusCode, 400, 'an expiry already past is refused');
 });
 
+t.test('a PATCH that changes nothing answers the user as they are (found by the hostile-input suite: it was a 500)', async (t) => {
+  const org = await createTestOrg(app);
+  const admin = await adminToken(org);
+  const user = await userWithPassword(org, 'finance');
+  const same = await patchUser(admin, user.id, {});
+  t.equal(same.statusCode, 200, same.body);
+  t.match(json(same), { id: user.id, role: 'finance', disabled: false });
+  const again = await patchUser(admin, user.id, { disabled: false, role: 'finance' });
+  t.equal(again.statusCode, 200, 'enabling an enabled user with their own role changes nothing either');
+  t.equal((await me(user.token)).statusCode, 200, 'and signs nobody out');
+});
+
 t.test('a role change applies to tokens already issued', async (t) => {
   const org = await createTestOrg(app);
   const admin = await adminToken(org);

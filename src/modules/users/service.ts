@@ -209,14 +209,17 @@ export async function updateUser(db: Db, organisationId: string, actor: Actor, u
     }
     const disabling = change.disabled === true && before.disabledAt === null;
     const enabling = change.disabled === false && before.disabledAt !== null;
+    const values = {
+      ...(change.name !== undefined && change.name !== before.name ? { name: change.name } : {}),
+      ...(change.role !== undefined && change.role !== before.role ? { role: change.role } : {}),
+      ...(disabling ? { disabledAt: now, tokenVersion: before.tokenVersion + 1 } : {}),
+      ...(enabling ? { disabledAt: null } : {}),
+    };
+    // Nothing to change (an empty body, or the values the user already has): the user as they are.
+    if (!Object.keys(values).length) return toUserResponse(before);
     const [row] = await tx
       .update(users)
-      .set({
-        ...(change.name !== undefined ? { name: change.name } : {}),
-        ...(change.role !== undefined ? { role: change.role } : {}),
-        ...(disabling ? { disabledAt: now, tokenVersion: before.tokenVersion + 1 } : {}),
-        ...(enabling ? { disabledAt: null } : {}),
-      })
+      .set(values)
       .where(and(eq(users.organisationId, organisationId), eq(users.id, userId)))
       .returning(viewColumns);
     if (disabling) {
