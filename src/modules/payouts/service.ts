@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { apiTokens, contributors, expenses, ledgerAccounts, notifications, payoutItemLines, payoutItems, payoutRuns, timeEntries, users } from '../../db/schema.js';
+import { contributors, expenses, ledgerAccounts, notifications, payoutItemLines, payoutItems, payoutRuns, timeEntries, users } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { contributorAccount, type PostingInput } from '../../domain/ledger.js';
 import type { Component, PayoutMethod } from '../../domain/enums.js';
@@ -804,14 +804,7 @@ async function tellFinanceOfFailures(tx: Db, organisationId: string, runId: stri
  */
 async function tellFinanceRunAwaits(tx: Db, organisationId: string, actor: Actor, run: PayoutRunResponse, now: Date) {
   if (!run.items.length) return;
-  let drafter: string | null = actor.id;
-  if (actor.type === 'api_token' && actor.id) {
-    const [token] = await tx
-      .select({ createdBy: apiTokens.createdBy })
-      .from(apiTokens)
-      .where(and(eq(apiTokens.organisationId, organisationId), eq(apiTokens.id, actor.id)));
-    drafter = token?.createdBy ?? null;
-  }
+  const drafter = await personBehind(tx, organisationId, actor.id);
   const payees = new Set(run.items.map((i) => i.contributorId));
   const recipients = (await staffRecipients(tx, organisationId, ['finance'], [drafter])).filter((r) => r.userId !== null);
   const paid = recipients.length
