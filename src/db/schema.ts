@@ -100,6 +100,8 @@ export const users = pgTable(
     resetTokenHash: text('reset_token_hash'),
     resetExpiresAt: timestamp('reset_expires_at', { withTimezone: true, mode: 'date' }),
     notificationPreferences: jsonb('notification_preferences').$type<Partial<Record<NotificationKind, boolean>>>().notNull().default({}),
+    /** Set when the participant linked to this log-in was erased; the row keeps no name or email. */
+    erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
   },
   (t) => [
@@ -211,12 +213,19 @@ export const contributors = pgTable(
      * confirms the change (payment-diversion defence); confirming clears it.
      */
     payoutDetailsChangedAt: timestamp('payout_details_changed_at', { withTimezone: true, mode: 'date' }),
+    /**
+     * Set when the person's data was erased (UK GDPR art. 17): name, email and Stripe link are
+     * gone, the row stays so the ledger, reports and pseudonym stay whole.
+     */
+    erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.organisationId, t.id] }),
     uniqueIndex('contributors_stripe_account_unique').on(t.stripeAccountId),
+    // The duplicate-person check looks a contributor up by email, case-insensitively.
+    index('contributors_email_idx').on(t.organisationId, sql`lower(${t.email})`),
     check('contributors_kind_check', sql`${t.kind} in ('lived_experience','carer','professional')`),
     check('contributors_method_check', sql`${t.paymentMethod} in ('stripe','bank_transfer','voucher','declined')`),
   ],
@@ -494,6 +503,12 @@ export const timeEntries = pgTable(
     contributorKind: text('contributor_kind', { enum: contributorKinds }),
     /** The payout item that completed paying this entry's money (see payout_item_work for each part). */
     payoutItemId: uuid('payout_item_id'),
+    /**
+     * Whether the request that recorded it carried an Idempotency-Key. A retry with a key
+     * cannot record twice; one without can (a double click), so an entry recorded without a
+     * key, matching another moments before, is shown to the approver as a possible duplicate.
+     */
+    recordedWithKey: boolean('recorded_with_key').notNull().default(false),
     createdAt: createdAt(),
   },
   (t) => [

@@ -24,11 +24,52 @@ export async function recordAudit(tx: Db, organisationId: string, actor: Actor, 
     action: change.action,
     entityType: change.entityType,
     entityId: change.entityId,
-    before: change.before === undefined ? null : toJson(change.before),
-    after: change.after === undefined ? null : toJson(change.after),
+    ...withoutPersonalData(change.entityType, change.before, change.after),
     requestId: actor.requestId ?? null,
   });
 }
 
 /** Dates become ISO strings; secrets never reach the audit log (callers pass public views). */
 const toJson = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
+
+/**
+ * Personal data stays out of audit history: ids only.
+ *
+ * The audit log is append-only (a trigger refuses UPDATE and DELETE), and a person may ask to be
+ * erased. Two ways honour both: keep ids only, or keep personal fields encrypted under a
+ * per-person key that erasure destroys (crypto-shredding). We keep ids only, because
+ *  - what the audit is for (who changed what, when, and what happened to the money) needs no
+ *    name or email: the id names the person while they exist, and the current record says who
+ *    that is; once they are erased, nobody should be able to say it;
+ *  - a key kept in the same database (and its backups) as the ciphertext is no stronger than the
+ *    data itself, and a key kept elsewhere is one more system that can lose the whole history;
+ *  - erasure then never touches the audit log at all, so its append-only promise holds without
+ *    exceptions.
+ * What changed is still recorded: an update lists the names of the personal fields it changed
+ * (`personalFieldsChanged`), never their values. Migration 0011 stripped the fields earlier
+ * versions had copied in.
+ */
+const PERSONAL_FIELDS: Record<string, readonly string[]> = {
+  contributor: ['name', 'email', 'stripeAccountId'],
+  user: ['name', 'email'],
+  time_entry: ['note'],
+  expense: ['note'],
+  session: ['note'],
+};
+
+export function withoutPersonalData(entityType: string, before: unknown, after: unknown): { before: unknown; after: unknown } {
+  const fields = PERSONAL_FIELDS[entityType] ?? [];
+  const strip = (value: unknown) => {
+    if (value === undefined) return null;
+    const json = toJson(value);
+    if (!isRecord(json)) return json;
+    for (const field of fields) delete json[field];
+    return json;
+  };
+  const changed = isRecord(before) && isRecord(after) ? fields.filter((f) => f in after && JSON.stringify(before[f]) !== JSON.stringify(after[f])) : [];
+  const stripped = { before: strip(before), after: strip(after) };
+  if (changed.length && isRecord(stripped.after)) stripped.after.personalFieldsChanged = changed;
+  return stripped;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
