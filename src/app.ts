@@ -6,7 +6,6 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import fp from 'fastify-plugin';
 import metricsPlugin from 'fastify-metrics';
 import {
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -19,6 +18,7 @@ import type { JobQueue } from './jobs/queue.js';
 import { createStripeClient, createStripeGate, type Stripe, type StripeGate } from './lib/stripe.js';
 import { payoutJobs } from './modules/payouts/jobs.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from './lib/problem.js';
+import { apiTags, declareProblems, openapiInfo, openapiTransform, openapiTransformObject, refuseUndeclaredProblems } from './lib/openapi.js';
 import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
 import heavyReadsPlugin from './plugins/heavy-reads.js';
@@ -44,6 +44,11 @@ export interface AppDependencies {
    * do not pay anyone through Stripe leave it off to start faster.
    */
   jobs?: boolean;
+  /**
+   * Refuse (with a 500 naming it) any problem code a route answers with but does not declare in
+   * its OpenAPI schema: the tests build the app with it, so the document cannot drift.
+   */
+  checkDeclaredProblems?: boolean;
 }
 
 declare module 'fastify' {
@@ -206,21 +211,36 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(errorsPlugin, { notFoundPage: () => notFoundPage(deps.config.web) });
   await app.register(fastifyRateLimit, { global: false });
   await app.register(heavyReadsPlugin);
+  // Each documented route's problem codes (its own errors(...) and the shared ones), which the
+  // OpenAPI document lists and, in tests, no answer may go beyond (src/lib/openapi.ts).
+  app.addHook(
+    'onRoute',
+    declareProblems((route) => route.config?.rateLimit !== undefined || [route.preHandler].flat().includes(app.limitHeavyReads)),
+  );
+  if (deps.checkDeclaredProblems) app.addHook('onSend', refuseUndeclaredProblems);
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: {
-        title: 'Co-production participant payment and incentive ledger',
-        description:
-          'Pays people with lived experience fairly and on time, protects benefits with earnings limits, and proves to funders where the money went. Money is integer minor units (pence); errors are application/problem+json.',
-        version: '1.0.0',
-      },
+      info: openapiInfo,
+      servers: [
+        deps.config.publicUrl
+          ? { url: deps.config.publicUrl.replace(/\/+$/, ''), description: 'This service (PUBLIC_URL)' }
+          : { url: '/', description: 'The server this document was fetched from' },
+      ],
+      tags: [...apiTags],
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } },
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A JWT from POST /v1/auth/token, or an API token (`cpl_...`) from POST /v1/api-tokens.',
+          },
+        },
       },
       security: [{ bearerAuth: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: openapiTransform,
+    transformObject: openapiTransformObject,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(metricsPlugin.default, {

@@ -33,10 +33,15 @@
  *
  * Pages and operational routes that are not part of the API say `schema: { hide: true }`.
  */
-import type { RouteOptions } from 'fastify';
+import type { FastifyContextConfig, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from 'fastify';
+import type { SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { roles } from '../domain/enums.js';
+import { roles, type Role } from '../domain/enums.js';
 import { errorCodes, type ErrorCode } from '../errors.js';
+import { pageQuery } from './pagination.js';
+import { problemDocument } from './problem.js';
+import { id } from './schemas.js';
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 
@@ -79,6 +84,91 @@ export const problemSchema = z
       },
     ],
   });
+
+/** The document's info: what the service is, how it speaks, and its licence. */
+export const openapiInfo = {
+  title: 'Co-production participant payment and incentive ledger',
+  version: '1.0.0',
+  description: [
+    'Pays people with lived experience fairly and on time, protects benefits with earnings limits, and proves to funders where the money went.',
+    '',
+    '- **Authentication**: `Authorization: Bearer <token>`, a JWT from `POST /v1/auth/token` or an API token from `POST /v1/api-tokens`. Another organisation\'s ids answer 404.',
+    '- **Money** is integer minor units (`amount: 2500` is £25.00) with an ISO 4217 `currency` in upper case; never a float or a string.',
+    '- **Dates** are `YYYY-MM-DD`; a date taken from a moment is the calendar date in Europe/London. Times are ISO 8601 UTC.',
+    '- **Errors** are `application/problem+json` (the `Problem` schema) with a stable `code`; each operation lists the codes it can answer with.',
+    '- **Retries**: send an `Idempotency-Key` header on any POST; the same key and body answers the first response again (`Idempotent-Replayed: true`).',
+    '- **Lists** take `limit` (default 50, at most 200) and `cursor`, and answer `{ data, nextCursor }`.',
+  ].join('\n'),
+  // The package is private and states no licence of its own: all rights are reserved.
+  license: { name: 'Proprietary: all rights reserved', identifier: 'LicenseRef-Proprietary' },
+};
+
+/** Every tag an operation may carry, with what it groups, in the order a reader meets them. */
+export const apiTags = [
+  { name: 'auth', description: 'Signing in, tokens, invitations and password resets.' },
+  { name: 'organisation', description: 'The organisation (the tenant) and its settings.' },
+  { name: 'users', description: 'People who sign in, their roles, and who they are (`/v1/me`).' },
+  { name: 'api tokens', description: 'Revocable tokens for scripts (a funder\'s reporting script, say); each acts for the user who made it.' },
+  { name: 'contributors', description: 'People who give their time: kind, payment method, earnings limits, personal data.' },
+  { name: 'projects', description: 'Co-production projects, funded by one or more budgets.' },
+  { name: 'rate cards', description: 'Versioned, effective-dated rates per activity and contributor kind.' },
+  { name: 'budgets', description: 'Grant lines: funder, grant reference, amount and dates; never overspent unless allowed.' },
+  { name: 'time', description: 'Time entries and co-production sessions: submitted, quoted, approved, rejected or reversed.' },
+  { name: 'expenses', description: 'Travel, childcare and care costs: repaid, never counted as earnings.' },
+  { name: 'balances', description: 'What a contributor is owed, has in transit and was paid; statements by tax year and limit period.' },
+  { name: 'payouts', description: 'Payout runs (drafted by one finance user, approved by another), their items, and the schedule.' },
+  { name: 'stripe', description: 'Stripe Connect onboarding and Stripe\'s webhooks.' },
+  { name: 'ledger', description: 'The double-entry ledger: accounts, transactions and the trial balance.' },
+  { name: 'reports', description: 'Grant, distribution and time-to-pay reports for funders, without names.' },
+  { name: 'audit', description: 'Who changed what, when, before and after.' },
+  { name: 'notifications', description: 'Emails sent to participants and finance, and each user\'s choices.' },
+  { name: 'operations', description: 'Health and readiness for load balancers and orchestrators.' },
+] as const;
+
+export type ApiTag = (typeof apiTags)[number]['name'];
+
+/** What every documented operation states about itself, beside its zod schemas. */
+export interface OperationSchema extends FastifySchema {
+  /** camelCase verb and resource (`createBudget`, `approvePayoutRun`): generated clients' method names. Never change one. */
+  operationId: string;
+  summary: string;
+  description: string;
+}
+
+/**
+ * The head every route of one tag shares, written once per module:
+ *
+ *   const budgets = operations('budgets');
+ *   const finance = budgets.for(['admin', 'finance']);
+ *   app.post('/v1/budgets', finance({ operationId: 'createBudget', summary, description, body, response }), handler);
+ *
+ * gives the route its `config` (the roles that may call it) and its `schema` (with the tag).
+ * `budgets.public(...)` is for a route that needs no token. Extra config (a rate limit, say)
+ * goes in the second argument; anything else (a preHandler) is spread beside it.
+ */
+export function operations(tag: ApiTag) {
+  return {
+    for:
+      (roles: readonly Role[]) =>
+      <S extends OperationSchema>(schema: S, config: FastifyContextConfig = {}) => ({
+        config: { ...config, roles },
+        schema: { tags: [tag], ...schema },
+      }),
+    public: <S extends OperationSchema>(schema: S, config: FastifyContextConfig = {}) => ({
+      config: { ...config, public: true },
+      schema: { tags: [tag], security: [], ...schema },
+    }),
+  };
+}
+
+/** The `{id}` path parameter, described: `params: idParam('budget')`. */
+export const idParam = (what: string) => z.strictObject({ id: id.describe(`The ${what}'s id.`) });
+
+/** `?limit=` and `?cursor=` (lib/pagination.ts), described for the document. */
+export const pageParameters = {
+  limit: pageQuery.limit.describe('How many records to answer with: 1 to 200 (default 50).'),
+  cursor: pageQuery.cursor.describe("The previous page's `nextCursor`, to read on from it; leave it out for the first page."),
+};
 
 /** Where the codes a response stands for are kept on it (read by `declareProblems`). */
 const CODES = Symbol('problem codes');
@@ -199,4 +289,115 @@ export function declareProblems(isRateLimited: (route: RouteOptions) => boolean)
     const codes = new Set([...ownProblemCodes(schema?.response), ...commonProblemCodes(route as RouteForProblems, { rateLimited: isRateLimited(route) })]);
     route.config = { ...route.config, problemCodes: errorCodeList.filter((code) => codes.has(code)) } as typeof route.config;
   };
+}
+
+/** An example of each code, for the document: what a client sees. */
+function problemExample(code: ErrorCode) {
+  const { status, title } = errorCodes[code];
+  return {
+    type: `https://coproduction-ledger.invalid/problems/${code}`,
+    title,
+    status,
+    detail: title + '.',
+    code,
+    instance: '/v1/...',
+    requestId: 'req-1a2b',
+    ...(code === 'validation_failed' ? { errors: [{ field: 'body.amount', message: 'must not be negative' }] } : {}),
+  };
+}
+
+/** The documented responses for a route's problem codes, in final OpenAPI form. */
+function documentedProblems(codes: readonly ErrorCode[]) {
+  return Object.fromEntries(
+    [...byStatus(codes)].map(([status, list]) => [
+      status,
+      {
+        description: describeCodes(status, list),
+        content: {
+          [PROBLEM_MEDIA_TYPE]: {
+            schema: { $ref: '#/components/schemas/Problem' },
+            examples: Object.fromEntries(list.map((code) => [code, { summary: errorCodes[code].title, value: problemExample(code) }])),
+          },
+        },
+      },
+    ]),
+  );
+}
+
+/**
+ * The per-route transform: fastify-type-provider-zod's (zod to JSON Schema), with the route's
+ * problem responses (its own and the shared ones, from `config.problemCodes`) written out.
+ */
+export const openapiTransform: SwaggerTransform = (input) => {
+  const schema = input.schema as { hide?: boolean; response?: Record<string, unknown> } | undefined;
+  if (!schema || schema.hide) return jsonSchemaTransform(input as never);
+  const response = schema.response
+    ? Object.fromEntries(Object.entries(schema.response).filter(([, entry]) => !(entry && typeof entry === 'object' && CODES in entry)))
+    : undefined;
+  const result = jsonSchemaTransform({ ...input, schema: { ...schema, response } } as never) as ReturnType<SwaggerTransform>;
+  const codes = (input.route.config as { problemCodes?: readonly ErrorCode[] } | undefined)?.problemCodes ?? [];
+  const transformed = result.schema as { response?: Record<string, unknown> };
+  transformed.response = { ...transformed.response, ...documentedProblems(codes) };
+  return result;
+};
+
+/** Every `$ref` to a component schema anywhere in `value`. */
+function referencedSchemas(value: unknown, found = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) value.forEach((entry) => referencedSchemas(entry, found));
+  else if (value && typeof value === 'object') {
+    for (const [key, child] of Object.entries(value)) {
+      if (key === '$ref' && typeof child === 'string' && child.startsWith('#/components/schemas/')) found.add(child.slice(21));
+      else referencedSchemas(child, found);
+    }
+  }
+  return found;
+}
+
+/**
+ * The whole-document transform: the registered zod schemas become components (only those the
+ * document refers to: registering a schema makes an input and an output copy of it).
+ */
+export const openapiTransformObject: SwaggerTransformObject = (documentObject) => {
+  const document = jsonSchemaTransformObject(documentObject as never) as { components?: { schemas?: Record<string, unknown> } };
+  const schemas = document.components?.schemas ?? {};
+  const used = new Set<string>();
+  let frontier = referencedSchemas({ ...document, components: { ...document.components, schemas: {} } });
+  while (frontier.size) {
+    const next = new Set<string>();
+    for (const name of frontier) {
+      if (used.has(name)) continue;
+      used.add(name);
+      referencedSchemas(schemas[name], next);
+    }
+    frontier = next;
+  }
+  if (document.components) document.components.schemas = Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name)));
+  return document as ReturnType<SwaggerTransformObject>;
+};
+
+/**
+ * The drift guard (an onSend hook, installed when tests build the app): a documented route that
+ * answers with a problem code it does not declare gets a 500 `internal_error` naming the code
+ * instead, and the fact is logged, so the test that met it fails and says what to declare.
+ * Hidden routes (pages, /metrics) and the 404 for an unknown address are not checked.
+ */
+export async function refuseUndeclaredProblems(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  const declared = request.routeOptions.config?.problemCodes;
+  if (!declared || reply.statusCode < 400 || typeof payload !== 'string') return payload;
+  if (!String(reply.getHeader('content-type') ?? '').startsWith(PROBLEM_MEDIA_TYPE)) return payload;
+  let problem: { code?: string; status?: number; detail?: string };
+  try {
+    problem = JSON.parse(payload);
+  } catch {
+    return payload;
+  }
+  if (declared.includes(problem.code as ErrorCode)) return payload;
+  const route = `${request.method} ${request.routeOptions.url}`;
+  const detail =
+    `Undeclared problem code: ${route} answered ${reply.statusCode} \`${problem.code}\`, which its schema does not declare ` +
+    `(add it with errors(...) in its response). The answer was: ${problem.detail}`;
+  request.log.error({ route, code: problem.code }, detail);
+  console.error(detail);
+  reply.code(500);
+  return JSON.stringify(problemDocument('internal_error', detail, {}, request));
 }

@@ -8,7 +8,12 @@ import { AppError, errorCodes, type ErrorCode, type FieldError } from '../errors
 import { PROBLEM_CONTENT_TYPE, problemDocument } from '../lib/problem.js';
 import { IdempotentReplay } from './idempotency.js';
 
-/** Renders a problem+json document (RFC 9457) with the stable code and optional extras. */
+/**
+ * Renders a problem+json document (RFC 9457) with the stable code and optional extras. Sent as
+ * text it bypasses the routes' response serialisers: the error statuses a route declares in its
+ * schema document it (src/lib/openapi.ts), and every member (`headroom`, `duplicateOf`,
+ * `errors`, ...) reaches the client as it was thrown.
+ */
 export function sendProblem(
   reply: FastifyReply,
   code: ErrorCode,
@@ -18,7 +23,7 @@ export function sendProblem(
   return reply
     .code(errorCodes[code].status)
     .type(PROBLEM_CONTENT_TYPE)
-    .send(problemDocument(code, detail, extras, reply.request));
+    .send(JSON.stringify(problemDocument(code, detail, extras, reply.request)));
 }
 
 function zodIssuesToFields(error: FastifyError): FieldError[] {
@@ -51,7 +56,7 @@ async function errorsPlugin(app: FastifyInstance, options: ErrorsOptions = {}) {
     if (error instanceof IdempotentReplay) {
       reply.header('Idempotent-Replayed', 'true');
       if (error.status >= 400) {
-        return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(error.body);
+        return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(error.body));
       }
       return reply.code(error.status).send(error.body);
     }

@@ -83,6 +83,10 @@ export function notFoundPage(options: WebOptions): string {
  * headers apply to pages only and the JSON API is unchanged.
  */
 export async function webPages(app: FastifyInstance) {
+  // Pages are for people, not integrators: none of them is in the OpenAPI document.
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true };
+  });
   // Pages and assets are compressed for phones on slow connections (the API is left as it was).
   await app.register(fastifyCompress, { global: true, threshold: 1024 });
   await app.register(fastifyCookie);

@@ -29,6 +29,8 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<Fastif
     now: options.now,
     jobs: options.jobs ?? false,
     stripe: options.stripe ?? null,
+    // A route answering with a problem code its OpenAPI schema does not declare fails the test.
+    checkDeclaredProblems: process.env.CHECK_DECLARED_PROBLEMS === '1',
   });
 }
 
