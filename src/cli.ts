@@ -8,6 +8,8 @@ import { createStripeClient, createStripeGate } from './lib/stripe.js';
 import { reconcileStripe } from './modules/payouts/reconcile.js';
 import { createOrganisation } from './modules/organisations/service.js';
 import { openConfiguredDatabase } from './runtime.js';
+import { londonDate } from './domain/uk-time.js';
+import { contributorsPastRetention } from './modules/personal-data/retention.js';
 
 const usage = `Usage: npm run cli -- <command> [options]
 
@@ -19,6 +21,11 @@ Commands:
   reconcile --org <organisationId> [--since-days 30]
                                            check Stripe transfers against the ledger's payout
                                            items; prints the mismatches as JSON, exits 1 if any
+  retention [--org <organisationId>] [--years N]
+                                           list contributors whose records are past the
+                                           retention period (RETENTION_YEARS, 6 by default)
+                                           after their last payment or work, as JSON lines;
+                                           deletes nothing (erase with the API)
   demo                                     load a demo organisation with six months of data and
                                            print its log-ins
 
@@ -88,6 +95,30 @@ async function main(argv: string[]): Promise<number> {
         const result = await reconcileStripe(database.db, stripe, parsed.data.org, since, createStripeGate(config.stripe.maxRequestsPerSecond));
         console.log(JSON.stringify(result, null, 2));
         return result.mismatches.length ? 1 : 0;
+      } finally {
+        await database.close();
+      }
+    }
+    case 'retention': {
+      const { values } = parseArgs({ args: rest, options: { org: { type: 'string' }, years: { type: 'string' } } });
+      const parsed = z
+        .object({ org: z.uuid('--org must be an organisation id').optional(), years: z.coerce.number().int().min(1).max(100).default(config.retentionYears) })
+        .safeParse(values);
+      if (!parsed.success) {
+        console.error(parsed.error.issues.map((i) => i.message).join('\n') + '\n\n' + usage);
+        return 2;
+      }
+      const database = await openConfiguredDatabase(config);
+      try {
+        const today = londonDate(new Date());
+        const past = await contributorsPastRetention(database.db, parsed.data.years, today, parsed.data.org);
+        // Ids and dates only: the list goes to whoever runs the command, not only to an admin.
+        for (const row of past) console.log(JSON.stringify(row));
+        console.error(
+          `${past.length} contributor${past.length === 1 ? '' : 's'} past ${parsed.data.years} years after their last payment or work (today is ${today}). ` +
+            'Nothing was deleted: an admin erases with POST /v1/contributors/{id}/erase.',
+        );
+        return 0;
       } finally {
         await database.close();
       }

@@ -32,6 +32,9 @@ const envSchema = z
     PASSWORD_HASH_COST: z.coerce.number().int().min(10).max(18).default(17),
     /** Report requests a minute per token: one script cannot hold the database's connections. */
     REPORT_RATE_LIMIT: z.coerce.number().int().min(1).default(60),
+    // How long a contributor's records are kept after their last payment or work: HMRC asks for
+    // six years of payment records. Nothing is deleted automatically (see docs/personal-data.md).
+    RETENTION_YEARS: z.coerce.number().int().min(1).max(100).default(6),
     STRIPE_SECRET_KEY: z.string().min(1).optional(),
     STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
     STRIPE_API_BASE: z.url().optional(),
@@ -93,6 +96,8 @@ export interface Config {
   loginRateLimit: number;
   passwordHashCost: number;
   reportRateLimit: number;
+  /** Years a contributor's records are kept after their last payment or work (RETENTION_YEARS). */
+  retentionYears: number;
   stripe: { secretKey?: string; webhookSecret?: string; apiBase?: string; timeoutMs: number; maxRequestsPerSecond: number };
   /** Concurrent payout jobs in this process; 0 runs none here (another process works the queue). */
   payoutWorkers: number;
@@ -130,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     loginRateLimit: e.LOGIN_RATE_LIMIT,
     passwordHashCost: e.PASSWORD_HASH_COST,
+    retentionYears: e.RETENTION_YEARS,
     reportRateLimit: e.REPORT_RATE_LIMIT,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,

@@ -10,6 +10,7 @@ import { healthRoutes } from './modules/health/routes.js';
 import { ledgerRoutes } from './modules/ledger/routes.js';
 import { organisationRoutes } from './modules/organisations/routes.js';
 import { notificationRoutes } from './modules/notifications/routes.js';
+import { personalDataRoutes } from './modules/personal-data/routes.js';
 import { payoutRoutes } from './modules/payouts/routes.js';
 import { payoutScheduleRoutes } from './modules/payouts/schedule-routes.js';
 import { projectRoutes } from './modules/projects/routes.js';
@@ -27,6 +28,7 @@ export async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(userRoutes);
   await app.register(apiTokenRoutes);
   await app.register(contributorRoutes);
+  await app.register(personalDataRoutes);
   await app.register(projectRoutes);
   await app.register(rateCardRoutes);
   await app.register(budgetRoutes);

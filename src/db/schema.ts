@@ -504,11 +504,11 @@ export const timeEntries = pgTable(
     /** The payout item that completed paying this entry's money (see payout_item_work for each part). */
     payoutItemId: uuid('payout_item_id'),
     /**
-     * Whether the request that recorded it carried an Idempotency-Key. A retry with a key
-     * cannot record twice; one without can (a double click), so an entry recorded without a
-     * key, matching another moments before, is shown to the approver as a possible duplicate.
+     * An entry for the same contributor, date, activity and minutes recorded less than a minute
+     * before this one, by a request without an Idempotency-Key: a retry with a key cannot record
+     * twice, one without can (a double click, a resent form), so the approver is shown both.
      */
-    recordedWithKey: boolean('recorded_with_key').notNull().default(false),
+    possibleDuplicateOf: uuid('possible_duplicate_of'),
     createdAt: createdAt(),
   },
   (t) => [

@@ -52,6 +52,9 @@ function requestHash(request: FastifyRequest): string {
 }
 
 /** The 2xx status a route answers with, from its response schema (201 for creation). */
+/** Whether the request carries an Idempotency-Key (so a retry of it is answered, never redone). */
+export const hasIdempotencyKey = (request: FastifyRequest): boolean => request.headers['idempotency-key'] !== undefined;
+
 export function successStatus(request: FastifyRequest): number {
   const response = (request.routeOptions.schema?.response ?? {}) as Record<string, unknown>;
   const codes = Object.keys(response)
@@ -62,9 +65,13 @@ export function successStatus(request: FastifyRequest): number {
 }
 
 /** AES-256-GCM under a key derived from the service secret, for stored responses that hold secrets. */
+export type ResponseSealer = ReturnType<typeof responseSealer>;
 function responseSealer(secret: string) {
   const key = Buffer.from(hkdfSync('sha256', secret, 'idempotency', 'stored-response-v1', 32));
   return {
+    isSealed(stored: unknown): boolean {
+      return typeof stored === 'object' && stored !== null && (stored as { sealed?: unknown }).sealed === 'v1';
+    },
     seal(body: unknown) {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
@@ -90,6 +97,8 @@ function responseSealer(secret: string) {
  */
 async function idempotencyPlugin(app: FastifyInstance, options: { secret: string }) {
   const sealer = responseSealer(options.secret);
+  // Erasure rewrites stored responses that repeated a person's data (modules/personal-data).
+  app.decorate('storedResponseSealer', sealer);
   app.aroundTransaction(async (request, fn, begin) => {
     const header = request.headers['idempotency-key'];
     const key = Array.isArray(header) ? header[0] : header;
@@ -168,6 +177,7 @@ const isIdempotencyError = (e: AppError) => e.code === 'idempotency_key_in_fligh
 declare module 'fastify' {
   interface FastifyInstance {
     purgeIdempotencyKeys(now?: Date): Promise<void>;
+    storedResponseSealer: ResponseSealer;
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The endpoints: POST/GET /v1/accounts[/:id], POST /v1/account_links, POST/GET /v1/transfers[/:id],
+ * The endpoints: POST/GET /v1/accounts[/:id], DELETE /v1/accounts/:id, POST /v1/account_links, POST/GET /v1/transfers[/:id],
  * POST/GET /v1/transfers/:id/reversals[/:id], GET /v1/balance. Each reads and checks its parameters,
  * then works on the store. Errors are thrown as ApiFailure (errors.ts).
  */
@@ -44,6 +44,11 @@ function accounts(store: StripeStore, method: string, id: string | undefined, su
     if (!account) throw invalid('resource_missing', `No such account: '${id}'`, 'account', 404);
     if (method === 'GET') return ok(account);
     if (method === 'POST') return updateAccount(account, params);
+    if (method === 'DELETE') {
+      // Test-mode accounts can be deleted at any time (Stripe: "Delete an account").
+      store.accounts.delete(id);
+      return ok({ id, object: 'account', deleted: true });
+    }
   }
   if (method === 'GET' && id === undefined) {
     checkKnown(params, [...LIST_PARAMS, 'created']);

@@ -72,12 +72,17 @@ export const earningsLimitVersionResponse = z.object({
 export const contributorKind = z.enum(contributorKinds);
 export const paymentMethod = z.enum(paymentMethods);
 
+const confirmNotDuplicate = z
+  .literal(true)
+  .describe('Send after a 409 possible_duplicate, once you have checked that this is a different person who shares the email; the audit records who confirmed');
+
 export const createContributorBody = z.strictObject({
   name: nonEmpty(),
   email: email.optional(),
   kind: contributorKind,
   paymentMethod,
   earningsLimit: earningsLimit.optional(),
+  confirmNotDuplicate: confirmNotDuplicate.optional(),
 });
 
 export const patchContributorBody = z.strictObject({
@@ -86,4 +91,5 @@ export const patchContributorBody = z.strictObject({
   kind: contributorKind.optional(),
   paymentMethod: paymentMethod.optional(),
   earningsLimit: earningsLimit.nullable().optional(),
+  confirmNotDuplicate: confirmNotDuplicate.optional(),
 });

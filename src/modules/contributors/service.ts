@@ -1,8 +1,8 @@
-import { and, asc, eq, gt, isNotNull, isNull, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, isNotNull, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { contributors } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
-import { notFound } from '../../errors.js';
+import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
@@ -21,13 +21,51 @@ export interface NewContributor {
   kind: Row['kind'];
   paymentMethod: Row['paymentMethod'];
   earningsLimit?: EarningsLimitInput;
+  /** The caller checked a possible duplicate and says this is another person. */
+  confirmNotDuplicate?: true;
+}
+
+/**
+ * Another (not erased) contributor of the organisation with this email, compared
+ * case-insensitively: the usual way one person comes to be entered, and paid, twice.
+ */
+async function contributorWithEmail(db: Db, organisationId: string, email: string, except?: string): Promise<string | null> {
+  const conditions: SQL[] = [
+    eq(contributors.organisationId, organisationId),
+    sql`lower(${contributors.email}) = lower(${email})`,
+    isNull(contributors.erasedAt),
+  ];
+  if (except) conditions.push(ne(contributors.id, except));
+  const [row] = await db.select({ id: contributors.id }).from(contributors).where(and(...conditions)).limit(1);
+  return row?.id ?? null;
+}
+
+/**
+ * Refuses (409 possible_duplicate, with `duplicateOf`) an email another contributor has, unless
+ * the caller confirmed it is a different person; returns the id they confirmed against, for the
+ * audit.
+ */
+async function checkNotDuplicate(db: Db, organisationId: string, email: string | null | undefined, confirmed: boolean, except?: string) {
+  if (!email) return undefined;
+  const duplicateOf = await contributorWithEmail(db, organisationId, email, except);
+  if (!duplicateOf) return undefined;
+  if (!confirmed) {
+    throw new AppError(
+      'possible_duplicate',
+      'Another contributor has this email. If this is a different person, send the request again with "confirmNotDuplicate": true.',
+      { duplicateOf },
+    );
+  }
+  return duplicateOf;
 }
 
 /**
  * Adds a contributor; a limit given with them is in force from today (Europe/London).
+ * Errors: possible_duplicate.
  */
 export async function createContributor(db: Db, organisationId: string, actor: Actor, input: NewContributor, now: Date): Promise<ContributorResponse> {
   return inTransaction(db, async (tx) => {
+    const confirmedNotDuplicateOf = await checkNotDuplicate(tx, organisationId, input.email, input.confirmNotDuplicate === true);
     const [row] = await tx
       .insert(contributors)
       .values({
@@ -42,7 +80,12 @@ export async function createContributor(db: Db, organisationId: string, actor: A
     const today = londonDate(now);
     if (input.earningsLimit) await addLimitVersion(tx, organisationId, actor, row!.id, limitAsVersion(input.earningsLimit, today));
     const view = await contributorResponseOn(tx, organisationId, row!, today);
-    await recordAudit(tx, organisationId, actor, { action: 'contributor.created', entityType: 'contributor', entityId: view.id, after: view });
+    await recordAudit(tx, organisationId, actor, {
+      action: 'contributor.created',
+      entityType: 'contributor',
+      entityId: view.id,
+      after: confirmedNotDuplicateOf ? { ...view, confirmedNotDuplicateOf } : view,
+    });
     return view;
   });
 }
@@ -104,9 +147,13 @@ export interface ContributorPatch {
   kind?: Row['kind'];
   paymentMethod?: Row['paymentMethod'];
   earningsLimit?: EarningsLimitInput | null;
+  confirmNotDuplicate?: true;
 }
 
-/** Changes a contributor; a new limit is in force from today (Europe/London). Errors: not_found. */
+/**
+ * Changes a contributor; a new limit is in force from today (Europe/London). Errors: not_found,
+ * possible_duplicate (a new email another contributor has), invalid_state (erased).
+ */
 export async function updateContributor(
   db: Db,
   organisationId: string,
@@ -117,8 +164,14 @@ export async function updateContributor(
 ): Promise<ContributorResponse> {
   return inTransaction(db, async (tx) => {
     const today = londonDate(now);
-    const before = await contributorResponseOn(tx, organisationId, await getContributorRow(tx, organisationId, contributorId, true), today);
-    const { earningsLimit, ...simple } = patch;
+    const current = await getContributorRow(tx, organisationId, contributorId, true);
+    if (current.erasedAt) throw new AppError('invalid_state', 'This contributor was erased; their record can no longer change.');
+    const before = await contributorResponseOn(tx, organisationId, current, today);
+    const { earningsLimit, confirmNotDuplicate, ...simple } = patch;
+    const emailChanged = simple.email && simple.email.toLowerCase() !== current.email?.toLowerCase();
+    const confirmedNotDuplicateOf = emailChanged
+      ? await checkNotDuplicate(tx, organisationId, simple.email, confirmNotDuplicate === true, contributorId)
+      : undefined;
     const [row] = await tx
       .update(contributors)
       .set({ ...simple, updatedAt: now })
@@ -131,7 +184,7 @@ export async function updateContributor(
       entityType: 'contributor',
       entityId: contributorId,
       before,
-      after,
+      after: confirmedNotDuplicateOf ? { ...after, confirmedNotDuplicateOf } : after,
     });
     return after;
   });

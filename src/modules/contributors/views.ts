@@ -31,16 +31,20 @@ export const contributorResponse = z.object({
     .describe(
       'When Stripe reported a change of where this person is paid out; while set, their Stripe payments are held until finance confirms (POST /v1/contributors/{id}/confirm-payout-details)',
     ),
+  erased: z.boolean().describe('Their personal data was erased (POST /v1/contributors/{id}/erase); the ledger and reports keep them by id and pseudonym'),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
 export type ContributorResponse = z.infer<typeof contributorResponse>;
 
+/** What an erased contributor is called wherever a name is shown. */
+export const ERASED_NAME = 'Erased contributor';
+
 /** `limit` is the version in force today (see earnings-limits.ts). */
 export function toContributorResponse(row: ContributorRow, limit: EarningsLimit | null): ContributorResponse {
   return {
     id: row.id,
-    name: row.name,
+    name: row.erasedAt ? ERASED_NAME : row.name,
     email: row.email,
     kind: row.kind,
     paymentMethod: row.paymentMethod,
@@ -48,6 +52,7 @@ export function toContributorResponse(row: ContributorRow, limit: EarningsLimit 
     stripeAccountId: row.stripeAccountId,
     payoutsEnabled: row.stripePayoutsEnabled,
     payoutDetailsChangedAt: row.payoutDetailsChangedAt?.toISOString() ?? null,
+    erased: row.erasedAt !== null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

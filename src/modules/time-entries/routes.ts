@@ -4,6 +4,7 @@ import { activities } from '../../domain/enums.js';
 import { id, isoDate } from '../../lib/schemas.js';
 import { assertMayRecordFor } from '../approvable-work/lifecycle.js';
 import { registerWorkRoutes } from '../approvable-work/routes.js';
+import { hasIdempotencyKey } from '../../plugins/idempotency.js';
 import { approveTimeEntry, quoteSession, recordSession, submitTimeEntry, timeEntryWork } from './service.js';
 import { timeEntryQuote, timeEntryResponse } from './views.js';
 
@@ -30,7 +31,7 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       assertMayRecordFor(request.principal, request.body.contributorId);
-      return request.transaction((tx) => submitTimeEntry(tx, request.principal.organisationId, request.actor(), request.body, app.now()));
+      return request.transaction((tx) => submitTimeEntry(tx, request.principal.organisationId, request.actor(), { ...request.body, recordedWithKey: hasIdempotencyKey(request) }, app.now()));
     },
   );
 
@@ -89,7 +90,7 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => request.transaction((tx) => recordSession(tx, request.principal.organisationId, request.actor(), request.body, app.now())),
+    async (request) => request.transaction((tx) => recordSession(tx, request.principal.organisationId, request.actor(), { ...request.body, recordedWithKey: hasIdempotencyKey(request) }, app.now())),
   );
 
   registerWorkRoutes(app, {

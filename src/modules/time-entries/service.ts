@@ -1,4 +1,4 @@
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, ne } from 'drizzle-orm';
 import { sumOf, type Db } from '../../db/client.js';
 import { ledgerAccounts, sessions, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
@@ -92,6 +92,37 @@ export interface NewTimeEntry extends WorkInput {
   contributorId: string;
   budgetId: string;
   note?: string;
+  /** The request carried an Idempotency-Key, so a retry of it cannot have recorded it twice. */
+  recordedWithKey?: boolean;
+}
+
+/** How close in time two identical entries must be recorded to be shown as a possible duplicate. */
+export const DUPLICATE_WINDOW_MS = 60_000;
+
+/**
+ * The entry recorded moments before that this one may repeat: same contributor, date, activity
+ * and minutes, recorded less than {@link DUPLICATE_WINDOW_MS} earlier and not rejected. Only for
+ * a request without an Idempotency-Key (a retry with one is answered from its first response).
+ */
+async function possibleDuplicate(tx: Db, organisationId: string, contributorId: string, input: NewTimeEntry, now: Date): Promise<string | null> {
+  if (input.recordedWithKey) return null;
+  const [row] = await tx
+    .select({ id: timeEntries.id })
+    .from(timeEntries)
+    .where(
+      and(
+        eq(timeEntries.organisationId, organisationId),
+        eq(timeEntries.contributorId, contributorId),
+        eq(timeEntries.date, input.date),
+        eq(timeEntries.activity, input.activity),
+        eq(timeEntries.minutes, input.minutes),
+        ne(timeEntries.status, 'rejected'),
+        gt(timeEntries.createdAt, new Date(now.getTime() - DUPLICATE_WINDOW_MS)),
+      ),
+    )
+    .orderBy(desc(timeEntries.createdAt))
+    .limit(1);
+  return row?.id ?? null;
 }
 
 /**
@@ -143,6 +174,7 @@ async function insertEntry(
   await assertDayNotOverfull(tx, organisationId, contributor.id, input.date, input.minutes);
   const { quote, rateCardVersionId } = await priceWork(tx, organisationId, contributor, budget, input);
   const warnings = await allWarnings(tx, organisationId, contributor, budget, quote, today);
+  const possibleDuplicateOf = await possibleDuplicate(tx, organisationId, contributor.id, input, now);
   return insertWork(tx, timeEntryWork, organisationId, actor, {
     id: newId(),
     contributorId: contributor.id,
@@ -160,6 +192,7 @@ async function insertEntry(
     explanation: quote.explanation,
     warnings,
     submittedBy: actor.id,
+    possibleDuplicateOf,
   }, now);
 }
 
@@ -179,6 +212,7 @@ export interface NewSession extends WorkInput {
   budgetId: string;
   note?: string;
   attendees: string[];
+  recordedWithKey?: boolean;
 }
 
 /**

@@ -36,6 +36,10 @@ export const timeEntryResponse = z.object({
   inKind: z.boolean(),
   declined: z.boolean(),
   flagged: z.boolean().describe('Approved over an earnings limit with policy warn'),
+  possibleDuplicateOf: z
+    .string()
+    .nullable()
+    .describe('An entry with the same contributor, date, activity and minutes recorded less than a minute before this one, by a request without an Idempotency-Key: check before approving both'),
   limitOutcome: z.string().nullable(),
   rateCardVersion: z.number().int().nullable(),
   contributorKind: z.enum(contributorKinds).nullable().describe("The contributor's kind when the entry was approved"),
@@ -63,6 +67,7 @@ export function toTimeEntryResponse(row: TimeEntryRow): TimeEntryResponse {
     inKind: row.inKind,
     declined: row.declined,
     flagged: row.flagged,
+    possibleDuplicateOf: row.possibleDuplicateOf,
     limitOutcome: row.limitOutcome,
     rateCardVersion: row.rateCardVersion,
     contributorKind: row.contributorKind,

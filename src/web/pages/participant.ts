@@ -116,6 +116,18 @@ export async function participantPages(app: FastifyInstance) {
     return reply.type('application/pdf').header('cache-control', 'no-store').send(pdf.body);
   });
 
+  // Everything held about me (a subject access request), as the API's JSON document, downloaded.
+  app.get('/my/data.json', async (request, reply) => {
+    const me = await requireRole(request, reply, 'participant');
+    if (!me) return reply;
+    const data = await request.api.get<unknown>('/v1/me/export');
+    return reply
+      .type('application/json; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="my-data.json"')
+      .header('cache-control', 'no-store')
+      .send(JSON.stringify(data, null, 2));
+  });
+
   /**
    * Stripe's own answer on the set-up, for someone who has started it and cannot be paid yet,
    * or who is just back from Stripe: the webhook that tells us may come a little later, and

@@ -1,0 +1,254 @@
+/**
+ * Erasure (UK GDPR art. 17) that keeps the books whole.
+ *
+ * What goes: the contributor's name, email and link to their Stripe connected account (and the
+ * account itself, where Stripe allows), the notes on their time and expenses and the reasons
+ * staff wrote on them, the log-in linked to them (name, email, password, tokens), the addresses
+ * and contents of their emails, and every stored API response that repeated any of it.
+ *
+ * What stays, byte for byte: the ledger (ids and amounts; it never held a name), the amounts and
+ * dates of their work and payments, their pseudonym in reports (derived from the organisation's
+ * key and their id, which stays), and audit history (which holds ids only; see lib/audit.ts).
+ *
+ * Refused while money is owed to them or on its way (409 balance_outstanding): erasing then
+ * would leave finance unable to say who to pay. Refused while work of theirs awaits approval
+ * (409 work_pending): approve or reject it first. Refused for a person who also has a staff
+ * log-in (409 invalid_state).
+ */
+import { and, eq, gte, inArray, isNotNull, ne, or, sql } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import {
+  contributors,
+  expenses,
+  idempotencyKeys,
+  notifications,
+  payoutItems,
+  signInFailures,
+  timeEntries,
+  users,
+} from '../../db/schema.js';
+import type { Actor } from '../../domain/actor.js';
+import { AppError } from '../../errors.js';
+import { recordAudit } from '../../lib/audit.js';
+import { classifyStripeError, type Stripe, type StripeGate } from '../../lib/stripe.js';
+import { IDEMPOTENCY_RETENTION_HOURS, type ResponseSealer } from '../../plugins/idempotency.js';
+import { contributorBalances } from '../balances/service.js';
+import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
+import { ERASED_NAME, type ContributorResponse } from '../contributors/views.js';
+import { londonDate } from '../../domain/uk-time.js';
+
+/** What staff wrote about the person (a note, a reason) becomes this. */
+export const ERASED_TEXT = '(erased)';
+const ERASED_USER_NAME = 'Erased participant';
+const erasedUserEmail = (userId: string) => `erased-${userId}@erased.invalid`;
+
+export interface ErasureOutcome {
+  contributor: ContributorResponse;
+  /** Whether Stripe deleted the connected account; null when there was none. */
+  stripeAccountDeleted: boolean | null;
+  /** Log-ins that were linked to the person, now disabled and without name or email. */
+  usersErased: number;
+}
+
+export interface ErasureContext {
+  stripe: Stripe | null;
+  stripeGate: StripeGate;
+  sealer: ResponseSealer;
+  now: Date;
+}
+
+/**
+ * Refuses erasure while money is owed or on its way, work awaits approval, or the person also
+ * holds a staff log-in (erasing that would take away someone's access to run the organisation,
+ * perhaps its last admin: change their role first).
+ */
+async function assertSettled(db: Db, organisationId: string, contributorId: string): Promise<void> {
+  const staff = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId), ne(users.role, 'participant')));
+  if (staff.length) {
+    throw new AppError('invalid_state', 'This person also has a staff log-in. Change it to a participant log-in (or remove the link) before erasing them.');
+  }
+  const balances = await contributorBalances(db, organisationId, contributorId);
+  const outstanding = balances.filter((b) => b.owed !== 0 || b.inTransit !== 0);
+  if (outstanding.length) {
+    throw new AppError('balance_outstanding', 'Money is still owed to this person or on its way. Pay (or reverse) it before erasing them.', {
+      balances: outstanding.map((b) => ({ currency: b.currency, owed: b.owed, inTransit: b.inTransit })),
+    });
+  }
+  const [pending] = await db
+    .select({
+      entries: sql<number>`(select count(*)::int from ${timeEntries} where ${timeEntries.organisationId} = ${organisationId} and ${timeEntries.contributorId} = ${contributorId} and ${timeEntries.status} = 'submitted')`,
+      expenses: sql<number>`(select count(*)::int from ${expenses} where ${expenses.organisationId} = ${organisationId} and ${expenses.contributorId} = ${contributorId} and ${expenses.status} = 'submitted')`,
+    })
+    .from(sql`(select 1) as one`);
+  if (pending && (pending.entries > 0 || pending.expenses > 0)) {
+    throw new AppError('work_pending', 'Work of this person awaits approval. Approve or reject it before erasing them.', {
+      timeEntries: pending.entries,
+      expenses: pending.expenses,
+    });
+  }
+}
+
+/**
+ * Asks Stripe to delete the connected account. Stripe refusing (the account is gone already, or
+ * cannot be deleted) is an answer: we still drop our link to it. Stripe unreachable refuses the
+ * erasure (502 stripe_unavailable), before anything changed, so it can be retried.
+ */
+async function deleteStripeAccount(context: ErasureContext, accountId: string | null): Promise<boolean | null> {
+  if (!accountId) return null;
+  if (!context.stripe) return false;
+  const stripe = context.stripe;
+  try {
+    const deleted = await context.stripeGate(() => stripe.accounts.del(accountId));
+    return deleted.deleted === true;
+  } catch (error) {
+    const failure = classifyStripeError(error);
+    const e = error as { type?: string; statusCode?: number };
+    if (e.type === 'StripeInvalidRequestError' && e.statusCode !== undefined && e.statusCode < 500) return false;
+    throw new AppError('stripe_unavailable', `Stripe could not delete the connected account (${failure.reason}). Nothing was erased; try again.`);
+  }
+}
+
+/**
+ * Erases a contributor. Idempotent: erasing an erased contributor answers the same view.
+ * Errors: not_found, balance_outstanding, work_pending, invalid_state, stripe_unavailable.
+ */
+export async function eraseContributor(
+  db: Db,
+  organisationId: string,
+  actor: Actor,
+  contributorId: string,
+  context: ErasureContext,
+  transaction: <T>(fn: (tx: Db) => Promise<T>) => Promise<T>,
+): Promise<ErasureOutcome> {
+  const today = londonDate(context.now);
+  // Check before talking to Stripe, so a refusal deletes nothing there either; the checks run
+  // again under the contributor's lock below, where they count.
+  const first = await getContributorRow(db, organisationId, contributorId);
+  if (first.erasedAt) {
+    return { contributor: await contributorResponseOn(db, organisationId, first, today), stripeAccountDeleted: null, usersErased: 0 };
+  }
+  await assertSettled(db, organisationId, contributorId);
+  const stripeAccountDeleted = await deleteStripeAccount(context, first.stripeAccountId);
+
+  return transaction(async (tx) => {
+    const row = await getContributorRow(tx, organisationId, contributorId, true);
+    if (row.erasedAt) {
+      return { contributor: await contributorResponseOn(tx, organisationId, row, today), stripeAccountDeleted, usersErased: 0 };
+    }
+    await assertSettled(tx, organisationId, contributorId);
+    const { now } = context;
+    const linkedUsers = await tx
+      .select({ id: users.id, email: users.email })
+      .from(users)
+      .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId)));
+    const userIds = linkedUsers.map((u) => u.id);
+    const personal = [row.name, row.email, row.stripeAccountId, ...linkedUsers.map((u) => u.email)].filter((v): v is string => !!v);
+
+    const [erased] = await tx
+      .update(contributors)
+      .set({
+        name: ERASED_NAME,
+        email: null,
+        stripeAccountId: null,
+        stripePayoutsEnabled: false,
+        stripePayoutFailure: null,
+        payoutDetailsChangedAt: null,
+        erasedAt: now,
+        updatedAt: now,
+      })
+      .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)))
+      .returning();
+
+    const ofThem = <T extends typeof timeEntries | typeof expenses>(table: T) =>
+      and(eq(table.organisationId, organisationId), eq(table.contributorId, contributorId));
+    for (const table of [timeEntries, expenses] as const) {
+      await tx.update(table).set({ note: null }).where(and(ofThem(table), isNotNull(table.note)));
+      await tx.update(table).set({ rejectionReason: ERASED_TEXT }).where(and(ofThem(table), isNotNull(table.rejectionReason)));
+      await tx.update(table).set({ reversalReason: ERASED_TEXT }).where(and(ofThem(table), isNotNull(table.reversalReason)));
+    }
+    await tx
+      .update(payoutItems)
+      .set({ stripeAccountId: null })
+      .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.contributorId, contributorId), isNotNull(payoutItems.stripeAccountId)));
+
+    for (const user of linkedUsers) {
+      await tx
+        .update(users)
+        .set({
+          name: ERASED_USER_NAME,
+          email: erasedUserEmail(user.id),
+          passwordHash: null,
+          inviteTokenHash: null,
+          inviteExpiresAt: null,
+          resetTokenHash: null,
+          resetExpiresAt: null,
+          notificationPreferences: {},
+          disabledAt: sql`coalesce(${users.disabledAt}, ${now.toISOString()}::timestamptz)`,
+          tokenVersion: sql`${users.tokenVersion} + 1`,
+          erasedAt: now,
+        })
+        .where(and(eq(users.organisationId, organisationId), eq(users.id, user.id)));
+      await tx.delete(signInFailures).where(eq(signInFailures.key, `account:${user.email.toLowerCase()}`));
+    }
+
+    // Their emails: addresses, links and contents go; what is still queued is never sent.
+    const theirMail = and(
+      eq(notifications.organisationId, organisationId),
+      userIds.length ? or(eq(notifications.contributorId, contributorId), inArray(notifications.userId, userIds)) : eq(notifications.contributorId, contributorId),
+    );
+    await tx
+      .update(notifications)
+      .set({ status: 'failed', lastError: 'The person was erased before this was sent', claimedUntil: null })
+      .where(and(theirMail, eq(notifications.status, 'queued')));
+    await tx.update(notifications).set({ toAddress: ERASED_TEXT, link: '', data: {} }).where(theirMail);
+
+    await scrubStoredResponses(tx, organisationId, personal, context);
+
+    await recordAudit(tx, organisationId, actor, {
+      action: 'contributor.erased',
+      entityType: 'contributor',
+      entityId: contributorId,
+      after: { erased: true, stripeAccountDeleted, usersErased: userIds, erasedAt: now.toISOString() },
+    });
+    return { contributor: await contributorResponseOn(tx, organisationId, erased!, today), stripeAccountDeleted, usersErased: userIds.length };
+  });
+}
+
+/**
+ * Idempotency records keep each response for a day so a retry can be answered the same; any that
+ * repeated the person's name, email or Stripe account (sealed ones included) are rewritten without
+ * them. Only records young enough to be replayed exist; older ones are removed by maintenance.
+ */
+async function scrubStoredResponses(tx: Db, organisationId: string, personal: string[], context: ErasureContext): Promise<void> {
+  if (!personal.length) return;
+  const since = new Date(context.now.getTime() - 2 * IDEMPOTENCY_RETENTION_HOURS * 3_600_000);
+  const rows = await tx
+    .select({ key: idempotencyKeys.key, body: idempotencyKeys.responseBody })
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.organisationId, organisationId), gte(idempotencyKeys.createdAt, since)));
+  const lowered = new Set(personal.map((p) => p.toLowerCase()));
+  for (const row of rows) {
+    const sealed = context.sealer.isSealed(row.body);
+    const body = sealed ? context.sealer.open(row.body) : row.body;
+    let touched = false;
+    const scrub = (value: unknown): unknown => {
+      if (typeof value === 'string') {
+        if (!lowered.has(value.toLowerCase())) return value;
+        touched = true;
+        return ERASED_TEXT;
+      }
+      if (Array.isArray(value)) return value.map(scrub);
+      if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
+      return value;
+    };
+    const scrubbed = scrub(body);
+    if (!touched) continue;
+    await tx
+      .update(idempotencyKeys)
+      .set({ responseBody: sealed ? context.sealer.seal(scrubbed) : scrubbed })
+      .where(and(eq(idempotencyKeys.organisationId, organisationId), eq(idempotencyKeys.key, row.key)));
+  }
+}
