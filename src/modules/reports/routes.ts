@@ -1,12 +1,24 @@
 import { stringify } from 'csv-stringify/sync';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { contributorKinds } from '../../domain/enums.js';
 import { londonDate } from '../../domain/uk-time.js';
+import { errors } from '../../lib/openapi.js';
 import { currency, id, idParams, isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
 import { budgetResponse } from '../budgets/views.js';
 import { getBudgetRow } from '../budgets/service.js';
-import { distributionReport, grantReport, timeToPayReport, type GrantReport } from './service.js';
+import {
+  distributionReport,
+  grantReport,
+  PERIOD_BASIS,
+  projectReport,
+  timeToPayReport,
+  type BudgetPosition,
+  type GrantReport,
+  type PeriodView,
+  type ProjectReport,
+} from './service.js';
 
 const readers = ['admin', 'finance', 'coordinator', 'reporter'] as const;
 
@@ -44,18 +56,46 @@ const lineFigures = {
   paid: z.number().int().describe('Earnings paid, under the kind recorded on the work paid; never expenses'),
   expensesPaid: z.number().int(),
 };
-const grantReportView = z.object({
-  budget: budgetResponse,
-  committed: z.number().int().describe('owed + inTransit + paid + expensesPaid'),
-  paid: z.number().int().describe('Earnings paid from the budget; never expenses'),
-  expensesPaid: z.number().int().describe('Expenses repaid from the budget'),
-  inTransit: z.number().int(),
-  owed: z.number().int(),
-  available: z.number().int(),
-  livedExperienceShareOfMoney: z.number(),
+
+const periodView = z
+  .object({
+    from: z.string().nullable().describe('The first day of the period (inclusive), or null: from the start'),
+    to: z.string().nullable().describe('The last day of the period (inclusive), or null: up to now'),
+    basis: z
+      .object({
+        work: z
+          .literal(PERIOD_BASIS.work)
+          .describe('Minutes, earned, expenses, in-kind and declined value (and byActivity, byMonth, the lines) count by the date of the work: the day the time was given or the money spent, whenever it was approved. Reversed work is in no period.'),
+        paid: z
+          .literal(PERIOD_BASIS.paid)
+          .describe('paid and expensesPaid count by the Europe/London day the money was paid, less what Stripe reversed by the day of the reversal'),
+        position: z
+          .literal(PERIOD_BASIS.position)
+          .describe("The budget's figures, committed, owed, inTransit, available and `position` are the ledger's balances as at the end of `to`, by its transactions' effective dates (funding on the budget's start date, an approval on the work's date, a payment, failure, reversal or adjustment on the UK day it happened); without `to`, as they are now"),
+      })
+      .describe('Which date puts each figure in the period'),
+  })
+  .describe('The reporting period: inclusive Europe/London calendar dates');
+
+const positionView = z
+  .object({
+    asAt: z.string().nullable().describe('The last day counted (`to`), or null: everything recorded so far'),
+    total: z.number().int().describe('The money granted and adjusted'),
+    committed: z.number().int().describe('owed + inTransit + paid + expensesPaid'),
+    owed: z.number().int(),
+    inTransit: z.number().int(),
+    paid: z.number().int().describe('Earnings paid to date; never expenses'),
+    expensesPaid: z.number().int().describe('Expenses repaid to date'),
+    available: z.number().int().describe('total − committed'),
+  })
+  .describe("The position at the period's end, paid to date included (see period.basis.position)");
+
+/** What the budget and project reports say of the work and money in them (all time, or a period). */
+const spendFields = {
+  livedExperienceShareOfMoney: z.number().describe('The share of `earned` earned by lived-experience contributors and carers, 0–1'),
   byActivity: z.array(z.object({ activity: z.string(), minutes: z.number().int(), earned: z.number().int(), inKindValue: z.number().int(), declinedValue: z.number().int() })),
   byKind: z.array(
-    z.object({ kind: kindEnum, contributors: z.number().int(), ...lineFigures }),
+    z.object({ kind: kindEnum, contributors: z.number().int().describe('Distinct contributors with work or money of this kind'), ...lineFigures }),
   ),
   byMonth: z.array(
     z.object({
@@ -69,19 +109,87 @@ const grantReportView = z.object({
   ),
   contributors: z.array(
     z.object({ pseudonym: z.string(), kind: kindEnum, livedExperience: z.boolean(), ...lineFigures }),
-  ).describe('A line per contributor and kind recorded on their work: someone whose kind changed has a line for each'),
+  ).describe('A line per contributor and kind recorded on their work: someone whose kind changed has a line for each. In a period, only those with work or money in it'),
+};
+
+const grantReportView = z.object({
+  period: periodView.optional().describe('Only when `from` or `to` is given'),
+  budget: budgetResponse.describe("The budget; in a period, its figures as at the period's end"),
+  committed: z.number().int().describe("owed + inTransit + paid + expensesPaid; in a period, as at the period's end (position.committed)"),
+  paid: z.number().int().describe('Earnings paid from the budget (in a period, paid in it); never expenses'),
+  expensesPaid: z.number().int().describe('Expenses repaid from the budget (in a period, repaid in it)'),
+  inTransit: z.number().int(),
+  owed: z.number().int(),
+  available: z.number().int(),
+  position: positionView.optional().describe("Only in a period: the budget's position at its end"),
+  ...spendFields,
 });
+
+const projectReportView = z.object({
+  project: z.object({ id: z.string(), name: z.string() }),
+  period: periodView,
+  currencies: z
+    .array(
+      z.object({
+        currency: z.string(),
+        budgets: z.array(budgetResponse).describe("The project's budgets in this currency, their figures as at the period's end"),
+        committed: z.number().int().describe("What the budgets have committed as at the period's end (position.committed)"),
+        paid: z.number().int().describe('Earnings paid from the budgets in the period; never expenses'),
+        expensesPaid: z.number().int().describe('Expenses repaid from the budgets in the period'),
+        inTransit: z.number().int(),
+        owed: z.number().int(),
+        available: z.number().int(),
+        position: positionView,
+        ...spendFields,
+      }),
+    )
+    .describe('A part per currency of the project\'s budgets (money in two currencies is never added up), in code order; none without budgets'),
+});
+
+/** The position rows of a period report's CSV (see positionView); `name` is the day they are as at. */
+function periodCsvRows(position: BudgetPosition, currencyColumn?: string): (string | number)[][] {
+  const row = (section: string, name: string | number, paid: string | number, expensesPaid: string | number, amount: string | number) =>
+    currencyColumn === undefined
+      ? [section, name, '', '', '', '', '', '', paid, expensesPaid, amount]
+      : [section, currencyColumn, name, '', '', '', '', '', '', paid, expensesPaid, amount];
+  return [
+    row('position', position.asAt ?? '', position.paid, position.expensesPaid, position.total),
+    row('position_committed', position.asAt ?? '', '', '', position.committed),
+    row('position_owed', position.asAt ?? '', '', '', position.owed),
+    row('position_in_transit', position.asAt ?? '', '', '', position.inTransit),
+    row('position_available', position.asAt ?? '', '', '', position.available),
+  ];
+}
+
+/** The rows naming a period and its basis, first in a period report's CSV: the dates in `name`. */
+function periodHeadRows(period: PeriodView, currencyColumn: boolean): (string | number)[][] {
+  const row = (section: string, name: string) => {
+    const cells = currencyColumn ? [section, '', name] : [section, name];
+    return [...cells, ...Array<string>((currencyColumn ? 12 : 11) - cells.length).fill('')];
+  };
+  return [
+    row('period_from', period.from ?? ''),
+    row('period_to', period.to ?? ''),
+    row('period_basis', `work: ${period.basis.work}; paid: ${period.basis.paid}; position: ${period.basis.position}`),
+  ];
+}
+
+const csvOptions = { escape_formulas: true } as const;
 
 /** The grant report flattened into one table, a `section` column saying which part a row is. */
 export function grantReportCsv(report: GrantReport): string {
   const b = report.budget;
   // `paid` is earnings paid everywhere, as in the JSON; expenses repaid are in `expenses_paid`.
+  const header = ['section', 'name', 'kind', 'minutes', 'earned', 'expenses', 'in_kind_value', 'declined_value', 'paid', 'expenses_paid', 'amount'];
   const rows: (string | number)[][] = [
-    ['section', 'name', 'kind', 'minutes', 'earned', 'expenses', 'in_kind_value', 'declined_value', 'paid', 'expenses_paid', 'amount'],
+    header,
+    // A period report starts with its period and ends its budget rows with the position.
+    ...(report.period ? periodHeadRows(report.period, false) : []),
     ['budget', `${b.name} (${b.funder} ${b.grantReference})`, '', '', '', '', '', '', report.paid, report.expensesPaid, b.total],
     ['budget_committed', b.currency, '', '', '', '', '', '', '', '', report.committed],
     ['budget_in_transit', b.currency, '', '', '', '', '', '', '', '', report.inTransit],
     ['budget_available', b.currency, '', '', '', '', '', '', '', '', report.available],
+    ...(report.period && report.position ? periodCsvRows(report.position) : []),
     ...report.byActivity.map((a) => ['activity', a.activity, '', a.minutes, a.earned, '', a.inKindValue, a.declinedValue, '', '', '']),
     ...report.byKind.map((k) => ['kind', k.kind, k.kind, k.minutes, k.earned, k.expenses, k.inKindValue, k.declinedValue, k.paid, k.expensesPaid, '']),
     ...report.byMonth.map((m) => ['month', m.month, '', m.minutes, m.earned, m.expenses, '', '', '', '', '']),
@@ -89,11 +197,61 @@ export function grantReportCsv(report: GrantReport): string {
   ];
   // escape_formulas: a text cell starting with =, +, -, @, tab or CR gets a leading quote, so a
   // spreadsheet shows it instead of running it; numbers (negative ones too) stay numbers.
-  return stringify(rows, { escape_formulas: true });
+  return stringify(rows, csvOptions);
 }
 
+/**
+ * The project report as one table, like the grant report's with a `currency` column after
+ * `section`: the period, then for each currency its budgets (amount: each one's total as at
+ * the period's end), the sums, the position, and the activity, kind, month and contributor rows.
+ */
+export function projectReportCsv(report: ProjectReport): string {
+  const header = ['section', 'currency', 'name', 'kind', 'minutes', 'earned', 'expenses', 'in_kind_value', 'declined_value', 'paid', 'expenses_paid', 'amount'];
+  const rows: (string | number)[][] = [header, ['project', '', report.project.name, '', '', '', '', '', '', '', '', ''], ...periodHeadRows(report.period, true)];
+  for (const part of report.currencies) {
+    const c = part.currency;
+    rows.push(
+      ...part.budgets.map((b) => ['budget', c, `${b.name} (${b.funder} ${b.grantReference})`, '', '', '', '', '', '', '', '', b.total]),
+      ['total', c, report.project.name, '', '', '', '', '', '', part.paid, part.expensesPaid, part.position.total],
+      ['total_committed', c, '', '', '', '', '', '', '', '', '', part.committed],
+      ['total_in_transit', c, '', '', '', '', '', '', '', '', '', part.inTransit],
+      ['total_available', c, '', '', '', '', '', '', '', '', '', part.available],
+      ...periodCsvRows(part.position, c),
+      ...part.byActivity.map((a) => ['activity', c, a.activity, '', a.minutes, a.earned, '', a.inKindValue, a.declinedValue, '', '', '']),
+      ...part.byKind.map((k) => ['kind', c, k.kind, k.kind, k.minutes, k.earned, k.expenses, k.inKindValue, k.declinedValue, k.paid, k.expensesPaid, '']),
+      ...part.byMonth.map((m) => ['month', c, m.month, '', m.minutes, m.earned, m.expenses, '', '', '', '', '']),
+      ...part.contributors.map((l) => ['contributor', c, l.pseudonym, l.kind, l.minutes, l.earned, l.expenses, l.inKindValue, l.declinedValue, l.paid, l.expensesPaid, '']),
+    );
+  }
+  return stringify(rows, csvOptions);
+}
+
+/** CSV when asked for with ?format=csv, or with Accept: text/csv and no format; JSON otherwise. */
+function wantsCsv(request: { query: { format?: 'json' | 'csv' }; headers: FastifyRequest['headers'] }): boolean {
+  return request.query.format === 'csv' || (request.query.format === undefined && /\btext\/csv\b/.test(request.headers.accept ?? ''));
+}
+
+/** Sends a report's CSV as a download; the JSON response schema does not apply to it. */
+function sendCsv(reply: FastifyReply, filename: string, csv: string) {
+  return reply
+    .type('text/csv; charset=utf-8')
+    .header('content-disposition', `attachment; filename="${filename}"`)
+    .serializer((payload: unknown) => payload as string)
+    .send(csv as never);
+}
+
+const periodQuery = {
+  from: isoDate.optional().describe('The first day of the reporting period, inclusive: a Europe/London calendar date (YYYY-MM-DD)'),
+  to: isoDate.optional().describe("The last day of the reporting period, inclusive (YYYY-MM-DD); the position is as at the end of it"),
+};
+const formatQuery = z.enum(['json', 'csv']).optional().describe('`csv` for the CSV form (as `Accept: text/csv`); `json` (the default) otherwise');
+const periodReportQuery = z
+  .strictObject({ format: formatQuery, ...periodQuery })
+  .refine((q) => !q.from || !q.to || q.from <= q.to, { path: ['to'], message: 'must not be before from' })
+  .refine((q) => !q.from || !q.to || withinMaxRange(q.from, q.to), { path: ['to'], message: `must be less than ${MAX_RANGE_YEARS} years after from` });
+
 export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
-  /** Reports are in one currency: the budget's, else the query's, else GBP. */
+  /** Reports are in one currency: the budget's, else the query's, else GBP. Errors: not_found (the budget). */
   const currencyFor = async (organisationId: string, q: { budgetId?: string; currency?: string }) => {
     if (q.currency) return q.currency;
     if (q.budgetId) return (await getBudgetRow(app.db, organisationId, q.budgetId)).currency;
@@ -106,8 +264,14 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: readers },
       preHandler: app.limitHeavyReads,
       schema: {
+        operationId: 'getDistributionReport',
         tags: ['reports'],
         summary: 'How money and hours were shared between lived-experience contributors and professionals',
+        description:
+          'Approved work dated in the range (by the date of the work) and the earnings and expenses paid in it (by the Europe/London day paid), ' +
+          'grouped as lived experience (lived-experience contributors and carers) and professionals, and by contributor kind as recorded on the work at approval. ' +
+          'In one currency: the budget\'s when `budgetId` is given, else `currency`, else GBP. No names: counts and sums only. ' +
+          '404 `not_found` when `budgetId` is not a budget of the organisation and no `currency` is given.',
         querystring: filterQuery,
         response: {
           200: z.object({
@@ -118,6 +282,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
             livedExperienceShareOfMoney: z.number().min(0).max(1),
             livedExperienceShareOfHours: z.number().min(0).max(1),
           }),
+          ...errors('not_found'),
         },
       },
     },
@@ -133,22 +298,56 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: readers },
       preHandler: app.limitHeavyReads,
       schema: {
+        operationId: 'getBudgetReport',
         tags: ['reports'],
-        summary: 'The grant report of a budget (JSON, or CSV with Accept: text/csv or ?format=csv)',
+        summary: 'The grant report of a budget, for all time or a reporting period (JSON, or CSV with Accept: text/csv or ?format=csv)',
+        description:
+          "The budget's figures from the ledger; spend by activity, by contributor kind (as recorded on the work at approval) and by month; and a line per contributor " +
+          'and kind under a stable pseudonym (never a name, email or payment detail). `paid` is earnings paid and `expensesPaid` the expenses repaid beside it. ' +
+          "With `from` and/or `to` (inclusive Europe/London dates) it is a funder's return for that period: work by its date, money paid by the day it was paid, " +
+          "and the budget's position as at the end of `to`; `period.basis` says so. `from` after `to`, or a range of 10 years or more: 400 `validation_failed`. " +
+          'The CSV is one table with a `section` column; a text cell starting with =, +, -, @, tab or carriage return is prefixed with a quote.',
         params: idParams,
-        querystring: z.strictObject({ format: z.enum(['json', 'csv']).optional() }),
-        response: { 200: grantReportView },
+        querystring: periodReportQuery,
+        response: { 200: grantReportView, ...errors('not_found') },
       },
     },
     async (request, reply) => {
-      const report = await grantReport(app.db, request.principal.organisationId, request.params.id);
-      const wantsCsv = request.query.format === 'csv' || (request.query.format === undefined && /\btext\/csv\b/.test(request.headers.accept ?? ''));
-      if (wantsCsv) {
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="grant-report-${report.budget.id}.csv"`)
-          .serializer((payload: unknown) => payload as string)
-          .send(grantReportCsv(report) as never);
+      const { from, to } = request.query;
+      const report = await grantReport(app.db, request.principal.organisationId, request.params.id, { from, to });
+      if (wantsCsv(request)) {
+        const period = from || to ? `-${from ?? 'start'}-to-${to ?? 'now'}` : '';
+        return sendCsv(reply, `grant-report-${report.budget.id}${period}.csv`, grantReportCsv(report));
+      }
+      return report;
+    },
+  );
+
+  app.get(
+    '/v1/reports/projects/:id',
+    {
+      config: { roles: readers },
+      preHandler: app.limitHeavyReads,
+      schema: {
+        operationId: 'getProjectReport',
+        tags: ['reports'],
+        summary: "The grant report across all of a project's budgets, for all time or a reporting period (JSON, or CSV with Accept: text/csv or ?format=csv)",
+        description:
+          "The budget report's figures for every budget of the project together, with a part per currency (money in two currencies is never added up): " +
+          "each budget's position, their sums, and the work and money with a line per contributor and kind across the budgets, so a person working on " +
+          'two budgets is one contributor. `from` and `to` as in the budget report; `period.basis` says which date counts. No names, emails or payment details. ' +
+          'The CSV is the same table as the budget report\'s with a `currency` column after `section`.',
+        params: idParams,
+        querystring: periodReportQuery,
+        response: { 200: projectReportView, ...errors('not_found') },
+      },
+    },
+    async (request, reply) => {
+      const { from, to } = request.query;
+      const report = await projectReport(app.db, request.principal.organisationId, request.params.id, { from, to });
+      if (wantsCsv(request)) {
+        const period = from || to ? `-${from ?? 'start'}-to-${to ?? 'now'}` : '';
+        return sendCsv(reply, `project-report-${report.project.id}${period}.csv`, projectReportCsv(report));
       }
       return report;
     },
@@ -160,8 +359,14 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { roles: readers },
       preHandler: app.limitHeavyReads,
       schema: {
+        operationId: 'getTimeToPayReport',
         tags: ['reports'],
         summary: 'How long people wait: work to approval to payment, and the ageing of what they still wait for (owed or in an unfinished payout)',
+        description:
+          'Per project and payment method, days from the work to its approval and from approval to payment (median and 90th percentile, between Europe/London dates), ' +
+          "and the ageing of what people still wait for (owed, or in an unfinished payout), with the contributors waiting past the organisation's target. " +
+          'A reporter sees pseudonyms only; other readers also see the contributor\'s id and name. ' +
+          '404 `not_found` when `budgetId` is not a budget of the organisation and no `currency` is given.',
         querystring: filterQuery,
         response: {
           200: z.object({
@@ -189,6 +394,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
               }),
             ),
           }),
+          ...errors('not_found'),
         },
       },
     },

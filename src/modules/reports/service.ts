@@ -1,13 +1,14 @@
 import { createHmac } from 'node:crypto';
-import { eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import { queryRows, type Db } from '../../db/client.js';
-import { organisations } from '../../db/schema.js';
+import { budgets, organisations } from '../../db/schema.js';
 import { contributorKinds, isLivedExperience, type ContributorKind } from '../../domain/enums.js';
 import { roundHalfUpDiv, toSafeNumber } from '../../domain/money.js';
 import { notFound } from '../../errors.js';
 import { isUuid } from '../../lib/ids.js';
-import { budgetFigures, getBudgetRow } from '../budgets/service.js';
-import { toBudgetResponse } from '../budgets/views.js';
+import { budgetFigures, getBudgetRow, type BudgetFigures, type BudgetRow } from '../budgets/service.js';
+import { toBudgetResponse, type BudgetResponse } from '../budgets/views.js';
+import { getProject } from '../projects/service.js';
 
 /**
  * Reports for funders, boards and finance. Everything is aggregated in SQL over the approved
@@ -374,21 +375,130 @@ export async function distributionReport(db: Db, organisationId: string, filter:
   };
 }
 
+/** A reporting period: inclusive Europe/London calendar dates (YYYY-MM-DD), either end open. */
+export interface ReportPeriod {
+  from?: string;
+  to?: string;
+}
+
 /**
- * The grant report of one budget: its figures from the ledger; spend by activity, by
- * contributor kind and by month; and a line per contributor (and kind) under a pseudonym.
- * Everything by kind uses the kind recorded on the work (and, for money paid, on the work it
- * paid: see paidByKindCtes), so a report given to a funder is never rewritten by a later change
- * of a contributor's kind; a contributor whose kind changed has a line for each kind. `paid` is
- * always earnings paid and `expensesPaid` the expenses repaid beside it, so `committed` is
- * `owed + inTransit + paid + expensesPaid` (owed and in transit hold both).
+ * Which date puts each figure of a period report in the period. Every period report states it
+ * (`period.basis`), so a funder's script need not guess:
+ * - `work`: minutes, earned, expenses, in-kind and declined value (and so byActivity, byMonth and
+ *   the shares) by the date of the work, the day the time was given or the money spent, whenever
+ *   it was approved. Work reversed since (a correction: recorded twice, say) is in no period.
+ * - `paid`: paid and expensesPaid by the Europe/London day the money was paid (the item marked
+ *   paid, or paid through Stripe), less what Stripe reversed by the day of the reversal: money
+ *   counts when it is received, as statements and earnings limits count it.
+ * - `position`: the budget's figures (committed, owed, in transit, available, total; paid to
+ *   date) as at the end of `to`, summed from the ledger's postings by their transactions'
+ *   effective dates: the budget's funding on its start date, an approval on the work's date, a
+ *   payment, failure, reversal or adjustment on the UK day it happened. Without `to` they are the
+ *   budget's figures now, as in the report without a period.
  */
-export async function grantReport(db: Db, organisationId: string, budgetId: string) {
-  const budget = await getBudgetRow(db, organisationId, budgetId);
-  const figures = await budgetFigures(db, organisationId, budget);
-  const pseudonym = await pseudonymiser(db, organisationId);
-  const filter: ReportFilter = { budgetId, currency: budget.currency };
+export const PERIOD_BASIS = { work: 'work_date', paid: 'payment_date', position: 'ledger_effective_date' } as const;
+
+export function periodView(period: ReportPeriod) {
+  return { from: period.from ?? null, to: period.to ?? null, basis: PERIOD_BASIS };
+}
+export type PeriodView = ReturnType<typeof periodView>;
+
+/** A budget's (or a project's, in one currency) figures at a period's end: see PERIOD_BASIS. */
+export interface BudgetPosition {
+  /** The last day counted, or null for everything recorded so far. */
+  asAt: string | null;
+  total: number;
+  /** owed + inTransit + paid + expensesPaid */
+  committed: number;
+  owed: number;
+  inTransit: number;
+  /** Earnings paid to date; never expenses. */
+  paid: number;
+  expensesPaid: number;
+  available: number;
+}
+
+interface PositionSums {
+  available: bigint;
+  owed: bigint;
+  inTransit: bigint;
+  paid: bigint;
+  expensesPaid: bigint;
+}
+const noSums = (): PositionSums => ({ available: 0n, owed: 0n, inTransit: 0n, paid: 0n, expensesPaid: 0n });
+
+function toPosition(asAt: string | null, s: PositionSums): BudgetPosition {
+  const committed = s.owed + s.inTransit + s.paid + s.expensesPaid;
+  return {
+    asAt,
+    total: toSafeNumber(s.available + committed),
+    committed: toSafeNumber(committed),
+    owed: toSafeNumber(s.owed),
+    inTransit: toSafeNumber(s.inTransit),
+    paid: toSafeNumber(s.paid),
+    expensesPaid: toSafeNumber(s.expensesPaid),
+    available: toSafeNumber(s.available),
+  };
+}
+
+/** The figures of the budget view (see toBudgetResponse) from a position. */
+function positionFigures(budget: BudgetRow, p: BudgetPosition): BudgetFigures {
+  const paid = p.paid + p.expensesPaid;
+  return { total: p.total, adjustments: p.total - budget.amount, committed: p.committed, owed: p.owed, inTransit: p.inTransit, paid, available: p.available };
+}
+
+/**
+ * Each budget's ledger sums as at the end of `asAt` (by the effective dates of the postings'
+ * transactions), or over everything recorded when `asAt` is null, when the accounts' cached
+ * balances are the sums (invariant 3) and no posting is read.
+ */
+async function budgetSums(db: Db, organisationId: string, budgetRows: BudgetRow[], asAt: string | null): Promise<Map<string, PositionSums>> {
+  const sums = new Map(budgetRows.map((b) => [b.id, noSums()]));
+  if (budgetRows.length === 0) return sums;
+  const ids = sql.join(
+    budgetRows.map((b) => sql`${b.id}`),
+    sql`, `,
+  );
+  const rows = await queryRows<{ budget_id: string; type: string; component: string | null; amount: string }>(
+    db,
+    asAt === null
+      ? sql`
+      select a.budget_id, a.type, a.component, sum(a.balance) as amount
+        from ledger_accounts a
+       where a.organisation_id = ${organisationId} and a.budget_id in (${ids})
+       group by 1, 2, 3`
+      : sql`
+      select a.budget_id, a.type, a.component, sum(p.amount) as amount
+        from ledger_accounts a
+        join ledger_postings p on p.organisation_id = a.organisation_id and p.account = a.code and p.currency = a.currency
+        join ledger_transactions t on t.organisation_id = p.organisation_id and t.id = p.transaction_id
+       where a.organisation_id = ${organisationId} and a.budget_id in (${ids}) and t.effective_date <= ${asAt}
+       group by 1, 2, 3`,
+  );
+  for (const r of rows) {
+    const s = sums.get(r.budget_id);
+    if (!s) continue;
+    const amount = BigInt(r.amount);
+    if (r.type === 'budget_available') s.available += amount;
+    else if (r.type === 'contributor_owed') s.owed += amount;
+    else if (r.type === 'contributor_in_transit') s.inTransit += amount;
+    else if (r.type === 'contributor_paid' && r.component === 'expenses') s.expensesPaid += amount;
+    else if (r.type === 'contributor_paid') s.paid += amount;
+  }
+  return sums;
+}
+
+/**
+ * The work and money of a report's filter (one budget, or a project's budgets in one currency):
+ * spend by activity, by contributor kind and by month, and a line per contributor (and kind)
+ * under a pseudonym, with the earnings and expenses paid. In a range (see PERIOD_BASIS) a
+ * contributor with nothing in it has no line, so `contributors` counts the people of each kind
+ * with work or money in the period; a line per person and kind keeps that count exact across a
+ * project's budgets (one person on two budgets is one line).
+ */
+async function spendOf(db: Db, organisationId: string, filter: ReportFilter, pseudonym: (contributorId: string) => string) {
   const scope = workScope(organisationId, filter);
+  const ranged = filter.from !== undefined || filter.to !== undefined;
 
   const byActivity = await queryRows<{ activity: string; minutes: string; earned: string; in_kind: string; declined: string }>(
     db,
@@ -435,6 +545,9 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
       paid: n(l.paid),
       expensesPaid: n(l.expenses_paid),
     }))
+    // linesByKind reads work of every date (to know the kinds money paid in the range paid), so
+    // in a range someone whose work and money all fall outside it has a line of noughts.
+    .filter((l) => !ranged || l.minutes !== 0 || l.earned !== 0 || l.expenses !== 0 || l.inKindValue !== 0 || l.declinedValue !== 0 || l.paid !== 0 || l.expensesPaid !== 0)
     .sort((a, b) => a.pseudonym.localeCompare(b.pseudonym) || kindOrder(a.kind) - kindOrder(b.kind));
   const sum = (of: typeof contributorLines, field: 'minutes' | 'earned' | 'expenses' | 'inKindValue' | 'declinedValue' | 'paid' | 'expensesPaid') =>
     toSafeNumber(of.reduce((s, l) => s + BigInt(l[field]), 0n));
@@ -454,17 +567,11 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
   });
   const livedEarned = BigInt(byKind.filter((k) => isLivedExperience(k.kind)).reduce((s, k) => s + k.earned, 0));
   const totalEarned = BigInt(byKind.reduce((s, k) => s + k.earned, 0));
-  const view = toBudgetResponse(budget, figures);
   return {
-    budget: view,
-    committed: figures.committed,
-    // Every paid posting of the budget is on exactly one line, so these are the ledger's own
-    // totals of its paid accounts, earnings and expenses apart (together figures.paid).
+    // Every paid posting in the filter (and range) is on exactly one line, so these are the
+    // ledger's own totals of its paid accounts, earnings and expenses apart.
     paid: sum(contributorLines, 'paid'),
     expensesPaid: sum(contributorLines, 'expensesPaid'),
-    inTransit: figures.inTransit,
-    owed: figures.owed,
-    available: figures.available,
     livedExperienceShareOfMoney: share(livedEarned, totalEarned),
     byActivity: byActivity.map((a) => ({
       activity: a.activity,
@@ -485,7 +592,136 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
     contributors: contributorLines,
   };
 }
-export type GrantReport = Awaited<ReturnType<typeof grantReport>>;
+type Spend = Awaited<ReturnType<typeof spendOf>>;
+
+export interface GrantReport {
+  /** Only in a period report (from or to given). */
+  period?: PeriodView;
+  budget: BudgetResponse;
+  committed: number;
+  paid: number;
+  expensesPaid: number;
+  inTransit: number;
+  owed: number;
+  available: number;
+  /** Only in a period report: the budget's position at the period's end, paid to date included. */
+  position?: BudgetPosition;
+  livedExperienceShareOfMoney: number;
+  byActivity: Spend['byActivity'];
+  byKind: Spend['byKind'];
+  byMonth: Spend['byMonth'];
+  contributors: Spend['contributors'];
+}
+
+/**
+ * The grant report of one budget: its figures from the ledger; spend by activity, by
+ * contributor kind and by month; and a line per contributor (and kind) under a pseudonym.
+ * Everything by kind uses the kind recorded on the work (and, for money paid, on the work it
+ * paid: see paidByKindCtes), so a report given to a funder is never rewritten by a later change
+ * of a contributor's kind; a contributor whose kind changed has a line for each kind. `paid` is
+ * always earnings paid and `expensesPaid` the expenses repaid beside it, so `committed` is
+ * `owed + inTransit + paid + expensesPaid` (owed and in transit hold both).
+ *
+ * With a period (from, to or both) the report is the period's (see PERIOD_BASIS): the work and
+ * money in it, and the budget's position at its end. Its amounts that are balances (the
+ * budget's figures, committed, owed, in transit, available) are as at the end of `to`; those
+ * that are movements (paid, expensesPaid, and every line) are the period's; `position` has the
+ * balances with paid to date beside them, for which `committed` is again the sum.
+ * Errors: not_found (the budget, including another organisation's).
+ */
+export async function grantReport(db: Db, organisationId: string, budgetId: string, period: ReportPeriod = {}): Promise<GrantReport> {
+  const budget = await getBudgetRow(db, organisationId, budgetId);
+  const pseudonym = await pseudonymiser(db, organisationId);
+  const spend = await spendOf(db, organisationId, { budgetId, currency: budget.currency, ...period }, pseudonym);
+  const { byActivity, byKind, byMonth, contributors, livedExperienceShareOfMoney } = spend;
+  if (period.from === undefined && period.to === undefined) {
+    const figures = await budgetFigures(db, organisationId, budget);
+    return {
+      budget: toBudgetResponse(budget, figures),
+      committed: figures.committed,
+      paid: spend.paid,
+      expensesPaid: spend.expensesPaid,
+      inTransit: figures.inTransit,
+      owed: figures.owed,
+      available: figures.available,
+      livedExperienceShareOfMoney,
+      byActivity,
+      byKind,
+      byMonth,
+      contributors,
+    };
+  }
+  const asAt = period.to ?? null;
+  const position = toPosition(asAt, (await budgetSums(db, organisationId, [budget], asAt)).get(budget.id)!);
+  return {
+    period: periodView(period),
+    budget: toBudgetResponse(budget, positionFigures(budget, position)),
+    committed: position.committed,
+    paid: spend.paid,
+    expensesPaid: spend.expensesPaid,
+    inTransit: position.inTransit,
+    owed: position.owed,
+    available: position.available,
+    position,
+    livedExperienceShareOfMoney,
+    byActivity,
+    byKind,
+    byMonth,
+    contributors,
+  };
+}
+
+/**
+ * The grant report across all of a project's budgets, for a period or for all time (see
+ * PERIOD_BASIS). Budgets may be in different currencies, and money in two currencies is never
+ * added up, so the report has a part per currency (in code order), each the budget report's
+ * figures for the project's budgets in that currency: every budget's position at the period's
+ * end, their sums, and the work and money of the period with a line per contributor and kind
+ * across those budgets (one person working on two budgets is one contributor). A project with
+ * no budgets has no parts. Errors: not_found (the project, including another organisation's).
+ */
+export async function projectReport(db: Db, organisationId: string, projectId: string, period: ReportPeriod = {}) {
+  const project = await getProject(db, organisationId, projectId);
+  const budgetRows = await db
+    .select()
+    .from(budgets)
+    .where(and(eq(budgets.organisationId, organisationId), eq(budgets.projectId, project.id)))
+    .orderBy(asc(budgets.currency), asc(budgets.name), asc(budgets.id));
+  const pseudonym = await pseudonymiser(db, organisationId);
+  const asAt = period.to ?? null;
+  const sums = await budgetSums(db, organisationId, budgetRows, asAt);
+  const currencies = [...new Set(budgetRows.map((b) => b.currency))];
+  const parts = [];
+  for (const currency of currencies) {
+    const inCurrency = budgetRows.filter((b) => b.currency === currency);
+    const total = noSums();
+    const budgetViews = inCurrency.map((b) => {
+      const s = sums.get(b.id)!;
+      for (const k of Object.keys(total) as (keyof PositionSums)[]) total[k] += s[k];
+      return toBudgetResponse(b, positionFigures(b, toPosition(asAt, s)));
+    });
+    const position = toPosition(asAt, total);
+    const spend = await spendOf(db, organisationId, { projectId: project.id, currency, ...period }, pseudonym);
+    parts.push({
+      currency,
+      budgets: budgetViews,
+      committed: position.committed,
+      paid: spend.paid,
+      expensesPaid: spend.expensesPaid,
+      inTransit: position.inTransit,
+      owed: position.owed,
+      available: position.available,
+      position,
+      livedExperienceShareOfMoney: spend.livedExperienceShareOfMoney,
+      byActivity: spend.byActivity,
+      byKind: spend.byKind,
+      byMonth: spend.byMonth,
+      contributors: spend.contributors,
+    });
+  }
+  return { project: { id: project.id, name: project.name }, period: periodView(period), currencies: parts };
+}
+export type ProjectReport = Awaited<ReturnType<typeof projectReport>>;
 
 const AGE_BUCKETS = [
   { bucket: '0-14', min: 0, max: 14 },
