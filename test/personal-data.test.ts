@@ -218,6 +218,15 @@ t.test('erasure keeps ledger, reports and pseudonym byte for byte, and leaves th
   // Erasing again answers the same; the record can no longer change.
   t.match(json(await call(t, 'POST', `/v1/contributors/${w.robin.id}/erase`, w.admin)), { erased: true, name: 'Erased contributor' });
   t.equal(json(await call(t, 'PATCH', `/v1/contributors/${w.robin.id}`, w.admin, { name: 'Someone' }, 409)).code, 'invalid_state');
+  // Nothing new can be recorded for them, nor a log-in or Stripe account made.
+  const refusedFor = async (url: string, headers: Headers, payload: object) =>
+    t.equal(json(await call(t, 'POST', url, headers, payload, 409)).code, 'invalid_state', `${url} refused for an erased person`);
+  const work = { budgetId: w.budgetId, activity: 'meeting', date: '2026-03-10', minutes: 60 };
+  await refusedFor('/v1/time-entries', w.coordinator, { contributorId: w.robin.id, ...work });
+  await refusedFor('/v1/sessions', w.coordinator, { ...work, attendees: [w.sam.id, w.robin.id] });
+  await refusedFor('/v1/expenses', w.coordinator, { contributorId: w.robin.id, budgetId: w.budgetId, category: 'travel', amount: 100, date: '2026-03-10' });
+  await refusedFor('/v1/users', w.admin, { email: uniqueEmail('again'), name: 'Someone', role: 'participant', contributorId: w.robin.id });
+  t.equal(json(await call(t, 'GET', `/v1/time-entries?contributorId=${w.sam.id}`, w.coordinator)).data.length, 1, 'the session recorded nobody');
   // Sam, never erased, is untouched.
   t.match(json(await call(t, 'GET', `/v1/contributors/${w.sam.id}`, w.admin)), { name: 'Sam Other', erased: false });
 });

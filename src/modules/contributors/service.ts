@@ -105,6 +105,15 @@ export async function getContributorRow(db: Db, organisationId: string, contribu
   return row;
 }
 
+/**
+ * Refuses new work, payment set-up or a log-in for an erased contributor: nobody could say who
+ * the money was for. Errors: invalid_state.
+ */
+export function assertNotErased(row: Row): Row {
+  if (row.erasedAt) throw new AppError('invalid_state', "This contributor's personal data was erased: nothing new can be recorded for them.");
+  return row;
+}
+
 export async function listContributors(
   db: Db,
   organisationId: string,

@@ -6,7 +6,7 @@ import type { ExpenseCategory } from '../../domain/enums.js';
 import { newId } from '../../lib/ids.js';
 import { approveWork, assertInBudgetPeriod, insertWork, type WorkContext, type WorkKind } from '../approvable-work/lifecycle.js';
 import { getBudgetRow } from '../budgets/service.js';
-import { getContributorRow } from '../contributors/service.js';
+import { assertNotErased, getContributorRow } from '../contributors/service.js';
 import { toExpenseResponse, type ExpenseResponse, type ExpenseRow } from './views.js';
 
 /** Expenses in the approvable-work lifecycle: reimbursements, never earnings. */
@@ -35,7 +35,7 @@ export interface NewExpense {
  */
 export async function submitExpense(db: Db, organisationId: string, actor: Actor, input: NewExpense, now: Date = new Date()): Promise<ExpenseResponse> {
   return inTransaction(db, async (tx) => {
-    await getContributorRow(tx, organisationId, input.contributorId);
+    assertNotErased(await getContributorRow(tx, organisationId, input.contributorId));
     const budget = await getBudgetRow(tx, organisationId, input.budgetId);
     assertInBudgetPeriod(budget, input.date);
     return insertWork(tx, expenseWork, organisationId, actor, {

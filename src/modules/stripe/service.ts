@@ -7,7 +7,7 @@ import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import { systemActor, type Actor } from '../../domain/actor.js';
 import { newId } from '../../lib/ids.js';
-import { getContributorRow } from '../contributors/service.js';
+import { assertNotErased, getContributorRow } from '../contributors/service.js';
 import { contributorRecipients, queueNotification } from '../notifications/outbox.js';
 import { recordTransferReversed } from '../payouts/service.js';
 import { recordDestinationChange, reportedDestinationChange } from './payout-details.js';
@@ -41,7 +41,7 @@ export async function startStripeOnboarding(
   now: Date,
   requestedBy: OnboardingRequester = 'staff',
 ) {
-  const contributor = await getContributorRow(db, organisationId, contributorId);
+  const contributor = assertNotErased(await getContributorRow(db, organisationId, contributorId));
   if (contributor.paymentMethod !== 'stripe') {
     throw new AppError(
       'invalid_state',

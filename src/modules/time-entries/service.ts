@@ -15,7 +15,7 @@ import { newId } from '../../lib/ids.js';
 import { approveWork, assertInBudgetPeriod, insertWork, type WorkContext, type WorkKind } from '../approvable-work/lifecycle.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
-import { getContributorRow, type ContributorRow } from '../contributors/service.js';
+import { assertNotErased, getContributorRow, type ContributorRow } from '../contributors/service.js';
 import { toContributorResponse } from '../contributors/views.js';
 import { contributorRecipients, queueNotification } from '../notifications/outbox.js';
 import { loadVersions } from '../rate-cards/service.js';
@@ -202,7 +202,7 @@ async function insertEntry(
  */
 export async function submitTimeEntry(db: Db, organisationId: string, actor: Actor, input: NewTimeEntry, now: Date): Promise<TimeEntryResponse> {
   return inTransaction(db, async (tx) => {
-    const contributor = await getContributorRow(tx, organisationId, input.contributorId, true);
+    const contributor = assertNotErased(await getContributorRow(tx, organisationId, input.contributorId, true));
     const budget = await getBudgetRow(tx, organisationId, input.budgetId);
     return insertEntry(tx, organisationId, actor, contributor, budget, input, null, now);
   });
@@ -235,7 +235,7 @@ export async function recordSession(db: Db, organisationId: string, actor: Actor
     });
     const entries: TimeEntryResponse[] = [];
     for (const contributorId of input.attendees) {
-      const contributor = await getContributorRow(tx, organisationId, contributorId, true);
+      const contributor = assertNotErased(await getContributorRow(tx, organisationId, contributorId, true));
       entries.push(
         await insertEntry(tx, organisationId, actor, contributor, budget, { ...input, contributorId, note: input.note }, id, now),
       );

@@ -60,11 +60,12 @@ export async function createUser(
       if (input.contributorId) {
         const [contributor] = isUuid(input.contributorId)
           ? await tx
-              .select({ id: contributors.id })
+              .select({ id: contributors.id, erasedAt: contributors.erasedAt })
               .from(contributors)
               .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, input.contributorId)))
           : [];
         if (!contributor) throw notFound('The contributor');
+        if (contributor.erasedAt) throw new AppError('invalid_state', "This contributor's personal data was erased: they cannot be given a log-in.");
       }
       const [row] = await tx
         .insert(users)
