@@ -13,7 +13,7 @@ export interface AuditChange {
 
 /**
  * Records a change of state. Call it with the transaction that makes the change, so the event
- * and the change commit or roll back together (DESIGN.md invariant 8).
+ * and the change commit or roll back together (docs/design.md, invariant 8).
  */
 export async function recordAudit(tx: Db, organisationId: string, actor: Actor, change: AuditChange): Promise<void> {
   await tx.insert(auditEvents).values({

@@ -58,7 +58,7 @@ async function updatePreferences(tx: Db, organisationId: string, userId: string,
   return after;
 }
 
-/** GET /v1/notifications and /v1/me/notification-preferences (see API.md, Notifications). */
+/** GET /v1/notifications and /v1/me/notification-preferences (see docs/api-guide.md, "Email"). */
 export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/notifications',

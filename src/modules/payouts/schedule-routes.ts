@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { deletePayoutSchedule, getPayoutSchedule, setPayoutSchedule } from './schedule.js';
 import { payoutScheduleBody, payoutScheduleResponse } from './schedule-views.js';
 
-/** PUT, GET and DELETE /v1/payout-schedule (see API.md, Payouts). */
+/** PUT, GET and DELETE /v1/payout-schedule (see docs/api-guide.md, "Paying on time"). */
 export const payoutScheduleRoutes: FastifyPluginAsyncZod = async (app) => {
   app.put(
     '/v1/payout-schedule',

@@ -22,7 +22,7 @@ import type { PayoutRunResponse } from './views.js';
 type ScheduleRow = typeof payoutSchedules.$inferSelect;
 
 /**
- * The creator recorded on a scheduled run. API.md promises creator `system`, and `created_by`
+ * The creator recorded on a scheduled run. docs/api-guide.md promises `system`, and `created_by`
  * is what the API shows as `createdBy`; it is no person's id, so the four-eyes rule (approver ≠
  * creator) lets any one finance user approve the run.
  */
