@@ -1,5 +1,5 @@
 /**
- * The command line (API.md, "Set-up, start, CLI"), run as a user runs it: `npx tsx src/cli.ts`
+ * The command line (docs/operations.md, "The command line"), run as a user runs it: `npx tsx src/cli.ts`
  * in a child process, against a fresh PGlite directory (and PostgreSQL when TEST_DATABASE_URL
  * is set); and the configuration it parses (src/config.ts), unit-tested directly.
  */

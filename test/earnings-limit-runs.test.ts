@@ -1,6 +1,6 @@
 /**
- * Earnings limits applied when money is paid (DESIGN.md "Money counts when it is received";
- * API.md "Payouts"): the worked example from the issue through the HTTP API, a decliner's
+ * Earnings limits applied when money is paid (docs/design.md "Money counts when it is received";
+ * docs/api-guide.md "Money and dates"): the worked example from the issue through the HTTP API, a decliner's
  * expenses, UK-date edges, and a model-based property through the services.
  */
 import fc from 'fast-check';

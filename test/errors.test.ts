@@ -52,7 +52,7 @@ t.test('an unknown body field is 400 validation_failed naming the field', async 
   });
   const body = assertProblem(t, res, 400, 'validation_failed');
   t.ok(Array.isArray(body.errors), res.body);
-  // API.md: "400 validation_failed with the failing fields": the field is `nickname`, not the body.
+  // docs/api-guide.md: validation_failed names the failing fields in `errors`: the field is `nickname`, not the body.
   t.ok(
     body.errors?.some((e: { field: string }) => e.field === 'body.nickname'),
     `errors[].field names body.nickname: ${JSON.stringify(body.errors)}`,
@@ -91,7 +91,7 @@ t.test('an unknown route is 404 not_found, with or without a token', async (t) =
 });
 
 t.test('errors the router raises itself are problem+json too', async (t) => {
-  // API.md: every error is application/problem+json. These never reach a route handler.
+  // docs/api-guide.md: every error is application/problem+json. These never reach a route handler.
   const org = await createTestOrg(app);
   const headers = await org.as('admin');
   for (const url of ['/v1/users/%E0%A4%A', `/v1/users/${'a'.repeat(150)}`]) {

@@ -1,5 +1,5 @@
 /**
- * Racing requests (DESIGN.md invariant 10). On PGlite the requests serialise; on PostgreSQL
+ * Racing requests (docs/design.md, invariant 10). On PGlite the requests serialise; on PostgreSQL
  * (TEST_DATABASE_URL) they truly race over the pool, and only the row locks taken in
  * lockAccounts and on the rate card keep the results right. The same assertions hold for both.
  */

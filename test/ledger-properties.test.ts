@@ -1,5 +1,5 @@
 /**
- * Model-based random tests of the ledger (DESIGN.md "The ledger", invariants 1, 3, 4, 5 and 7),
+ * Model-based random tests of the ledger (docs/design.md "The ledger", invariants 1, 3, 4, 5 and 7),
  * run against the real database through the service layer.
  *
  * fast-check generates sequences of operations — create a budget, adjust it, approve money to a

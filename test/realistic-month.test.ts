@@ -14,7 +14,7 @@ const at = (iso: string) => {
  * ESA permitted work (weekly limit, block), one on Universal Credit (monthly limit from the 10th,
  * split), a carer who declines payment, a professional valued in kind, travel and childcare
  * expenses, a reversal, and payout runs on 5 June, 22 June, 1 July and 10 July. Money counts when
- * it is paid (DESIGN.md): approving work only forecasts, each run pays what fits the limit period
+ * it is paid (docs/design.md): approving work only forecasts, each run pays what fits the limit period
  * of its payment date, and what does not fit stays owed for a later period's run. At the end
  * every balance must add up to the ledger.
  */

@@ -1,7 +1,7 @@
 /**
- * Reports keep history as it happened and count money as it is received (DESIGN.md "What
- * happened stays as it happened", "Money counts when it is received"; API.md "Ledger, reports,
- * audit"), through the HTTP API: a change of a contributor's kind rewrites no report already
+ * Reports keep history as it happened and count money as it is received (docs/design.md "History
+ * is kept as it happened", "Money counts when it is received"; docs/api-guide.md "Reports: limits and
+ * CSV"), through the HTTP API: a change of a contributor's kind rewrites no report already
  * given, `paid` is earnings and never expenses, money in an unfinished payout item is still
  * waiting in the time-to-pay ageing, and days are counted between UK dates.
  */

@@ -31,7 +31,7 @@ type RouteKey = `${'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} /v1/${string}`;
 
 /**
  * Who may call each route, keyed by `METHOD /path` as the OpenAPI document spells it. A route
- * the app serves that has no entry here fails the suite: add it, with the roles API.md gives.
+ * the app serves that has no entry here fails the suite: add it, with the roles docs/api-guide.md gives.
  * `'public'` is allowed only for the routes in PUBLIC_ROUTES.
  */
 const access: Record<RouteKey, readonly Role[] | 'public'> = {
@@ -125,7 +125,7 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   'GET /v1/audit-events': ['admin', 'finance'],
 };
 
-/** The only routes that take no bearer token (API.md). */
+/** The only routes that take no bearer token (docs/api-guide.md, "Authentication"). */
 const PUBLIC_ROUTES: readonly string[] = [
   'POST /v1/auth/token',
   'POST /v1/auth/accept-invite',
@@ -439,7 +439,7 @@ t.test('the route table is complete', async (t) => {
   t.ok(keys.includes('GET /v1/me'), `the OpenAPI document lists the /v1 routes: ${keys.join(', ')}`);
 
   const missing = keys.filter((key) => !(key in access));
-  t.same(missing, [], `Add these routes to \`access\` in test/security.test.ts, with the roles API.md gives them: ${missing.join(', ')}`);
+  t.same(missing, [], `Add these routes to \`access\` in test/security.test.ts, with the roles docs/api-guide.md gives them: ${missing.join(', ')}`);
 
   const stale = Object.keys(access).filter((key) => !keys.includes(key as RouteKey));
   t.same(stale, [], `These entries of \`access\` name routes the app does not serve (renamed or removed?): ${stale.join(', ')}`);
@@ -447,7 +447,7 @@ t.test('the route table is complete', async (t) => {
   const wronglyPublic = Object.entries(access)
     .filter(([key, rule]) => rule === 'public' && !PUBLIC_ROUTES.includes(key))
     .map(([key]) => key);
-  t.same(wronglyPublic, [], 'Only the routes API.md names may be public');
+  t.same(wronglyPublic, [], 'Only the routes docs/api-guide.md names may be public');
 
   const needFixture = documented.filter((r) => r.pathParams.length > 0 && !fixtures[r.key]).map((r) => r.key);
   t.same(needFixture, [], `Add these parameterised routes to \`fixtures\` in test/security.test.ts: ${needFixture.join(', ')}`);
@@ -549,7 +549,7 @@ for (const route of documented) {
 
     if (route.pathParams.length > 0 && rule.includes('participant')) {
       t.test("refuses a participant another contributor's record", async (t) => {
-        // API.md: a participant reaches only their own contributor. The fixture's record belongs
+        // docs/api-guide.md: a participant reaches only their own contributor. The fixture's record belongs
         // to another contributor of the same organisation.
         const fixture = fixtures[route.key];
         if (!fixture) return;

@@ -1,5 +1,5 @@
 /**
- * Statements count money when it is received (DESIGN.md): totals per UK tax year and per
+ * Statements count money when it is received (docs/design.md): totals per UK tax year and per
  * earnings-limit period by the Europe/London date each payout item was paid, each period the
  * range touches totalled whole; and the per-tax-year PDF letter for a benefits office or HMRC.
  * Everything goes through the HTTP API, with the app's clock moved between steps.

@@ -1,5 +1,5 @@
 /**
- * Users, invites and API tokens (API.md, "Auth and users"): the happy paths, the errors, the
+ * Users, invites and API tokens (docs/api-guide.md, "Authentication"): the happy paths, the errors, the
  * audit trail they leave, and login rate limiting. Missing, bad and forged tokens on every
  * route are in test/security.test.ts.
  */
@@ -93,7 +93,7 @@ t.test("a user cannot be linked to another organisation's contributor", async (t
   const [org, other] = await Promise.all([createTestOrg(app), createTestOrg(app)]);
   const theirs = await createContributor(other.organisationId);
   const res = await postAs(org, '/v1/users', { email: uniqueEmail(), name: 'Pat', role: 'participant', contributorId: theirs });
-  // API.md: another organisation's id is 404.
+  // docs/api-guide.md, Roles: another organisation's id is 404.
   assertProblem(t, res, 404, 'not_found');
 });
 

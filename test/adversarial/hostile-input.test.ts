@@ -631,7 +631,7 @@ t.test('the write detector sees an insert and an update in place', async (t) => 
 
 t.test('an id past the schema\'s 100 characters is refused with a documented status and code', async (t) => {
   // The router refuses an over-long path parameter before the schema sees it; its answer must
-  // still be one of the documented pairs (API.md: a request that fails its schema is 400
+  // still be one of the documented pairs (docs/api-guide.md: a request that fails its schema is 400
   // validation_failed; the security suite takes 404 for a malformed id).
   const res = await app.inject({ method: 'GET', url: `/v1/contributors/${'x'.repeat(101)}`, headers: world.headers.admin });
   t.ok([400, 404].includes(res.statusCode), `400 or 404, not ${res.statusCode}: ${clip(res.body)}`);
@@ -639,7 +639,7 @@ t.test('an id past the schema\'s 100 characters is refused with a documented sta
 });
 
 t.test("another organisation's ids, and ids that are not ids, in a body are not found", async (t) => {
-  // API.md: "Another organisation's id: 404" (DESIGN.md invariant 9), for ids in bodies too;
+  // docs/api-guide.md: another organisation's id is 404 (docs/design.md, invariant 9), for ids in bodies too;
   // a malformed id is not found either (or fails validation), never a 5xx.
   const w = world;
   const o = other;

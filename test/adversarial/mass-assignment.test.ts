@@ -15,7 +15,7 @@
  * 3. No response — every GET route as every role it admits, and every response collected
  *    above — carries internal keys (organisation ids, password, token and invite hashes, the
  *    pseudonym key) or any stored hash or secret as a value. GET /v1/me is the one place that
- *    names the organisation (API.md: `{ userId, organisationId, role, contributorId }`).
+ *    names the organisation (docs/api-guide.md: `{ userId, organisationId, role, contributorId }`).
  */
 import { randomUUID } from 'node:crypto';
 import { inArray } from 'drizzle-orm';

@@ -1,5 +1,5 @@
 /**
- * /metrics shows every route's request counts and timings: not for the public (API.md: behind
+ * /metrics shows every route's request counts and timings: not for the public (docs/operations.md: behind
  * METRICS_TOKEN, and off without it). Found in review: /metrics answered anyone.
  */
 import t from 'tap';

@@ -56,7 +56,7 @@ t.test('the same entry approved by 30 racing requests is approved once', async (
 });
 
 /**
- * Earnings limits apply when money is paid (DESIGN.md "Money counts when it is received"), so
+ * Earnings limits apply when money is paid (docs/design.md "Money counts when it is received"), so
  * the race that can break one is two payout runs for the same contributor approved at once in
  * the same period: each was drafted to fit the period alone, together they would not. Approval
  * checks the limit again, and at most one of the two may pass it; the other is refused with 409

@@ -2,7 +2,7 @@
  * Reports are the heaviest reads. Found in review: one reporter token in a loop could hold the
  * connection pool, and a range of centuries made the totals walk every period in it. Reports
  * are rate-limited per token (429 rate_limited with Retry-After) and ranges are at most ten
- * years (400 validation_failed), as API.md says.
+ * years (400 validation_failed), as docs/api-guide.md says ("Reports: limits and CSV").
  */
 import t from 'tap';
 import { appForThisFile, createTestOrg, json } from '../helpers/app.js';

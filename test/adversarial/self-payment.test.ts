@@ -1,5 +1,5 @@
 /**
- * Approval rules count people: nobody approves a payout run that pays them (API.md, Payouts:
+ * Approval rules count people: nobody approves a payout run that pays them (docs/api-guide.md, Roles:
  * 403 self_approval_forbidden). Found in review: a finance user linked to a contributor could
  * approve a run that paid that contributor.
  */

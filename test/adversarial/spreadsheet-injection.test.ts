@@ -1,6 +1,6 @@
 /**
  * A grant report's CSV is opened in spreadsheets: text that starts with =, +, -, @, a tab or a
- * carriage return would run as a formula there (API.md, Reports: such a cell is prefixed with
+ * carriage return would run as a formula there (docs/api-guide.md, Reports: such a cell is prefixed with
  * a quote; numbers stay numbers). Found in review: a budget named `=1+2` reached the CSV as is.
  */
 import t from 'tap';

@@ -10,7 +10,7 @@ export interface InvariantReport {
 }
 
 /**
- * The ledger's invariants (DESIGN.md 1, 3, 4, 5) for one organisation, straight from SQL:
+ * The ledger's invariants (docs/design.md, 1, 3, 4, 5) for one organisation, straight from SQL:
  * every transaction balances per currency, the trial balance is zero, each cached balance is
  * the sum of its postings, and no account that may not go negative is below zero.
  */

@@ -74,6 +74,14 @@ interface Schedule {
   nextRunAt?: string;
 }
 
+/** The report page's reporting period as API query parameters (`from=...&to=...`), or '' for all time. */
+function periodQuery(query: Form): string {
+  const params = new URLSearchParams();
+  if (query.from) params.set('from', query.from);
+  if (query.to) params.set('to', query.to);
+  return params.toString();
+}
+
 /** How far back the page looks: failed payments still worth acting on, and recent waits. */
 const FAILED_DAYS = 30;
 const WAIT_DAYS = 90;
@@ -297,9 +305,19 @@ export async function financePages(app: FastifyInstance) {
     return reply.redirect(`/finance/runs/${runId}?done=paid`, 303);
   });
 
+  // The grant report, of a budget or of its whole project, for all time or a reporting period.
   app.get<{ Querystring: Form }>('/finance/report.csv', async (request, reply) => {
     if (!(await requireRole(request, reply, 'finance'))) return reply;
-    const csv = await request.api.download(`/v1/reports/budgets/${encodeURIComponent(request.query.budgetId ?? '')}?format=csv`, 'text/csv');
+    const period = periodQuery(request.query);
+    const csv = await request.api.download(`/v1/reports/budgets/${encodeURIComponent(request.query.budgetId ?? '')}?format=csv${period && `&${period}`}`, 'text/csv');
+    if (csv.disposition) reply.header('content-disposition', csv.disposition);
+    return reply.type(csv.contentType).header('cache-control', 'no-store').send(csv.body);
+  });
+
+  app.get<{ Querystring: Form }>('/finance/project-report.csv', async (request, reply) => {
+    if (!(await requireRole(request, reply, 'finance'))) return reply;
+    const period = periodQuery(request.query);
+    const csv = await request.api.download(`/v1/reports/projects/${encodeURIComponent(request.query.projectId ?? '')}?format=csv${period && `&${period}`}`, 'text/csv');
     if (csv.disposition) reply.header('content-disposition', csv.disposition);
     return reply.type(csv.contentType).header('cache-control', 'no-store').send(csv.body);
   });
@@ -308,12 +326,32 @@ export async function financePages(app: FastifyInstance) {
     if (!(await requireRole(request, reply, 'finance'))) return reply;
     const budgets = await request.api.all<Budget>('/v1/budgets');
     const budgetId = request.query.budgetId || budgets[0]?.id;
-    if (!budgetId) return reply.page('finance/report.njk', { title: 'Grant report', budgets });
-    const report = await request.api.get<{ budget: Budget; byMonth: MonthLine[]; [k: string]: unknown }>(`/v1/reports/budgets/${encodeURIComponent(budgetId)}`);
+    const form = { from: request.query.from ?? '', to: request.query.to ?? '' };
+    if (!budgetId) return reply.page('finance/report.njk', { title: 'Grant report', budgets, form });
+    const period = periodQuery(request.query);
+    const result = await request.api.call<{ budget: Budget; byMonth: MonthLine[]; period?: { from: string | null; to: string | null }; [k: string]: unknown }>(
+      'GET',
+      `/v1/reports/budgets/${encodeURIComponent(budgetId)}${period && `?${period}`}`,
+    );
+    if (!result.ok && result.status === 400) {
+      // A date the API refuses (not a date, or `to` before `from`): said beside the field.
+      const errors: Record<string, string> = {};
+      for (const e of result.problem.errors ?? []) {
+        const field = e.field.replace(/^querystring\./, '');
+        if (field === 'from' || field === 'to') errors[field] ??= `${field === 'from' ? 'The first day' : 'The last day'} ${e.message.replace(/\bfrom\b/, 'the first day')}`;
+      }
+      if (!Object.keys(errors).length) errors.from = result.problem.detail;
+      const errorList = Object.entries(errors).map(([field, text]) => ({ text, href: `#${field}` }));
+      return reply.code(400).page('finance/report.njk', { title: 'Grant report', budgets, budgetId, form, errors, errorList });
+    }
+    if (!result.ok) throw new PageError(result.problem);
+    const report = result.data;
     return reply.page('finance/report.njk', {
       title: `Grant report: ${report.budget.name}`,
       budgets,
       budgetId,
+      form,
+      period: period && `&${period}`,
       report,
       chart: splitChart(report.byMonth),
     });
