@@ -52,7 +52,7 @@ t.test('an unknown body field is 400 validation_failed naming the field', async 
   });
   const body = assertProblem(t, res, 400, 'validation_failed');
   t.ok(Array.isArray(body.errors), res.body);
-  // docs/api-guide.md: validation_failed names the failing fields in `errors`: the field is `nickname`, not the body.
+  // docs/api-guide.md: validation_failed names the failing fields: the field is `nickname`, not the body.
   t.ok(
     body.errors?.some((e: { field: string }) => e.field === 'body.nickname'),
     `errors[].field names body.nickname: ${JSON.stringify(body.errors)}`,

@@ -1,5 +1,5 @@
 /**
- * The Idempotency-Key layer (docs/api-guide.md, "Retrying safely"): a retried POST returns the first response
+ * The Idempotency-Key layer (docs/api-guide.md): a retried POST returns the first response
  * with `Idempotent-Replayed: true` and has no second effect; a reused key with another body is
  * 422; keys are per organisation; concurrent retries produce exactly one effect.
  */
@@ -137,7 +137,7 @@ t.test('keys are kept at least 24 hours', async (t) => {
 });
 
 t.test('an API token issued with an Idempotency-Key is not stored in clear', async (t) => {
-  // docs/api-guide.md: an API token is "shown once and stored only as a hash". The stored idempotent response must not
+  // docs/api-guide.md: API tokens are shown once and stored as a hash. The stored idempotent response must not
   // become a second, plain-text copy of a live credential.
   const org = await createTestOrg(app);
   const key = newKey();

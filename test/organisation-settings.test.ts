@@ -1,5 +1,5 @@
 /**
- * The organisation's settings (docs/api-guide.md, "Organisation settings": `GET` and `PATCH /v1/organisation`):
+ * The organisation's settings (docs/api-guide.md: `GET` and `PATCH /v1/organisation`):
  * defaults when nothing was set, a change that keeps the other settings, validation, roles,
  * tenancy and the audit trail.
  */

@@ -639,7 +639,7 @@ t.test('an id past the schema\'s 100 characters is refused with a documented sta
 });
 
 t.test("another organisation's ids, and ids that are not ids, in a body are not found", async (t) => {
-  // docs/api-guide.md: another organisation's id is 404 (docs/design.md, invariant 9), for ids in bodies too;
+  // docs/api-guide.md: another organisation's id is 404 (docs/design.md invariant 9), in bodies too;
   // a malformed id is not found either (or fails validation), never a 5xx.
   const w = world;
   const o = other;
