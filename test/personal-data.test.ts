@@ -1,5 +1,5 @@
 /**
- * Personal data (issue #18; API.md "Contributors"): erasure keeps the books whole and leaves no
+ * Personal data (issue #18; docs/personal-data.md): erasure keeps the books whole and leaves no
  * readable copy anywhere in the database, subject access exports everything held, duplicate
  * people are caught, and the retention list names who is past the retention period.
  */

@@ -1,6 +1,6 @@
 /**
- * Where personal data goes (#18, item 5). API.md: a reporter sees "reports only; never names,
- * emails or payment details (contributors appear as stable pseudonyms)".
+ * Where personal data goes (#18, item 5). docs/personal-data.md: a reporter sees reports only, never names,
+ * emails or payment details (contributors appear as stable pseudonyms).
  *
  * An organisation whose contributors have names, emails and Stripe accounts nothing else could
  * contain is paid in every way a payout can end (paid by Stripe, refused by Stripe with a message
@@ -444,7 +444,7 @@ t.test("the reports show pseudonyms only, to coordinator and finance too", async
   ] as const) {
     const { seen, reached } = await walkGets({ label: role, headers: () => headers }, reports);
     t.same(reached.map((r) => r.key).sort(), routes.filter(reports).map((r) => r.key).sort(), `${role} reads every report`);
-    // API.md gives staff one list of names: the time-to-pay report's people owed past the target,
+    // Staff get one list of names (docs/api-guide.md, Roles): the time-to-pay report's people owed past the target,
     // for finance to act on. Everything else is pseudonyms.
     const withoutActionList = seen.map((s) => {
       if (s.route.path !== '/v1/reports/time-to-pay' || s.res.statusCode !== 200) return s;
