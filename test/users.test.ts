@@ -261,7 +261,8 @@ t.test('user, invite and API token changes are audited, without secrets', async 
 
   const userEvents = await auditFor(org.organisationId, user.id);
   t.same(userEvents.map((e) => e.action), ['user.created', 'user.invite_accepted']);
-  t.match(userEvents[0], { entityType: 'user', actorType: 'user', after: { email: user.email, role: 'finance' } });
+  t.match(userEvents[0], { entityType: 'user', actorType: 'user', after: { id: user.id, role: 'finance' } });
+  t.notOk(JSON.stringify(userEvents).includes(user.email), 'the audit keeps ids, not emails');
   t.type(userEvents[0]?.actorId, 'string', 'the admin who added the user');
   t.not(userEvents[0]?.actorId, user.id);
   t.match(userEvents[1], { entityType: 'user', actorType: 'user', actorId: user.id });
