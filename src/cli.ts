@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { inspect, parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigError, loadConfig } from './config.js';
 import { DatabaseInUseError } from './db/client.js';
@@ -8,6 +8,7 @@ import { createStripeClient, createStripeGate } from './lib/stripe.js';
 import { reconcileStripe } from './modules/payouts/reconcile.js';
 import { createOrganisation } from './modules/organisations/service.js';
 import { openConfiguredDatabase } from './runtime.js';
+import { withoutEmails } from './modules/auth/log-redaction.js';
 import { londonDate } from './domain/uk-time.js';
 import { contributorsPastRetention } from './modules/personal-data/retention.js';
 
@@ -126,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const database = await openConfiguredDatabase(config);
       try {
-        const demo = await loadDemo(database.db, new Date(), (line) => console.error(`demo: ${line}`));
+        const demo = await loadDemo(database.db, new Date(), (line) => console.error(withoutEmails(`demo: ${line}`)));
         console.log(`Demo organisation ${demo.organisationId} loaded.\n`);
         console.log(`Every user's password: ${demo.password}\n`);
         for (const login of demo.logins) console.log(`  ${login.role.padEnd(12)} ${login.email}`);
@@ -138,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     default:
-      console.error(`Unknown command: ${command}\n\n${usage}`);
+      console.error(withoutEmails(`Unknown command: ${command}\n\n${usage}`));
       return 2;
   }
 }
@@ -146,10 +147,13 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
-    if (error instanceof ConfigError || error instanceof DatabaseInUseError) console.error(error.message);
-    else if (error instanceof AppError) console.error(`${error.code}: ${error.detail}`);
-    else if (error instanceof Error && error.name === 'TypeError' && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) console.error(`${error.message}\n\n${usage}`);
-    else console.error(error);
+    // An error may quote what was typed or stored (an address pasted twice, a database error's
+    // detail): what is printed leaves email addresses out (modules/auth/log-redaction.ts).
+    const say = (text: string) => console.error(withoutEmails(text));
+    if (error instanceof ConfigError || error instanceof DatabaseInUseError) say(error.message);
+    else if (error instanceof AppError) say(`${error.code}: ${error.detail}`);
+    else if (error instanceof Error && error.name === 'TypeError' && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) say(`${error.message}\n\n${usage}`);
+    else say(inspect(error));
     process.exit(1);
   },
 );

@@ -7,6 +7,7 @@ import { queryRows, type Db } from '../../db/client.js';
 import { notifications, users } from '../../db/schema.js';
 import { insertJobsIn, QUEUES, type NotificationJob } from '../../jobs/queue.js';
 import { newId } from '../../lib/ids.js';
+import { withoutEmails } from '../auth/log-redaction.js';
 import { renderEmail } from './messages.js';
 import { wantsEmail } from './outbox.js';
 
@@ -78,10 +79,14 @@ function isPermanent(error: unknown): boolean {
   return typeof e.responseCode !== 'number' || (e.responseCode >= 500 && e.responseCode < 600);
 }
 
-/** A short, single-line reason for the record (no stack, no message body). */
+/**
+ * A short, single-line reason for the record and the log (no stack, no message body). Without
+ * the recipient's address: mail servers name it in their refusals ("550 <someone@…>: Recipient
+ * address rejected"), and neither the log nor the outbox's record is a place to keep it.
+ */
 function reasonOf(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/\s+/g, ' ').slice(0, 500);
+  return withoutEmails(message.replace(/\s+/g, ' ')).slice(0, 500);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -298,7 +303,8 @@ export function createNotificationSender(options: NotificationSenderOptions): No
       }
       // Free it at once for the retry (pg-boss's backoff decides when), keeping why it failed.
       await db.update(notifications).set({ claimedUntil: null, lastError: reason }).where(held(job, lease));
-      throw error;
+      // The job queue keeps the message of what is thrown: the reason, without the address.
+      throw new Error(reason, { cause: error });
     }
     await recordSent(job, lease);
     log.info({ notificationId: message.id, kind: message.kind }, 'email sent');
