@@ -501,3 +501,23 @@ t.test('bad periods, unknown ids and roles', async (t) => {
   // Project reports share the reports' per-token allowance (see test/adversarial/report-limits.test.ts).
   t.equal((await app.inject({ method: 'GET', url: `/v1/reports/projects/${projectId}`, headers: w.finance })).statusCode, 200);
 });
+
+t.test('the OpenAPI document: both reports in JSON and CSV, the period parameters, and their errors', async (t) => {
+  const doc = app.swagger() as any;
+  for (const [path, operationId] of [
+    ['/v1/reports/budgets/{id}', 'getBudgetReport'],
+    ['/v1/reports/projects/{id}', 'getProjectReport'],
+  ] as const) {
+    const op = doc.paths[path].get;
+    t.equal(op.operationId, operationId);
+    t.same(op.tags, ['reports']);
+    t.same(Object.keys(op.responses['200'].content).sort(), ['application/json', 'text/csv'], `${path} serves JSON and CSV`);
+    t.equal(op.responses['200'].content['text/csv'].schema.type, 'string');
+    t.same(op.parameters.filter((p: any) => p.in === 'query').map((p: any) => p.name).sort(), ['format', 'from', 'to']);
+    t.ok(op.parameters.find((p: any) => p.name === 'from').description, 'from is described');
+    t.match(op.responses['404'].description, /not_found/);
+    t.match(op.responses['400'].description, /validation_failed/);
+    t.match(op.responses['429'].description, /rate_limited/);
+    t.ok(op.responses['200'].content['application/json'].schema, 'the JSON has its schema');
+  }
+});

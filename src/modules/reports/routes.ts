@@ -4,8 +4,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { contributorKinds } from '../../domain/enums.js';
 import { londonDate } from '../../domain/uk-time.js';
-import { errors } from '../../lib/openapi.js';
-import { currency, id, idParams, isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
+import { errors, idParam, operations } from '../../lib/openapi.js';
+import { currency, id, isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
 import { budgetResponse } from '../budgets/views.js';
 import { getBudgetRow } from '../budgets/service.js';
 import {
@@ -20,15 +20,16 @@ import {
   type ProjectReport,
 } from './service.js';
 
-const readers = ['admin', 'finance', 'coordinator', 'reporter'] as const;
+/** Who reads reports: everyone but participants. A reporter is never shown a name (see each report). */
+const read = operations('reports').for(['admin', 'finance', 'coordinator', 'reporter']);
 
 const filterQuery = z
   .strictObject({
-    projectId: id.optional(),
-    budgetId: id.optional(),
-    from: isoDate.optional(),
-    to: isoDate.optional(),
-    currency: currency.optional(),
+    projectId: id.optional().describe("Only the work and money of this project's budgets."),
+    budgetId: id.optional().describe("Only this budget's; the report is then in the budget's currency."),
+    from: isoDate.optional().describe('The first day (inclusive, a Europe/London date): work by its date, money paid by the day it was paid.'),
+    to: isoDate.optional().describe('The last day (inclusive, a Europe/London date).'),
+    currency: currency.optional().describe("The report's currency when no `budgetId` is given (GBP if neither is)."),
   })
   .refine((q) => !q.from || !q.to || q.from <= q.to, { path: ['to'], message: 'must not be before from' })
   .refine((q) => !q.from || !q.to || withinMaxRange(q.from, q.to), { path: ['to'], message: `must be less than ${MAX_RANGE_YEARS} years after from` });
@@ -146,6 +147,21 @@ const projectReportView = z.object({
     .describe('A part per currency of the project\'s budgets (money in two currencies is never added up), in code order; none without budgets'),
 });
 
+const grantReportCsvBody = z
+  .string()
+  .describe(
+    'The grant report as one table (RFC 4180, a header row): section,name,kind,minutes,earned,expenses,in_kind_value,declined_value,paid,expenses_paid,amount. ' +
+      'Sections: budget, budget_committed, budget_in_transit, budget_available, activity, kind, month, contributor; a period report starts with ' +
+      'period_from, period_to and period_basis and adds position, position_committed, position_owed, position_in_transit and position_available.',
+  )
+  .meta({ examples: ['section,name,kind,minutes,earned,expenses,in_kind_value,declined_value,paid,expenses_paid,amount\nbudget,Panel (Funder G-1),,,,,,,6000,730,1000000\n'] });
+const projectReportCsvBody = z
+  .string()
+  .describe(
+    "The project's report as one table, the grant report's columns with `currency` after `section`: project, period_from, period_to, period_basis, " +
+      'then per currency budget (one per budget), total, total_committed, total_in_transit, total_available, the position rows, activity, kind, month and contributor.',
+  );
+
 /** The position rows of a period report's CSV (see positionView); `name` is the day they are as at. */
 function periodCsvRows(position: BudgetPosition, currencyColumn?: string): (string | number)[][] {
   const row = (section: string, name: string | number, paid: string | number, expensesPaid: string | number, amount: string | number) =>
@@ -261,11 +277,8 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/reports/distribution',
     {
-      config: { roles: readers },
-      preHandler: app.limitHeavyReads,
-      schema: {
+      ...read({
         operationId: 'getDistributionReport',
-        tags: ['reports'],
         summary: 'How money and hours were shared between lived-experience contributors and professionals',
         description:
           'Approved work dated in the range (by the date of the work) and the earnings and expenses paid in it (by the Europe/London day paid), ' +
@@ -284,7 +297,8 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
           }),
           ...errors('not_found'),
         },
-      },
+      }),
+      preHandler: app.limitHeavyReads,
     },
     async (request) => {
       const { organisationId } = request.principal;
@@ -295,11 +309,8 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/reports/budgets/:id',
     {
-      config: { roles: readers },
-      preHandler: app.limitHeavyReads,
-      schema: {
+      ...read({
         operationId: 'getBudgetReport',
-        tags: ['reports'],
         summary: 'The grant report of a budget, for all time or a reporting period (JSON, or CSV with Accept: text/csv or ?format=csv)',
         description:
           "The budget's figures from the ledger; spend by activity, by contributor kind (as recorded on the work at approval) and by month; and a line per contributor " +
@@ -307,10 +318,17 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
           "With `from` and/or `to` (inclusive Europe/London dates) it is a funder's return for that period: work by its date, money paid by the day it was paid, " +
           "and the budget's position as at the end of `to`; `period.basis` says so. `from` after `to`, or a range of 10 years or more: 400 `validation_failed`. " +
           'The CSV is one table with a `section` column; a text cell starting with =, +, -, @, tab or carriage return is prefixed with a quote.',
-        params: idParams,
+        params: idParam('budget'),
         querystring: periodReportQuery,
-        response: { 200: grantReportView, ...errors('not_found') },
-      },
+        response: {
+          200: {
+            description: 'The grant report: JSON, or CSV with `Accept: text/csv` or `?format=csv`.',
+            content: { 'application/json': { schema: grantReportView }, 'text/csv': { schema: grantReportCsvBody } },
+          },
+          ...errors('not_found'),
+        },
+      }),
+      preHandler: app.limitHeavyReads,
     },
     async (request, reply) => {
       const { from, to } = request.query;
@@ -326,21 +344,25 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/reports/projects/:id',
     {
-      config: { roles: readers },
-      preHandler: app.limitHeavyReads,
-      schema: {
+      ...read({
         operationId: 'getProjectReport',
-        tags: ['reports'],
         summary: "The grant report across all of a project's budgets, for all time or a reporting period (JSON, or CSV with Accept: text/csv or ?format=csv)",
         description:
           "The budget report's figures for every budget of the project together, with a part per currency (money in two currencies is never added up): " +
           "each budget's position, their sums, and the work and money with a line per contributor and kind across the budgets, so a person working on " +
           'two budgets is one contributor. `from` and `to` as in the budget report; `period.basis` says which date counts. No names, emails or payment details. ' +
           'The CSV is the same table as the budget report\'s with a `currency` column after `section`.',
-        params: idParams,
+        params: idParam('project'),
         querystring: periodReportQuery,
-        response: { 200: projectReportView, ...errors('not_found') },
-      },
+        response: {
+          200: {
+            description: "The project's report: JSON, or CSV with `Accept: text/csv` or `?format=csv`.",
+            content: { 'application/json': { schema: projectReportView }, 'text/csv': { schema: projectReportCsvBody } },
+          },
+          ...errors('not_found'),
+        },
+      }),
+      preHandler: app.limitHeavyReads,
     },
     async (request, reply) => {
       const { from, to } = request.query;
@@ -356,11 +378,8 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/reports/time-to-pay',
     {
-      config: { roles: readers },
-      preHandler: app.limitHeavyReads,
-      schema: {
+      ...read({
         operationId: 'getTimeToPayReport',
-        tags: ['reports'],
         summary: 'How long people wait: work to approval to payment, and the ageing of what they still wait for (owed or in an unfinished payout)',
         description:
           'Per project and payment method, days from the work to its approval and from approval to payment (median and 90th percentile, between Europe/London dates), ' +
@@ -396,7 +415,8 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
           }),
           ...errors('not_found'),
         },
-      },
+      }),
+      preHandler: app.limitHeavyReads,
     },
     async (request) => {
       const { organisationId, role } = request.principal;
