@@ -113,6 +113,9 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   'GET /v1/contributors/{id}/stripe-account': ['admin', 'finance', 'coordinator'],
   'GET /v1/me/stripe-account': ['participant'],
   'POST /v1/contributors/{id}/confirm-payout-details': ['finance'],
+  'POST /v1/contributors/{id}/erase': ['admin'],
+  'GET /v1/contributors/{id}/export': ['admin'],
+  'GET /v1/me/export': ['admin', 'finance', 'coordinator', 'participant'],
   // Notifications
   'GET /v1/notifications': ['admin', 'finance'],
   'GET /v1/me/notification-preferences': ['admin', 'finance', 'coordinator', 'participant', 'reporter'],
@@ -121,6 +124,7 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   // Reports and audit (a reporter sees reports only)
   'GET /v1/reports/distribution': ['admin', 'finance', 'coordinator', 'reporter'],
   'GET /v1/reports/budgets/{id}': ['admin', 'finance', 'coordinator', 'reporter'],
+  'GET /v1/reports/projects/{id}': ['admin', 'finance', 'coordinator', 'reporter'],
   'GET /v1/reports/time-to-pay': ['admin', 'finance', 'coordinator', 'reporter'],
   'GET /v1/audit-events': ['admin', 'finance'],
 };
@@ -225,6 +229,8 @@ const fixtures: Partial<Record<RouteKey, FixtureFn>> = {
     body: { effectiveFrom: '2026-09-01', period: 'month', amount: 40_000, periodStartDay: 31, policy: 'split' },
   }),
   'GET /v1/contributors/{id}/earnings-limits': async (app, org) => ({ params: { id: await contributorIn(app, org) } }),
+  'POST /v1/contributors/{id}/erase': async (app, org) => ({ params: { id: await contributorIn(app, org) } }),
+  'GET /v1/contributors/{id}/export': async (app, org) => ({ params: { id: await contributorIn(app, org) } }),
   'POST /v1/contributors/{id}/stripe-account': async (app, org) => ({ params: { id: await contributorIn(app, org, 'stripe') } }),
   'GET /v1/contributors/{id}/stripe-account': async (app, org) => ({ params: { id: await contributorIn(app, org, 'stripe') } }),
   'POST /v1/contributors/{id}/confirm-payout-details': async (app, org) => {
@@ -245,6 +251,7 @@ const fixtures: Partial<Record<RouteKey, FixtureFn>> = {
     body: { amount: 5000, reason: 'Extra funding' },
   }),
   'GET /v1/reports/budgets/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).budgetId } }),
+  'GET /v1/reports/projects/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).projectId } }),
   'GET /v1/time-entries/{id}': async (app, org) => ({ params: { id: await submittedEntry(app, org) } }),
   'POST /v1/time-entries/{id}/approve': async (app, org) => ({ params: { id: await submittedEntry(app, org) } }),
   'POST /v1/time-entries/{id}/reject': async (app, org) => ({ params: { id: await submittedEntry(app, org) }, body: { reason: 'Wrong project' } }),

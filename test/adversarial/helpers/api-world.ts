@@ -121,6 +121,8 @@ export interface World {
   participantContributor: string;
   staffContributor: string;
   stripeContributor: string;
+  /** A contributor with nothing owed and nothing else hanging on them: the one erasure erases. */
+  erasable: string;
   projectId: string;
   rateCardId: string;
   budgetId: string;
@@ -190,6 +192,8 @@ export async function buildWorld(app: FastifyInstance, name = 'Hostile world'): 
     earningsLimit: { period: 'month', amount: 5000, periodStartDay: 15, policy: 'split' },
   });
   const stripeContributor = await contributor({ name: 'Stripe Sid', kind: 'lived_experience', paymentMethod: 'stripe' });
+  // Someone with nothing owed, for erasure to erase without taking anyone the other routes need.
+  const erasable = await contributor({ name: 'Erin Erasable', kind: 'carer', paymentMethod: 'declined' });
 
   const headers = Object.fromEntries(
     await Promise.all(
@@ -241,6 +245,7 @@ export async function buildWorld(app: FastifyInstance, name = 'Hostile world'): 
     participantContributor,
     staffContributor,
     stripeContributor,
+    erasable,
     projectId: funded.projectId,
     rateCardId: funded.rateCardId,
     budgetId: funded.budgetId,
@@ -286,12 +291,15 @@ export const PARAM_POOLS: Partial<Record<RouteKey, (w: World) => string[]>> = {
   'POST /v1/contributors/{id}/stripe-account': (w) => [w.stripeContributor, ...w.ids.contributors],
   'GET /v1/contributors/{id}/stripe-account': (w) => [w.stripeContributor, ...w.ids.contributors],
   'POST /v1/contributors/{id}/confirm-payout-details': (w) => w.ids.contributors,
+  'POST /v1/contributors/{id}/erase': (w) => [w.erasable],
+  'GET /v1/contributors/{id}/export': (w) => w.ids.contributors,
   'GET /v1/projects/{id}': (w) => w.ids.projects,
   'GET /v1/rate-cards/{id}': (w) => w.ids.rateCards,
   'POST /v1/rate-cards/{id}/versions': (w) => w.ids.rateCards,
   'GET /v1/budgets/{id}': (w) => w.ids.budgets,
   'POST /v1/budgets/{id}/adjustments': (w) => w.ids.budgets,
   'GET /v1/reports/budgets/{id}': (w) => w.ids.budgets,
+  'GET /v1/reports/projects/{id}': (w) => w.ids.projects,
   'GET /v1/time-entries/{id}': (w) => [...w.ids.submittedEntries, ...w.ids.approvedEntries],
   'POST /v1/time-entries/{id}/approve': (w) => w.ids.submittedEntries,
   'POST /v1/time-entries/{id}/reject': (w) => w.ids.submittedEntries,
