@@ -13,7 +13,7 @@ import t from 'tap';
 import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/client.js';
-import { organisations, users } from '../src/db/schema.js';
+import { contributors, organisations, users } from '../src/db/schema.js';
 import { json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
 import { cleanEnv } from './helpers/env.js';
 
@@ -247,4 +247,36 @@ t.test('the CLI refuses an embedded database another process has open, instead o
   t.notMatch(refused.stderr, /\n\s+at /, 'a message, not a stack trace');
   await server.close();
   parseCreateOrg(t, await runCli(args, { PGLITE_DIR: dataDir }));
+});
+
+t.test('retention lists, by id and date only, the contributors past the retention period, and deletes nothing', async (t) => {
+  const dataDir = await freshDir(t);
+  const env = { PGLITE_DIR: dataDir };
+  const created = parseCreateOrg(t, await runCli(['create-org', '--name', 'Old records', '--admin-email', uniqueEmail('retention'), '--admin-password', PASSWORD], env));
+  const database = await openDatabase({ kind: 'pglite', dataDir });
+  const old = '01a23000-0000-7000-8000-000000000001';
+  const recent = '01a23000-0000-7000-8000-000000000002';
+  await database.db.insert(contributors).values([
+    { organisationId: created.organisationId, id: old, name: 'Long Gone', kind: 'carer', paymentMethod: 'declined', createdAt: new Date('2015-05-01T12:00:00Z') },
+    { organisationId: created.organisationId, id: recent, name: 'Still Here', kind: 'carer', paymentMethod: 'declined' },
+  ]);
+  await database.close();
+
+  const listed = await runCli(['retention'], env);
+  t.equal(listed.code, 0, show(listed));
+  const lines = listed.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  t.same(lines, [{ organisationId: created.organisationId, contributorId: old, lastActivity: '2015-05-01', keepUntil: '2021-05-01' }], show(listed));
+  t.notMatch(listed.stdout + listed.stderr, /Long Gone|Still Here/, 'no names');
+  t.match(listed.stderr, /1 contributor past 6 years.*Nothing was deleted/s);
+
+  const longer = await runCli(['retention', '--years', '20', '--org', created.organisationId], env);
+  t.equal(longer.code, 0, show(longer));
+  t.equal(longer.stdout, '', 'nobody is past twenty years');
+  const bad = await runCli(['retention', '--org', 'not-an-id'], env);
+  t.equal(bad.code, 2, show(bad));
+  t.match(bad.stderr, /--org must be an organisation id/);
+
+  const reopened = await openDatabase({ kind: 'pglite', dataDir });
+  t.teardown(() => reopened.close());
+  t.equal((await reopened.db.select().from(contributors).where(eq(contributors.organisationId, created.organisationId))).length, 2, 'nothing was deleted');
 });
