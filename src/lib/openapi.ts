@@ -170,6 +170,27 @@ export const pageParameters = {
   cursor: pageQuery.cursor.describe("The previous page's `nextCursor`, to read on from it; leave it out for the first page."),
 };
 
+/**
+ * A success answered as JSON or, when asked for, as CSV: `response: { 200: jsonOrCsv(reportView), ...errors(...) }`.
+ * JSON replies go through the zod serialiser as usual; send the CSV as a string after
+ * `reply.type('text/csv; charset=utf-8')` (a string with a non-JSON type is sent as it is).
+ */
+export function jsonOrCsv<T extends z.ZodType>(
+  schema: T,
+  description = 'JSON, or CSV when asked for with `Accept: text/csv` or `?format=csv`.',
+) {
+  return { description, content: { 'application/json': { schema }, 'text/csv': { schema: csvText } } };
+}
+
+const csvText = z
+  .string()
+  .describe(
+    "CSV (RFC 4180) with a header row. A text cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with `'`; numbers stay numbers.",
+  );
+
+/** The query of a list with no filters. */
+export const pageOnlyQuery = z.strictObject(pageParameters);
+
 /** Where the codes a response stands for are kept on it (read by `declareProblems`). */
 const CODES = Symbol('problem codes');
 
@@ -316,7 +337,8 @@ function documentedProblems(codes: readonly ErrorCode[]) {
         content: {
           [PROBLEM_MEDIA_TYPE]: {
             schema: { $ref: '#/components/schemas/Problem' },
-            examples: Object.fromEntries(list.map((code) => [code, { summary: errorCodes[code].title, value: problemExample(code) }])),
+            // One example per code, kept once in components.examples (openapiTransformObject).
+            examples: Object.fromEntries(list.map((code) => [code, { $ref: `#/components/examples/${code}` }])),
           },
         },
       },
@@ -336,18 +358,41 @@ export const openapiTransform: SwaggerTransform = (input) => {
     : undefined;
   const result = jsonSchemaTransform({ ...input, schema: { ...schema, response } } as never) as ReturnType<SwaggerTransform>;
   const codes = (input.route.config as { problemCodes?: readonly ErrorCode[] } | undefined)?.problemCodes ?? [];
-  const transformed = result.schema as { response?: Record<string, unknown> };
-  transformed.response = { ...transformed.response, ...documentedProblems(codes) };
+  const transformed = result.schema as { response?: Record<string, unknown>; produces?: string[] };
+  const successes = Object.entries(transformed.response ?? {}).map(([status, entry]) => [
+    status,
+    describedSuccess(Number(status), entry as Record<string, unknown>, transformed.produces ?? ['application/json']),
+  ]);
+  transformed.response = { ...Object.fromEntries(successes), ...documentedProblems(codes) };
   return result;
 };
 
-/** Every `$ref` to a component schema anywhere in `value`. */
-function referencedSchemas(value: unknown, found = new Set<string>()): Set<string> {
-  if (Array.isArray(value)) value.forEach((entry) => referencedSchemas(entry, found));
+const SUCCESS_TEXT: Record<number, string> = {
+  200: 'OK.',
+  201: 'Created.',
+  204: 'Done; no content.',
+};
+
+/**
+ * A success response with a description of its own (the zod schema's `.describe()`, else one
+ * by status) rather than Fastify's "Default Response", and its body under each media type the
+ * route produces (application/json unless it says otherwise).
+ */
+function describedSuccess(status: number, entry: Record<string, unknown>, produces: string[]) {
+  const description = typeof entry.description === 'string' ? entry.description : (SUCCESS_TEXT[status] ?? 'Success.');
+  // Already in OpenAPI's own form (several media types), or no body at all.
+  if ('content' in entry || entry.type === 'null') return { ...entry, description };
+  return { description, content: Object.fromEntries(produces.map((type) => [type, { schema: entry }])) };
+}
+
+/** Every `$ref` to a component of the kind (`schemas`, `examples`) anywhere in `value`. */
+function referenced(kind: string, value: unknown, found = new Set<string>()): Set<string> {
+  const prefix = `#/components/${kind}/`;
+  if (Array.isArray(value)) value.forEach((entry) => referenced(kind, entry, found));
   else if (value && typeof value === 'object') {
     for (const [key, child] of Object.entries(value)) {
-      if (key === '$ref' && typeof child === 'string' && child.startsWith('#/components/schemas/')) found.add(child.slice(21));
-      else referencedSchemas(child, found);
+      if (key === '$ref' && typeof child === 'string' && child.startsWith(prefix)) found.add(child.slice(prefix.length));
+      else referenced(kind, child, found);
     }
   }
   return found;
@@ -358,20 +403,29 @@ function referencedSchemas(value: unknown, found = new Set<string>()): Set<strin
  * document refers to: registering a schema makes an input and an output copy of it).
  */
 export const openapiTransformObject: SwaggerTransformObject = (documentObject) => {
-  const document = jsonSchemaTransformObject(documentObject as never) as { components?: { schemas?: Record<string, unknown> } };
-  const schemas = document.components?.schemas ?? {};
+  const document = jsonSchemaTransformObject(documentObject as never) as {
+    paths?: unknown;
+    components?: { schemas?: Record<string, unknown>; examples?: Record<string, unknown> };
+  };
+  const components = (document.components ??= {});
+  const schemas = components.schemas ?? {};
   const used = new Set<string>();
-  let frontier = referencedSchemas({ ...document, components: { ...document.components, schemas: {} } });
+  let frontier = referenced('schemas', { ...document, components: { ...components, schemas: {} } });
   while (frontier.size) {
     const next = new Set<string>();
     for (const name of frontier) {
       if (used.has(name)) continue;
       used.add(name);
-      referencedSchemas(schemas[name], next);
+      referenced('schemas', schemas[name], next);
     }
     frontier = next;
   }
-  if (document.components) document.components.schemas = Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name)));
+  components.schemas = Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name)));
+  const codes = [...referenced('examples', document.paths)].filter((code): code is ErrorCode => code in errorCodes);
+  components.examples = {
+    ...components.examples,
+    ...Object.fromEntries(errorCodeList.filter((code) => codes.includes(code)).map((code) => [code, { summary: errorCodes[code].title, value: problemExample(code) }])),
+  };
   return document as ReturnType<SwaggerTransformObject>;
 };
 

@@ -4,25 +4,33 @@ import { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { entryStatuses } from '../../domain/enums.js';
 import { assertCanSeeContributor } from '../../lib/access.js';
-import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
-import { id, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';
+import type { ErrorCode } from '../../errors.js';
+import { errors, idParam, operations, pageParameters, type ApiTag } from '../../lib/openapi.js';
+import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
+import { id, isoDate, nonEmpty } from '../../lib/schemas.js';
 import type { ExpenseRow, expenseResponse } from '../expenses/views.js';
 import type { TimeEntryRow, timeEntryResponse } from '../time-entries/views.js';
 import { getWork, listWork, rejectWork, reverseWork, type WorkContext, type WorkKind } from './lifecycle.js';
 
 /** Who may approve, reject and reverse work. */
 const deciders = ['coordinator', 'finance'] as const;
-const reasonBody = z.strictObject({ reason: nonEmpty(1000) });
+const reasonBody = z.strictObject({ reason: nonEmpty(1000).describe('Why, as the contributor will read it.') });
 
 /** The list filters every kind of approvable work takes. */
 export const workListQuery = z.strictObject({
-  ...pageQuery,
-  contributorId: id.optional(),
-  budgetId: id.optional(),
-  status: z.enum(entryStatuses).optional(),
-  from: isoDate.optional(),
-  to: isoDate.optional(),
+  ...pageParameters,
+  contributorId: id.optional().describe("Only this contributor's records (a participant sees only their own anyway)."),
+  budgetId: id.optional().describe('Only records charged to this budget.'),
+  status: z.enum(entryStatuses).optional().describe('Only records in this state.'),
+  from: isoDate.optional().describe('Only records dated on or after this day.'),
+  to: isoDate.optional().describe('Only records dated on or before this day.'),
 });
+
+/** What an operation says of itself in the document. */
+interface OperationText {
+  summary: string;
+  description: string;
+}
 
 /** The response schemas of the kinds of approvable work (a union, so Fastify can check replies). */
 type WorkResponse = typeof timeEntryResponse | typeof expenseResponse;
@@ -31,9 +39,15 @@ type View = z.infer<WorkResponse>;
 export interface WorkRoutes {
   /** The collection's path, e.g. `/v1/time-entries`. */
   path: string;
-  tag: string;
+  tag: ApiTag;
   response: WorkResponse;
-  summaries: { list: string; get: string; approve: string; reject: string; reverse: string };
+  /** The resource in operation ids: `{ one: 'TimeEntry', many: 'TimeEntries' }` names listTimeEntries, getTimeEntry, approveTimeEntry, ... */
+  names: { one: string; many: string };
+  /** The noun in parameter descriptions (`time entry`). */
+  noun: string;
+  docs: { list: OperationText; get: OperationText; approve: OperationText; reject: OperationText; reverse: OperationText };
+  /** What approving this kind may refuse with, beyond what every kind does. */
+  approveErrors: ErrorCode[];
   kind: WorkKind<TimeEntryRow, View> | WorkKind<ExpenseRow, View>;
   /** Approving is where kinds differ (time is priced again; an expense is what it is). */
   approve(db: Db, context: WorkContext, id: string): Promise<View>;
@@ -46,7 +60,11 @@ export interface WorkRoutes {
  */
 export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const { path, tag, response, summaries } = routes;
+  const { path, response, names, docs } = routes;
+  const work = operations(routes.tag);
+  const readers = work.for(['admin', 'finance', 'coordinator', 'participant']);
+  const decide = work.for(deciders);
+  const params = idParam(routes.noun);
   // Both kinds share the lifecycle; the union only needs telling apart at the type level.
   const kind = routes.kind as WorkKind<TimeEntryRow | ExpenseRow, View>;
   const context = (request: FastifyRequest): WorkContext => ({
@@ -58,10 +76,7 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
 
   api.get(
     path,
-    {
-      config: { roles: ['admin', 'finance', 'coordinator', 'participant'] },
-      schema: { tags: [tag], summary: summaries.list, querystring: workListQuery, response: { 200: pageOf(response) } },
-    },
+    readers({ operationId: `list${names.many}`, ...docs.list, querystring: workListQuery, response: { 200: pageOf(response) } }),
     async (request) => {
       const { limit, cursor, ...filter } = request.query;
       const { principal } = request;
@@ -75,10 +90,7 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
 
   api.get(
     `${path}/:id`,
-    {
-      config: { roles: ['admin', 'finance', 'coordinator', 'participant'] },
-      schema: { tags: [tag], summary: summaries.get, params: idParams, response: { 200: response } },
-    },
+    readers({ operationId: `get${names.one}`, ...docs.get, params, response: { 200: response, ...errors('not_found') } }),
     async (request) => {
       const work = await getWork(app.db, kind, request.principal.organisationId, request.params.id);
       assertCanSeeContributor(request.principal, work.contributorId);
@@ -88,28 +100,39 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
 
   api.post(
     `${path}/:id/approve`,
-    {
-      config: { roles: deciders },
-      schema: { tags: [tag], summary: summaries.approve, params: idParams, response: { 200: response } },
-    },
+    decide({
+      operationId: `approve${names.one}`,
+      ...docs.approve,
+      params,
+      response: {
+        200: response,
+        ...errors('not_found', 'invalid_state', 'self_approval_forbidden', 'budget_exceeded', 'amount_out_of_range', ...routes.approveErrors),
+      },
+    }),
     async (request) => request.transaction((tx) => routes.approve(tx, context(request), request.params.id)),
   );
 
   api.post(
     `${path}/:id/reject`,
-    {
-      config: { roles: deciders },
-      schema: { tags: [tag], summary: summaries.reject, params: idParams, body: reasonBody, response: { 200: response } },
-    },
+    decide({
+      operationId: `reject${names.one}`,
+      ...docs.reject,
+      params,
+      body: reasonBody,
+      response: { 200: response, ...errors('not_found', 'invalid_state', 'self_approval_forbidden') },
+    }),
     async (request) => request.transaction((tx) => rejectWork(tx, kind, context(request), request.params.id, request.body.reason)),
   );
 
   api.post(
     `${path}/:id/reverse`,
-    {
-      config: { roles: deciders },
-      schema: { tags: [tag], summary: summaries.reverse, params: idParams, body: reasonBody, response: { 200: response } },
-    },
+    decide({
+      operationId: `reverse${names.one}`,
+      ...docs.reverse,
+      params,
+      body: reasonBody,
+      response: { 200: response, ...errors('not_found', 'invalid_state', 'already_paid') },
+    }),
     async (request) => request.transaction((tx) => reverseWork(tx, kind, context(request), request.params.id, request.body.reason)),
   );
 }

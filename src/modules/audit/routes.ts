@@ -2,21 +2,24 @@ import { and, asc, eq, gt, type SQL } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditEvents } from '../../db/schema.js';
-import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
+import { operations, pageParameters } from '../../lib/openapi.js';
+import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
 import { auditEventResponse, toAuditEventResponse } from './views.js';
 
 export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/audit-events',
-    {
-      config: { roles: ['admin', 'finance'] },
-      schema: {
-        tags: ['audit'],
-        summary: 'Who changed what, when, with the record before and after, oldest first',
-        querystring: z.strictObject({ ...pageQuery, entityType: z.string().max(100).optional(), entityId: z.string().max(100).optional() }),
-        response: { 200: pageOf(auditEventResponse) },
-      },
-    },
+    operations('audit').for(['admin', 'finance'])({
+      operationId: 'listAuditEvents',
+      summary: 'List audit events',
+      description: 'Who changed what, when, with the record before and after, oldest first. Written in the same transaction as each change.',
+      querystring: z.strictObject({
+        ...pageParameters,
+        entityType: z.string().max(100).optional().describe('Only events about this kind of record, such as `budget` or `payout_run`.'),
+        entityId: z.string().max(100).optional().describe('Only events about this record.'),
+      }),
+      response: { 200: pageOf(auditEventResponse) },
+    }),
     async (request) => {
       const { limit, cursor, entityType, entityId } = request.query;
       const conditions: SQL[] = [eq(auditEvents.organisationId, request.principal.organisationId)];

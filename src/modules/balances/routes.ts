@@ -4,14 +4,18 @@ import { ukTaxYear } from '../../domain/earnings-period.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { AppError } from '../../errors.js';
 import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
-import { idParams, isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
+import { errors, idParam, operations } from '../../lib/openapi.js';
+import { isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
 import { getContributorRow } from '../contributors/service.js';
 import { RECEIVED_CURRENCY, contributorBalances, contributorStatement, statementLetter } from './service.js';
 import { limitPosition } from '../contributors/earnings-limits.js';
 import { statementPdf } from './statement-pdf.js';
 import { balanceView, statementView } from './views.js';
 
-const statementQuery = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
+const statementQuery = z.strictObject({
+  from: isoDate.optional().describe('The first day covered; the start of the current UK tax year if left out.'),
+  to: isoDate.optional().describe(`The last day covered (less than ${MAX_RANGE_YEARS} years after from); the end of the current tax year if left out.`),
+});
 
 /** The statement covers the current UK tax year unless a range is given. Errors: validation_failed. */
 function statementRange(query: { from?: string; to?: string }, today: string) {
@@ -34,13 +38,21 @@ const taxYearLabel = z
   .refine((label) => (Number(label.slice(0, 4)) + 1) % 100 === Number(label.slice(5)), 'must be two consecutive years, like 2025-26')
   .refine((label) => Number(label.slice(0, 4)) >= 1900 && Number(label.slice(0, 4)) < 2999, 'must be between 1900-01 and 2998-99');
 const letterQuery = z.strictObject({
-  taxYear: taxYearLabel.optional().describe('The UK tax year, like 2025-26; the current one if left out'),
+  taxYear: taxYearLabel.optional().describe('The UK tax year, like 2025-26; the current one if left out.'),
 });
 
 const pdfResponse = z.any().describe('application/pdf: a letter for a benefits office or HMRC');
 
-const staff = ['admin', 'finance', 'coordinator'] as const;
-const anyoneLinked = ['admin', 'finance', 'coordinator', 'participant'] as const;
+const balances = operations('balances');
+const staff = balances.for(['admin', 'finance', 'coordinator']);
+/** Routes under /v1/me answer for the caller's own contributor (forbidden to a user linked to none). */
+const anyoneLinked = balances.for(['admin', 'finance', 'coordinator', 'participant']);
+const contributorParam = idParam('contributor');
+const statementDescription =
+  'Every time entry, expense and payout in the range, with totals per UK tax year (6 April to 5 April) and per ' +
+  'earnings-limit period, counting money by the Europe/London date it was paid; a period or tax year the range cuts is totalled whole.';
+const letterDescription =
+  'A letter for a benefits office or HMRC: what was paid in the tax year and when, earnings and expenses apart, and who to contact.';
 
 export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
   const today = () => londonDate(app.now());
@@ -57,10 +69,13 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/contributors/:id/balance',
-    {
-      config: { roles: staff },
-      schema: { tags: ['balances'], summary: "A contributor's owed, in-transit and paid money", params: idParams, response: { 200: balanceView } },
-    },
+    staff({
+      operationId: 'getContributorBalance',
+      summary: "Get a contributor's owed, in-transit and paid money",
+      description: 'Per currency, earnings and expenses apart, and where the contributor stands against their earnings limit today.',
+      params: contributorParam,
+      response: { 200: balanceView, ...errors('not_found') },
+    }),
     async (request) => {
       const { organisationId } = request.principal;
       const contributor = await getContributorRow(app.db, organisationId, request.params.id);
@@ -70,10 +85,12 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/me/balance',
-    {
-      config: { roles: anyoneLinked },
-      schema: { tags: ['balances'], summary: 'What I am owed, what is on its way and what was paid', response: { 200: balanceView } },
-    },
+    anyoneLinked({
+      operationId: 'getMyBalance',
+      summary: 'Get what I am owed, what is on its way and what was paid',
+      description: "`getContributorBalance` for the caller's own contributor.",
+      response: { 200: balanceView },
+    }),
     async (request) => {
       return balanceOf(request.principal.organisationId, ownContributorId(request.principal));
     },
@@ -81,31 +98,27 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/contributors/:id/statement',
-    {
-      config: { roles: staff },
-      schema: {
-        tags: ['balances'],
-        summary: "A contributor's statement: work, expenses, payouts, and money received per tax year and earnings-limit period",
-        params: idParams,
-        querystring: statementQuery,
-        response: { 200: statementView },
-      },
-    },
+    staff({
+      operationId: 'getContributorStatement',
+      summary: "Get a contributor's statement",
+      description: statementDescription,
+      params: contributorParam,
+      querystring: statementQuery,
+      response: { 200: statementView, ...errors('not_found') },
+    }),
     async (request) =>
       contributorStatement(app.db, request.principal.organisationId, request.params.id, statementRange(request.query, today()), app.now()),
   );
 
   app.get(
     '/v1/me/statement',
-    {
-      config: { roles: anyoneLinked },
-      schema: {
-        tags: ['balances'],
-        summary: 'My statement: work, expenses, payouts, and money received per tax year and earnings-limit period',
-        querystring: statementQuery,
-        response: { 200: statementView },
-      },
-    },
+    anyoneLinked({
+      operationId: 'getMyStatement',
+      summary: 'Get my statement',
+      description: statementDescription,
+      querystring: statementQuery,
+      response: { 200: statementView },
+    }),
     async (request) =>
       contributorStatement(app.db, request.principal.organisationId, ownContributorId(request.principal), statementRange(request.query, today()), app.now()),
   );
@@ -124,18 +137,16 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/contributors/:id/statement.pdf',
-    {
-      // A participant may fetch only their own letter; anyone else's id is not found (404).
-      config: { roles: anyoneLinked },
-      schema: {
-        tags: ['balances'],
-        summary: "A contributor's payments in a tax year as a PDF letter for a benefits office or HMRC",
-        params: idParams,
-        querystring: letterQuery,
-        produces: ['application/pdf'],
-        response: { 200: pdfResponse },
-      },
-    },
+    // A participant may fetch only their own letter; anyone else's id is not found (404).
+    anyoneLinked({
+      operationId: 'getContributorStatementLetter',
+      summary: "Get a contributor's payments in a tax year as a PDF letter",
+      description: `${letterDescription} A participant may fetch only their own.`,
+      params: contributorParam,
+      querystring: letterQuery,
+      produces: ['application/pdf'],
+      response: { 200: pdfResponse, ...errors('not_found') },
+    }),
     async (request, reply) => {
       assertCanSeeContributor(request.principal, request.params.id);
       return sendLetter(request.principal.organisationId, request.params.id, request.query.taxYear, reply);
@@ -144,16 +155,14 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/me/statement.pdf',
-    {
-      config: { roles: anyoneLinked },
-      schema: {
-        tags: ['balances'],
-        summary: 'My payments in a tax year as a PDF letter for a benefits office or HMRC',
-        querystring: letterQuery,
-        produces: ['application/pdf'],
-        response: { 200: pdfResponse },
-      },
-    },
+    anyoneLinked({
+      operationId: 'getMyStatementLetter',
+      summary: 'Get my payments in a tax year as a PDF letter',
+      description: letterDescription,
+      querystring: letterQuery,
+      produces: ['application/pdf'],
+      response: { 200: pdfResponse },
+    }),
     async (request, reply) => sendLetter(request.principal.organisationId, ownContributorId(request.principal), request.query.taxYear, reply),
   );
 };

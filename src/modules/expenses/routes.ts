@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { expenseCategories } from '../../domain/enums.js';
+import { errors, operations } from '../../lib/openapi.js';
 import { id, isoDate, positiveAmount } from '../../lib/schemas.js';
 import { assertMayRecordFor } from '../approvable-work/lifecycle.js';
 import { registerWorkRoutes } from '../approvable-work/routes.js';
@@ -10,23 +11,23 @@ import { expenseResponse } from './views.js';
 export const expenseRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/expenses',
-    {
-      config: { roles: ['coordinator', 'participant'] },
-      schema: {
-        tags: ['expenses'],
-        summary: 'Claim an expense (travel, childcare, care): a reimbursement, never earnings',
-        body: z.strictObject({
-          contributorId: id,
-          budgetId: id,
-          category: z.enum(expenseCategories),
-          amount: positiveAmount,
-          date: isoDate,
-          receiptReference: z.string().trim().min(1).max(200).optional(),
-          note: z.string().max(2000).optional(),
-        }),
-        response: { 201: expenseResponse },
-      },
-    },
+    operations('expenses').for(['coordinator', 'participant'])({
+      operationId: 'createExpense',
+      summary: 'Claim an expense',
+      description:
+        'Travel, childcare or care: a reimbursement, never earnings, so it never counts towards an earnings limit and is repaid ' +
+        "even to someone who declined payment. A participant claims only their own. The date must fall inside the budget's dates.",
+      body: z.strictObject({
+        contributorId: id,
+        budgetId: id,
+        category: z.enum(expenseCategories),
+        amount: positiveAmount.describe("In minor units (pence), in the budget's currency: 1250 is £12.50."),
+        date: isoDate.describe('The day the cost arose.'),
+        receiptReference: z.string().trim().min(1).max(200).optional().describe('Where the receipt is kept.'),
+        note: z.string().max(2000).optional(),
+      }),
+      response: { 201: expenseResponse, ...errors('not_found', 'outside_budget_period') },
+    }),
     async (request) => {
       assertMayRecordFor(request.principal, request.body.contributorId);
       return request.transaction((tx) => submitExpense(tx, request.principal.organisationId, request.actor(), request.body, app.now()));
@@ -37,13 +38,24 @@ export const expenseRoutes: FastifyPluginAsyncZod = async (app) => {
     path: '/v1/expenses',
     tag: 'expenses',
     response: expenseResponse,
-    summaries: {
-      list: 'Expenses; a participant sees only their own',
-      get: 'One expense',
-      approve: 'Approve an expense: it becomes owed',
-      reject: 'Reject an expense with a reason',
-      reverse: 'Reverse an approved expense whose money has not left',
+    names: { one: 'Expense', many: 'Expenses' },
+    noun: 'expense',
+    docs: {
+      list: { summary: 'List expenses', description: 'Expenses in creation order; a participant sees only their own.' },
+      get: { summary: 'Get an expense', description: 'One expense; a participant sees only their own.' },
+      approve: {
+        summary: 'Approve an expense',
+        description:
+          'The amount becomes owed, charged to the budget (`budget_exceeded` when not enough is left). Not by the contributor ' +
+          'themselves (`self_approval_forbidden`). At most once (`invalid_state`).',
+      },
+      reject: { summary: 'Reject an expense', description: 'With a reason the contributor can read; nothing becomes owed.' },
+      reverse: {
+        summary: 'Reverse an approved expense',
+        description: 'Only while its money has not left (else `already_paid`): a reversing ledger transaction returns the amount to the budget.',
+      },
     },
+    approveErrors: [],
     kind: expenseWork,
     approve: approveExpense,
   });

@@ -1,28 +1,30 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import { operations } from '../../lib/openapi.js';
+
+const probes = operations('operations');
 
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/healthz',
-    {
-      config: { public: true },
-      schema: { tags: ['operations'], summary: 'The process is up', security: [], response: { 200: z.object({ status: z.literal('ok') }) } },
-    },
+    probes.public({
+      operationId: 'checkLiveness',
+      summary: 'Check that the process is up',
+      description: 'Answers 200 while the process can serve requests; it does not touch the database (see `checkReadiness`).',
+      response: { 200: z.object({ status: z.literal('ok') }) },
+    }),
     async () => ({ status: 'ok' as const }),
   );
 
   app.get(
     '/readyz',
-    {
-      config: { public: true },
-      schema: {
-        tags: ['operations'],
-        summary: 'The database answers',
-        security: [],
-        response: { 200: z.object({ status: z.literal('ready'), database: z.enum(['postgres', 'pglite']) }) },
-      },
-    },
+    probes.public({
+      operationId: 'checkReadiness',
+      summary: 'Check that the database answers',
+      description: 'Answers 200 when the database answers within 2 s, else 503 `service_unavailable`: take the instance out of the load balancer.',
+      response: { 200: z.object({ status: z.literal('ready'), database: z.enum(['postgres', 'pglite']) }) },
+    }),
     async () => {
       try {
         await Promise.race([

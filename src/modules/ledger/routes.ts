@@ -2,12 +2,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { accountTypes } from '../../domain/enums.js';
 import { AppError } from '../../errors.js';
-import { decodeCursor, pageQuery, toPage } from '../../lib/pagination.js';
+import { operations, pageParameters } from '../../lib/openapi.js';
+import { decodeCursor, toPage } from '../../lib/pagination.js';
 import { currency, id } from '../../lib/schemas.js';
 import { listAccounts, listTransactions, trialBalance } from './service.js';
 import { ledgerAccountResponse, ledgerTransactionResponse } from './views.js';
 
-const readers = ['admin', 'finance'] as const;
+const readers = operations('ledger').for(['admin', 'finance']);
 
 /** Account cursors carry (code, currency), the accounts' sort key. */
 const encodeAccountCursor = (a: { account: string; currency: string }) => Buffer.from(JSON.stringify([a.account, a.currency])).toString('base64url');
@@ -25,21 +26,19 @@ function decodeAccountCursor(cursor: string | undefined) {
 export const ledgerRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/ledger/accounts',
-    {
-      config: { roles: readers },
-      schema: {
-        tags: ['ledger'],
-        summary: 'Ledger accounts and their balances (each balance is the sum of its postings)',
-        querystring: z.strictObject({
-          ...pageQuery,
-          contributorId: id.optional(),
-          budgetId: id.optional(),
-          type: z.enum(accountTypes).optional(),
-          currency: currency.optional(),
-        }),
-        response: { 200: z.object({ data: z.array(ledgerAccountResponse), nextCursor: z.string().nullable() }) },
-      },
-    },
+    readers({
+      operationId: 'listLedgerAccounts',
+      summary: 'List ledger accounts and their balances',
+      description: "Each balance is the sum of the account's postings, in minor units; accounts in order of code and currency.",
+      querystring: z.strictObject({
+        ...pageParameters,
+        contributorId: id.optional().describe("Only this contributor's accounts (owed, in transit, paid)."),
+        budgetId: id.optional().describe("Only this budget's account."),
+        type: z.enum(accountTypes).optional().describe('Only accounts of this type.'),
+        currency: currency.optional().describe('Only accounts in this currency.'),
+      }),
+      response: { 200: z.object({ data: z.array(ledgerAccountResponse), nextCursor: z.string().nullable() }) },
+    }),
     async (request) => {
       const { limit, cursor, ...filter } = request.query;
       const rows = await listAccounts(app.db, request.principal.organisationId, filter, limit, decodeAccountCursor(cursor));
@@ -51,15 +50,16 @@ export const ledgerRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/ledger/transactions',
-    {
-      config: { roles: readers },
-      schema: {
-        tags: ['ledger'],
-        summary: 'Ledger transactions with their postings, optionally those touching one account',
-        querystring: z.strictObject({ ...pageQuery, account: z.string().max(300).optional() }),
-        response: { 200: z.object({ data: z.array(ledgerTransactionResponse), nextCursor: z.string().nullable() }) },
-      },
-    },
+    readers({
+      operationId: 'listLedgerTransactions',
+      summary: 'List ledger transactions with their postings',
+      description: 'Append-only: a correction is a reversing transaction that names the one it reverses. Oldest first.',
+      querystring: z.strictObject({
+        ...pageParameters,
+        account: z.string().max(300).optional().describe('Only transactions touching this account code, such as `contributor:<id>:owed`.'),
+      }),
+      response: { 200: z.object({ data: z.array(ledgerTransactionResponse), nextCursor: z.string().nullable() }) },
+    }),
     async (request) => {
       const { limit, cursor, account } = request.query;
       const rows = await listTransactions(app.db, request.principal.organisationId, { account }, limit, decodeCursor(cursor));
@@ -69,14 +69,12 @@ export const ledgerRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/ledger/trial-balance',
-    {
-      config: { roles: readers },
-      schema: {
-        tags: ['ledger'],
-        summary: 'The sum of all postings per currency: every total is 0',
-        response: { 200: z.object({ balances: z.array(z.object({ currency: z.string(), total: z.number().int() })) }) },
-      },
-    },
+    readers({
+      operationId: 'getTrialBalance',
+      summary: 'Get the trial balance',
+      description: "The sum of all the organisation's postings per currency. Every total is 0: anything else is a fault to report.",
+      response: { 200: z.object({ balances: z.array(z.object({ currency: z.string(), total: z.number().int() })) }) },
+    }),
     async (request) => ({ balances: await trialBalance(app.db, request.principal.organisationId) }),
   );
 };

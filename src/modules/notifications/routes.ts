@@ -8,7 +8,8 @@ import type { Actor, Principal } from '../../domain/actor.js';
 import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import { isUuid } from '../../lib/ids.js';
-import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
+import { errors, operations, pageParameters } from '../../lib/openapi.js';
+import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
 import {
   notificationResponse,
   notificationStatusEnum,
@@ -58,23 +59,26 @@ async function updatePreferences(tx: Db, organisationId: string, userId: string,
   return after;
 }
 
+const notices = operations('notifications');
+const everyone = notices.for(roles);
+
 /** GET /v1/notifications and /v1/me/notification-preferences (see docs/api-guide.md, "Email"). */
 export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/notifications',
-    {
-      config: { roles: ['admin', 'finance'] },
-      schema: {
-        tags: ['notifications'],
-        summary: 'The email outbox, oldest first: what was queued for whom, and whether it was sent',
-        querystring: z.strictObject({
-          ...pageQuery,
-          userId: z.string().max(100).refine(isUuid, 'must be a user id').optional(),
-          status: notificationStatusEnum.optional(),
-        }),
-        response: { 200: pageOf(notificationResponse) },
-      },
-    },
+    notices.for(['admin', 'finance'])({
+      operationId: 'listNotifications',
+      summary: 'List the email outbox',
+      description:
+        'What was queued for whom, and whether it was sent, oldest first. Messages are written with the change that causes ' +
+        'them and delivered with retries; without SMTP_URL they stay queued.',
+      querystring: z.strictObject({
+        ...pageParameters,
+        userId: z.string().max(100).refine(isUuid, 'must be a user id').optional().describe('Only messages to this user.'),
+        status: notificationStatusEnum.optional().describe('Only messages in this state.'),
+      }),
+      response: { 200: pageOf(notificationResponse) },
+    }),
     async (request) => {
       const { limit, cursor, userId, status } = request.query;
       const conditions: SQL[] = [eq(notifications.organisationId, request.principal.organisationId)];
@@ -94,14 +98,12 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/me/notification-preferences',
-    {
-      config: { roles: [...roles] },
-      schema: {
-        tags: ['notifications'],
-        summary: 'Which emails you get: every kind, with your choice or its default',
-        response: { 200: preferencesResponse },
-      },
-    },
+    everyone({
+      operationId: 'getNotificationPreferences',
+      summary: 'Get which emails you get',
+      description: 'Every kind of email, with your choice or its default. An API token has no inbox: `forbidden`.',
+      response: { 200: preferencesResponse, ...errors('forbidden') },
+    }),
     async (request) => {
       const userId = ownUserId(request.principal);
       return toPreferencesResponse(await storedPreferences(app.db, request.principal.organisationId, userId));
@@ -110,15 +112,13 @@ export const notificationRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.put(
     '/v1/me/notification-preferences',
-    {
-      config: { roles: [...roles] },
-      schema: {
-        tags: ['notifications'],
-        summary: 'Turn kinds of email on or off; kinds left out keep their setting',
-        body: preferencesBody,
-        response: { 200: preferencesResponse },
-      },
-    },
+    everyone({
+      operationId: 'updateNotificationPreferences',
+      summary: 'Turn kinds of email on or off',
+      description: 'Kinds left out keep their setting. An API token has no inbox: `forbidden`.',
+      body: preferencesBody,
+      response: { 200: preferencesResponse, ...errors('forbidden') },
+    }),
     async (request) => {
       const userId = ownUserId(request.principal);
       const stored = await request.transaction((tx) =>

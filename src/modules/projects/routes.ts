@@ -1,33 +1,35 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
-import { idParams, nonEmpty } from '../../lib/schemas.js';
+import { errors, idParam, operations, pageOnlyQuery } from '../../lib/openapi.js';
+import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
+import { nonEmpty } from '../../lib/schemas.js';
 import { createProject, getProject, listProjects } from './service.js';
 import { projectResponse } from './views.js';
 
-const staff = ['admin', 'finance', 'coordinator'] as const;
+const staff = operations('projects').for(['admin', 'finance', 'coordinator']);
 
 export const projectRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/projects',
-    {
-      config: { roles: staff },
-      schema: {
-        tags: ['projects'],
-        summary: 'Add a co-production project',
-        body: z.strictObject({ name: nonEmpty(), description: z.string().max(5000).optional() }),
-        response: { 201: projectResponse },
-      },
-    },
+    staff({
+      operationId: 'createProject',
+      summary: 'Add a co-production project',
+      description: 'A project is funded by one or more budgets (`createBudget`); reports can be pulled per project.',
+      body: z.strictObject({ name: nonEmpty(), description: z.string().max(5000).optional() }),
+      response: { 201: projectResponse },
+    }),
     async (request) => request.transaction((tx) => createProject(tx, request.principal.organisationId, request.actor(), request.body)),
   );
 
   app.get(
     '/v1/projects',
-    {
-      config: { roles: staff },
-      schema: { tags: ['projects'], summary: "The organisation's projects", querystring: z.strictObject(pageQuery), response: { 200: pageOf(projectResponse) } },
-    },
+    staff({
+      operationId: 'listProjects',
+      summary: "List the organisation's projects",
+      description: 'Projects in creation order.',
+      querystring: pageOnlyQuery,
+      response: { 200: pageOf(projectResponse) },
+    }),
     async (request) => {
       const { limit, cursor } = request.query;
       return toPage(await listProjects(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
@@ -36,10 +38,13 @@ export const projectRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/projects/:id',
-    {
-      config: { roles: staff },
-      schema: { tags: ['projects'], summary: 'One project', params: idParams, response: { 200: projectResponse } },
-    },
+    staff({
+      operationId: 'getProject',
+      summary: 'Get a project',
+      description: 'One project of the organisation.',
+      params: idParam('project'),
+      response: { 200: projectResponse, ...errors('not_found') },
+    }),
     async (request) => getProject(app.db, request.principal.organisationId, request.params.id),
   );
 };

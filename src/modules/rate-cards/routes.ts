@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { activities, contributorKinds, rateUnits } from '../../domain/enums.js';
 import { shortDayPays } from '../../domain/rate-card.js';
-import { decodeCursor, pageOf, pageQuery, toPage } from '../../lib/pagination.js';
-import { amount, currency, idParams, isoDate, nonEmpty } from '../../lib/schemas.js';
+import { errors, idParam, operations, pageOnlyQuery } from '../../lib/openapi.js';
+import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
+import { amount, currency, isoDate, nonEmpty } from '../../lib/schemas.js';
 import { addRateCardVersion, createRateCard, getRateCard, listRateCards } from './service.js';
 import { rateCardResponse, rateCardVersionResponse } from './views.js';
 
@@ -14,9 +15,9 @@ export const rateSchema = z
     activity: z.enum(activities),
     contributorKind: z.enum(contributorKinds),
     unit: z.enum(rateUnits),
-    amount,
-    roundToMinutes: minutes.optional(),
-    minimumMinutes: minutes.optional(),
+    amount: amount.describe('The rate per unit, in minor units (pence): 2000 is £20.00 an hour.'),
+    roundToMinutes: minutes.optional().describe('Hourly rates only: minutes are rounded up to the next multiple of this.'),
+    minimumMinutes: minutes.optional().describe('Hourly rates only: the fewest minutes paid, after rounding.'),
     dayThresholdMinutes: minutes
       .optional()
       .describe(
@@ -31,7 +32,7 @@ export const rateSchema = z
           'including half the threshold, the full rate above it; pro_rata: rate × minutes / threshold, rounded half ' +
           'up to the penny. Not set: the full rate.',
       ),
-    inKind: z.boolean().optional(),
+    inKind: z.boolean().optional().describe("Values the time in reports but never owes or pays it (say, a professional's salaried time)."),
   })
   .superRefine((rate, ctx) => {
     if (rate.unit !== 'hour') {
@@ -46,33 +47,38 @@ export const rateSchema = z
     }
   });
 
+const rateCards = operations('rate cards');
+const finance = rateCards.for(['admin', 'finance']);
+const staff = rateCards.for(['admin', 'finance', 'coordinator']);
+
 export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/rate-cards',
-    {
-      config: { roles: ['admin', 'finance'] },
-      schema: {
-        tags: ['rate cards'],
-        summary: 'Create a rate card in one currency',
-        body: z.strictObject({ name: nonEmpty(), currency }),
-        response: { 201: rateCardResponse },
-      },
-    },
+    finance({
+      operationId: 'createRateCard',
+      summary: 'Create a rate card',
+      description: 'A rate card has one currency and no rates until its first version (`addRateCardVersion`).',
+      body: z.strictObject({ name: nonEmpty(), currency }),
+      response: { 201: rateCardResponse },
+    }),
     async (request) => request.transaction((tx) => createRateCard(tx, request.principal.organisationId, request.actor(), request.body)),
   );
 
   app.post(
     '/v1/rate-cards/:id/versions',
-    {
-      config: { roles: ['admin', 'finance'] },
-      schema: {
-        tags: ['rate cards'],
-        summary: 'Add a version of the rates, applying to work dated on or after effectiveFrom',
-        params: idParams,
-        body: z.strictObject({ effectiveFrom: isoDate, rates: z.array(rateSchema).min(1).max(200) }),
-        response: { 201: rateCardVersionResponse },
-      },
-    },
+    finance({
+      operationId: 'addRateCardVersion',
+      summary: 'Add a version of the rates',
+      description:
+        'The version prices work dated on or after `effectiveFrom` (a 10% uplift from April, say); approved work keeps the ' +
+        'amount it was approved at. One rate per activity and contributor kind; a second version starting the same day is `already_exists`.',
+      params: idParam('rate card'),
+      body: z.strictObject({
+        effectiveFrom: isoDate.describe('The first date of work the version prices.'),
+        rates: z.array(rateSchema).min(1).max(200),
+      }),
+      response: { 201: rateCardVersionResponse, ...errors('not_found', 'already_exists') },
+    }),
     async (request) =>
       request.transaction((tx) =>
         addRateCardVersion(tx, request.principal.organisationId, request.actor(), request.params.id, request.body),
@@ -81,10 +87,13 @@ export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/rate-cards',
-    {
-      config: { roles: ['admin', 'finance', 'coordinator'] },
-      schema: { tags: ['rate cards'], summary: 'Rate cards', querystring: z.strictObject(pageQuery), response: { 200: pageOf(rateCardResponse) } },
-    },
+    staff({
+      operationId: 'listRateCards',
+      summary: 'List rate cards',
+      description: 'Rate cards in creation order, without their versions (see `getRateCard`).',
+      querystring: pageOnlyQuery,
+      response: { 200: pageOf(rateCardResponse) },
+    }),
     async (request) => {
       const { limit, cursor } = request.query;
       return toPage(await listRateCards(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
@@ -93,15 +102,13 @@ export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/rate-cards/:id',
-    {
-      config: { roles: ['admin', 'finance', 'coordinator'] },
-      schema: {
-        tags: ['rate cards'],
-        summary: 'A rate card with all its versions',
-        params: idParams,
-        response: { 200: rateCardResponse.extend({ versions: z.array(rateCardVersionResponse) }) },
-      },
-    },
+    staff({
+      operationId: 'getRateCard',
+      summary: 'Get a rate card with all its versions',
+      description: 'Every version, each with its rates and the date it applies from.',
+      params: idParam('rate card'),
+      response: { 200: rateCardResponse.extend({ versions: z.array(rateCardVersionResponse) }), ...errors('not_found') },
+    }),
     async (request) => getRateCard(app.db, request.principal.organisationId, request.params.id),
   );
 };

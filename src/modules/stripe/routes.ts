@@ -3,9 +3,17 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
-import { idParams } from '../../lib/schemas.js';
+import { errors, idParam, operations } from '../../lib/openapi.js';
 import { applyStripeEvent, startStripeOnboarding, stripeAccountStatus } from './service.js';
 import { stripeAccountStatusResponse, stripeOnboardingResponse } from './views.js';
+
+const stripeTag = operations('stripe');
+const participant = stripeTag.for(['participant']);
+const contributorParam = idParam('contributor');
+const onboardingDescription =
+  'Creates the connected account once (a recipient with the `transfers` capability) and answers a fresh Stripe-hosted ' +
+  'Account Link each call: send the person to `onboardingUrl`. Only for a contributor paid through Stripe (else `invalid_state`).';
+const statusDescription = 'Asked of Stripe now: whether payouts are enabled and what Stripe still needs from the person.';
 
 /** Stripe's signatures older than this are refused, so a captured delivery cannot be replayed later. */
 const SIGNATURE_TOLERANCE_SECONDS = 300;
@@ -22,25 +30,25 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     '/v1/contributors/:id/stripe-account',
-    {
-      config: { roles: ['finance', 'coordinator'] },
-      schema: {
-        tags: ['stripe'],
-        summary: "Create the contributor's Stripe connected account (once) and a fresh onboarding link",
-        params: idParams,
-        response: { 200: stripeOnboardingResponse },
-      },
-    },
+    stripeTag.for(['finance', 'coordinator'])({
+      operationId: 'startContributorStripeOnboarding',
+      summary: "Start or continue a contributor's Stripe onboarding",
+      description: `${onboardingDescription} The contributor is emailed that a payout account is being set up for them.`,
+      params: contributorParam,
+      response: { 200: stripeOnboardingResponse, ...errors('not_found', 'invalid_state', 'stripe_not_configured') },
+    }),
     async (request) =>
       startStripeOnboarding(app.db, requireStripe(), request.principal.organisationId, request.actor(), request.params.id, urls(request), app.now(), 'staff'),
   );
 
   app.post(
     '/v1/me/stripe-account',
-    {
-      config: { roles: ['participant'] },
-      schema: { tags: ['stripe'], summary: 'Start or continue my Stripe onboarding', response: { 200: stripeOnboardingResponse } },
-    },
+    participant({
+      operationId: 'startMyStripeOnboarding',
+      summary: 'Start or continue my Stripe onboarding',
+      description: onboardingDescription,
+      response: { 200: stripeOnboardingResponse, ...errors('invalid_state', 'stripe_not_configured') },
+    }),
     async (request) =>
       startStripeOnboarding(
         app.db,
@@ -56,15 +64,13 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/contributors/:id/stripe-account',
-    {
-      config: { roles: ['admin', 'finance', 'coordinator'] },
-      schema: {
-        tags: ['stripe'],
-        summary: "The contributor's Stripe account as Stripe reports it now: can it be paid, and what is still needed",
-        params: idParams,
-        response: { 200: stripeAccountStatusResponse },
-      },
-    },
+    stripeTag.for(['admin', 'finance', 'coordinator'])({
+      operationId: 'getContributorStripeAccount',
+      summary: "Get a contributor's Stripe account status",
+      description: statusDescription,
+      params: contributorParam,
+      response: { 200: stripeAccountStatusResponse, ...errors('not_found', 'stripe_not_configured', 'stripe_unavailable') },
+    }),
     async (request) => {
       assertCanSeeContributor(request.principal, request.params.id);
       return stripeAccountStatus(app.db, requireStripe(), request.principal.organisationId, request.actor(), request.params.id, app.now());
@@ -73,14 +79,12 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/v1/me/stripe-account',
-    {
-      config: { roles: ['participant'] },
-      schema: {
-        tags: ['stripe'],
-        summary: 'My Stripe set-up as Stripe reports it now: can I be paid, and what is still needed',
-        response: { 200: stripeAccountStatusResponse },
-      },
-    },
+    participant({
+      operationId: 'getMyStripeAccount',
+      summary: 'Get my Stripe account status',
+      description: statusDescription,
+      response: { 200: stripeAccountStatusResponse, ...errors('not_found', 'stripe_not_configured', 'stripe_unavailable') },
+    }),
     async (request) =>
       stripeAccountStatus(app.db, requireStripe(), request.principal.organisationId, request.actor(), ownContributorId(request.principal), app.now()),
   );
@@ -91,15 +95,18 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
     hooks.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body));
     hooks.post(
       '/v1/webhooks/stripe',
-      {
-        config: { public: true },
-        schema: {
-          tags: ['stripe'],
-          summary: 'Stripe webhooks (signed; each event applied once)',
-          security: [],
-          response: { 200: z.object({ received: z.literal(true), duplicate: z.boolean() }) },
+      stripeTag.public({
+        operationId: 'receiveStripeWebhook',
+        summary: "Receive Stripe's webhooks",
+        description:
+          'For Stripe, not for clients: no bearer token; the `Stripe-Signature` header is checked against STRIPE_WEBHOOK_SECRET ' +
+          'on the raw body (bad or older than 5 minutes: `invalid_signature`). Each event id is applied once; a repeat answers ' +
+          '`duplicate: true`. `account.updated`, `transfer.reversed`, `payout.paid` and `payout.failed` move contributors and items on.',
+        response: {
+          200: z.object({ received: z.literal(true), duplicate: z.boolean() }),
+          ...errors('invalid_signature', 'stripe_not_configured'),
         },
-      },
+      }),
       async (request) => {
         const stripe = requireStripe();
         const secret = app.config.stripe.webhookSecret;

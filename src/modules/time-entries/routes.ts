@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { activities } from '../../domain/enums.js';
+import { errors, operations } from '../../lib/openapi.js';
 import { id, isoDate } from '../../lib/schemas.js';
 import { assertMayRecordFor } from '../approvable-work/lifecycle.js';
 import { registerWorkRoutes } from '../approvable-work/routes.js';
@@ -8,27 +9,35 @@ import { hasIdempotencyKey } from '../../plugins/idempotency.js';
 import { approveTimeEntry, quoteSession, recordSession, submitTimeEntry, timeEntryWork } from './service.js';
 import { timeEntryQuote, timeEntryResponse } from './views.js';
 
-const minutes = z.number().int().min(1, 'must be at least 1 minute').max(1440, 'must be at most 24 hours');
+const minutes = z.number().int().min(1, 'must be at least 1 minute').max(1440, 'must be at most 24 hours').describe('How long, in minutes (1 to 1,440).');
+const time = operations('time');
+const coordinators = time.for(['coordinator']);
+/** What recording time can refuse, for one entry or for any attendee of a session. */
+const recordErrors = errors('not_found', 'outside_budget_period', 'rate_not_found', 'day_minutes_exceeded');
+const quoteDescription =
+  "The quote: `value` is the time at its rate, `amount` what will be owed (0 for an in-kind rate or a contributor who " +
+  'declined payment), with the rate-card version, an explanation of each rule applied and warnings. Hourly rates: minutes ' +
+  'are rounded up to `roundToMinutes`, then `minimumMinutes` applies, then rate × minutes / 60 is rounded half up to the penny.';
 
 export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/time-entries',
-    {
-      config: { roles: ['coordinator', 'participant'] },
-      schema: {
-        tags: ['time'],
-        summary: 'Record time; the response carries the quote (amount, rate-card version, explanation, warnings)',
-        body: z.strictObject({
-          contributorId: id,
-          budgetId: id,
-          activity: z.enum(activities),
-          date: isoDate,
-          minutes,
-          note: z.string().max(2000).optional(),
-        }),
-        response: { 201: timeEntryResponse },
-      },
-    },
+    time.for(['coordinator', 'participant'])({
+      operationId: 'createTimeEntry',
+      summary: 'Record time',
+      description:
+        `Records the time as submitted, for approval. ${quoteDescription} A participant records only their own time. ` +
+        "The date must fall inside the budget's dates, and a contributor's submitted and approved minutes on one date never exceed 1,440.",
+      body: z.strictObject({
+        contributorId: id,
+        budgetId: id,
+        activity: z.enum(activities),
+        date: isoDate.describe('The day the work was done.'),
+        minutes,
+        note: z.string().max(2000).optional(),
+      }),
+      response: { 201: timeEntryResponse, ...recordErrors },
+    }),
     async (request) => {
       assertMayRecordFor(request.principal, request.body.contributorId);
       return request.transaction((tx) => submitTimeEntry(tx, request.principal.organisationId, request.actor(), { ...request.body, recordedWithKey: hasIdempotencyKey(request) }, app.now()));
@@ -50,34 +59,32 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     '/v1/sessions/quote',
-    {
-      config: { roles: ['coordinator'] },
-      schema: {
-        tags: ['time'],
-        summary: 'What a session would record, without recording it: each attendee\'s quote (nothing is written)',
-        body: sessionBody,
-        response: {
-          200: z.object({
-            budgetId: z.string(),
-            currency: z.string(),
-            total: z.number().int().describe('The sum of what the entries would owe'),
-            entries: z.array(z.object({ contributorId: z.string(), quote: timeEntryQuote })),
-          }),
-        },
+    coordinators({
+      operationId: 'quoteSession',
+      summary: 'Quote a session without recording it',
+      description: `What \`createSession\` would record, attendee by attendee; nothing is written. ${quoteDescription}`,
+      body: sessionBody,
+      response: {
+        200: z.object({
+          budgetId: z.string(),
+          currency: z.string(),
+          total: z.number().int().describe('The sum of what the entries would owe'),
+          entries: z.array(z.object({ contributorId: z.string(), quote: timeEntryQuote })),
+        }),
+        ...recordErrors,
       },
-    },
+    }),
     async (request) => quoteSession(app.db, request.principal.organisationId, request.body, app.now()),
   );
 
   app.post(
     '/v1/sessions',
-    {
-      config: { roles: ['coordinator'] },
-      schema: {
-        tags: ['time'],
-        summary: 'Record one co-production session: a submitted time entry per attendee, all or nothing',
-        body: sessionBody,
-        response: {
+    coordinators({
+      operationId: 'createSession',
+      summary: 'Record a co-production session',
+      description: 'One submitted time entry per attendee, each with its quote, all or nothing: any attendee refused refuses the session.',
+      body: sessionBody,
+      response: {
           201: z.object({
             id: z.string(),
             budgetId: z.string(),
@@ -87,9 +94,9 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
             note: z.string().nullable(),
             entries: z.array(timeEntryResponse),
           }),
-        },
+        ...recordErrors,
       },
-    },
+    }),
     async (request) => request.transaction((tx) => recordSession(tx, request.principal.organisationId, request.actor(), { ...request.body, recordedWithKey: hasIdempotencyKey(request) }, app.now())),
   );
 
@@ -97,13 +104,26 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
     path: '/v1/time-entries',
     tag: 'time',
     response: timeEntryResponse,
-    summaries: {
-      list: 'Time entries; a participant sees only their own',
-      get: 'One time entry',
-      approve: 'Approve submitted time: the amount becomes owed (earnings limits and the budget permitting)',
-      reject: 'Reject submitted time with a reason',
-      reverse: 'Reverse approved time whose money has not left (a reversing ledger transaction)',
+    names: { one: 'TimeEntry', many: 'TimeEntries' },
+    noun: 'time entry',
+    docs: {
+      list: { summary: 'List time entries', description: 'Time entries in creation order; a participant sees only their own.' },
+      get: { summary: 'Get a time entry', description: 'One time entry with its quote; a participant sees only their own.' },
+      approve: {
+        summary: 'Approve submitted time',
+        description:
+          'The time is priced again with the rate card in force on its date and the amount becomes owed, charged to the budget ' +
+          "(`budget_exceeded` when not enough is left). The earnings limit never refuses an approval: `warnings` says when what " +
+          "is owed would not fit the current period's headroom. Not by the contributor themselves, nor, where the organisation " +
+          "asks for it, by the person who recorded it (`self_approval_forbidden`). At most once (`invalid_state`).",
+      },
+      reject: { summary: 'Reject submitted time', description: 'With a reason the contributor can read; nothing becomes owed.' },
+      reverse: {
+        summary: 'Reverse approved time',
+        description: 'Only while its money has not left (else `already_paid`): a reversing ledger transaction returns the amount to the budget.',
+      },
     },
+    approveErrors: ['rate_not_found'],
     kind: timeEntryWork,
     approve: approveTimeEntry,
   });
