@@ -170,24 +170,6 @@ export const pageParameters = {
   cursor: pageQuery.cursor.describe("The previous page's `nextCursor`, to read on from it; leave it out for the first page."),
 };
 
-/**
- * A success answered as JSON or, when asked for, as CSV: `response: { 200: jsonOrCsv(reportView), ...errors(...) }`.
- * JSON replies go through the zod serialiser as usual; send the CSV as a string after
- * `reply.type('text/csv; charset=utf-8')` (a string with a non-JSON type is sent as it is).
- */
-export function jsonOrCsv<T extends z.ZodType>(
-  schema: T,
-  description = 'JSON, or CSV when asked for with `Accept: text/csv` or `?format=csv`.',
-) {
-  return { description, content: { 'application/json': { schema }, 'text/csv': { schema: csvText } } };
-}
-
-const csvText = z
-  .string()
-  .describe(
-    "CSV (RFC 4180) with a header row. A text cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with `'`; numbers stay numbers.",
-  );
-
 /** The query of a list with no filters. */
 export const pageOnlyQuery = z.strictObject(pageParameters);
 

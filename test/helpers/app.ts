@@ -30,7 +30,7 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<Fastif
     jobs: options.jobs ?? false,
     stripe: options.stripe ?? null,
     // A route answering with a problem code its OpenAPI schema does not declare fails the test.
-    checkDeclaredProblems: process.env.CHECK_DECLARED_PROBLEMS === '1',
+    checkDeclaredProblems: true,
   });
 }
 
