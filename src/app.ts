@@ -25,7 +25,7 @@ import heavyReadsPlugin from './plugins/heavy-reads.js';
 import idempotencyPlugin, { successStatus } from './plugins/idempotency.js';
 import transactionPlugin from './plugins/transaction.js';
 import { registerRoutes } from './routes.js';
-import { EMAIL_LOG_PATHS, linesWithoutEmails } from './modules/auth/log-redaction.js';
+import { EMAIL_LOG_PATHS, linesWithoutEmails } from './lib/log-redaction.js';
 import { notFoundPage, webPages } from './web/plugin.js';
 
 export interface AppDependencies {
@@ -140,7 +140,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     logger: deps.logger ?? {
       level: deps.config.logLevel,
       // No secrets, and no email address: the fields known to hold one are removed, and every
-      // line is scrubbed of any other on its way out (modules/auth/log-redaction.ts says why).
+      // line is scrubbed of any other on its way out (lib/log-redaction.ts says why).
       redact: [...logRedactPaths, ...EMAIL_LOG_PATHS],
       serializers: { req: requestForLog },
       stream: linesWithoutEmails(deps.logStream ?? process.stdout),

@@ -8,7 +8,7 @@ import { createStripeClient, createStripeGate } from './lib/stripe.js';
 import { reconcileStripe } from './modules/payouts/reconcile.js';
 import { createOrganisation } from './modules/organisations/service.js';
 import { openConfiguredDatabase } from './runtime.js';
-import { withoutEmails } from './modules/auth/log-redaction.js';
+import { withoutEmails } from './lib/log-redaction.js';
 import { londonDate } from './domain/uk-time.js';
 import { contributorsPastRetention } from './modules/personal-data/retention.js';
 
@@ -148,7 +148,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
     // An error may quote what was typed or stored (an address pasted twice, a database error's
-    // detail): what is printed leaves email addresses out (modules/auth/log-redaction.ts).
+    // detail): what is printed leaves email addresses out (lib/log-redaction.ts).
     const say = (text: string) => console.error(withoutEmails(text));
     if (error instanceof ConfigError || error instanceof DatabaseInUseError) say(error.message);
     else if (error instanceof AppError) say(`${error.code}: ${error.detail}`);

@@ -29,7 +29,7 @@ type Headers = Record<string, string>;
 
 async function call(t: Test, method: 'GET' | 'POST' | 'PATCH', url: string, headers: Headers, payload?: object, expected?: number, extraHeaders: Headers = {}) {
   const res = await app.inject({ method, url, headers: { ...headers, ...extraHeaders }, payload });
-  const want = expected ?? (method === 'POST' && !/\/(approve|mark-paid|erase|reject)$/.test(url) ? 201 : 200);
+  const want = expected ?? (method === 'POST' && !/\/(approve|mark-paid|mark-failed|erase|reject)$/.test(url) ? 201 : 200);
   t.equal(res.statusCode, want, `${method} ${url} → ${want}`, res.statusCode === want ? {} : { body: res.body.slice(0, 600) });
   return res;
 }
@@ -103,11 +103,20 @@ async function world(t: Test) {
 
 type World = Awaited<ReturnType<typeof world>>;
 
-/** Pays Robin everything owed, by bank transfer, drafted and approved by two finance users. */
+/**
+ * Pays Robin everything owed, by bank transfer, drafted and approved by two finance users: a first
+ * run fails (finance typing why, naming them), the second is paid with a bank reference that
+ * names them, as bank references often do.
+ */
 async function payRobin(t: Test, w: World) {
-  const draft = json(await call(t, 'POST', '/v1/payout-runs', w.finance, { currency: 'GBP', contributorIds: [w.robin.id] }));
-  const run = json(await call(t, 'POST', `/v1/payout-runs/${draft.id}/approve`, w.finance2));
-  for (const item of run.items) await call(t, 'POST', `/v1/payouts/${item.id}/mark-paid`, w.finance, { reference: `BACS ${item.id.slice(-6)}` });
+  const pay = async () => {
+    const draft = json(await call(t, 'POST', '/v1/payout-runs', w.finance, { currency: 'GBP', contributorIds: [w.robin.id] }));
+    return json(await call(t, 'POST', `/v1/payout-runs/${draft.id}/approve`, w.finance2));
+  };
+  const failed = await pay();
+  for (const item of failed.items) await call(t, 'POST', `/v1/payouts/${item.id}/mark-failed`, w.finance, { reason: `Account closed, R. QUILLFEATHER to send new details` });
+  const run = await pay();
+  for (const item of run.items) await call(t, 'POST', `/v1/payouts/${item.id}/mark-paid`, w.finance, { reference: `BACS QUILLFEATHER ${item.id.slice(-6)}` });
   return run;
 }
 
@@ -173,8 +182,17 @@ t.test('erasure keeps ledger, reports and pseudonym byte for byte, and leaves th
     name: undefined,
     timeEntries: statement.timeEntries.map((e: any) => ({ ...e, note: undefined })),
     expenses: statement.expenses.map((e: any) => ({ ...e, note: undefined })),
+    payouts: statement.payouts.map((p: any) => ({ ...p, reference: undefined, failureReason: undefined })),
   });
-  t.same(withoutPersonal(statementAfter), withoutPersonal(statementBefore), 'the statement is the same but for the name and notes');
+  t.same(withoutPersonal(statementAfter), withoutPersonal(statementBefore), 'the statement is the same but for the name, notes and the words naming them');
+  t.same(
+    statementAfter.payouts.map((p: any) => [p.status, p.reference, p.failureReason]),
+    [
+      ['failed', null, '(erased)'],
+      ['paid', '(erased)', null],
+    ],
+    "finance's words that named them are gone",
+  );
   t.equal(statementAfter.name, 'Erased contributor');
 
   const got = json(await call(t, 'GET', `/v1/contributors/${w.robin.id}`, w.admin));

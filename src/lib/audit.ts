@@ -53,9 +53,15 @@ const PERSONAL_FIELDS: Record<string, readonly string[]> = {
   contributor: ['name', 'email', 'stripeAccountId'],
   user: ['name', 'email'],
   time_entry: ['note'],
-  expense: ['note'],
+  // Free text staff type (a receipt's reference, a bank reference, why a payment failed) and
+  // Stripe's own messages (which quote the connected account) can name the person too.
+  expense: ['note', 'receiptReference'],
   session: ['note'],
+  payout_item: ['reference', 'failureReason', 'lastError'],
 };
+
+/** Personal data is text; an object under the same name (a user's email preferences) is not. */
+const isPersonalValue = (value: unknown): boolean => value === null || typeof value !== 'object';
 
 export function withoutPersonalData(entityType: string, before: unknown, after: unknown): { before: unknown; after: unknown } {
   const fields = PERSONAL_FIELDS[entityType] ?? [];
@@ -63,10 +69,13 @@ export function withoutPersonalData(entityType: string, before: unknown, after: 
     if (value === undefined) return null;
     const json = toJson(value);
     if (!isRecord(json)) return json;
-    for (const field of fields) delete json[field];
+    for (const field of fields) if (field in json && isPersonalValue(json[field])) delete json[field];
     return json;
   };
-  const changed = isRecord(before) && isRecord(after) ? fields.filter((f) => f in after && JSON.stringify(before[f]) !== JSON.stringify(after[f])) : [];
+  const changed =
+    isRecord(before) && isRecord(after)
+      ? fields.filter((f) => f in after && isPersonalValue(after[f]) && JSON.stringify(before[f]) !== JSON.stringify(after[f]))
+      : [];
   const stripped = { before: strip(before), after: strip(after) };
   if (changed.length && isRecord(stripped.after)) stripped.after.personalFieldsChanged = changed;
   return stripped;

@@ -7,7 +7,7 @@ import { queryRows, type Db } from '../../db/client.js';
 import { notifications, users } from '../../db/schema.js';
 import { insertJobsIn, QUEUES, type NotificationJob } from '../../jobs/queue.js';
 import { newId } from '../../lib/ids.js';
-import { withoutEmails } from '../auth/log-redaction.js';
+import { withoutEmails } from '../../lib/log-redaction.js';
 import { renderEmail } from './messages.js';
 import { wantsEmail } from './outbox.js';
 

@@ -470,6 +470,9 @@ async function settleItemPaid(
   return updated!;
 }
 
+/** What the ledger says of a failed payout item (docs/personal-data.md: the ledger holds no names). */
+export const FAILED_DESCRIPTION = 'Payout item failed: its money is owed again';
+
 /**
  * Records an item as failed before its money left: in transit → owed, so it can be paid in a
  * later run, and tells the contributor and finance. The caller holds the item's lock.
@@ -481,7 +484,9 @@ async function failItem(tx: Db, organisationId: string, actor: Actor, item: Item
     referenceId: item.id,
     effectiveDate: londonDate(now),
     currency: item.currency,
-    description: reason,
+    // Not the reason: the ledger is append-only, and finance's words or Stripe's message (which
+    // quotes the connected account) can name the person. The reason stays on the item.
+    description: FAILED_DESCRIPTION,
     createdBy: actor.id,
     postings: movePostings([item], await linesOf(tx, organisationId, [item.id]), 'in_transit', 'owed'),
   });

@@ -141,11 +141,11 @@ export async function eraseContributor(
     await assertSettled(tx, organisationId, contributorId);
     const { now } = context;
     const linkedUsers = await tx
-      .select({ id: users.id, email: users.email })
+      .select({ id: users.id, email: users.email, name: users.name })
       .from(users)
       .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId)));
     const userIds = linkedUsers.map((u) => u.id);
-    const personal = [row.name, row.email, row.stripeAccountId, ...linkedUsers.map((u) => u.email)].filter((v): v is string => !!v);
+    const personal = [row.name, row.email, row.stripeAccountId, ...linkedUsers.flatMap((u) => [u.email, u.name])].filter((v): v is string => !!v);
 
     const [erased] = await tx
       .update(contributors)
@@ -173,6 +173,8 @@ export async function eraseContributor(
       .update(payoutItems)
       .set({ stripeAccountId: null })
       .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.contributorId, contributorId), isNotNull(payoutItems.stripeAccountId)));
+    const identifiers = [row.email, row.stripeAccountId, ...linkedUsers.map((u) => u.email)].filter((v): v is string => !!v);
+    await eraseTextNamingThem(tx, organisationId, contributorId, namesThem({ names: [row.name, ...linkedUsers.map((u) => u.name)], identifiers }));
 
     for (const user of linkedUsers) {
       await tx
@@ -215,6 +217,48 @@ export async function eraseContributor(
     });
     return { contributor: await contributorResponseOn(tx, organisationId, erased!, today), stripeAccountDeleted, usersErased: userIds.length };
   });
+}
+
+/**
+ * Whether a piece of free text names the person: any of their personal values, or any word of
+ * their name (so "BACS J QUILL" is caught by "Quill"), compared case-insensitively, whole words.
+ */
+export function namesThem(person: { names: string[]; identifiers: string[] }): (text: string | null) => boolean {
+  const split = (text: string) => text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length >= 2);
+  const words = new Set(person.names.flatMap(split));
+  const identifiers = person.identifiers.map((i) => i.toLowerCase());
+  return (text) => {
+    if (!text) return false;
+    const lower = text.toLowerCase();
+    return identifiers.some((i) => lower.includes(i)) || split(text).some((w) => words.has(w));
+  };
+}
+
+/**
+ * Free text on their payments and expenses that staff or Stripe wrote (a bank reference, why a
+ * payment failed, Stripe's message quoting the connected account, a receipt reference) is
+ * replaced where it names them; text that does not stays, as evidence for the books.
+ */
+async function eraseTextNamingThem(tx: Db, organisationId: string, contributorId: string, names: (text: string | null) => boolean) {
+  const items = await tx
+    .select({ id: payoutItems.id, reference: payoutItems.reference, failureReason: payoutItems.failureReason, lastError: payoutItems.lastError })
+    .from(payoutItems)
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.contributorId, contributorId)));
+  for (const item of items) {
+    const fields = (['reference', 'failureReason', 'lastError'] as const).filter((f) => names(item[f]));
+    if (!fields.length) continue;
+    await tx
+      .update(payoutItems)
+      .set(Object.fromEntries(fields.map((f) => [f, ERASED_TEXT])))
+      .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)));
+  }
+  const receipts = await tx
+    .select({ id: expenses.id, receiptReference: expenses.receiptReference })
+    .from(expenses)
+    .where(and(eq(expenses.organisationId, organisationId), eq(expenses.contributorId, contributorId), isNotNull(expenses.receiptReference)));
+  for (const expense of receipts.filter((e) => names(e.receiptReference))) {
+    await tx.update(expenses).set({ receiptReference: ERASED_TEXT }).where(and(eq(expenses.organisationId, organisationId), eq(expenses.id, expense.id)));
+  }
 }
 
 /**
