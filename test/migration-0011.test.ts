@@ -89,7 +89,27 @@ for (const [label, open] of targets) t.test(`0011 strips personal fields from au
     );
   }
 
+  for (const [id, type, description] of [
+    ['01a23000-0000-7000-8000-0000000000f1', 'payout_failed', "No such destination: 'acct_OLD1'"],
+    ['01a23000-0000-7000-8000-0000000000f2', 'budget_funded', 'Funder G-1'],
+  ]) {
+    await pglite.query(
+      `insert into ledger_transactions (organisation_id, id, type, reference_type, reference_id, effective_date, description) values ($1, $2, $3, 'x', 'x', '2026-01-01', $4)`,
+      [org, id, type, description],
+    );
+  }
+
   await pglite.migrate(MIGRATIONS_FOLDER);
+  const descriptions = (await pglite.query<{ type: string; description: string }>(`select type, description from ledger_transactions order by id`)).rows;
+  t.same(
+    descriptions.map((r) => [r.type, r.description]),
+    [
+      ['payout_failed', 'Payout item failed: its money is owed again'],
+      ['budget_funded', 'Funder G-1'],
+    ],
+    "a failed payout's ledger description no longer quotes the reason; others are as they were",
+  );
+  await t.rejects(pglite.query(`update ledger_transactions set description = 'x'`), /append-only/, 'the ledger is append-only again');
   const rows = (await pglite.query<{ entity_type: string; before: unknown; after: unknown }>(`select entity_type, before, after from audit_events order by id`)).rows;
   t.same(
     rows.map((r) => [r.entity_type, r.before, r.after]),
