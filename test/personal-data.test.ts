@@ -283,7 +283,7 @@ t.test('subject access: the admin export and the participant\'s own hold everyth
     logins: [{ id: w.login.id, email: w.email, role: 'participant' }],
     timeEntries: [{ id: w.entry.id, note: 'Robin Quillfeather led the carers discussion', amount: 4000 }],
     expenses: [{ id: w.expense.id, amount: 640 }],
-    payouts: [{ status: 'paid', earnings: 4000, expenses: 640 }],
+    payouts: [{ status: 'failed', failureReason: 'Account closed, R. QUILLFEATHER to send new details' }, { status: 'paid', earnings: 4000, expenses: 640 }],
     balances: [{ currency: 'GBP', owed: 0, inTransit: 0, paid: 4640 }],
     retention: { years: 6 },
   });

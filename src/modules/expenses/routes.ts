@@ -16,7 +16,8 @@ export const expenseRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: 'Claim an expense',
       description:
         'Travel, childcare or care: a reimbursement, never earnings, so it never counts towards an earnings limit and is repaid ' +
-        "even to someone who declined payment. A participant claims only their own. The date must fall inside the budget's dates.",
+        "even to someone who declined payment. A participant claims only their own. The date must fall inside the budget's dates. " +
+        'Nothing is claimed for an erased contributor (409 `invalid_state`).',
       body: z.strictObject({
         contributorId: id,
         budgetId: id,
@@ -26,7 +27,7 @@ export const expenseRoutes: FastifyPluginAsyncZod = async (app) => {
         receiptReference: z.string().trim().min(1).max(200).optional().describe('Where the receipt is kept.'),
         note: z.string().max(2000).optional(),
       }),
-      response: { 201: expenseResponse, ...errors('not_found', 'outside_budget_period') },
+      response: { 201: expenseResponse, ...errors('not_found', 'outside_budget_period', 'invalid_state') },
     }),
     async (request) => {
       assertMayRecordFor(request.principal, request.body.contributorId);

@@ -12,8 +12,10 @@ import { timeEntryQuote, timeEntryResponse } from './views.js';
 const minutes = z.number().int().min(1, 'must be at least 1 minute').max(1440, 'must be at most 24 hours').describe('How long, in minutes (1 to 1,440).');
 const time = operations('time');
 const coordinators = time.for(['coordinator']);
-/** What recording time can refuse, for one entry or for any attendee of a session. */
-const recordErrors = errors('not_found', 'outside_budget_period', 'rate_not_found', 'day_minutes_exceeded');
+/** What quoting time can refuse, for one entry or for any attendee of a session. */
+const quoteErrors = ['not_found', 'outside_budget_period', 'rate_not_found', 'day_minutes_exceeded'] as const;
+/** What recording it can refuse: as quoting, and nothing is recorded for an erased contributor (invalid_state). */
+const recordErrors = errors(...quoteErrors, 'invalid_state');
 const quoteDescription =
   "The quote: `value` is the time at its rate, `amount` what will be owed (0 for an in-kind rate or a contributor who " +
   'declined payment), with the rate-card version, an explanation of each rule applied and warnings. Hourly rates: minutes ' +
@@ -71,7 +73,7 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
           total: z.number().int().describe('The sum of what the entries would owe'),
           entries: z.array(z.object({ contributorId: z.string(), quote: timeEntryQuote })),
         }),
-        ...recordErrors,
+        ...errors(...quoteErrors),
       },
     }),
     async (request) => quoteSession(app.db, request.principal.organisationId, request.body, app.now()),

@@ -27,7 +27,7 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
         }),
         response: {
           201: userResponse.extend({ inviteToken: z.string().optional().describe('Shown once, when no password was given.') }),
-          ...errors('not_found', 'already_exists'),
+          ...errors('not_found', 'already_exists', 'invalid_state'),
         },
       },
       { sensitiveResponse: true },
