@@ -4,19 +4,22 @@
  *
  * How a route uses it:
  *
- *   import { errors } from '../../lib/openapi.js';
+ *   import { errors, idParam, operations } from '../../lib/openapi.js';
  *
- *   app.post('/v1/contributors', {
- *     config: { roles: ['admin', 'coordinator'] },
- *     schema: {
- *       operationId: 'createContributor',          // camelCase verb + resource, stable forever
- *       tags: ['contributors'],                     // a tag named in `apiTags` below
- *       summary: 'Add a contributor',               // one line
- *       description: 'What it does, when it refuses and why.',
- *       body: createBody,                           // zod; .describe() fields and parameters
- *       response: { 201: contributorResponse, ...errors('possible_duplicate') },
- *     },
- *   }, handler);
+ *   const contributors = operations('contributors');         // the tag, once per module
+ *   const staff = contributors.for(['admin', 'coordinator']);  // a role set, once
+ *
+ *   app.post('/v1/contributors', staff({
+ *     operationId: 'createContributor',          // camelCase verb + resource, stable forever
+ *     summary: 'Add a contributor',               // one line
+ *     description: 'What it does, when it refuses and why.',
+ *     body: createBody,                           // zod; .describe() fields and parameters
+ *     response: { 201: contributorResponse, ...errors('possible_duplicate') },
+ *   }), handler);
+ *
+ * which is the same as writing `{ config: { roles }, schema: { tags: ['contributors'], ... } }`
+ * by hand (also fine: the tag must be one of `apiTags`). `idParam('contributor')` and
+ * `pageParameters` are the `{id}` parameter and `?limit=&cursor=` with descriptions.
  *
  * `errors(...codes)` declares the problem codes this operation can answer with beyond the ones
  * every operation of its kind shares, which are added for you (see `commonProblemCodes`):
@@ -32,6 +35,10 @@
  * its route did not declare (a 500 naming the code), so a missing declaration fails the suite.
  *
  * Pages and operational routes that are not part of the API say `schema: { hide: true }`.
+ *
+ * After changing a route's schema, run `npm run openapi:types` and commit
+ * test/client/schema.d.ts (the generated client's types): test/openapi.test.ts fails while it
+ * differs from what the served document generates, and `npm run openapi:lint` must stay clean.
  */
 import type { FastifyContextConfig, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from 'fastify';
 import type { SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';
