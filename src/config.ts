@@ -36,6 +36,8 @@ const envSchema = z
     // six years of payment records. Nothing is deleted automatically (see docs/personal-data.md).
     RETENTION_YEARS: z.coerce.number().int().min(1).max(100).default(6),
     STRIPE_SECRET_KEY: z.string().min(1).optional(),
+    // One signing secret, or several separated by commas: Stripe signs the platform's own events
+    // and connected accounts' events at two endpoints, each with its own secret.
     STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
     STRIPE_API_BASE: z.url().optional(),
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(20_000),
@@ -98,7 +100,7 @@ export interface Config {
   reportRateLimit: number;
   /** Years a contributor's records are kept after their last payment or work (RETENTION_YEARS). */
   retentionYears: number;
-  stripe: { secretKey?: string; webhookSecret?: string; apiBase?: string; timeoutMs: number; maxRequestsPerSecond: number };
+  stripe: { secretKey?: string; webhookSecrets: string[]; apiBase?: string; timeoutMs: number; maxRequestsPerSecond: number };
   /** Concurrent payout jobs in this process; 0 runs none here (another process works the queue). */
   payoutWorkers: number;
   publicUrl?: string;
@@ -139,7 +141,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reportRateLimit: e.REPORT_RATE_LIMIT,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,
-      webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+      webhookSecrets: (e.STRIPE_WEBHOOK_SECRET ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
       apiBase: e.STRIPE_API_BASE,
       timeoutMs: e.STRIPE_TIMEOUT_MS,
       maxRequestsPerSecond: e.STRIPE_MAX_RPS,

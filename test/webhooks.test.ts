@@ -328,3 +328,21 @@ t.test('without STRIPE_WEBHOOK_SECRET, webhooks are refused with 409 stripe_not_
   t.equal(none.statusCode, 409, none.body);
   t.equal(json(none).code, 'stripe_not_configured');
 });
+
+t.test("two endpoints, two secrets: the platform's and the connected accounts' events are both accepted, nothing else", async (t) => {
+  // Stripe signs a platform's own events and its connected accounts' events at separate
+  // endpoints, each with its own secret; STRIPE_WEBHOOK_SECRET takes both, comma-separated.
+  const connectSecret = 'whsec_connect_endpoint';
+  const both = await buildTestApp({ stripe: stripeFor(double), env: { STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: `${WEBHOOK_SECRET}, ${connectSecret}` } });
+  t.teardown(() => both.close());
+  const deliver = (secret: string, id: string) => {
+    const { payload, header } = signedEvent(signer, { ...makeEvent('customer.created', { id: 'cus_2', object: 'customer' }), id }, secret);
+    return both.inject({ method: 'POST', url: '/v1/webhooks/stripe', headers: { 'content-type': 'application/json', 'stripe-signature': header }, payload });
+  };
+  const stamp = Date.now().toString(36);
+  t.equal((await deliver(WEBHOOK_SECRET, `evt_platform_${stamp}`)).statusCode, 200, 'signed with the platform endpoint secret');
+  t.equal((await deliver(connectSecret, `evt_connect_${stamp}`)).statusCode, 200, 'signed with the connected-accounts endpoint secret');
+  const forged = await deliver('whsec_someone_else', `evt_forged_${stamp}`);
+  t.equal(forged.statusCode, 400);
+  t.equal(json(forged).code, 'invalid_signature');
+});

@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
  * with the same idempotency key): the job queue retries with backoff, and every transfer is
  * created with an idempotency key derived from its payout item, so a retry can never pay twice.
  */
-export function createStripeClient(config: Config['stripe']): Stripe | null {
+export function createStripeClient(config: Omit<Config['stripe'], 'webhookSecrets'>): Stripe | null {
   if (!config.secretKey) return null;
   const base = config.apiBase ? new URL(config.apiBase) : undefined;
   return new Stripe(config.secretKey, {

@@ -99,7 +99,7 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'receiveStripeWebhook',
         summary: "Receive Stripe's webhooks",
         description:
-          'For Stripe, not for clients: no bearer token; the `Stripe-Signature` header is checked against STRIPE_WEBHOOK_SECRET ' +
+          'For Stripe, not for clients: no bearer token; the `Stripe-Signature` header is checked against STRIPE_WEBHOOK_SECRET (each of its comma-separated secrets: the platform endpoint and the connected-accounts endpoint have one each) ' +
           'on the raw body (bad or older than 5 minutes: `invalid_signature`). Each event id is applied once; a repeat answers ' +
           '`duplicate: true`. `account.updated`, `transfer.reversed`, `payout.paid` and `payout.failed` move contributors and items on.',
         response: {
@@ -109,15 +109,15 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
       }),
       async (request) => {
         const stripe = requireStripe();
-        const secret = app.config.stripe.webhookSecret;
-        if (!secret) throw new AppError('stripe_not_configured', 'STRIPE_WEBHOOK_SECRET is not configured.');
+        const secrets = app.config.stripe.webhookSecrets;
+        if (!secrets.length) throw new AppError('stripe_not_configured', 'STRIPE_WEBHOOK_SECRET is not configured.');
         const signature = request.headers['stripe-signature'];
         const raw = request.body as Buffer | undefined;
         let event: Stripe.Event;
         try {
           if (typeof signature !== 'string' || !Buffer.isBuffer(raw)) throw new Error('missing signature or body');
           // The signature's age is measured on the app's clock (in ms), not the SDK's own.
-          event = stripe.webhooks.constructEvent(raw, signature, secret, SIGNATURE_TOLERANCE_SECONDS, undefined, app.now().getTime());
+          event = constructWithAny(stripe, raw, signature, secrets, app.now().getTime());
         } catch {
           throw new AppError('invalid_signature', 'The Stripe-Signature header does not match the body, or is too old.');
         }
@@ -128,3 +128,20 @@ export const stripeRoutes: FastifyPluginAsyncZod = async (app) => {
     );
   });
 };
+
+/**
+ * The event, if the signature matches under any of the secrets (the platform's endpoint and the
+ * connected-accounts endpoint sign with different ones); throws otherwise.
+ */
+function constructWithAny(stripe: Stripe, raw: Buffer, signature: string, secrets: string[], nowMs: number): Stripe.Event {
+  let failure: unknown;
+  for (const secret of secrets) {
+    try {
+      // The signature's age is measured on the app's clock (in ms), not the SDK's own.
+      return stripe.webhooks.constructEvent(raw, signature, secret, SIGNATURE_TOLERANCE_SECONDS, undefined, nowMs);
+    } catch (error) {
+      failure = error;
+    }
+  }
+  throw failure;
+}
