@@ -191,6 +191,15 @@ t.test('loadConfig: DATABASE_URL with JWT_SECRET selects PostgreSQL', async (t) 
   t.equal(config.loginRateLimit, 5);
 });
 
+t.test('loadConfig: a variable set to nothing is unset (as Docker Compose passes one missing from .env)', async (t) => {
+  const config = loadConfig({ STRIPE_SECRET_KEY: '', STRIPE_WEBHOOK_SECRET: '', PUBLIC_URL: '', SMTP_URL: '', DATABASE_URL: '' });
+  t.equal(config.stripe.secretKey, undefined);
+  t.same(config.stripe.webhookSecrets, []);
+  t.equal(config.publicUrl, undefined);
+  t.equal(config.mail.smtpUrl, undefined);
+  t.equal(config.database.kind, 'pglite');
+});
+
 t.test('loadConfig: a bad environment is a ConfigError naming every bad variable', async (t) => {
   const cases: Array<[Record<string, string>, RegExp[]]> = [
     [{ PORT: 'abc' }, [/\bPORT\b/]],
