@@ -409,7 +409,12 @@ export const openapiTransformObject: SwaggerTransformObject = (documentObject) =
     }
     frontier = next;
   }
-  components.schemas = Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name)));
+  // In name order: the order modules happen to register their schemas in is no order at all.
+  components.schemas = Object.fromEntries(
+    Object.entries(schemas)
+      .filter(([name]) => used.has(name))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
   const codes = [...referenced('examples', document.paths)].filter((code): code is ErrorCode => code in errorCodes);
   components.examples = {
     ...components.examples,

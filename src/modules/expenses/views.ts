@@ -22,6 +22,7 @@ export const expenseResponse = z.object({
   status: z.enum(entryStatuses),
   ...workLifecycleFields,
 });
+expenseResponse.register(z.globalRegistry, { id: 'Expense' });
 export type ExpenseResponse = z.infer<typeof expenseResponse>;
 
 export function toExpenseResponse(row: ExpenseRow): ExpenseResponse {

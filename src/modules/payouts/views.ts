@@ -36,6 +36,7 @@ export const payoutItemResponse = z.object({
   failedAt: z.iso.datetime().nullable(),
   createdAt: z.iso.datetime(),
 });
+payoutItemResponse.register(z.globalRegistry, { id: 'PayoutItem' });
 
 export const payoutRunResponse = z.object({
   id: z.string(),
@@ -66,6 +67,7 @@ export const payoutRunResponse = z.object({
   createdAt: z.iso.datetime(),
   items: z.array(payoutItemResponse),
 });
+payoutRunResponse.register(z.globalRegistry, { id: 'PayoutRun' });
 
 /** The failure reasons recorded when Stripe takes a transfer back (transfer.reversed). */
 export const REVERSED = 'The Stripe transfer was reversed';

@@ -8,6 +8,7 @@ import type { projects } from '../../db/schema.js';
 export type ProjectRow = typeof projects.$inferSelect;
 
 export const projectResponse = z.object({ id: z.string(), name: z.string(), description: z.string().nullable(), createdAt: z.iso.datetime() });
+projectResponse.register(z.globalRegistry, { id: 'Project' });
 export type ProjectResponse = z.infer<typeof projectResponse>;
 
 export function toProjectResponse(row: ProjectRow): ProjectResponse {

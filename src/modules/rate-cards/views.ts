@@ -25,6 +25,7 @@ export const rateResponse = z.object({
 export type RateResponse = z.infer<typeof rateResponse>;
 
 export const rateCardResponse = z.object({ id: z.string(), name: z.string(), currency: z.string(), createdAt: z.iso.datetime() });
+rateCardResponse.register(z.globalRegistry, { id: 'RateCard' });
 export type RateCardResponse = z.infer<typeof rateCardResponse>;
 
 export const rateCardVersionResponse = z.object({
@@ -34,6 +35,7 @@ export const rateCardVersionResponse = z.object({
   rates: z.array(rateResponse),
   createdAt: z.iso.datetime(),
 });
+rateCardVersionResponse.register(z.globalRegistry, { id: 'RateCardVersion' });
 export type RateCardVersionResponse = z.infer<typeof rateCardVersionResponse>;
 
 export function toRateCardResponse(row: RateCardRow): RateCardResponse {

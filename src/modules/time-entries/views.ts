@@ -18,6 +18,26 @@ export const timeEntryQuote = z.object({
   explanation: z.array(z.string()),
   warnings: z.array(z.string()),
 });
+// Named in the OpenAPI document (components.schemas.Quote), with an example.
+timeEntryQuote.register(z.globalRegistry, {
+  id: 'Quote',
+  description: 'What a piece of time is worth and why: `value` at its rate, `amount` what will be owed, in minor units (pence).',
+  examples: [
+    {
+      amount: 3500,
+      value: 3500,
+      withheld: 0,
+      currency: 'GBP',
+      rateCardVersion: 1,
+      explanation: [
+        'Rate card version 1: meeting rate for lived experience contributors, £20.00 per hour',
+        '95 minutes rounded up to 105 (rounding to 15-minute steps)',
+        '£20.00 × 105 minutes / 60 = £35.00',
+      ],
+      warnings: [],
+    },
+  ],
+});
 
 export const timeEntryResponse = z.object({
   id: z.string(),
@@ -47,6 +67,7 @@ export const timeEntryResponse = z.object({
   quote: timeEntryQuote,
   ...workLifecycleFields,
 });
+timeEntryResponse.register(z.globalRegistry, { id: 'TimeEntry' });
 export type TimeEntryResponse = z.infer<typeof timeEntryResponse>;
 
 export function toTimeEntryResponse(row: TimeEntryRow): TimeEntryResponse {

@@ -20,6 +20,7 @@ export const userResponse = z.object({
   disabled: z.boolean(),
   createdAt: z.iso.datetime(),
 });
+userResponse.register(z.globalRegistry, { id: 'User' });
 export type UserResponse = z.infer<typeof userResponse>;
 
 export function toUserResponse(row: UserRow): UserResponse {
