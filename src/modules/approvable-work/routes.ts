@@ -43,9 +43,10 @@ export interface WorkRoutes {
   response: WorkResponse;
   /** The resource in operation ids: `{ one: 'TimeEntry', many: 'TimeEntries' }` names listTimeEntries, getTimeEntry, approveTimeEntry, ... */
   names: { one: string; many: string };
-  /** The noun in parameter descriptions (`time entry`). */
-  noun: string;
-  docs: { list: OperationText; get: OperationText; approve: OperationText; reject: OperationText; reverse: OperationText };
+  /** The resource in words: `{ a: 'a time entry', one: 'time entry', many: 'time entries' }`. */
+  words: { a: string; one: string; many: string };
+  /** Approving is where kinds differ, so each kind says what its approval does; the rest is shared. */
+  approveText: OperationText;
   /** What approving this kind may refuse with, beyond what every kind does. */
   approveErrors: ErrorCode[];
   kind: WorkKind<TimeEntryRow, View> | WorkKind<ExpenseRow, View>;
@@ -60,11 +61,21 @@ export interface WorkRoutes {
  */
 export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const { path, response, names, docs } = routes;
+  const { path, response, names, words } = routes;
   const work = operations(routes.tag);
   const readers = work.for(['admin', 'finance', 'coordinator', 'participant']);
   const decide = work.for(deciders);
-  const params = idParam(routes.noun);
+  const params = idParam(words.one);
+  const docs = {
+    list: { summary: `List ${words.many}`, description: `The ${words.many} in creation order; a participant sees only their own.` },
+    get: { summary: `Get ${words.a}`, description: `One ${words.one}; a participant sees only their own.` },
+    approve: routes.approveText,
+    reject: { summary: `Reject ${words.a}`, description: 'Only while submitted, with a reason the contributor can read; nothing becomes owed.' },
+    reverse: {
+      summary: `Reverse an approved ${words.one}`,
+      description: 'Only while its money has not left (else `already_paid`): a reversing ledger transaction returns the amount to the budget.',
+    },
+  };
   // Both kinds share the lifecycle; the union only needs telling apart at the type level.
   const kind = routes.kind as WorkKind<TimeEntryRow | ExpenseRow, View>;
   const context = (request: FastifyRequest): WorkContext => ({

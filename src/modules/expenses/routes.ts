@@ -40,21 +40,12 @@ export const expenseRoutes: FastifyPluginAsyncZod = async (app) => {
     tag: 'expenses',
     response: expenseResponse,
     names: { one: 'Expense', many: 'Expenses' },
-    noun: 'expense',
-    docs: {
-      list: { summary: 'List expenses', description: 'Expenses in creation order; a participant sees only their own.' },
-      get: { summary: 'Get an expense', description: 'One expense; a participant sees only their own.' },
-      approve: {
-        summary: 'Approve an expense',
-        description:
-          'The amount becomes owed, charged to the budget (`budget_exceeded` when not enough is left). Not by the contributor ' +
-          'themselves (`self_approval_forbidden`). At most once (`invalid_state`).',
-      },
-      reject: { summary: 'Reject an expense', description: 'With a reason the contributor can read; nothing becomes owed.' },
-      reverse: {
-        summary: 'Reverse an approved expense',
-        description: 'Only while its money has not left (else `already_paid`): a reversing ledger transaction returns the amount to the budget.',
-      },
+    words: { a: 'an expense', one: 'expense', many: 'expenses' },
+    approveText: {
+      summary: 'Approve an expense',
+      description:
+        'The amount becomes owed, charged to the budget (`budget_exceeded` when not enough is left). Not by the contributor ' +
+        'themselves (`self_approval_forbidden`). At most once (`invalid_state`).',
     },
     approveErrors: [],
     kind: expenseWork,

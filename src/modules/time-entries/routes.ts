@@ -107,23 +107,14 @@ export const timeEntryRoutes: FastifyPluginAsyncZod = async (app) => {
     tag: 'time',
     response: timeEntryResponse,
     names: { one: 'TimeEntry', many: 'TimeEntries' },
-    noun: 'time entry',
-    docs: {
-      list: { summary: 'List time entries', description: 'Time entries in creation order; a participant sees only their own.' },
-      get: { summary: 'Get a time entry', description: 'One time entry with its quote; a participant sees only their own.' },
-      approve: {
-        summary: 'Approve submitted time',
-        description:
-          'The time is priced again with the rate card in force on its date and the amount becomes owed, charged to the budget ' +
-          "(`budget_exceeded` when not enough is left). The earnings limit never refuses an approval: `warnings` says when what " +
-          "is owed would not fit the current period's headroom. Not by the contributor themselves, nor, where the organisation " +
-          "asks for it, by the person who recorded it (`self_approval_forbidden`). At most once (`invalid_state`).",
-      },
-      reject: { summary: 'Reject submitted time', description: 'With a reason the contributor can read; nothing becomes owed.' },
-      reverse: {
-        summary: 'Reverse approved time',
-        description: 'Only while its money has not left (else `already_paid`): a reversing ledger transaction returns the amount to the budget.',
-      },
+    words: { a: 'a time entry', one: 'time entry', many: 'time entries' },
+    approveText: {
+      summary: 'Approve submitted time',
+      description:
+        'The time is priced again with the rate card in force on its date and the amount becomes owed, charged to the budget ' +
+        "(`budget_exceeded` when not enough is left). The earnings limit never refuses an approval: `warnings` says when what " +
+        "is owed would not fit the current period's headroom. Not by the contributor themselves, nor, where the organisation " +
+        "asks for it, by the person who recorded it (`self_approval_forbidden`). At most once (`invalid_state`).",
     },
     approveErrors: ['rate_not_found'],
     kind: timeEntryWork,
