@@ -8,6 +8,7 @@ import { sql } from 'drizzle-orm';
 import { queryRows } from '../src/db/client.js';
 import { contributorsPastRetention, yearsAfter } from '../src/modules/personal-data/retention.js';
 import { buildTestApp, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
+import { WebClient } from './helpers/web.js';
 import { fundedBudget } from './helpers/fixtures.js';
 import { onboardStripeContributor, viaInject, WEBHOOK_SECRET } from './helpers/payout-fixtures.js';
 import { testDatabase } from './helpers/database.js';
@@ -304,6 +305,16 @@ t.test('subject access: the admin export and the participant\'s own hold everyth
   t.match(own.headers['content-disposition'], /attachment/);
   t.equal(own.headers['cache-control'], 'no-store');
   t.same({ ...json(own), exportedAt: null }, { ...exported, exportedAt: null }, 'the participant gets the same document');
+
+  // From their home page: a link, and the same document as a download.
+  const page = new WebClient(app).withToken(w.participant.authorization!.replace('Bearer ', ''));
+  t.match((await page.get('/my')).body, /href="\/my\/data.json"/, 'the home page links to the download');
+  const download = await page.get('/my/data.json');
+  t.equal(download.statusCode, 200);
+  t.match(download.headers['content-disposition'], /attachment; filename="my-data.json"/);
+  t.same({ ...JSON.parse(download.body), exportedAt: null }, { ...exported, exportedAt: null }, 'the download is the export');
+  const staffPage = new WebClient(app).withToken(await w.org.tokenFor('coordinator'));
+  t.not((await staffPage.get('/my/data.json')).statusCode, 200, 'a page for participants only');
 
   await call(t, 'GET', `/v1/contributors/${w.sam.id}/export`, w.participant, undefined, 403);
   for (const role of ['finance', 'coordinator', 'reporter'] as const) {
