@@ -815,8 +815,8 @@ export const revokedTokens = pgTable(
 );
 
 /**
- * Failed sign-ins in the current minute, per account (`account:<email>`) and per client address
- * (`address:<ip>`), shared by every instance through the database: one address cannot spray
+ * Failed sign-ins in the current minute, per account (`account:<SHA-256 of the email>`) and per
+ * client address (`address:<SHA-256 of the IP>`), shared by every instance through the database: one address cannot spray
  * passwords across accounts, nor many addresses hammer one account. Successes are not counted.
  * Not tenant data: a sign-in names no organisation until it succeeds.
  */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { signInFailures } from '../../db/schema.js';
@@ -17,7 +18,16 @@ import { AppError } from '../../errors.js';
  */
 export const WINDOW_MS = 60_000;
 
-export const signInKeys = (email: string, address: string) => [`account:${email.trim().toLowerCase()}`, `address:${address}`];
+/**
+ * The counters' keys. Emails and client addresses are personal data, so the table holds their
+ * SHA-256 digests, not the values (docs/personal-data.md): it can count, never tell.
+ */
+export const signInKeys = (email: string, address: string) => [accountKey(email), `address:${digest(address)}`];
+
+/** The counter of one account's failures (erasure clears it). */
+export const accountKey = (email: string) => `account:${digest(email.trim().toLowerCase())}`;
+
+const digest = (value: string) => createHash('sha256').update(value).digest('hex');
 
 /** Throws 429 rate_limited (with the seconds to wait) if any key has used up its window. */
 export async function assertMaySignIn(db: Db, keys: string[], limit: number, now: Date): Promise<void> {

@@ -32,6 +32,7 @@ import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import { classifyStripeError, type Stripe, type StripeGate } from '../../lib/stripe.js';
 import { IDEMPOTENCY_RETENTION_HOURS, type ResponseSealer } from '../../plugins/idempotency.js';
+import { accountKey } from '../auth/sign-in-limits.js';
 import { contributorBalances } from '../balances/service.js';
 import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
 import { ERASED_NAME, type ContributorResponse } from '../contributors/views.js';
@@ -193,7 +194,7 @@ export async function eraseContributor(
           erasedAt: now,
         })
         .where(and(eq(users.organisationId, organisationId), eq(users.id, user.id)));
-      await tx.delete(signInFailures).where(eq(signInFailures.key, `account:${user.email.toLowerCase()}`));
+      await tx.delete(signInFailures).where(eq(signInFailures.key, accountKey(user.email)));
     }
 
     // Their emails: addresses, links and contents go; what is still queued is never sent.
