@@ -55,6 +55,11 @@ export interface AppDependencies {
 declare module 'fastify' {
   interface FastifyInstance {
     db: Db;
+    /**
+     * Where reports read: the replica of REPORTS_DATABASE_URL, else `db`. Only the report routes
+     * use it; nothing that writes and nothing on the money path may (it lags behind `db`).
+     */
+    reportsDb: Db;
     database: Database;
     config: Config;
     now(): Date;
@@ -178,6 +183,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.setSerializerCompiler(serializerCompiler);
 
   app.decorate('db', deps.database.db);
+  app.decorate('reportsDb', deps.database.reports?.db ?? deps.database.db);
   app.decorate('database', deps.database);
   app.decorate('config', deps.config);
   app.decorate('now', deps.now ?? (() => new Date()));

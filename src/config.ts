@@ -13,6 +13,11 @@ const envSchema = z
      * DATABASE_URL's role and is granted rows only (src/db/roles.ts).
      */
     MIGRATION_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    /**
+     * Where reports read: a read replica of DATABASE_URL (PostgreSQL only). Unset, reports read
+     * DATABASE_URL. Reports may then lag the ledger by the replication lag (docs/operations.md).
+     */
+    REPORTS_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
     PGLITE_DIR: z.string().min(1).default('./data/pglite'),
     /**
      * The embedded database's buffer cache. PGlite lives in this process, so the cache is part of
@@ -74,6 +79,9 @@ const envSchema = z
     if (env.MIGRATION_DATABASE_URL && !env.DATABASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['MIGRATION_DATABASE_URL'], message: 'needs DATABASE_URL (the service role) beside it' });
     }
+    if (env.REPORTS_DATABASE_URL && !env.DATABASE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['REPORTS_DATABASE_URL'], message: 'needs DATABASE_URL: the embedded database has no replica (reports read it directly)' });
+    }
     if (env.DATABASE_URL && !env.JWT_SECRET) {
       ctx.addIssue({
         code: 'custom',
@@ -87,7 +95,7 @@ export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
   database:
-    | { kind: 'postgres'; url: string; poolSize: number; migrationUrl?: string }
+    | { kind: 'postgres'; url: string; poolSize: number; migrationUrl?: string; reportsUrl?: string }
     | { kind: 'pglite'; dataDir: string; sharedBuffers?: string };
   port: number;
   host: string;
@@ -129,7 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   return {
     database: e.DATABASE_URL
-      ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DB_POOL_SIZE, migrationUrl: e.MIGRATION_DATABASE_URL }
+      ? { kind: 'postgres', url: e.DATABASE_URL, poolSize: e.DB_POOL_SIZE, migrationUrl: e.MIGRATION_DATABASE_URL, reportsUrl: e.REPORTS_DATABASE_URL }
       : { kind: 'pglite', dataDir: e.PGLITE_DIR, sharedBuffers: e.PGLITE_SHARED_BUFFERS },
     port: e.PORT,
     host: e.HOST,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from './config.js';
-import { openDatabase, type Database } from './db/client.js';
+import { openDatabase, REPORTS_APPLICATION_NAME, withReportsDatabase, type Database } from './db/client.js';
 import { grantServiceRole, roleOf } from './db/roles.js';
 import { installJobQueue } from './jobs/queue.js';
 
@@ -33,9 +33,26 @@ export async function resolveJwtSecret(config: Config): Promise<string> {
 /**
  * Opens the configured database and applies pending migrations. With MIGRATION_DATABASE_URL
  * the migrations (and the job queue's tables) are applied as the owner, the service's role is
- * granted rows only, and the service connects as that role without migrating.
+ * granted rows only, and the service connects as that role without migrating. With
+ * REPORTS_DATABASE_URL a second, read-only pool to the replica is opened beside it (reports
+ * read there) and closed with it; it connects on first use, so a replica that is down does not
+ * stop the service starting.
  */
 export async function openConfiguredDatabase(config: Config): Promise<Database> {
+  const database = await openPrimaryDatabase(config);
+  const settings = config.database;
+  if (settings.kind !== 'postgres' || !settings.reportsUrl) return database;
+  const reports = await openDatabase({
+    kind: 'postgres',
+    url: settings.reportsUrl,
+    poolSize: settings.poolSize,
+    readOnly: true,
+    applicationName: REPORTS_APPLICATION_NAME,
+  });
+  return withReportsDatabase(database, reports);
+}
+
+async function openPrimaryDatabase(config: Config): Promise<Database> {
   const settings = config.database;
   if (settings.kind === 'postgres' && settings.migrationUrl) {
     const owner = await openDatabase({ kind: 'postgres', url: settings.migrationUrl, poolSize: 2 });

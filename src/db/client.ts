@@ -30,10 +30,29 @@ export interface Database {
   pglite?: PGlite;
   /** The pg pool in PostgreSQL mode, else undefined. */
   pool?: pg.Pool;
+  /**
+   * Where reports read (REPORTS_DATABASE_URL, a read replica), opened and closed with this one;
+   * undefined: reports read this database. Nothing that writes, and nothing on the money path
+   * (approvals, payouts, balances, statements), may use it: it lags behind.
+   */
+  reports?: ReportsDatabase;
 }
 
+/** A database that is only read: no migrations, no writes (its sessions are read-only). */
+export type ReportsDatabase = Pick<Database, 'db' | 'kind' | 'ping' | 'close' | 'pool' | 'pglite'>;
+
+/** The application_name of the reports pool's connections, so a replica's pg_stat_activity shows them. */
+export const REPORTS_APPLICATION_NAME = 'coproduction-ledger reports';
+
 export type DatabaseSettings =
-  | { kind: 'postgres'; url: string; poolSize: number }
+  | {
+      kind: 'postgres';
+      url: string;
+      poolSize: number;
+      /** Every session read-only (default_transaction_read_only): for the reports pool. */
+      readOnly?: boolean;
+      applicationName?: string;
+    }
   | { kind: 'pglite'; dataDir: string; loadDataDir?: Blob | File; sharedBuffers?: string };
 
 // Arbitrary constant: serialises migrations across processes sharing one PostgreSQL.
@@ -49,6 +68,10 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
       // A statement that hangs must not hold a request forever.
       statement_timeout: 30_000,
       idle_in_transaction_session_timeout: 60_000,
+      ...(settings.applicationName ? { application_name: settings.applicationName } : {}),
+      // A write sent here by mistake fails (25006 read_only_sql_transaction), even when the URL
+      // is the primary's; on a hot standby every session is read-only anyway.
+      ...(settings.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
     });
     // An idle client's error (server restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
@@ -125,6 +148,24 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
     async close() {
       if (!pglite.closed) await pglite.close();
       await unlock();
+    },
+  };
+}
+
+/**
+ * The primary with its reports database beside it: reports read `reports`, and closing the
+ * primary closes both.
+ */
+export function withReportsDatabase(primary: Database, reports: ReportsDatabase): Database {
+  return {
+    ...primary,
+    reports,
+    async close() {
+      try {
+        await primary.close();
+      } finally {
+        await reports.close();
+      }
     },
   };
 }

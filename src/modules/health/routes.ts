@@ -22,7 +22,9 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     probes.public({
       operationId: 'checkReadiness',
       summary: 'Check that the database answers',
-      description: 'Answers 200 when the database answers within 2 s, else 503 `service_unavailable`: take the instance out of the load balancer.',
+      description:
+        'Answers 200 when the database answers within 2 s, else 503 `service_unavailable`: take the instance out of the load balancer. ' +
+        'Only the primary database counts: a reports replica (REPORTS_DATABASE_URL) that is down fails the reports alone (503), not the instance.',
       response: { 200: z.object({ status: z.literal('ready'), database: z.enum(['postgres', 'pglite']) }) },
     }),
     async () => {

@@ -267,10 +267,15 @@ const periodReportQuery = z
   .refine((q) => !q.from || !q.to || withinMaxRange(q.from, q.to), { path: ['to'], message: `must be less than ${MAX_RANGE_YEARS} years after from` });
 
 export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
+  /**
+   * Every report reads here: the reports replica when REPORTS_DATABASE_URL is set (so a report
+   * may lag the ledger by the replication lag), else the primary. Never for a write.
+   */
+  const db = app.reportsDb;
   /** Reports are in one currency: the budget's, else the query's, else GBP. Errors: not_found (the budget). */
   const currencyFor = async (organisationId: string, q: { budgetId?: string; currency?: string }) => {
     if (q.currency) return q.currency;
-    if (q.budgetId) return (await getBudgetRow(app.db, organisationId, q.budgetId)).currency;
+    if (q.budgetId) return (await getBudgetRow(db, organisationId, q.budgetId)).currency;
     return 'GBP';
   };
 
@@ -302,7 +307,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { organisationId } = request.principal;
-      return distributionReport(app.db, organisationId, { ...request.query, currency: await currencyFor(organisationId, request.query) });
+      return distributionReport(db, organisationId, { ...request.query, currency: await currencyFor(organisationId, request.query) });
     },
   );
 
@@ -332,7 +337,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { from, to } = request.query;
-      const report = await grantReport(app.db, request.principal.organisationId, request.params.id, { from, to });
+      const report = await grantReport(db, request.principal.organisationId, request.params.id, { from, to });
       if (wantsCsv(request)) {
         const period = from || to ? `-${from ?? 'start'}-to-${to ?? 'now'}` : '';
         return sendCsv(reply, `grant-report-${report.budget.id}${period}.csv`, grantReportCsv(report));
@@ -366,7 +371,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { from, to } = request.query;
-      const report = await projectReport(app.db, request.principal.organisationId, request.params.id, { from, to });
+      const report = await projectReport(db, request.principal.organisationId, request.params.id, { from, to });
       if (wantsCsv(request)) {
         const period = from || to ? `-${from ?? 'start'}-to-${to ?? 'now'}` : '';
         return sendCsv(reply, `project-report-${report.project.id}${period}.csv`, projectReportCsv(report));
@@ -421,7 +426,7 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const { organisationId, role } = request.principal;
       const report = await timeToPayReport(
-        app.db,
+        db,
         organisationId,
         { ...request.query, currency: await currencyFor(organisationId, request.query) },
         londonDate(app.now()),
