@@ -825,3 +825,39 @@ export const signInFailures = pgTable('sign_in_failures', {
   windowStart: timestamp('window_start', { withTimezone: true, mode: 'date' }).notNull(),
   failures: integer('failures').notNull(),
 });
+
+/**
+ * Report rollup (see src/modules/reports/rollups.ts): approved work summed per organisation,
+ * currency, budget, contributor, the contributor kind recorded on the work ('' where none was
+ * recorded) and Europe/London calendar month of the work's date. A row exists exactly while
+ * some approved time entry or expense falls under its key. Kept by triggers on time_entries and
+ * expenses in the transaction that approves, reverses or otherwise changes the work (migration
+ * 0012), so concurrent approvals each add theirs; `npm run cli -- rebuild-rollups` recomputes it
+ * from the entries. Reports read whole months here and only a range's partial months from the
+ * entries.
+ */
+export const reportWorkMonths = pgTable(
+  'report_work_months',
+  {
+    organisationId: uuid('organisation_id').notNull(),
+    currency: text('currency').notNull(),
+    budgetId: uuid('budget_id').notNull(),
+    contributorId: uuid('contributor_id').notNull(),
+    /** The kind recorded on the work, or '' for work approved before kinds were recorded. */
+    kind: text('kind').notNull(),
+    /** The first day of the month. */
+    month: date('month', { mode: 'string' }).notNull(),
+    /** Approved time entries under the key. */
+    timeEntries: integer('time_entries').notNull().default(0),
+    minutes: bigint('minutes', { mode: 'number' }).notNull().default(0),
+    /** Minutes neither in kind nor declined. */
+    paidMinutes: bigint('paid_minutes', { mode: 'number' }).notNull().default(0),
+    earned: money('earned').notNull().default(0),
+    inKind: money('in_kind').notNull().default(0),
+    declined: money('declined').notNull().default(0),
+    /** Approved expenses under the key. */
+    expenseCount: integer('expense_count').notNull().default(0),
+    expenses: money('expenses').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.organisationId, t.currency, t.budgetId, t.contributorId, t.kind, t.month] })],
+);

@@ -37,9 +37,12 @@ function workScope(organisationId: string, f: ReportFilter): SQL {
   return sql`${workPlace(organisationId, f)} and ${workDates(f)}`;
 }
 
-/** The filter's conditions on approved work (alias w, budgets b) but its dates. */
-function workPlace(organisationId: string, f: ReportFilter): SQL {
-  const parts: SQL[] = [sql`w.organisation_id = ${organisationId}`, sql`w.status = 'approved'`, sql`w.currency = ${f.currency}`];
+/**
+ * The filter's conditions on approved work (alias w, budgets b) but its dates. With `rollup`, on
+ * report_work_months rows instead (alias w), which hold approved work only.
+ */
+function workPlace(organisationId: string, f: ReportFilter, rollup = false): SQL {
+  const parts: SQL[] = [sql`w.organisation_id = ${organisationId}`, ...(rollup ? [] : [sql`w.status = 'approved'`]), sql`w.currency = ${f.currency}`];
   if (f.projectId) parts.push(isUuid(f.projectId) ? sql`b.project_id = ${f.projectId}` : sql`false`);
   if (f.budgetId) parts.push(isUuid(f.budgetId) ? sql`w.budget_id = ${f.budgetId}` : sql`false`);
   return sql.join(parts, sql` and `);
@@ -51,6 +54,50 @@ function workDates(f: ReportFilter): SQL {
   if (f.from) parts.push(sql`w.date >= ${f.from}`);
   if (f.to) parts.push(sql`w.date <= ${f.to}`);
   return parts.length ? sql`(${sql.join(parts, sql` and `)})` : sql`true`;
+}
+
+/** A YYYY-MM-DD date's year, month (1–12) and day. */
+const dateParts = (d: string) => d.split('-').map(Number) as [number, number, number];
+/** The first day of the month `months` after the one of `d` (0: its own), YYYY-MM-DD. */
+const monthStart = (d: string, months: number) => {
+  const [y, m] = dateParts(d);
+  return new Date(Date.UTC(y, m - 1 + months, 1)).toISOString().slice(0, 10);
+};
+
+/**
+ * The whole calendar months inside the filter's range, as `[from, until)` (first days of months;
+ * either end open when the range is): the months the rollups (report_work_months) answer for.
+ * The rest of the range, its partial months at either end, is read from the entries.
+ */
+function wholeMonths(f: ReportFilter): { from?: string; until?: string } {
+  const from = f.from === undefined ? undefined : dateParts(f.from)[2] === 1 ? f.from : monthStart(f.from, 1);
+  const until = f.to === undefined ? undefined : monthStart(f.to, 1) === addDay(f.to) ? monthStart(f.to, 1) : monthStart(f.to, 0);
+  return { from, until };
+}
+
+/** The day after a YYYY-MM-DD date. */
+function addDay(d: string): string {
+  const [y, m, day] = dateParts(d);
+  return new Date(Date.UTC(y, m - 1, day + 1)).toISOString().slice(0, 10);
+}
+
+/** Whether a rollup row's month (alias w) is one of the range's whole months: `true` without a range. */
+function rollupMonths(f: ReportFilter): SQL {
+  const { from, until } = wholeMonths(f);
+  const parts: SQL[] = [];
+  if (from !== undefined) parts.push(sql`w.month >= ${from}`);
+  if (until !== undefined) parts.push(sql`w.month < ${until}`);
+  return parts.length ? sql`(${sql.join(parts, sql` and `)})` : sql`true`;
+}
+
+/** Whether work (alias w) is dated in the range's partial months: `false` without a range (all is in whole months). */
+function partialMonths(f: ReportFilter): SQL {
+  if (f.from === undefined && f.to === undefined) return sql`false`;
+  const { from, until } = wholeMonths(f);
+  const whole: SQL[] = [];
+  if (from !== undefined) whole.push(sql`w.date >= ${from}`);
+  if (until !== undefined) whole.push(sql`w.date < ${until}`);
+  return sql`(${workDates(f)} and not (${sql.join(whole, sql` and `)}))`;
 }
 
 /** Conditions on contributors' paid accounts (alias a, budgets b) for the filter's project and budget. */
@@ -266,7 +313,7 @@ function merge(into: Totals, from: Totals) {
 const share = (part: bigint, whole: bigint): number => (whole === 0n ? 0 : Number((part * 1_000_000n) / whole) / 1_000_000);
 
 /** A contributor's work and money in a report, under one kind recorded on their work. */
-interface KindLine {
+export interface KindLine {
   contributor_id: string;
   kind: ContributorKind;
   minutes: string;
@@ -284,9 +331,10 @@ interface KindLine {
  * Per contributor and kind recorded on their work: approved work dated in the filter's range
  * (minutes, earnings, in-kind and declined value, expenses) and the money paid in it (earnings
  * and expenses apart, under the kind of the work it paid: see paidByKindCtes). The distribution
- * and grant reports both read it, so they count by the same rule.
+ * and grant reports both read it, so they count by the same rule. (Exported for the rollups' property
+ * test, test/report-rollups.test.ts.)
  */
-async function linesByKind(db: Db, organisationId: string, filter: ReportFilter): Promise<KindLine[]> {
+export async function linesByKind(db: Db, organisationId: string, filter: ReportFilter): Promise<KindLine[]> {
   // Work is joined to its budget only to filter by project: each entry has exactly one budget
   // (a foreign key), so the join changes nothing else, and over a million entries the unneeded
   // hash join was a sixth of the report's time. (The paid postings keep theirs: there the
@@ -294,26 +342,49 @@ async function linesByKind(db: Db, organisationId: string, filter: ReportFilter)
   const budgetOfWork = filter.projectId ? sql`join budgets b on b.organisation_id = w.organisation_id and b.id = w.budget_id` : sql``;
   // Work of every date is read, so contributor_kinds knows the kinds of all the work money paid
   // in the range may have paid; the figures themselves count the range only.
+  //
+  // The work comes from the rollups (report_work_months, see rollups.ts): one row per
+  // contributor, budget, kind and month, whose rows say which kinds each contributor's work was
+  // approved with (of every date) and, for the range's whole months, its figures. Only the
+  // range's partial months are read from the entries; without a range, none are.
   const place = workPlace(organisationId, filter);
-  const inRange = workDates(filter);
+  const rolled = workPlace(organisationId, filter, true);
+  const whole = rollupMonths(filter);
+  const partial = partialMonths(filter);
   return queryRows<KindLine>(
     db,
     sql`
     with work as (
-      select w.contributor_id, w.contributor_kind as kind,
-             coalesce(sum(w.minutes) filter (where ${inRange}), 0) as minutes,
-             coalesce(sum(case when w.in_kind or w.declined then 0 else w.minutes end) filter (where ${inRange}), 0) as paid_minutes,
-             coalesce(sum(w.amount) filter (where ${inRange}), 0) as earned,
-             coalesce(sum(case when w.in_kind then w.value else 0 end) filter (where ${inRange}), 0) as in_kind,
-             coalesce(sum(case when w.declined then w.value else 0 end) filter (where ${inRange}), 0) as declined
-        from time_entries w ${budgetOfWork}
-       where ${place}
-       group by w.contributor_id, w.contributor_kind
+      select contributor_id, kind, coalesce(sum(minutes), 0) as minutes, coalesce(sum(paid_minutes), 0) as paid_minutes,
+             coalesce(sum(earned), 0) as earned, coalesce(sum(in_kind), 0) as in_kind, coalesce(sum(declined), 0) as declined
+        from (
+          select w.contributor_id, nullif(w.kind, '') as kind,
+                 case when ${whole} then w.minutes else 0 end as minutes,
+                 case when ${whole} then w.paid_minutes else 0 end as paid_minutes,
+                 case when ${whole} then w.earned else 0 end as earned,
+                 case when ${whole} then w.in_kind else 0 end as in_kind,
+                 case when ${whole} then w.declined else 0 end as declined
+            from report_work_months w ${budgetOfWork}
+           where ${rolled} and w.time_entries > 0
+          union all
+          select w.contributor_id, w.contributor_kind, w.minutes, case when w.in_kind or w.declined then 0 else w.minutes end,
+                 w.amount, case when w.in_kind then w.value else 0 end, case when w.declined then w.value else 0 end
+            from time_entries w ${budgetOfWork}
+           where ${place} and ${partial}
+        ) x
+       group by contributor_id, kind
     ), spent as (
-      select w.contributor_id, w.contributor_kind as kind, coalesce(sum(w.amount) filter (where ${inRange}), 0) as expenses
-        from expenses w ${budgetOfWork}
-       where ${place}
-       group by w.contributor_id, w.contributor_kind
+      select contributor_id, kind, coalesce(sum(expenses), 0) as expenses
+        from (
+          select w.contributor_id, nullif(w.kind, '') as kind, case when ${whole} then w.expenses else 0 end as expenses
+            from report_work_months w ${budgetOfWork}
+           where ${rolled} and w.expense_count > 0
+          union all
+          select w.contributor_id, w.contributor_kind, w.amount
+            from expenses w ${budgetOfWork}
+           where ${place} and ${partial}
+        ) x
+       group by contributor_id, kind
     ), ${contributorKindsCte(organisationId, filter)}, ${paidByKindCtes(organisationId, filter)}, keyed as (
       select contributor_id, kind, minutes, paid_minutes, earned, in_kind, declined, 0 as expenses, 0 as paid, 0 as expenses_paid from work
       union all
