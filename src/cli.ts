@@ -11,6 +11,8 @@ import { openConfiguredDatabase } from './runtime.js';
 import { withoutEmails } from './lib/log-redaction.js';
 import { londonDate } from './domain/uk-time.js';
 import { contributorsPastRetention } from './modules/personal-data/retention.js';
+import { rebuildRollups } from './modules/reports/rollups.js';
+import { organisations } from './db/schema.js';
 
 const usage = `Usage: npm run cli -- <command> [options]
 
@@ -29,6 +31,10 @@ Commands:
                                            deletes nothing (erase with the API)
   demo                                     load a demo organisation with six months of data and
                                            print its log-ins
+  rebuild-rollups [--org <organisationId>]
+                                           recompute the reports' rollups from the approved
+                                           work, one transaction per organisation; prints what
+                                           each changed as JSON lines (added, corrected, removed)
 
 The database is chosen as for npm start: DATABASE_URL for PostgreSQL, else PGlite in PGLITE_DIR.`;
 
@@ -119,6 +125,30 @@ async function main(argv: string[]): Promise<number> {
           `${past.length} contributor${past.length === 1 ? '' : 's'} past ${parsed.data.years} years after their last payment or work (today is ${today}). ` +
             'Nothing was deleted: an admin erases with POST /v1/contributors/{id}/erase.',
         );
+        return 0;
+      } finally {
+        await database.close();
+      }
+    }
+    case 'rebuild-rollups': {
+      const { values } = parseArgs({ args: rest, options: { org: { type: 'string' } } });
+      const parsed = z.object({ org: z.uuid('--org must be an organisation id').optional() }).safeParse(values);
+      if (!parsed.success) {
+        console.error(parsed.error.issues.map((i) => i.message).join('\n') + '\n\n' + usage);
+        return 2;
+      }
+      const database = await openConfiguredDatabase(config);
+      try {
+        const ids = parsed.data.org
+          ? [parsed.data.org]
+          : (await database.db.select({ id: organisations.id }).from(organisations).orderBy(organisations.id)).map((o) => o.id);
+        let changed = 0;
+        for (const id of ids) {
+          const repair = await rebuildRollups(database.db, id);
+          changed += repair.added + repair.corrected + repair.removed;
+          console.log(JSON.stringify(repair));
+        }
+        console.error(`Rollups rebuilt for ${ids.length} organisation${ids.length === 1 ? '' : 's'}: ${changed} row${changed === 1 ? '' : 's'} changed.`);
         return 0;
       } finally {
         await database.close();

@@ -289,3 +289,66 @@ t.test('retention lists, by id and date only, the contributors past the retentio
   t.teardown(() => reopened.close());
   t.equal((await reopened.db.select().from(contributors).where(eq(contributors.organisationId, created.organisationId))).length, 2, 'nothing was deleted');
 });
+
+t.test('rebuild-rollups recomputes the report rollups from the approved work and says what it changed', async (t) => {
+  const { sql } = await import('drizzle-orm');
+  const { createProject } = await import('../src/modules/projects/service.js');
+  const { createRateCard, addRateCardVersion } = await import('../src/modules/rate-cards/service.js');
+  const { createBudget } = await import('../src/modules/budgets/service.js');
+  const { createContributor } = await import('../src/modules/contributors/service.js');
+  const { approveTimeEntry, submitTimeEntry } = await import('../src/modules/time-entries/service.js');
+  const { expectedRollupRows, rollupRows } = await import('../src/modules/reports/rollups.js');
+  const dataDir = await freshDir(t);
+  const env = { PGLITE_DIR: dataDir };
+  const created = parseCreateOrg(t, await runCli(['create-org', '--name', 'Rollups', '--admin-email', uniqueEmail('rollups'), '--admin-password', PASSWORD], env));
+  const organisationId = created.organisationId;
+  const actor = { type: 'system' as const, id: 'cli-test' };
+  const now = new Date('2026-04-10T12:00:00Z');
+  const database = await openDatabase({ kind: 'pglite', dataDir });
+  const project = await createProject(database.db, organisationId, actor, { name: 'Panel' });
+  const card = await createRateCard(database.db, organisationId, actor, { name: 'Rates', currency: 'GBP' });
+  await addRateCardVersion(database.db, organisationId, actor, card.id, {
+    effectiveFrom: '2026-01-01',
+    rates: [{ activity: 'meeting', contributorKind: 'carer', unit: 'hour', amount: 2_000 }],
+  });
+  const budget = await createBudget(database.db, organisationId, actor, {
+    projectId: project.id, name: 'Grant', funder: 'Funder', grantReference: 'G-1', currency: 'GBP', amount: 1_000_000, startsOn: '2026-01-01', endsOn: '2026-12-31', rateCardId: card.id,
+  });
+  const person = await createContributor(database.db, organisationId, actor, { name: 'Someone', kind: 'carer', paymentMethod: 'voucher' }, now);
+  const principal = { organisationId, role: 'coordinator' as const, userId: null, apiTokenId: null, contributorId: null };
+  for (const date of ['2026-01-31', '2026-02-01', '2026-03-15']) {
+    const entry = await submitTimeEntry(database.db, organisationId, actor, { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date, minutes: 60 }, now);
+    await approveTimeEntry(database.db, { organisationId, principal, actor, now }, entry.id);
+  }
+  const kept = await rollupRows(database.db, organisationId);
+  t.equal(kept.length, 3, 'a row a month');
+  t.same(kept, await expectedRollupRows(database.db, organisationId), 'the approvals kept them');
+  // Damage them as a hand edit or a bulk load with the triggers off would: one row lost, one
+  // wrong, one under which no work is.
+  await database.db.execute(sql`delete from report_work_months where organisation_id = ${organisationId} and month = '2026-01-01'`);
+  await database.db.execute(sql`update report_work_months set minutes = minutes + 5 where organisation_id = ${organisationId} and month = '2026-02-01'`);
+  await database.db.execute(sql`
+    insert into report_work_months (organisation_id, currency, budget_id, contributor_id, kind, month, time_entries, minutes)
+    values (${organisationId}, 'GBP', ${budget.id}, ${person.id}, 'carer', '2026-05-01', 1, 30)`);
+  await database.close();
+
+  const repaired = await runCli(['rebuild-rollups', '--org', organisationId], env);
+  t.equal(repaired.code, 0, show(repaired));
+  t.same(JSON.parse(repaired.stdout), { organisationId, added: 1, corrected: 1, removed: 1 }, show(repaired));
+  t.match(repaired.stderr, /Rollups rebuilt for 1 organisation: 3 rows changed/);
+
+  const again = await runCli(['rebuild-rollups'], env);
+  t.equal(again.code, 0, show(again));
+  t.same(
+    again.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)),
+    [{ organisationId, added: 0, corrected: 0, removed: 0 }],
+    'every organisation, and nothing left to change',
+  );
+  const bad = await runCli(['rebuild-rollups', '--org', 'not-an-id'], env);
+  t.equal(bad.code, 2, show(bad));
+  t.match(bad.stderr, /--org must be an organisation id/);
+
+  const reopened = await openDatabase({ kind: 'pglite', dataDir });
+  t.teardown(() => reopened.close());
+  t.same(await rollupRows(reopened.db, organisationId), kept, 'the rows are what the approvals had made them');
+});
