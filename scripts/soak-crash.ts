@@ -35,10 +35,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { ledgerInvariants } from '../test/helpers/invariants.js';
-import { onboardStripeContributor, sleep, WEBHOOK_SECRET, type Send } from '../test/helpers/payout-fixtures.js';
+import { onboardStripeContributor, runAsAdmin, sleep, WEBHOOK_SECRET, type Send } from '../test/helpers/payout-fixtures.js';
 import { freePort } from '../test/adversarial/helpers/postgres-cluster.js';
 import { serverEnv, serverProcess } from '../test/helpers/server-process.js';
 import { startStripeDouble, type StripeDouble } from '../tools/stripe-double/index.js';
@@ -119,15 +118,7 @@ let postgresUrl: string | undefined;
 let adminUrl: string | undefined;
 let databaseName: string | undefined;
 
-async function adminQuery(statement: string) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
+const adminQuery = (statement: string) => runAsAdmin(adminUrl!, statement);
 
 if (databaseKind === 'postgres') {
   const url = new URL(process.env.SOAK_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ledger_soak');
