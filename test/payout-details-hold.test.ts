@@ -16,9 +16,9 @@ import {
   balanceOf,
   deliverEvent,
   expectStatus,
-  onboardStripeContributor,
   parse,
   stripeAppForThisFile,
+  stripeContributors,
   stripeFor,
   transfersOf,
   trialBalance,
@@ -28,20 +28,11 @@ import {
 import { WebClient } from './helpers/web.js';
 import { makeEvent, type DoubleAccount } from '../tools/stripe-double/index.js';
 
-const { double, app, send } = await stripeAppForThisFile(t, 'payout_details_hold');
+const stripeApp = await stripeAppForThisFile(t, 'payout_details_hold');
+const { double, app, send } = stripeApp;
 
 /** An organisation with one budget and `names.length` Stripe contributors owed £20 each, onboarded. */
-async function stripePeople(names: string[]) {
-  const org = await createTestOrg(app);
-  const { finance, budgetId } = await fundedBudget(app, org);
-  const coordinator = await org.as('coordinator');
-  const people: { contributorId: string; accountId: string }[] = [];
-  for (const name of names) {
-    const { contributorId } = await owedContributor(app, org, budgetId, { paymentMethod: 'stripe', hours: 1, name });
-    people.push({ contributorId, accountId: await onboardStripeContributor(send, coordinator, double, contributorId) });
-  }
-  return { org, finance, coordinator, budgetId, people };
-}
+const stripePeople = (names: string[]) => stripeContributors(stripeApp, names.map((name) => ({ name, hours: 1 })));
 
 /** Another hour of approved time (£20 owed), dated `date`. */
 async function oweMore(org: TestOrg, budgetId: string, contributorId: string, date: string) {

@@ -1,11 +1,12 @@
 import t from 'tap';
 import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
-import { addContributor, fundedBudget, owedContributor } from './helpers/fixtures.js';
+import { addContributor } from './helpers/fixtures.js';
 import {
   allPaid,
   balanceOf,
-  onboardStripeContributor,
+  noSuchDestination,
   stripeAppForThisFile,
+  stripeContributors,
   totalInTransit,
   transferRequestsOf,
   transfersOf,
@@ -14,21 +15,11 @@ import {
   waitForRun,
 } from './helpers/payout-fixtures.js';
 
-const { double, app, send } = await stripeAppForThisFile(t, 'payouts_stripe');
+const stripeApp = await stripeAppForThisFile(t, 'payouts_stripe');
+const { double, app, send } = stripeApp;
 
 /** An organisation with `hours.length` Stripe contributors, each owed hours × £20 and ready for transfers. */
-async function stripeContributors(hours: number[]) {
-  const org = await createTestOrg(app);
-  const { finance, budgetId } = await fundedBudget(app, org);
-  const coordinator = await org.as('coordinator');
-  const people: { contributorId: string; entryId: string; accountId: string; amount: number }[] = [];
-  for (const [i, h] of hours.entries()) {
-    const owed = await owedContributor(app, org, budgetId, { paymentMethod: 'stripe', hours: h, name: `Stripe person ${i + 1}` });
-    const accountId = await onboardStripeContributor(send, coordinator, double, owed.contributorId);
-    people.push({ ...owed, accountId, amount: h * 2000 });
-  }
-  return { org, finance, coordinator, budgetId, people };
-}
+const stripePeople = (hours: number[]) => stripeContributors(stripeApp, hours.map((h, i) => ({ name: `Stripe person ${i + 1}`, hours: h })));
 
 async function draftRun(finance: Record<string, string>, contributorIds?: string[]) {
   const res = await app.inject({ method: 'POST', url: '/v1/payout-runs', headers: finance, payload: { currency: 'GBP', ...(contributorIds ? { contributorIds } : {}) } });
@@ -41,7 +32,7 @@ async function approve(org: TestOrg, runId: string) {
 }
 
 t.test('a Stripe run approved by a second finance user pays every item once', async (t) => {
-  const { org, finance, people } = await stripeContributors([1, 2, 3]);
+  const { org, finance, people } = await stripePeople([1, 2, 3]);
   const run = await draftRun(finance);
   t.equal(run.items.length, 3);
   t.same(run.skipped, []);
@@ -130,7 +121,7 @@ t.test('a participant starts their own Stripe onboarding through /v1/me/stripe-a
 });
 
 t.test('approval answers 200 at once, before Stripe has answered', async (t) => {
-  const { org, finance, people } = await stripeContributors([2]);
+  const { org, finance, people } = await stripePeople([2]);
   const run = await draftRun(finance);
   double.faults.enqueue({ kind: 'delay', ms: 1500, match: 'POST /v1/transfers' });
   const approved = await approve(org, run.id);
@@ -149,7 +140,7 @@ t.test('approval answers 200 at once, before Stripe has answered', async (t) => 
 });
 
 t.test('a response lost after Stripe made the transfer ends with one transfer, recorded', async (t) => {
-  const { org, finance, people } = await stripeContributors([3]);
+  const { org, finance, people } = await stripePeople([3]);
   const run = await draftRun(finance);
   // Lost twice on the first attempt (the SDK retries a dropped connection once by itself), and
   // once more should the next attempt post again.
@@ -168,7 +159,7 @@ t.test('a response lost after Stripe made the transfer ends with one transfer, r
 });
 
 t.test('a 500 and a 429 from Stripe are retried and the item is paid once', async (t) => {
-  const { org, finance, people } = await stripeContributors([1]);
+  const { org, finance, people } = await stripePeople([1]);
   const run = await draftRun(finance);
   double.faults.enqueue({ kind: 'status', status: 500, match: 'POST /v1/transfers' });
   double.faults.enqueue({ kind: 'rate_limit', match: 'POST /v1/transfers' });
@@ -192,7 +183,7 @@ t.test('after a 429, transfers already waiting their turn wait for the pause too
   // apart). The first is answered 429, which pauses this process's Stripe calls for 250 ms. The
   // four queued behind it must not go out during the pause (without the check at release they
   // went at +41, +82, +123 and +164 ms, straight into the limit again).
-  const { org, finance } = await stripeContributors([1, 1, 1, 1, 1]);
+  const { org, finance } = await stripePeople([1, 1, 1, 1, 1]);
   const run = await draftRun(finance);
   double.faults.enqueue({ kind: 'rate_limit', match: 'POST /v1/transfers' });
   t.equal((await approve(org, run.id)).statusCode, 200);
@@ -211,17 +202,9 @@ t.test('after a 429, transfers already waiting their turn wait for the pause too
 
 t.test('a permanent Stripe refusal fails the item and returns its money to owed', async (t) => {
   await t.test('resource_missing on the destination', async (t) => {
-    const { org, finance, people } = await stripeContributors([2]);
+    const { org, finance, people } = await stripePeople([2]);
     const run = await draftRun(finance);
-    double.faults.enqueue({
-      kind: 'error',
-      status: 400,
-      type: 'invalid_request_error',
-      code: 'resource_missing',
-      param: 'destination',
-      message: "No such destination: 'acct_gone'",
-      match: 'POST /v1/transfers',
-    });
+    double.faults.enqueue(noSuchDestination('acct_gone'));
     t.equal((await approve(org, run.id)).statusCode, 200);
     const settled = await waitForRun(send, finance, run.id);
     const item = settled.items[0];
@@ -242,7 +225,7 @@ t.test('a permanent Stripe refusal fails the item and returns its money to owed'
   });
 
   await t.test('a destination whose transfers capability is inactive, beside one that is paid', async (t) => {
-    const { org, finance, people } = await stripeContributors([1, 2]);
+    const { org, finance, people } = await stripePeople([1, 2]);
     const [broken, fine] = people as [(typeof people)[0], (typeof people)[0]];
     double.setCapability(broken.accountId, 'transfers', 'inactive'); // Stripe has not told us yet
     const run = await draftRun(finance);
@@ -265,7 +248,7 @@ t.test('a permanent Stripe refusal fails the item and returns its money to owed'
 });
 
 t.test('ten finance users approving the same run at once: one wins, each item is paid once', async (t) => {
-  const { org, finance, people } = await stripeContributors([1, 2, 3]);
+  const { org, finance, people } = await stripePeople([1, 2, 3]);
   const run = await draftRun(finance);
   const approvers = await Promise.all(Array.from({ length: 10 }, () => org.as('finance')));
   const answers = await Promise.all(approvers.map((headers) => app.inject({ method: 'POST', url: `/v1/payout-runs/${run.id}/approve`, headers })));
@@ -284,7 +267,7 @@ t.test('ten finance users approving the same run at once: one wins, each item is
 });
 
 t.test('without Stripe configured, a run with Stripe items cannot be approved', async (t) => {
-  const { org, finance, people } = await stripeContributors([2]);
+  const { org, finance, people } = await stripePeople([2]);
   const run = await draftRun(finance);
   const noStripe = await buildTestApp({ stripe: null });
   t.teardown(() => noStripe.close());

@@ -17,6 +17,7 @@ import { roles, type Role } from '../src/domain/enums.js';
 import { newId } from '../src/lib/ids.js';
 import { createTestOrg, json, TEST_JWT_SECRET, uniqueEmail, type TestOrg } from './helpers/app.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
+import { openApiPath, registeredRoutes } from './helpers/routes.js';
 import { buildAppWithStripeDouble } from './helpers/stripe-app.js';
 
 // Some 60 routes, each with its own organisations and fixtures: more than tap's default 120 s
@@ -28,6 +29,17 @@ t.setTimeout(300_000);
 const { app } = await buildAppWithStripeDouble(t, 'security_suite');
 
 type RouteKey = `${'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} /v1/${string}`;
+
+/** Time entries and expenses share one lifecycle, and so one set of rules for who does what. */
+const approvableWork = (resource: 'time-entries' | 'expenses') =>
+  ({
+    [`POST /v1/${resource}`]: ['coordinator', 'participant'],
+    [`GET /v1/${resource}`]: ['admin', 'finance', 'coordinator', 'participant'],
+    [`GET /v1/${resource}/{id}`]: ['admin', 'finance', 'coordinator', 'participant'],
+    [`POST /v1/${resource}/{id}/approve`]: ['coordinator', 'finance'],
+    [`POST /v1/${resource}/{id}/reject`]: ['coordinator', 'finance'],
+    [`POST /v1/${resource}/{id}/reverse`]: ['coordinator', 'finance'],
+  }) as Record<RouteKey, readonly Role[]>;
 
 /**
  * Who may call each route, keyed by `METHOD /path` as the OpenAPI document spells it. A route
@@ -74,20 +86,10 @@ const access: Record<RouteKey, readonly Role[] | 'public'> = {
   'GET /v1/ledger/transactions': ['admin', 'finance'],
   'GET /v1/ledger/trial-balance': ['admin', 'finance'],
   // Time and expenses: coordinators record and decide; a participant records and reads their own
-  'POST /v1/time-entries': ['coordinator', 'participant'],
-  'GET /v1/time-entries': ['admin', 'finance', 'coordinator', 'participant'],
-  'GET /v1/time-entries/{id}': ['admin', 'finance', 'coordinator', 'participant'],
-  'POST /v1/time-entries/{id}/approve': ['coordinator', 'finance'],
-  'POST /v1/time-entries/{id}/reject': ['coordinator', 'finance'],
-  'POST /v1/time-entries/{id}/reverse': ['coordinator', 'finance'],
+  ...approvableWork('time-entries'),
   'POST /v1/sessions': ['coordinator'],
   'POST /v1/sessions/quote': ['coordinator'],
-  'POST /v1/expenses': ['coordinator', 'participant'],
-  'GET /v1/expenses': ['admin', 'finance', 'coordinator', 'participant'],
-  'GET /v1/expenses/{id}': ['admin', 'finance', 'coordinator', 'participant'],
-  'POST /v1/expenses/{id}/approve': ['coordinator', 'finance'],
-  'POST /v1/expenses/{id}/reject': ['coordinator', 'finance'],
-  'POST /v1/expenses/{id}/reverse': ['coordinator', 'finance'],
+  ...approvableWork('expenses'),
   // Balances and statements ("me" is any user linked to a contributor; never a reporter)
   'GET /v1/contributors/{id}/balance': ['admin', 'finance', 'coordinator'],
   'GET /v1/contributors/{id}/statement': ['admin', 'finance', 'coordinator'],
@@ -183,6 +185,21 @@ async function draftRun(app: FastifyInstance, org: TestOrg): Promise<{ id: strin
   return create(app, org, '/v1/payout-runs', { currency: 'GBP' }, 'finance');
 }
 
+/** A submitted item of `resource` to read, approve and reject; an approved one to reverse. */
+const approvableWorkFixtures = (
+  resource: 'time-entries' | 'expenses',
+  submitted: (app: FastifyInstance, org: TestOrg) => Promise<string>,
+  reasons: { reject: string; reverse: string },
+): Partial<Record<RouteKey, FixtureFn>> => ({
+  [`GET /v1/${resource}/{id}`]: async (app: FastifyInstance, org: TestOrg) => ({ params: { id: await submitted(app, org) } }),
+  [`POST /v1/${resource}/{id}/approve`]: async (app: FastifyInstance, org: TestOrg) => ({ params: { id: await submitted(app, org) } }),
+  [`POST /v1/${resource}/{id}/reject`]: async (app: FastifyInstance, org: TestOrg) => ({ params: { id: await submitted(app, org) }, body: { reason: reasons.reject } }),
+  [`POST /v1/${resource}/{id}/reverse`]: async (app: FastifyInstance, org: TestOrg) => ({
+    params: { id: await approved(app, org, resource, await submitted(app, org)) },
+    body: { reason: reasons.reverse },
+  }),
+});
+
 /** A payout item of an approved run (approved by a second finance user: four eyes). */
 async function approvedItem(app: FastifyInstance, org: TestOrg): Promise<string> {
   const run = await draftRun(app, org);
@@ -252,20 +269,8 @@ const fixtures: Partial<Record<RouteKey, FixtureFn>> = {
   }),
   'GET /v1/reports/budgets/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).budgetId } }),
   'GET /v1/reports/projects/{id}': async (app, org) => ({ params: { id: (await fundedBudget(app, org)).projectId } }),
-  'GET /v1/time-entries/{id}': async (app, org) => ({ params: { id: await submittedEntry(app, org) } }),
-  'POST /v1/time-entries/{id}/approve': async (app, org) => ({ params: { id: await submittedEntry(app, org) } }),
-  'POST /v1/time-entries/{id}/reject': async (app, org) => ({ params: { id: await submittedEntry(app, org) }, body: { reason: 'Wrong project' } }),
-  'POST /v1/time-entries/{id}/reverse': async (app, org) => ({
-    params: { id: await approved(app, org, 'time-entries', await submittedEntry(app, org)) },
-    body: { reason: 'Recorded twice' },
-  }),
-  'GET /v1/expenses/{id}': async (app, org) => ({ params: { id: await submittedExpense(app, org) } }),
-  'POST /v1/expenses/{id}/approve': async (app, org) => ({ params: { id: await submittedExpense(app, org) } }),
-  'POST /v1/expenses/{id}/reject': async (app, org) => ({ params: { id: await submittedExpense(app, org) }, body: { reason: 'No receipt' } }),
-  'POST /v1/expenses/{id}/reverse': async (app, org) => ({
-    params: { id: await approved(app, org, 'expenses', await submittedExpense(app, org)) },
-    body: { reason: 'Claimed twice' },
-  }),
+  ...approvableWorkFixtures('time-entries', submittedEntry, { reject: 'Wrong project', reverse: 'Recorded twice' }),
+  ...approvableWorkFixtures('expenses', submittedExpense, { reject: 'No receipt', reverse: 'Claimed twice' }),
   'GET /v1/payout-runs/{id}': async (app, org) => ({ params: { id: (await draftRun(app, org)).id } }),
   'POST /v1/payout-runs/{id}/approve': async (app, org) => ({ params: { id: (await draftRun(app, org)).id } }),
   'POST /v1/payout-runs/{id}/cancel': async (app, org) => ({ params: { id: (await draftRun(app, org)).id } }),
@@ -300,25 +305,6 @@ const documented: DiscoveredRoute[] = Object.entries(openapi.paths ?? {})
       })),
   );
 
-/**
- * Every route the router knows, from `printRoutes` (Fastify exposes no route list). Only used to
- * prove no /v1 route is hidden from the OpenAPI document, and so from this suite.
- */
-function registeredRoutes(): string[] {
-  const keys: string[] = [];
-  const pathAtDepth: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const match = /^((?:│ {3}| {4})*)[├└]── (.+?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (!match) continue;
-    const depth = match[1]!.length / 4;
-    const path = (pathAtDepth[depth - 1] ?? '') + match[2]!;
-    pathAtDepth[depth] = path;
-    for (const method of (match[3] ?? '').split(', ').filter((m) => m && m !== 'HEAD')) {
-      keys.push(`${method} ${path.replace(/:(\w+)/g, '{$1}')}`);
-    }
-  }
-  return keys;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -464,7 +450,10 @@ t.test('the route table is complete', async (t) => {
 });
 
 t.test('no /v1 route is hidden from the OpenAPI document (and so from this suite)', async (t) => {
-  const registered = registeredRoutes().filter((key) => key.split(' ')[1]!.startsWith('/v1/'));
+  // Only to prove no /v1 route is hidden from the OpenAPI document, and so from this suite.
+  const registered = registeredRoutes(app)
+    .filter((route) => route.path.startsWith('/v1/'))
+    .map((route) => `${route.method} ${openApiPath(route.path)}`);
   const documentedKeys = documented.map((r) => r.key as string);
   // Also proves the router listing was read correctly: every documented route is in it.
   t.same(documentedKeys.filter((key) => !registered.includes(key)), [], `routes read from printRoutes: ${registered.join(', ')}`);

@@ -19,7 +19,8 @@ import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { buildTestApp, createTestOrg, json, uniqueEmail } from '../helpers/app.js';
 import { fundedBudget } from '../helpers/fixtures.js';
-import { deliverEvent, onboardStripeContributor, stripeAppForThisFile, waitForRun } from '../helpers/payout-fixtures.js';
+import { deliverEvent, noSuchDestination, onboardStripeContributor, stripeAppForThisFile, waitForRun } from '../helpers/payout-fixtures.js';
+import { openApiPath, registeredRoutes, type RegisteredRoute as Route } from '../helpers/routes.js';
 import { WebClient } from '../helpers/web.js';
 
 // Some hundreds of requests, and a Stripe payout run to settle, on a busy machine.
@@ -194,15 +195,7 @@ await ok('POST', `/v1/payouts/${itemOf(settledOne, 'warned').id}/mark-failed`, f
 await ok('POST', `/v1/payouts/${itemOf(settledOne, 'declined').id}/mark-paid`, finance, { reference: 'Cash for train tickets' }, 200);
 
 // Run 2: Stripe refuses the transfer with a message that names the account, as it does.
-double.faults.enqueue({
-  kind: 'error',
-  status: 400,
-  type: 'invalid_request_error',
-  code: 'resource_missing',
-  param: 'destination',
-  message: `No such destination: '${person('refused').accountId}'`,
-  match: 'POST /v1/transfers',
-});
+double.faults.enqueue(noSuchDestination(person('refused').accountId!));
 const runTwo = await ok('POST', '/v1/payout-runs', finance, { currency: 'GBP', contributorIds: [person('refused').contributorId] });
 await ok('POST', `/v1/payout-runs/${runTwo.id}/approve`, finance2, undefined, 200);
 const settledTwo = await waitForRun(send, finance, runTwo.id);
@@ -248,30 +241,9 @@ const allIds = Object.values(ids).flat();
 // ---------------------------------------------------------------------------------------------
 // The routes, as the router has them
 
-interface Route {
-  method: string;
-  /** The path as registered, with `:name` parameters and `*` wildcards. */
-  path: string;
-  key: string;
-}
-
-/** Every route the router knows, from printRoutes (Fastify has no route list). */
-function routerRoutes(): Route[] {
-  const routes: Route[] = [];
-  const pathAtDepth: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const match = /^((?:│ {3}| {4})*)[├└]── (.+?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (!match) continue;
-    const depth = match[1]!.length / 4;
-    const path = (pathAtDepth[depth - 1] ?? '') + match[2]!;
-    pathAtDepth[depth] = path;
-    for (const method of (match[3] ?? '').split(', ').filter((m) => m && m !== 'HEAD')) routes.push({ method, path, key: `${method} ${path}` });
-  }
-  return routes;
-}
-const routes = routerRoutes();
+const routes = registeredRoutes(app);
 const openapi = app.swagger() as { paths: Record<string, Record<string, { tags?: string[]; parameters?: { in: string; name: string; schema?: { enum?: string[]; format?: string; type?: string } }[] }>> };
-const operationOf = (route: Route) => openapi.paths[route.path.replace(/:(\w+)/g, '{$1}')]?.[route.method.toLowerCase()];
+const operationOf = (route: Route) => openapi.paths[openApiPath(route.path)]?.[route.method.toLowerCase()];
 
 const paramNames = (route: Route) => [...route.path.matchAll(/:(\w+)/g)].map((m) => m[1]!);
 const fill = (route: Route, id: string) => route.path.replace(/:(\w+)/g, () => encodeURIComponent(id)).replace(/\*/g, 'no-such-file');

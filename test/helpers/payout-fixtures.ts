@@ -8,9 +8,10 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import Stripe from 'stripe';
 import type { Test } from 'tap';
-import { buildTestApp } from './app.js';
+import { buildTestApp, createTestOrg } from './app.js';
+import { fundedBudget, owedContributor } from './fixtures.js';
 import { testDatabase } from './database.js';
-import { makeEvent, signedEvent, startStripeDouble, type StripeDouble } from '../../tools/stripe-double/index.js';
+import { makeEvent, signedEvent, startStripeDouble, type Fault, type StripeDouble } from '../../tools/stripe-double/index.js';
 
 export const WEBHOOK_SECRET = 'whsec_test';
 
@@ -134,6 +135,39 @@ export async function onboardStripeContributor(send: Send, headers: Record<strin
   if (contributor.payoutsEnabled !== true) throw new Error(`contributor not ready after account.updated: ${JSON.stringify(contributor)}`);
   return onboarding.accountId as string;
 }
+
+/**
+ * An organisation with one funded budget and, for each of `people`, a Stripe contributor owed
+ * `hours` × £20 of approved time and onboarded to receive transfers. `stripeApp` is what
+ * stripeAppForThisFile returns.
+ */
+export async function stripeContributors(
+  stripeApp: { app: FastifyInstance; send: Send; double: StripeDouble },
+  people: { name: string; hours: number }[],
+) {
+  const { app, send, double } = stripeApp;
+  const org = await createTestOrg(app);
+  const { finance, budgetId } = await fundedBudget(app, org);
+  const coordinator = await org.as('coordinator');
+  const owed: { contributorId: string; entryId: string; accountId: string; amount: number }[] = [];
+  for (const { name, hours } of people) {
+    const contributor = await owedContributor(app, org, budgetId, { paymentMethod: 'stripe', hours, name });
+    const accountId = await onboardStripeContributor(send, coordinator, double, contributor.contributorId);
+    owed.push({ ...contributor, accountId, amount: hours * 2000 });
+  }
+  return { org, finance, coordinator, budgetId, people: owed };
+}
+
+/** Stripe's refusal of a transfer to an account it does not know, with a message that names the account, as Stripe's does. */
+export const noSuchDestination = (accountId: string): Fault => ({
+  kind: 'error',
+  status: 400,
+  type: 'invalid_request_error',
+  code: 'resource_missing',
+  param: 'destination',
+  message: `No such destination: '${accountId}'`,
+  match: 'POST /v1/transfers',
+});
 
 // ---------------------------------------------------------------------------------------------
 // Waiting
