@@ -118,3 +118,7 @@ SELECT organisation_id, currency, budget_id, contributor_id, kind, month,
       FROM expenses WHERE status = 'approved'
   ) x
  GROUP BY organisation_id, currency, budget_id, contributor_id, kind, month;
+--> statement-breakpoint
+-- Statistics at once: reports join the rollup to the paid accounts, and without them the planner
+-- takes it for a few rows until autovacuum's first ANALYZE.
+ANALYZE report_work_months;
