@@ -14,6 +14,7 @@ import type { Db } from '../src/db/client.js';
 import { createOrganisation } from '../src/modules/organisations/service.js';
 import { createUser } from '../src/modules/users/service.js';
 import type { HttpClient } from './load.js';
+import { involvementRates } from '../test/helpers/rate-cards.js';
 
 // ---------------------------------------------------------------------------------------------
 // A SQL runner over either driver
@@ -126,12 +127,7 @@ export async function setupFunding(client: HttpClient, finance: Record<string, s
   const card = await postExpect(client, finance, '/v1/rate-cards', { name: 'Involvement payments', currency: 'GBP' });
   const version = await postExpect(client, finance, `/v1/rate-cards/${card.id}/versions`, {
     effectiveFrom: '2026-01-01',
-    rates: [
-      { activity: 'meeting', contributorKind: 'lived_experience', unit: 'hour', amount: 2000 },
-      { activity: 'meeting', contributorKind: 'carer', unit: 'hour', amount: 2000 },
-      { activity: 'meeting', contributorKind: 'professional', unit: 'hour', amount: 3000, inKind: true },
-      { activity: 'workshop', contributorKind: 'lived_experience', unit: 'session', amount: 5000 },
-    ],
+    rates: involvementRates,
   });
   const budgetIds: string[] = [];
   for (let i = 0; i < budgets; i++) {

@@ -20,27 +20,19 @@ import { approvePayoutRun, draftPayoutRun, markItemPaid } from '../src/modules/p
 import { createProject } from '../src/modules/projects/service.js';
 import { addRateCardVersion, createRateCard } from '../src/modules/rate-cards/service.js';
 import { approveTimeEntry, submitTimeEntry } from '../src/modules/time-entries/service.js';
-import { appForThisFile, createTestOrg, json, uniqueEmail } from './helpers/app.js';
+import { appOnClock, checkedCall, createTestOrg, json, uniqueEmail } from './helpers/app.js';
 import { fundedBudget } from './helpers/fixtures.js';
 import { WebClient } from './helpers/web.js';
 import { ledgerInvariants } from './helpers/invariants.js';
 
-let clock = new Date('2026-06-01T09:00:00Z');
-const app = await appForThisFile(t, { now: () => clock });
-const at = (iso: string) => {
-  clock = new Date(iso);
-};
+const { app, at, now } = await appOnClock(t, '2026-06-01T09:00:00Z');
 
 t.test('£390 in June and £390 in July under a £400 monthly limit from the 10th: held, split and warned as each policy says', async (t) => {
   const org = await createTestOrg(app);
   const { finance, budgetId } = await fundedBudget(app, org);
   const finance2 = await org.as('finance');
   const coordinator = await org.as('coordinator');
-  const call = async (method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: object, expected = method === 'POST' ? 201 : 200) => {
-    const res = await app.inject({ method, url, headers, payload });
-    t.equal(res.statusCode, expected, `${method} ${url}: ${res.body}`);
-    return json(res);
-  };
+  const call = checkedCall(t, app);
 
   at('2026-06-01T09:00:00Z');
   const people: Record<EarningsLimitPolicy, string> = { block: '', split: '', warn: '' };
@@ -255,7 +247,7 @@ t.test('property: under block and split no period is paid past its limit, and no
       fc.array(fc.record({ period: fc.constantFrom('week' as const, 'month' as const), amount: fc.integer({ min: 1_000, max: 100_000 }), startDay: fc.integer({ min: 1, max: 31 }), policy: fc.constantFrom('block' as const, 'split' as const, 'warn' as const) }), { minLength: 3, maxLength: 3 }),
       fc.array(opArb, { minLength: 5, maxLength: 25 }),
       async (limits, ops) => {
-        clock = new Date('2026-01-05T10:00:00Z');
+        at('2026-01-05T10:00:00Z');
         const { organisationId } = await createOrganisation(app.db, { name: 'Limits property', adminEmail: uniqueEmail('limits'), adminPassword: 'correct horse battery staple' }, admin);
         const project = await createProject(app.db, organisationId, admin, { name: 'Panel' });
         const card = await createRateCard(app.db, organisationId, admin, { name: 'Rates', currency: 'GBP' });
@@ -287,7 +279,7 @@ t.test('property: under block and split no period is paid past its limit, and no
               paymentMethod: 'voucher',
               earningsLimit: { period: limit.period, amount: limit.amount, periodStartDay: startDayFor(limit.period, limit.startDay), policy: limit.policy },
             },
-            clock,
+            now(),
           );
           people.push(person.id);
         }
@@ -296,21 +288,21 @@ t.test('property: under block and split no period is paid past its limit, and no
 
         for (const op of ops) {
           if (op.op === 'wait') {
-            clock = new Date(clock.getTime() + op.days * 86_400_000 + op.hour * 3_600_000);
+            at(new Date(now().getTime() + op.days * 86_400_000 + op.hour * 3_600_000));
           } else if (op.op === 'limit') {
             const input =
               op.policy === 'none'
-                ? { effectiveFrom: londonDate(clock), amount: null }
-                : { effectiveFrom: londonDate(clock), period: op.period, amount: op.amount, periodStartDay: startDayFor(op.period, op.startDay), policy: op.policy };
+                ? { effectiveFrom: londonDate(now()), amount: null }
+                : { effectiveFrom: londonDate(now()), period: op.period, amount: op.amount, periodStartDay: startDayFor(op.period, op.startDay), policy: op.policy };
             await addLimitVersion(app.db, organisationId, admin, people[op.who]!, input);
           } else if (op.op === 'approve') {
             const date = addDays('2025-01-01', workDay++);
-            const entry = await submitTimeEntry(app.db, organisationId, admin, { contributorId: people[op.who]!, budgetId: budget.id, activity: 'meeting', date, minutes: op.minutes }, clock);
-            await approveTimeEntry(app.db, { organisationId, principal: coordinator, actor: admin, now: clock }, entry.id);
+            const entry = await submitTimeEntry(app.db, organisationId, admin, { contributorId: people[op.who]!, budgetId: budget.id, activity: 'meeting', date, minutes: op.minutes }, now());
+            await approveTimeEntry(app.db, { organisationId, principal: coordinator, actor: admin, now: now() }, entry.id);
           } else {
-            const run = await draftPayoutRun(app.db, organisationId, finance1, { currency: 'GBP' }, clock);
-            const approved = await approvePayoutRun(app.db, organisationId, finance2, run.id, clock, false);
-            for (const item of approved.items) await markItemPaid(app.db, organisationId, finance1, item.id, 'voucher', clock);
+            const run = await draftPayoutRun(app.db, organisationId, finance1, { currency: 'GBP' }, now());
+            const approved = await approvePayoutRun(app.db, organisationId, finance2, run.id, now(), false);
+            for (const item of approved.items) await markItemPaid(app.db, organisationId, finance1, item.id, 'voucher', now());
             // Each item that paid earnings under block or split fits its period's limit.
             const versions = await loadLimitVersions(app.db, organisationId, people);
             for (const item of approved.items.filter((i) => i.earnings > 0)) {

@@ -1,13 +1,9 @@
 import t from 'tap';
-import { appForThisFile, createTestOrg, json } from './helpers/app.js';
+import { appOnClock, checkedCall, createTestOrg, json } from './helpers/app.js';
 import { assertLedgerInvariants } from './helpers/invariants.js';
 
-let clock = new Date('2026-06-01T08:00:00Z');
-const app = await appForThisFile(t, { now: () => clock });
-/** Moves the app's clock (Europe/London is an hour ahead of UTC in summer). */
-const at = (iso: string) => {
-  clock = new Date(iso);
-};
+// at() moves the app's clock (Europe/London is an hour ahead of UTC in summer).
+const { app, at } = await appOnClock(t, '2026-06-01T08:00:00Z');
 
 /**
  * June 2026 in a small co-production project: a 10% rate uplift from 15 June, a contributor on
@@ -23,11 +19,7 @@ t.test('a realistic month adds up: limits hold money at payout and later runs pa
   const finance = await org.as('finance');
   const approver = await org.as('finance');
   const coordinator = await org.as('coordinator');
-  const call = async (method: 'POST' | 'GET', url: string, headers: Record<string, string>, payload?: object, expected = method === 'POST' ? 201 : 200) => {
-    const res = await app.inject({ method, url, headers, payload });
-    t.equal(res.statusCode, expected, `${method} ${url}: ${res.body}`);
-    return json(res);
-  };
+  const call = checkedCall(t, app);
 
   // Monday 1 June: the project is set up; the limits are in force from today.
   at('2026-06-01T08:00:00Z');

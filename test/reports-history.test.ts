@@ -6,7 +6,9 @@
  * waiting in the time-to-pay ageing, and days are counted between UK dates.
  */
 import t, { type Test } from 'tap';
-import { appForThisFile, createTestOrg, json, type TestOrg } from './helpers/app.js';
+import { appForThisFile } from './helpers/app.js';
+import { everyKindPaidRates } from './helpers/rate-cards.js';
+import { paidWorld } from './helpers/paid-world.js';
 
 let clock = new Date('2026-03-10T10:00:00Z');
 const at = (iso: string) => {
@@ -22,26 +24,12 @@ type Headers = Record<string, string>;
  */
 async function world(t: Test, start = '2026-03-10T10:00:00Z') {
   at(start);
-  const org: TestOrg = await createTestOrg(app);
-  const finance = await org.as('finance');
-  const finance2 = await org.as('finance');
-  const coordinator = await org.as('coordinator');
-  const reporter = await org.as('reporter');
-  const call = async (method: 'GET' | 'POST' | 'PATCH', url: string, headers: Headers, payload?: object, expected?: number) => {
-    const res = await app.inject({ method, url, headers, payload });
-    t.equal(res.statusCode, expected ?? (method === 'POST' && !url.includes('/approve') && !url.includes('/mark-paid') ? 201 : 200), `${method} ${url}: ${res.body}`);
-    return json(res);
-  };
+  const { org, finance, finance2, coordinator, reporter, call, time, expense } = await paidWorld(t, app);
   const project = await call('POST', '/v1/projects', finance, { name: 'Everyone paid' });
   const card = await call('POST', '/v1/rate-cards', finance, { name: 'Paid rates', currency: 'GBP' });
   await call('POST', `/v1/rate-cards/${card.id}/versions`, finance, {
     effectiveFrom: '2026-01-01',
-    rates: (['lived_experience', 'carer', 'professional'] as const).map((contributorKind) => ({
-      activity: 'meeting',
-      contributorKind,
-      unit: 'hour',
-      amount: contributorKind === 'professional' ? 3000 : 2000,
-    })),
+    rates: everyKindPaidRates,
   });
   let budgets = 0;
   /** Another budget of the project, as well as the first (`budgetId`). */
@@ -61,14 +49,6 @@ async function world(t: Test, start = '2026-03-10T10:00:00Z') {
     ).id as string;
   const person = async (name: string, kind: string, extra: object = {}) =>
     (await call('POST', '/v1/contributors', coordinator, { name, kind, paymentMethod: 'bank_transfer', ...extra })).id as string;
-  const time = async (contributorId: string, budgetId: string, date: string, minutes: number) => {
-    const entry = await call('POST', '/v1/time-entries', coordinator, { contributorId, budgetId, activity: 'meeting', date, minutes });
-    return (await call('POST', `/v1/time-entries/${entry.id}/approve`, coordinator)).id as string;
-  };
-  const expense = async (contributorId: string, budgetId: string, date: string, amount: number) => {
-    const created = await call('POST', '/v1/expenses', coordinator, { contributorId, budgetId, category: 'travel', amount, date, receiptReference: 'R' });
-    return (await call('POST', `/v1/expenses/${created.id}/approve`, coordinator)).id as string;
-  };
   /** Drafts a run of what is owed (optionally from one budget) and has another finance user approve it. */
   const approvedRun = async (payload: object = {}) => {
     const draft = await call('POST', '/v1/payout-runs', finance, { currency: 'GBP', ...payload });

@@ -6,7 +6,9 @@
  * with a clock the test moves, so every ledger date is the one a real day would give.
  */
 import t, { type Test } from 'tap';
-import { appForThisFile, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
+import { appForThisFile, createTestOrg, json, uniqueEmail } from './helpers/app.js';
+import { everyKindPaidRates } from './helpers/rate-cards.js';
+import { paidWorld } from './helpers/paid-world.js';
 
 let clock = new Date('2026-01-05T10:00:00Z');
 const at = (iso: string) => {
@@ -50,28 +52,13 @@ function csvRecords(text: string): Record<string, string | number>[] {
  */
 async function world(t: Test) {
   at('2026-01-05T10:00:00Z');
-  const org: TestOrg = await createTestOrg(app);
-  const finance = await org.as('finance');
-  const finance2 = await org.as('finance');
-  const coordinator = await org.as('coordinator');
-  const reporter = await org.as('reporter');
-  const call = async (method: 'GET' | 'POST', url: string, headers: Headers, payload?: object, expected?: number) => {
-    const res = await app.inject({ method, url, headers, payload });
-    const wanted = expected ?? (method === 'POST' && !/\/(approve|mark-paid|reverse)$/.test(url) ? 201 : 200);
-    t.equal(res.statusCode, wanted, `${method} ${url}`, { body: res.body });
-    return json(res);
-  };
+  const { org, finance, finance2, coordinator, reporter, call, time, expense } = await paidWorld(t, app);
   const project = async (name: string) => (await call('POST', '/v1/projects', finance, { name })).id as string;
   const rateCard = async (currency: string) => {
     const card = await call('POST', '/v1/rate-cards', finance, { name: `Paid rates ${currency}`, currency });
     await call('POST', `/v1/rate-cards/${card.id}/versions`, finance, {
       effectiveFrom: '2026-01-01',
-      rates: (['lived_experience', 'carer', 'professional'] as const).map((contributorKind) => ({
-        activity: 'meeting',
-        contributorKind,
-        unit: 'hour',
-        amount: contributorKind === 'professional' ? 3000 : 2000,
-      })),
+      rates: everyKindPaidRates,
     });
     return card.id as string;
   };
@@ -94,14 +81,6 @@ async function world(t: Test) {
   };
   const person = async (name: string, kind: string) =>
     (await call('POST', '/v1/contributors', coordinator, { name, email: uniqueEmail(name.split(' ')[0]!.toLowerCase()), kind, paymentMethod: 'bank_transfer' })).id as string;
-  const time = async (contributorId: string, budgetId: string, date: string, minutes: number) => {
-    const entry = await call('POST', '/v1/time-entries', coordinator, { contributorId, budgetId, activity: 'meeting', date, minutes });
-    return (await call('POST', `/v1/time-entries/${entry.id}/approve`, coordinator)).id as string;
-  };
-  const expense = async (contributorId: string, budgetId: string, date: string, amount: number) => {
-    const created = await call('POST', '/v1/expenses', coordinator, { contributorId, budgetId, category: 'travel', amount, date, receiptReference: 'R' });
-    return (await call('POST', `/v1/expenses/${created.id}/approve`, coordinator)).id as string;
-  };
   const reverse = async (entryId: string) => call('POST', `/v1/time-entries/${entryId}/reverse`, coordinator, { reason: 'Recorded twice' });
   /** Drafts a run of everything owed in `currency` and has a second finance user approve it. */
   const approvedRun = async (currency = 'GBP') => {

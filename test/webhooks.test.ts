@@ -209,14 +209,20 @@ t.test('transfer.reversed on a paid item fails it and returns the money to owed,
 
 t.test('partial transfer reversals return Stripe\u2019s cumulative amount_reversed to owed', async (t) => {
   const { finance, people, itemOf, getRun } = await paidStripeRun([3, 3]);
+  /** Stripe takes back £10, then £20 more, of a transfer: the transfer.reversed event of each, as Stripe sends it (amount_reversed is cumulative). */
+  const reversedTwice = (transferId: string) => {
+    const reversed = (amount: number) => {
+      double.reverseTransfer(transferId, amount);
+      return makeEvent('transfer.reversed', structuredClone(double.transfers.get(transferId)!));
+    };
+    const first = reversed(1000);
+    return [first, reversed(2000)] as const;
+  };
   const [inOrder, outOfOrder] = people as [(typeof people)[0], (typeof people)[0]];
 
   await t.test('delivered in order', async (t) => {
     const item = itemOf(inOrder.contributorId);
-    double.reverseTransfer(item.stripeTransferId, 1000);
-    const firstEvent = makeEvent('transfer.reversed', structuredClone(double.transfers.get(item.stripeTransferId)!));
-    double.reverseTransfer(item.stripeTransferId, 2000);
-    const secondEvent = makeEvent('transfer.reversed', structuredClone(double.transfers.get(item.stripeTransferId)!));
+    const [firstEvent, secondEvent] = reversedTwice(item.stripeTransferId);
     t.equal(secondEvent.data.object.amount_reversed, 3000);
 
     t.equal((await deliverEvent(send, firstEvent)).statusCode, 200);
@@ -234,10 +240,7 @@ t.test('partial transfer reversals return Stripe\u2019s cumulative amount_revers
 
   await t.test('delivered out of order', async (t) => {
     const item = itemOf(outOfOrder.contributorId);
-    double.reverseTransfer(item.stripeTransferId, 1000);
-    const firstEvent = makeEvent('transfer.reversed', structuredClone(double.transfers.get(item.stripeTransferId)!));
-    double.reverseTransfer(item.stripeTransferId, 2000);
-    const secondEvent = makeEvent('transfer.reversed', structuredClone(double.transfers.get(item.stripeTransferId)!));
+    const [firstEvent, secondEvent] = reversedTwice(item.stripeTransferId);
     t.equal((await deliverEvent(send, secondEvent)).statusCode, 200);
     t.equal((await deliverEvent(send, firstEvent)).statusCode, 200);
     t.match(await balanceOf(send, finance, outOfOrder.contributorId), { owed: 3000, inTransit: 0, paid: 3000 });

@@ -1,15 +1,11 @@
 import { sql } from 'drizzle-orm';
 import t from 'tap';
 import { queryRows } from '../../src/db/client.js';
-import { appForThisFile, createTestOrg, json } from '../helpers/app.js';
-import { addContributor, fundedBudget, submittedEntry } from '../helpers/fixtures.js';
+import { appOnClock, createTestOrg, json } from '../helpers/app.js';
+import { addContributor, created, fundedBudget, submittedEntry } from '../helpers/fixtures.js';
 import { assertLedgerInvariants } from '../helpers/invariants.js';
 
-let clock = new Date('2026-03-04T10:00:00Z');
-const app = await appForThisFile(t, { now: () => clock });
-const at = (iso: string) => {
-  clock = new Date(iso);
-};
+const { app, at } = await appOnClock(t, '2026-03-04T10:00:00Z');
 
 t.test('200 concurrent approvals against a budget with room for exactly N: N succeed, the rest 422, no 5xx', async (t) => {
   const org = await createTestOrg(app);
@@ -24,13 +20,8 @@ t.test('200 concurrent approvals against a budget with room for exactly N: N suc
   );
   const entries: string[] = [];
   for (let i = 0; i < 200; i++) {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/time-entries',
-      headers: coordinator,
-      payload: { contributorId: contributors[i % 20].id, budgetId, activity: 'meeting', date: '2026-03-02', minutes: 60 },
-    });
-    entries.push(json(res).id);
+    const payload = { contributorId: contributors[i % 20].id, budgetId, activity: 'meeting', date: '2026-03-02', minutes: 60 };
+    entries.push((await created(app, coordinator, '/v1/time-entries', payload)).id);
   }
   const approvers = await Promise.all([1, 2, 3, 4].map(() => org.as('coordinator')));
   const results = await Promise.all(

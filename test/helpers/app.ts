@@ -47,6 +47,35 @@ export async function appForThisFile(t: Test, options: TestAppOptions = {}): Pro
   return app;
 }
 
+/**
+ * The file's app (appForThisFile) on a clock the test moves: `at(moment)` sets it, `now()` reads
+ * it. It starts at `start`.
+ */
+export async function appOnClock(t: Test, start: string, options: TestAppOptions = {}) {
+  let clock = new Date(start);
+  const app = await appForThisFile(t, { ...options, now: () => clock });
+  const at = (moment: string | Date) => {
+    clock = new Date(moment);
+  };
+  return { app, at, now: () => clock };
+}
+
+/**
+ * A request through `app` that asserts its status and returns the body. The status wanted is
+ * `expected`, or else 201 for a POST that creates and 200 for the rest (the actions approve,
+ * mark-paid and reverse answer 200). A failing assertion prints the response body.
+ */
+export type Call = (method: 'GET' | 'POST' | 'PATCH', url: string, headers: Record<string, string>, payload?: object, expected?: number) => Promise<any>;
+
+export function checkedCall(t: Test, app: FastifyInstance): Call {
+  return async (method, url, headers, payload, expected) => {
+    const res = await app.inject({ method, url, headers, payload });
+    const wanted = expected ?? (method === 'POST' && !/\/(approve|mark-paid|reverse)$/.test(url) ? 201 : 200);
+    t.equal(res.statusCode, wanted, `${method} ${url}`, { body: res.body });
+    return json(res);
+  };
+}
+
 let counter = 0;
 export const uniqueEmail = (label = 'user') => `${label}-${process.pid}-${Date.now()}-${++counter}@example.test`;
 

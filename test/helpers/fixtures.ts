@@ -1,6 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { TestOrg } from './app.js';
 import { json } from './app.js';
+import { involvementRates } from './rate-cards.js';
+
+/** POSTs `payload` to `url` as `headers` and returns the body; anything but 201 Created throws, with the body. */
+export async function created(app: FastifyInstance, headers: Record<string, string>, url: string, payload: object) {
+  const res = await app.inject({ method: 'POST', url, headers, payload });
+  if (res.statusCode !== 201) throw new Error(`${url} → ${res.statusCode}: ${res.body}`);
+  return json(res);
+}
 
 /**
  * A funded organisation ready for work: a project, a rate card (£20/hour for lived experience
@@ -8,21 +16,12 @@ import { json } from './app.js';
  */
 export async function fundedBudget(app: FastifyInstance, org: TestOrg, options: { amount?: number; allowOverspend?: boolean } = {}) {
   const finance = await org.as('finance');
-  const post = async (url: string, payload: object) => {
-    const res = await app.inject({ method: 'POST', url, headers: finance, payload });
-    if (res.statusCode !== 201) throw new Error(`${url} → ${res.statusCode}: ${res.body}`);
-    return json(res);
-  };
+  const post = (url: string, payload: object) => created(app, finance, url, payload);
   const project = await post('/v1/projects', { name: 'Community mental health co-production' });
   const card = await post('/v1/rate-cards', { name: 'Involvement payments', currency: 'GBP' });
   await post(`/v1/rate-cards/${card.id}/versions`, {
     effectiveFrom: '2026-01-01',
-    rates: [
-      { activity: 'meeting', contributorKind: 'lived_experience', unit: 'hour', amount: 2000 },
-      { activity: 'meeting', contributorKind: 'carer', unit: 'hour', amount: 2000 },
-      { activity: 'meeting', contributorKind: 'professional', unit: 'hour', amount: 3000, inKind: true },
-      { activity: 'workshop', contributorKind: 'lived_experience', unit: 'session', amount: 5000 },
-    ],
+    rates: involvementRates,
   });
   const budget = await post('/v1/budgets', {
     projectId: project.id,
