@@ -17,7 +17,7 @@ import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/client.js';
 import { TEST_JWT_SECRET, createTestOrg, json, type TestOrg } from '../helpers/app.js';
-import { fundedBudget } from '../helpers/fixtures.js';
+import { created, fundedBudget } from '../helpers/fixtures.js';
 import { ledgerInvariants } from '../helpers/invariants.js';
 import { startPostgresCluster, type PostgresCluster } from './helpers/postgres-cluster.js';
 
@@ -194,25 +194,13 @@ async function seed(label: string): Promise<Workload> {
   const approver = await org.as('coordinator');
   const contributorIds: string[] = [];
   for (let i = 0; i < 8; i++) {
-    const res = await theApp.inject({
-      method: 'POST',
-      url: '/v1/contributors',
-      headers: submitter,
-      payload: { name: `Outage ${label} ${i}`, kind: i % 2 ? 'carer' : 'lived_experience', paymentMethod: 'bank_transfer' },
-    });
-    if (res.statusCode !== 201) throw new Error(`seed contributor → ${res.statusCode}: ${res.body}`);
-    contributorIds.push(json(res).id);
+    const payload = { name: `Outage ${label} ${i}`, kind: i % 2 ? 'carer' : 'lived_experience', paymentMethod: 'bank_transfer' };
+    contributorIds.push((await created(theApp, submitter, '/v1/contributors', payload)).id);
   }
   const approvable: string[] = [];
   for (let i = 0; i < 40; i++) {
-    const res = await theApp.inject({
-      method: 'POST',
-      url: '/v1/time-entries',
-      headers: submitter,
-      payload: { contributorId: contributorIds[i % 8], budgetId, activity: 'meeting', date: '2026-03-02', minutes: 60, note: `seed:${label}:${i}` },
-    });
-    if (res.statusCode !== 201) throw new Error(`seed entry → ${res.statusCode}: ${res.body}`);
-    approvable.push(json(res).id);
+    const payload = { contributorId: contributorIds[i % 8], budgetId, activity: 'meeting', date: '2026-03-02', minutes: 60, note: `seed:${label}:${i}` };
+    approvable.push((await created(theApp, submitter, '/v1/time-entries', payload)).id);
   }
   return { org, budgetId, ops: [], approvable, submitter, approver, contributorIds };
 }
