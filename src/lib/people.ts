@@ -12,10 +12,7 @@ import { isUuid } from './ids.js';
 export async function personBehind(db: Db, organisationId: string, actorId: string | null): Promise<string | null> {
   // `system` (the schedule, webhooks) and other non-ids are nobody.
   if (!actorId || !isUuid(actorId)) return null;
-  const [user] = await db
-    .select({ id: users.id })
-    .from(users)
-    .where(and(eq(users.organisationId, organisationId), eq(users.id, actorId)));
+  const user = await userOf(db, organisationId, actorId);
   if (user) return user.id;
   const [token] = await db
     .select({ maker: apiTokens.createdBy })
@@ -27,9 +24,14 @@ export async function personBehind(db: Db, organisationId: string, actorId: stri
 /** The contributor a person is (a participant, or a member of staff who is also paid), if any. */
 export async function contributorOfPerson(db: Db, organisationId: string, personId: string | null): Promise<string | null> {
   if (!personId || !isUuid(personId)) return null;
+  return (await userOf(db, organisationId, personId))?.contributorId ?? null;
+}
+
+/** The organisation's user with this id, if there is one. */
+async function userOf(db: Db, organisationId: string, userId: string) {
   const [user] = await db
-    .select({ contributorId: users.contributorId })
+    .select({ id: users.id, contributorId: users.contributorId })
     .from(users)
-    .where(and(eq(users.organisationId, organisationId), eq(users.id, personId)));
-  return user?.contributorId ?? null;
+    .where(and(eq(users.organisationId, organisationId), eq(users.id, userId)));
+  return user;
 }
