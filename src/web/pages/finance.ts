@@ -306,21 +306,19 @@ export async function financePages(app: FastifyInstance) {
   });
 
   // The grant report, of a budget or of its whole project, for all time or a reporting period.
-  app.get<{ Querystring: Form }>('/finance/report.csv', async (request, reply) => {
-    if (!(await requireRole(request, reply, 'finance'))) return reply;
-    const period = periodQuery(request.query);
-    const csv = await request.api.download(`/v1/reports/budgets/${encodeURIComponent(request.query.budgetId ?? '')}?format=csv${period && `&${period}`}`, 'text/csv');
-    if (csv.disposition) reply.header('content-disposition', csv.disposition);
-    return reply.type(csv.contentType).header('cache-control', 'no-store').send(csv.body);
-  });
-
-  app.get<{ Querystring: Form }>('/finance/project-report.csv', async (request, reply) => {
-    if (!(await requireRole(request, reply, 'finance'))) return reply;
-    const period = periodQuery(request.query);
-    const csv = await request.api.download(`/v1/reports/projects/${encodeURIComponent(request.query.projectId ?? '')}?format=csv${period && `&${period}`}`, 'text/csv');
-    if (csv.disposition) reply.header('content-disposition', csv.disposition);
-    return reply.type(csv.contentType).header('cache-control', 'no-store').send(csv.body);
-  });
+  const csvReports = [
+    { url: '/finance/report.csv', of: 'budgets', idField: 'budgetId' },
+    { url: '/finance/project-report.csv', of: 'projects', idField: 'projectId' },
+  ] as const;
+  for (const { url, of, idField } of csvReports) {
+    app.get<{ Querystring: Form }>(url, async (request, reply) => {
+      if (!(await requireRole(request, reply, 'finance'))) return reply;
+      const period = periodQuery(request.query);
+      const csv = await request.api.download(`/v1/reports/${of}/${encodeURIComponent(request.query[idField] ?? '')}?format=csv${period && `&${period}`}`, 'text/csv');
+      if (csv.disposition) reply.header('content-disposition', csv.disposition);
+      return reply.type(csv.contentType).header('cache-control', 'no-store').send(csv.body);
+    });
+  }
 
   app.get<{ Querystring: Form }>('/finance/report', async (request, reply) => {
     if (!(await requireRole(request, reply, 'finance'))) return reply;
