@@ -16,6 +16,11 @@ CREATE TABLE "report_work_months" (
 	CONSTRAINT "report_work_months_organisation_id_currency_budget_id_contributor_id_kind_month_pk" PRIMARY KEY("organisation_id","currency","budget_id","contributor_id","kind","month")
 );
 --> statement-breakpoint
+-- Every approval updates a row in place: with room left on each page the update stays on it
+-- (a HOT update, no new index entry) and the old version is pruned there, so the table keeps
+-- the size of its rows rather than growing with the number of approvals.
+ALTER TABLE "report_work_months" SET (fillfactor = 50);
+--> statement-breakpoint
 -- Adds one piece of work's figures (sign 1) or takes them away (sign -1) under its key, and drops
 -- the row once no approved work is left under it. INSERT ... ON CONFLICT DO UPDATE adds to what
 -- is there, so two approvals committing at once both count.
