@@ -154,13 +154,19 @@ t.test('approval checks the limit again for its own date', async (t) => {
   t.match(json(refused).detail, /earnings limit/);
 });
 
-t.test('someone who declined payment is still repaid their expenses, and their time owes nothing', async (t) => {
+/** A new organisation, its coordinator, and a contributor (`person`, as POSTed) with one entry of `minutes` on `date`, recorded but not approved. */
+async function contributorWithEntry(person: object, date: string, minutes: number) {
   const org = await createTestOrg(app);
   const { finance, budgetId } = await fundedBudget(app, org);
   const coordinator = await org.as('coordinator');
+  const contributor = json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: person }));
+  const entry = json(await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: contributor.id, budgetId, activity: 'meeting', date, minutes } }));
+  return { org, finance, budgetId, coordinator, person: contributor, entry };
+}
+
+t.test('someone who declined payment is still repaid their expenses, and their time owes nothing', async (t) => {
   at('2026-05-01T09:00:00Z');
-  const person = json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Jo', kind: 'carer', paymentMethod: 'declined' } }));
-  const entry = json(await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: person.id, budgetId, activity: 'meeting', date: '2026-04-30', minutes: 120 } }));
+  const { finance, budgetId, coordinator, person, entry } = await contributorWithEntry({ name: 'Jo', kind: 'carer', paymentMethod: 'declined' }, '2026-04-30', 120);
   t.equal(json(await app.inject({ method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator })).amount, 0);
   for (const [category, amount] of [['travel', 1_250], ['childcare', 3_000]] as const) {
     const expense = json(await app.inject({ method: 'POST', url: '/v1/expenses', headers: coordinator, payload: { contributorId: person.id, budgetId, category, amount, date: '2026-04-30' } }));
@@ -172,12 +178,8 @@ t.test('someone who declined payment is still repaid their expenses, and their t
 });
 
 t.test('the payment date is the UK date: 23:30 UTC on 5 April is 6 April, in the new tax year', async (t) => {
-  const org = await createTestOrg(app);
-  const { finance, budgetId } = await fundedBudget(app, org);
-  const coordinator = await org.as('coordinator');
   at('2026-03-01T09:00:00Z');
-  const person = json(await app.inject({ method: 'POST', url: '/v1/contributors', headers: coordinator, payload: { name: 'Ana', kind: 'lived_experience', paymentMethod: 'voucher' } }));
-  const entry = json(await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { contributorId: person.id, budgetId, activity: 'meeting', date: '2026-04-01', minutes: 60 } }));
+  const { finance, coordinator, entry } = await contributorWithEntry({ name: 'Ana', kind: 'lived_experience', paymentMethod: 'voucher' }, '2026-04-01', 60);
   await app.inject({ method: 'POST', url: `/v1/time-entries/${entry.id}/approve`, headers: coordinator });
   at('2026-04-05T23:30:00Z');
   const late = json(await app.inject({ method: 'POST', url: '/v1/payout-runs', headers: finance, payload: { currency: 'GBP' } }));

@@ -88,6 +88,14 @@ async function scheduledOrg(schedule: object = { cadence: 'daily', time: '14:00'
   return { org, finance, budgetId };
 }
 
+/** At `start`, an organisation with a daily 14:00 schedule and one contributor owed for 2 hours (£40). */
+async function scheduledOrgOwing(start: string) {
+  clock = at(start);
+  const { org, finance, budgetId } = await scheduledOrg();
+  const owed = await owedContributor(app, org, budgetId, { hours: 2 });
+  return { org, finance, budgetId, owed };
+}
+
 t.test('PUT, GET and DELETE: validation, roles, audit', async (t) => {
   clock = at('2026-03-09T15:00:00Z');
   const org = await createTestOrg(app);
@@ -192,9 +200,7 @@ t.test('nextRunAt follows UK time across the clock changes', async (t) => {
 });
 
 t.test('a daily schedule drafts one run of everything owed at its slot, by system, and tells finance', async (t) => {
-  clock = at('2026-03-09T12:00:00Z');
-  const { org, finance, budgetId } = await scheduledOrg();
-  const alex = await owedContributor(app, org, budgetId, { hours: 2 });
+  const { org, finance, budgetId, owed: alex } = await scheduledOrgOwing('2026-03-09T12:00:00Z');
   const sam = await owedContributor(app, org, budgetId, { hours: 1, paymentMethod: 'voucher', name: 'Sam' });
   await owedContributor(app, org, budgetId, { hours: 1, paymentMethod: 'declined', name: 'Jo' });
   await org.as('finance'); // a second finance user
@@ -250,9 +256,7 @@ t.test('a daily schedule drafts one run of everything owed at its slot, by syste
 });
 
 t.test('exactly once per slot: concurrent callers, two app instances, later calls, a restart', async (t) => {
-  clock = at('2026-03-09T12:00:00Z');
-  const { org, finance, budgetId } = await scheduledOrg();
-  await owedContributor(app, org, budgetId, { hours: 2 });
+  const { org, finance, budgetId } = await scheduledOrgOwing('2026-03-09T12:00:00Z');
   const second = await buildTestApp({ now: () => clock });
   t.teardown(() => second.close());
 
@@ -331,9 +335,7 @@ t.test('the methods filter is respected', async (t) => {
 });
 
 t.test('after a long outage only the latest slot drafts', async (t) => {
-  clock = at('2026-03-09T12:00:00Z');
-  const { org, budgetId } = await scheduledOrg();
-  await owedContributor(app, org, budgetId, { hours: 2 });
+  const { org } = await scheduledOrgOwing('2026-03-09T12:00:00Z');
   // No process ran for ten days; then one comes up at 10:00 on the 19th.
   await runDueSchedules(app.db, at('2026-03-19T10:00:00Z'));
   t.equal((await runsOf(org)).length, 1, 'one run, not ten');
@@ -343,9 +345,7 @@ t.test('after a long outage only the latest slot drafts', async (t) => {
 });
 
 t.test('a slot before the schedule was set never drafts; a scheduled run waiting for approval holds the next', async (t) => {
-  clock = at('2026-03-09T15:00:00Z');
-  const { org, finance, budgetId } = await scheduledOrg();
-  await owedContributor(app, org, budgetId, { hours: 2 });
+  const { org, finance, budgetId } = await scheduledOrgOwing('2026-03-09T15:00:00Z');
   await runDueSchedules(app.db, at('2026-03-09T15:00:30Z'));
   t.same(await slotsOf(org), [], 'set at 15:00 for 14:00: today’s slot does not count');
 
@@ -374,9 +374,7 @@ t.test('a slot before the schedule was set never drafts; a scheduled run waiting
 });
 
 t.test('the job queue drafts a slot that passed while no process ran, soon after start', async (t) => {
-  clock = at('2026-03-09T12:00:00Z');
-  const { org, budgetId } = await scheduledOrg();
-  await owedContributor(app, org, budgetId, { hours: 2 });
+  const { org } = await scheduledOrgOwing('2026-03-09T12:00:00Z');
   clock = at('2026-03-09T16:00:00Z'); // the 14:00 slot has passed
   t.same(await runsOf(org), []);
   const startedAt = new Date();

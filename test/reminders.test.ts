@@ -50,6 +50,15 @@ async function runReminders(organisationId: string) {
   return (await queued(organisationId, 'run_awaiting_approval')).filter((r) => (r.data as { reminder?: boolean }).reminder === true);
 }
 
+/** A new organisation with a budget, a contributor paid by voucher, and a coordinator who wants the digest. */
+async function remindedOrg(name: string, kind: string) {
+  const org = await createTestOrg(app);
+  const { budgetId } = await fundedBudget(app, org);
+  const person = await addContributor(app, await org.as('coordinator'), { name, kind, paymentMethod: 'voucher' });
+  const coordinator = await staff(org, 'coordinator', true);
+  return { org, budgetId, person, coordinator };
+}
+
 /**
  * Time entries submitted over the API, then dated back: an entry's submission is its row's
  * created_at, which the database sets when it is submitted, so "submitted n days ago" is made
@@ -123,10 +132,7 @@ t.test('coordinators who turned it on get one digest a day of time waiting more 
 });
 
 t.test("the organisation's own number of days counts", async (t) => {
-  const org = await createTestOrg(app);
-  const { budgetId } = await fundedBudget(app, org);
-  const person = await addContributor(app, await org.as('coordinator'), { name: 'Jo', kind: 'carer', paymentMethod: 'voucher' });
-  const coordinator = await staff(org, 'coordinator', true);
+  const { org, budgetId, person, coordinator } = await remindedOrg('Jo', 'carer');
   const now = new Date();
   await submittedDaysAgo(org, budgetId, person.id, 4, now);
   await submittedDaysAgo(org, budgetId, person.id, 8, now);
@@ -234,10 +240,7 @@ t.test("a run drafted with an API token is not sent to the person who made the t
 });
 
 t.test('each reminder is queued with its delivery job, in the same transaction', async (t) => {
-  const org = await createTestOrg(app);
-  const { budgetId } = await fundedBudget(app, org);
-  const person = await addContributor(app, await org.as('coordinator'), { name: 'Ari', kind: 'lived_experience', paymentMethod: 'voucher' });
-  const coordinator = await staff(org, 'coordinator', true);
+  const { org, budgetId, person, coordinator } = await remindedOrg('Ari', 'lived_experience');
   const now = new Date();
   await submittedDaysAgo(org, budgetId, person.id, 5, now);
   await sendReminders(app.db, now);
