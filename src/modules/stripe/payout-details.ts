@@ -24,7 +24,8 @@
  * `contributor.stripe_account_updated` audit event) and no Stripe payment to them was ever
  * approved. Once either has happened, every change holds.
  */
-import { and, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNull, or, sql, type SQL } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
 import type Stripe from 'stripe';
 import type { Db } from '../../db/client.js';
 import { auditEvents, contributors, notifications, payoutItems } from '../../db/schema.js';
@@ -112,50 +113,43 @@ export function reportedDestinationChange(event: Stripe.Event): ReportedChange |
  */
 async function isFirstSetUp(tx: Db, contributor: ContributorRow): Promise<boolean> {
   if (contributor.stripePayoutsEnabled) return false;
-  const [paid] = await tx
-    .select({ id: payoutItems.id })
-    .from(payoutItems)
-    .where(
-      and(
-        eq(payoutItems.organisationId, contributor.organisationId),
-        eq(payoutItems.contributorId, contributor.id),
-        eq(payoutItems.method, 'stripe'),
-        or(inArray(payoutItems.status, ['processing', 'paid']), sql`${payoutItems.stripeTransferId} is not null`),
-      ),
-    )
-    .limit(1);
+  const paid = await anyRow(
+    tx,
+    payoutItems,
+    eq(payoutItems.organisationId, contributor.organisationId),
+    eq(payoutItems.contributorId, contributor.id),
+    eq(payoutItems.method, 'stripe'),
+    or(inArray(payoutItems.status, ['processing', 'paid']), sql`${payoutItems.stripeTransferId} is not null`)!,
+  );
   if (paid) return false;
-  const [enabled] = await tx
-    .select({ id: auditEvents.id })
-    .from(auditEvents)
-    .where(
-      and(
-        eq(auditEvents.organisationId, contributor.organisationId),
-        eq(auditEvents.entityType, 'contributor'),
-        eq(auditEvents.entityId, contributor.id),
-        eq(auditEvents.action, 'contributor.stripe_account_updated'),
-        sql`${auditEvents.after}->>'payoutsEnabled' = 'true'`,
-      ),
-    )
-    .limit(1);
+  const enabled = await anyRow(
+    tx,
+    auditEvents,
+    eq(auditEvents.organisationId, contributor.organisationId),
+    eq(auditEvents.entityType, 'contributor'),
+    eq(auditEvents.entityId, contributor.id),
+    eq(auditEvents.action, 'contributor.stripe_account_updated'),
+    sql`${auditEvents.after}->>'payoutsEnabled' = 'true'`,
+  );
   return !enabled;
 }
 
 /** Whether someone was emailed about this contributor's payout details within the quiet time. */
 async function toldRecently(tx: Db, contributor: ContributorRow, now: Date): Promise<boolean> {
-  const [recent] = await tx
-    .select({ id: notifications.id })
-    .from(notifications)
-    .where(
-      and(
-        eq(notifications.organisationId, contributor.organisationId),
-        eq(notifications.kind, 'payout_details_changed'),
-        sql`${notifications.data}->>'contributorId' = ${contributor.id}`,
-        gt(notifications.createdAt, new Date(now.getTime() - CHANGE_EMAIL_QUIET_MS)),
-      ),
-    )
-    .limit(1);
-  return Boolean(recent);
+  return anyRow(
+    tx,
+    notifications,
+    eq(notifications.organisationId, contributor.organisationId),
+    eq(notifications.kind, 'payout_details_changed'),
+    sql`${notifications.data}->>'contributorId' = ${contributor.id}`,
+    gt(notifications.createdAt, new Date(now.getTime() - CHANGE_EMAIL_QUIET_MS)),
+  );
+}
+
+/** Whether any row of `table` meets every condition (it reads one row at most). */
+async function anyRow(tx: Db, table: PgTable, ...conditions: SQL[]): Promise<boolean> {
+  const [row] = await tx.select({ one: sql`1` }).from(table).where(and(...conditions)).limit(1);
+  return row !== undefined;
 }
 
 /**
