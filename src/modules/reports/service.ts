@@ -354,22 +354,18 @@ export async function linesByKind(db: Db, organisationId: string, filter: Report
   return queryRows<KindLine>(
     db,
     sql`
-    with rolled as (
-      -- Read once (it is used twice, so it is materialised) for time and expenses alike.
-      select w.contributor_id, nullif(w.kind, '') as kind, w.time_entries, w.expense_count,
-             case when ${whole} then w.minutes else 0 end as minutes,
-             case when ${whole} then w.paid_minutes else 0 end as paid_minutes,
-             case when ${whole} then w.earned else 0 end as earned,
-             case when ${whole} then w.in_kind else 0 end as in_kind,
-             case when ${whole} then w.declined else 0 end as declined,
-             case when ${whole} then w.expenses else 0 end as expenses
-        from report_work_months w ${budgetOfWork}
-       where ${rolled}
-    ), work as (
+    with work as (
       select contributor_id, kind, coalesce(sum(minutes), 0) as minutes, coalesce(sum(paid_minutes), 0) as paid_minutes,
              coalesce(sum(earned), 0) as earned, coalesce(sum(in_kind), 0) as in_kind, coalesce(sum(declined), 0) as declined
         from (
-          select contributor_id, kind, minutes, paid_minutes, earned, in_kind, declined from rolled where time_entries > 0
+          select w.contributor_id, nullif(w.kind, '') as kind,
+                 case when ${whole} then w.minutes else 0 end as minutes,
+                 case when ${whole} then w.paid_minutes else 0 end as paid_minutes,
+                 case when ${whole} then w.earned else 0 end as earned,
+                 case when ${whole} then w.in_kind else 0 end as in_kind,
+                 case when ${whole} then w.declined else 0 end as declined
+            from report_work_months w ${budgetOfWork}
+           where ${rolled} and w.time_entries > 0
           union all
           select w.contributor_id, w.contributor_kind, w.minutes, case when w.in_kind or w.declined then 0 else w.minutes end,
                  w.amount, case when w.in_kind then w.value else 0 end, case when w.declined then w.value else 0 end
@@ -380,7 +376,9 @@ export async function linesByKind(db: Db, organisationId: string, filter: Report
     ), spent as (
       select contributor_id, kind, coalesce(sum(expenses), 0) as expenses
         from (
-          select contributor_id, kind, expenses from rolled where expense_count > 0
+          select w.contributor_id, nullif(w.kind, '') as kind, case when ${whole} then w.expenses else 0 end as expenses
+            from report_work_months w ${budgetOfWork}
+           where ${rolled} and w.expense_count > 0
           union all
           select w.contributor_id, w.contributor_kind, w.amount
             from expenses w ${budgetOfWork}
