@@ -15,36 +15,22 @@
  * On PGlite the server keeps its data in a temporary PGLITE_DIR; with TEST_DATABASE_URL it uses a
  * fresh PostgreSQL database of its own (see isolatedPostgres).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { expectStatus, isolatedPostgres, sleep, viaFetch, type Send } from './helpers/payout-fixtures.js';
-import { serverEnv, serverProcess } from './helpers/server-process.js';
+import { expectStatus, sleep } from './helpers/payout-fixtures.js';
+import { orgThroughCli, serverOfItsOwn } from './helpers/server-process.js';
 import { startSmtpServer, type ReceivedMail } from './helpers/smtp.js';
-import { freePort } from './adversarial/helpers/postgres-cluster.js';
 
 // Eight starts of the real server (each a few seconds under tsx, more on a busy machine): more
 // than tap's default 240 s could allow.
 t.setTimeout(480_000);
 
-const isolated = await isolatedPostgres('notifications_crash');
 const smtp = await startSmtpServer();
-const dir = mkdtempSync(join(tmpdir(), 'ledger-mail-crash-'));
-const port = await freePort();
 const PUBLIC_URL = 'http://payments.crash.test';
 const messageId = (id: string) => `<${id}@payments.crash.test>`;
 
 // A clean environment: none of tap's NODE_OPTIONS, nor the developer's SMTP settings, leak in.
-const base: Record<string, string> = {
-  ...serverEnv({ port, dir, databaseUrl: isolated.url }),
-  PUBLIC_URL,
-  MAIL_SEND_TIMEOUT_SECONDS: '2',
-};
+const { server, env: base, send } = await serverOfItsOwn(t, 'notifications_crash', { PUBLIC_URL, MAIL_SEND_TIMEOUT_SECONDS: '2' });
 const withMail = { ...base, SMTP_URL: smtp.url, MAIL_FROM: 'Payments <payments@crash.test>' };
-
-const server = serverProcess({ port, env: base });
-const send: Send = viaFetch(server.url);
 const logTail = server.logTail;
 
 /** Starts the server and waits until it is ready. Returns where its log starts in server.output. */
@@ -56,27 +42,14 @@ async function stopServer() {
   if (exit && exit.code !== 0) throw new Error(`the server did not stop cleanly (${JSON.stringify(exit)}):\n${logTail()}`);
 }
 
-t.teardown(async () => {
-  await server.kill();
-  await smtp.close();
-  await isolated.drop();
-  rmSync(dir, { recursive: true, force: true });
-});
+t.teardown(() => smtp.close());
 
 // ---------------------------------------------------------------------------------------------
 // An organisation with a participant who has a log-in, made through the CLI and the API.
 
-const adminEmail = 'admin@mail-crash.test';
-const password = 'correct horse battery staple';
-const createOrg = ['src/cli.ts', 'create-org', '--name', 'Mail crash organisation', '--admin-email', adminEmail, '--admin-password', password];
-const { organisationId } = await server.runForJson<{ organisationId: string }>('create-org', createOrg);
-
+const { organisationId, password, login } = await orgThroughCli(server, send, { name: 'Mail crash organisation', adminEmail: 'admin@mail-crash.test' });
 await startServer(base);
-async function login(email: string) {
-  const token = await expectStatus(send, { method: 'POST', url: '/v1/auth/token', payload: { email, password } }, 200);
-  return { authorization: `Bearer ${token.accessToken}` };
-}
-const admin = await login(adminEmail);
+const admin = await login('admin@mail-crash.test');
 await expectStatus(send, { method: 'POST', url: '/v1/users', headers: admin, payload: { email: 'coordinator@mail-crash.test', name: 'Coordinator', role: 'coordinator', password } }, 201);
 const coordinator = await login('coordinator@mail-crash.test');
 const contributor = await expectStatus(

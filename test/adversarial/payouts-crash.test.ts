@@ -7,15 +7,11 @@
  * On PGlite the server keeps its data in a temporary PGLITE_DIR; with TEST_DATABASE_URL it uses
  * a fresh PostgreSQL database of its own (see isolatedPostgres).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import {
   WEBHOOK_SECRET,
   allPaid,
   expectStatus,
-  isolatedPostgres,
   onboardStripeContributor,
   parse,
   sleep,
@@ -23,56 +19,29 @@ import {
   transferRequestsOf,
   transfersOf,
   trialBalance,
-  viaFetch,
   waitForRun,
-  type Send,
 } from '../helpers/payout-fixtures.js';
-import { serverEnv, serverProcess } from '../helpers/server-process.js';
+import { orgThroughCli, serverOfItsOwn } from '../helpers/server-process.js';
 import { startStripeDouble } from '../../tools/stripe-double/index.js';
-import { freePort } from './helpers/postgres-cluster.js';
 
-const isolated = await isolatedPostgres('payouts_crash');
 const double = await startStripeDouble();
-const dir = mkdtempSync(join(tmpdir(), 'ledger-crash-'));
-
-const port = await freePort();
-
 // A clean environment (serverEnv): none of tap's NODE_OPTIONS or coverage hooks leak into the server.
-const env: Record<string, string> = {
-  ...serverEnv({ port, dir, databaseUrl: isolated.url }),
+const { server, env, send } = await serverOfItsOwn(t, 'payouts_crash', {
   STRIPE_SECRET_KEY: 'sk_test_x',
   STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
   STRIPE_API_BASE: double.url,
   STRIPE_TIMEOUT_MS: '2000',
   STRIPE_MAX_RPS: '2',
-};
-
-const server = serverProcess({ port, env });
-const send: Send = viaFetch(server.url);
-const logTail = server.logTail;
-
-t.teardown(async () => {
-  await server.kill();
-  await double.close();
-  await isolated.drop();
-  rmSync(dir, { recursive: true, force: true });
 });
+const logTail = server.logTail;
+t.teardown(() => double.close());
 
 // ---------------------------------------------------------------------------------------------
 // Seed through the CLI and HTTP, as an operator would.
 
-const adminEmail = 'admin@crash.test';
-const password = 'correct horse battery staple';
-const createOrg = ['src/cli.ts', 'create-org', '--name', 'Crash test organisation', '--admin-email', adminEmail, '--admin-password', password];
-const { organisationId } = await server.runForJson<{ organisationId: string }>('create-org', createOrg);
-
+const { organisationId, password, login } = await orgThroughCli(server, send, { name: 'Crash test organisation', adminEmail: 'admin@crash.test' });
 await server.start();
-
-async function login(email: string) {
-  const token = await expectStatus(send, { method: 'POST', url: '/v1/auth/token', payload: { email, password } }, 200);
-  return { authorization: `Bearer ${token.accessToken}` };
-}
-const admin = await login(adminEmail);
+const admin = await login('admin@crash.test');
 async function user(role: string, label: string) {
   const email = `${label}@crash.test`;
   await expectStatus(send, { method: 'POST', url: '/v1/users', headers: admin, payload: { email, name: label, role, password } }, 201);

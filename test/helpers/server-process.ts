@@ -1,9 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import { freePort } from '../adversarial/helpers/postgres-cluster.js';
 import { TEST_JWT_SECRET } from './app.js';
+import { expectStatus, isolatedPostgres, viaFetch, type Send } from './payout-fixtures.js';
 
 /**
  * The real server as a child process (as `npm start` runs it), for the tests that kill it: start it
@@ -147,3 +151,43 @@ export function serverProcess(options: { port: number; env: Record<string, strin
 }
 
 export type ServerProcess = ReturnType<typeof serverProcess>;
+
+/**
+ * A real server of the test file's own, for the tests that kill it: a PostgreSQL database of its
+ * own (isolatedPostgres), a temporary directory and a free port, and serverEnv's clean
+ * environment for them with `env` added (returned as `env`: changes to it reach the next start).
+ * When the file ends the server is killed, the database dropped and the directory removed. Call
+ * it before anything opens the test database.
+ */
+export async function serverOfItsOwn(t: Test, label: string, env: Record<string, string> = {}) {
+  const isolated = await isolatedPostgres(label);
+  const dir = mkdtempSync(join(tmpdir(), `ledger-${label}-`));
+  const port = await freePort();
+  const environment: Record<string, string> = { ...serverEnv({ port, dir, databaseUrl: isolated.url }), ...env };
+  const server = serverProcess({ port, env: environment });
+  t.teardown(async () => {
+    await server.kill();
+    await isolated.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { server, env: environment, send: viaFetch(server.url) };
+}
+
+/** The password every user of an orgThroughCli organisation is given. */
+export const CLI_ORG_PASSWORD = 'correct horse battery staple';
+
+/**
+ * An organisation made as an operator makes one, with the CLI's create-org (the server need not
+ * be running). Its users are all given `password`; `login(email)` logs one in over HTTP once the
+ * server is up and returns the Authorization header.
+ */
+export async function orgThroughCli(server: ServerProcess, send: Send, org: { name: string; adminEmail: string }) {
+  const password = CLI_ORG_PASSWORD;
+  const args = ['src/cli.ts', 'create-org', '--name', org.name, '--admin-email', org.adminEmail, '--admin-password', password];
+  const { organisationId } = await server.runForJson<{ organisationId: string }>('create-org', args);
+  const login = async (email: string) => {
+    const token = await expectStatus(send, { method: 'POST', url: '/v1/auth/token', payload: { email, password } }, 200);
+    return { authorization: `Bearer ${token.accessToken}` };
+  };
+  return { organisationId, password, login };
+}
