@@ -267,3 +267,34 @@ t.test('property: the rollups equal the approved work after every step, and repo
   t.ok(reversed > 0, `${reversed} reversals`);
   t.ok(paid > 0, `${paid} payout items paid or failed`);
 });
+
+t.test('approvals and reversals at once, of one contributor in one month, all count in the rollup', async (t) => {
+  const admin: Actor = { type: 'system', id: 'rollups-race' };
+  const { organisationId } = await createOrganisation(app.db, { name: 'Rollups race', adminEmail: uniqueEmail('rollups-race'), adminPassword: 'correct horse battery staple' }, admin);
+  const project = await createProject(app.db, organisationId, admin, { name: 'Panel' });
+  const card = await createRateCard(app.db, organisationId, admin, { name: 'Rates', currency: 'GBP' });
+  await addRateCardVersion(app.db, organisationId, admin, card.id, {
+    effectiveFrom: '2020-01-01',
+    rates: [{ activity: 'meeting', contributorKind: 'carer', unit: 'hour', amount: 2_000 }],
+  });
+  const budget = await createBudget(app.db, organisationId, admin, {
+    projectId: project.id, name: 'Grant', funder: 'Funder', grantReference: 'G', currency: 'GBP', amount: 100_000_000, startsOn: '2020-01-01', endsOn: '2030-12-31', rateCardId: card.id,
+  });
+  const person = await createContributor(app.db, organisationId, admin, { name: 'Someone', kind: 'carer', paymentMethod: 'voucher' }, clock);
+  const coordinator: Principal = { organisationId, role: 'coordinator', userId: null, apiTokenId: null, contributorId: null };
+  const context = { organisationId, principal: coordinator, actor: admin, now: clock };
+  const submit = (minutes: number) =>
+    submitTimeEntry(app.db, organisationId, admin, { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date: '2026-03-31', minutes }, clock);
+  const first = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => submit(i * 10)));
+  await Promise.all(first.map((e) => approveTimeEntry(app.db, context, e.id)));
+  const second = await Promise.all([7, 8, 9, 10].map((i) => submit(i * 10)));
+  // Four approvals and three reversals racing on the same rollup row.
+  await Promise.all([
+    ...second.map((e) => approveTimeEntry(app.db, context, e.id)),
+    ...first.slice(0, 3).map((e) => reverseWork(app.db, timeEntryWork as never, context, e.id, 'recorded twice')),
+  ]);
+  const rows = await rollupRows(app.db, organisationId);
+  t.same(rows, await expectedRollupRows(app.db, organisationId), 'the rollup equals the approved work');
+  t.equal(rows.length, 1);
+  t.match(rows[0], new RegExp(`\\|2026-03-01\\|7\\|${40 + 50 + 60 + 70 + 80 + 90 + 100}\\|`), 'seven approved entries, 490 minutes');
+});
