@@ -135,22 +135,11 @@ export async function contributorStatement(
   const today = londonDate(now);
   const contributor = await getContributorRow(db, organisationId, contributorId);
   const view = await contributorResponseOn(db, organisationId, contributor, today);
-  const entryRows = await db
-    .select()
-    .from(timeEntries)
-    .where(
-      and(
-        eq(timeEntries.organisationId, organisationId),
-        eq(timeEntries.contributorId, contributorId),
-        between(timeEntries.date, range.from, range.to),
-      ),
-    )
-    .orderBy(asc(timeEntries.date), asc(timeEntries.id));
-  const expenseRows = await db
-    .select()
-    .from(expenses)
-    .where(and(eq(expenses.organisationId, organisationId), eq(expenses.contributorId, contributorId), between(expenses.date, range.from, range.to)))
-    .orderBy(asc(expenses.date), asc(expenses.id));
+  /** The contributor's rows of `table` whose work was done within the range. */
+  const theirsInRange = <T extends typeof timeEntries | typeof expenses>(table: T) =>
+    and(eq(table.organisationId, organisationId), eq(table.contributorId, contributorId), between(table.date, range.from, range.to));
+  const entryRows = await db.select().from(timeEntries).where(theirsInRange(timeEntries)).orderBy(asc(timeEntries.date), asc(timeEntries.id));
+  const expenseRows = await db.select().from(expenses).where(theirsInRange(expenses)).orderBy(asc(expenses.date), asc(expenses.id));
 
   const payoutRows = await db
     .select({ item: payoutItems, listDate: sql<string>`(${payoutListDate})::text` })
