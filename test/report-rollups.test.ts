@@ -5,6 +5,8 @@
  * before kinds were recorded has none), over dates at Europe/London month edges; after every
  * step the rollup rows equal what the approved work says, and the report's per-contributor lines
  * over random ranges, budgets and projects carry exactly the work figures the entries give.
+ * Then approvals and reversals racing on one rollup row, and migration 0012 filling the rollups
+ * on an upgrade from 0011 (on embedded PGlite).
  */
 import fc from 'fast-check';
 import { sql } from 'drizzle-orm';
@@ -297,4 +299,67 @@ t.test('approvals and reversals at once, of one contributor in one month, all co
   t.same(rows, await expectedRollupRows(app.db, organisationId), 'the rollup equals the approved work');
   t.equal(rows.length, 1);
   t.match(rows[0], new RegExp(`\\|2026-03-01\\|7\\|${40 + 50 + 60 + 70 + 80 + 90 + 100}\\|`), 'seven approved entries, 490 minutes');
+});
+
+t.test('migration 0012 fills the rollups from the work approved before it', async (t) => {
+  const { cp, mkdtemp, readFile, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  const { migrate } = await import('drizzle-orm/pglite/migrator');
+  const { MIGRATIONS_FOLDER } = await import('../src/db/client.js');
+  const schema = await import('../src/db/schema.js');
+  // The migrations up to 0011, as a database upgraded from the previous version has them.
+  const dir = await mkdtemp(join(tmpdir(), 'migrations-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await cp(MIGRATIONS_FOLDER, dir, { recursive: true });
+  const journalPath = join(dir, 'meta', '_journal.json');
+  const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { entries: { tag: string }[] };
+  journal.entries = journal.entries.filter((e) => e.tag < '0012');
+  await writeFile(journalPath, JSON.stringify(journal));
+  const pglite = await PGlite.create();
+  t.teardown(() => pglite.close());
+  const db = drizzle(pglite, { schema }) as unknown as typeof app.db;
+  await migrate(db as never, { migrationsFolder: dir });
+
+  const admin: Actor = { type: 'system', id: 'upgrade' };
+  const now = new Date('2026-04-10T12:00:00Z');
+  const { organisationId } = await createOrganisation(db, { name: 'Before rollups', adminEmail: uniqueEmail('upgrade'), adminPassword: 'correct horse battery staple' }, admin);
+  const project = await createProject(db, organisationId, admin, { name: 'Panel' });
+  const card = await createRateCard(db, organisationId, admin, { name: 'Rates', currency: 'GBP' });
+  await addRateCardVersion(db, organisationId, admin, card.id, {
+    effectiveFrom: '2020-01-01',
+    rates: KINDS.map((contributorKind) => ({ activity: 'meeting' as const, contributorKind, unit: 'hour' as const, amount: 2_000 })),
+  });
+  const budget = await createBudget(db, organisationId, admin, {
+    projectId: project.id, name: 'Grant', funder: 'Funder', grantReference: 'G', currency: 'GBP', amount: 100_000_000, startsOn: '2020-01-01', endsOn: '2030-12-31', rateCardId: card.id,
+  });
+  const people = [
+    await createContributor(db, organisationId, admin, { name: 'One', kind: 'carer', paymentMethod: 'voucher' }, now),
+    await createContributor(db, organisationId, admin, { name: 'Two', kind: 'professional', paymentMethod: 'declined' }, now),
+  ];
+  const coordinator: Principal = { organisationId, role: 'coordinator', userId: null, apiTokenId: null, contributorId: null };
+  const context = { organisationId, principal: coordinator, actor: admin, now };
+  const approved: string[] = [];
+  for (const [i, date] of ['2026-01-31', '2026-02-01', '2026-02-28', '2026-03-01'].entries()) {
+    for (const person of people) {
+      const entry = await submitTimeEntry(db, organisationId, admin, { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date, minutes: 30 + i }, now);
+      await approveTimeEntry(db, context, entry.id);
+      approved.push(entry.id);
+    }
+  }
+  await submitTimeEntry(db, organisationId, admin, { contributorId: people[0]!.id, budgetId: budget.id, activity: 'meeting', date: '2026-02-02', minutes: 45 }, now);
+  await reverseWork(db, timeEntryWork as never, context, approved[0]!, 'recorded twice');
+  const expense = await submitExpense(db, organisationId, admin, { contributorId: people[0]!.id, budgetId: budget.id, category: 'travel', amount: 1_234, date: '2026-02-01' }, now);
+  await approveExpense(db, context, expense.id);
+  await db.execute(sql`update time_entries set contributor_kind = null where organisation_id = ${organisationId} and id = ${approved[3]!}`);
+
+  await migrate(db as never, { migrationsFolder: MIGRATIONS_FOLDER });
+  const rows = await rollupRows(db, organisationId);
+  t.same(rows, await expectedRollupRows(db, organisationId), 'the rows are what the approved work says');
+  t.equal(rows.length, 6, "a row per contributor, kind and month: One's January entry was reversed (February, March), and Two's February work is split by a lost kind (January, February twice, March)");
+  t.equal(rows.filter((r) => r.includes('|1|1234')).length, 1, 'the expense counts');
+  const repair = await rebuildRollups(db, organisationId);
+  t.same([repair.added, repair.corrected, repair.removed], [0, 0, 0], 'nothing for the repair to do');
 });
