@@ -4,7 +4,7 @@ import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/sch
 import { limitPeriod, ukTaxYear, type DateRange } from '../../domain/earnings-period.js';
 import { sumMinorUnits, toSafeNumber } from '../../domain/money.js';
 import { loadLimitVersions } from '../contributors/earnings-limits.js';
-import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
+import { contributorResponseOn, getContributorRow, ofContributor } from '../contributors/service.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { toExpenseResponse } from '../expenses/views.js';
 import { getOrganisation } from '../organisations/service.js';
@@ -136,8 +136,8 @@ export async function contributorStatement(
   const contributor = await getContributorRow(db, organisationId, contributorId);
   const view = await contributorResponseOn(db, organisationId, contributor, today);
   /** The contributor's rows of `table` whose work was done within the range. */
-  const theirsInRange = <T extends typeof timeEntries | typeof expenses>(table: T) =>
-    and(eq(table.organisationId, organisationId), eq(table.contributorId, contributorId), between(table.date, range.from, range.to));
+  const theirsInRange = (table: typeof timeEntries | typeof expenses) =>
+    and(ofContributor(table, organisationId, contributorId), between(table.date, range.from, range.to));
   const entryRows = await db.select().from(timeEntries).where(theirsInRange(timeEntries)).orderBy(asc(timeEntries.date), asc(timeEntries.id));
   const expenseRows = await db.select().from(expenses).where(theirsInRange(expenses)).orderBy(asc(expenses.date), asc(expenses.id));
 

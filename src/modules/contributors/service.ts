@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, isNotNull, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { contributors } from '../../db/schema.js';
+import { contributors, expenses, payoutItems, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
@@ -104,6 +104,10 @@ export async function getContributorRow(db: Db, organisationId: string, contribu
   if (!row) throw notFound('The contributor');
   return row;
 }
+
+/** The rows of a contributor's table (time, expenses, payout items) that are theirs. */
+export const ofContributor = (table: typeof timeEntries | typeof expenses | typeof payoutItems, organisationId: string, contributorId: string) =>
+  and(eq(table.organisationId, organisationId), eq(table.contributorId, contributorId))!;
 
 /**
  * Refuses new work, payment set-up or a log-in for an erased contributor: nobody could say who

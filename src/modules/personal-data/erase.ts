@@ -16,6 +16,7 @@
  * log-in (409 invalid_state).
  */
 import { and, eq, gte, inArray, isNotNull, ne, or, sql } from 'drizzle-orm';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Db } from '../../db/client.js';
 import {
   contributors,
@@ -34,7 +35,7 @@ import { classifyStripeError, type Stripe, type StripeGate } from '../../lib/str
 import { IDEMPOTENCY_RETENTION_HOURS, type ResponseSealer } from '../../plugins/idempotency.js';
 import { accountKey } from '../auth/sign-in-limits.js';
 import { contributorBalances } from '../balances/service.js';
-import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
+import { contributorResponseOn, getContributorRow, ofContributor } from '../contributors/service.js';
 import { ERASED_NAME, type ContributorResponse } from '../contributors/views.js';
 import { londonDate } from '../../domain/uk-time.js';
 
@@ -48,7 +49,7 @@ export interface ErasureOutcome {
   /** Whether Stripe deleted the connected account; null when there was none. */
   stripeAccountDeleted: boolean | null;
   /** Log-ins that were linked to the person, now disabled and without name or email. */
-  usersErased: number;
+  loginsErased: number;
 }
 
 export interface ErasureContext {
@@ -78,17 +79,11 @@ async function assertSettled(db: Db, organisationId: string, contributorId: stri
       balances: outstanding.map((b) => ({ currency: b.currency, owed: b.owed, inTransit: b.inTransit })),
     });
   }
-  const [pending] = await db
-    .select({
-      entries: sql<number>`(select count(*)::int from ${timeEntries} where ${timeEntries.organisationId} = ${organisationId} and ${timeEntries.contributorId} = ${contributorId} and ${timeEntries.status} = 'submitted')`,
-      expenses: sql<number>`(select count(*)::int from ${expenses} where ${expenses.organisationId} = ${organisationId} and ${expenses.contributorId} = ${contributorId} and ${expenses.status} = 'submitted')`,
-    })
-    .from(sql`(select 1) as one`);
-  if (pending && (pending.entries > 0 || pending.expenses > 0)) {
-    throw new AppError('work_pending', 'Work of this person awaits approval. Approve or reject it before erasing them.', {
-      timeEntries: pending.entries,
-      expenses: pending.expenses,
-    });
+  const submitted = (table: typeof timeEntries | typeof expenses) =>
+    db.$count(table, and(ofContributor(table, organisationId, contributorId), eq(table.status, 'submitted')));
+  const pending = { timeEntries: await submitted(timeEntries), expenses: await submitted(expenses) };
+  if (pending.timeEntries > 0 || pending.expenses > 0) {
+    throw new AppError('work_pending', 'Work of this person awaits approval. Approve or reject it before erasing them.', pending);
   }
 }
 
@@ -129,7 +124,7 @@ export async function eraseContributor(
   // again under the contributor's lock below, where they count.
   const first = await getContributorRow(db, organisationId, contributorId);
   if (first.erasedAt) {
-    return { contributor: await contributorResponseOn(db, organisationId, first, today), stripeAccountDeleted: null, usersErased: 0 };
+    return { contributor: await contributorResponseOn(db, organisationId, first, today), stripeAccountDeleted: null, loginsErased: 0 };
   }
   await assertSettled(db, organisationId, contributorId);
   const stripeAccountDeleted = await deleteStripeAccount(context, first.stripeAccountId);
@@ -137,7 +132,7 @@ export async function eraseContributor(
   return transaction(async (tx) => {
     const row = await getContributorRow(tx, organisationId, contributorId, true);
     if (row.erasedAt) {
-      return { contributor: await contributorResponseOn(tx, organisationId, row, today), stripeAccountDeleted, usersErased: 0 };
+      return { contributor: await contributorResponseOn(tx, organisationId, row, today), stripeAccountDeleted, loginsErased: 0 };
     }
     await assertSettled(tx, organisationId, contributorId);
     const { now } = context;
@@ -146,7 +141,11 @@ export async function eraseContributor(
       .from(users)
       .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId)));
     const userIds = linkedUsers.map((u) => u.id);
-    const personal = [row.name, row.email, row.stripeAccountId, ...linkedUsers.flatMap((u) => [u.email, u.name])].filter((v): v is string => !!v);
+    // What names them: their names (word by word, in free text) and their identifiers.
+    const person = {
+      names: [row.name, ...linkedUsers.map((u) => u.name)],
+      identifiers: [row.email, row.stripeAccountId, ...linkedUsers.map((u) => u.email)].filter((v): v is string => !!v),
+    };
 
     const [erased] = await tx
       .update(contributors)
@@ -163,19 +162,16 @@ export async function eraseContributor(
       .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)))
       .returning();
 
-    const ofThem = <T extends typeof timeEntries | typeof expenses>(table: T) =>
-      and(eq(table.organisationId, organisationId), eq(table.contributorId, contributorId));
+    // Staff's words on their work: notes go, reasons given stay given but say nothing.
+    const erasedIfSet = (column: AnyPgColumn) => sql`case when ${column} is null then null else ${ERASED_TEXT} end`;
     for (const table of [timeEntries, expenses] as const) {
-      await tx.update(table).set({ note: null }).where(and(ofThem(table), isNotNull(table.note)));
-      await tx.update(table).set({ rejectionReason: ERASED_TEXT }).where(and(ofThem(table), isNotNull(table.rejectionReason)));
-      await tx.update(table).set({ reversalReason: ERASED_TEXT }).where(and(ofThem(table), isNotNull(table.reversalReason)));
+      await tx
+        .update(table)
+        .set({ note: null, rejectionReason: erasedIfSet(table.rejectionReason), reversalReason: erasedIfSet(table.reversalReason) })
+        .where(ofContributor(table, organisationId, contributorId));
     }
-    await tx
-      .update(payoutItems)
-      .set({ stripeAccountId: null })
-      .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.contributorId, contributorId), isNotNull(payoutItems.stripeAccountId)));
-    const identifiers = [row.email, row.stripeAccountId, ...linkedUsers.map((u) => u.email)].filter((v): v is string => !!v);
-    await eraseTextNamingThem(tx, organisationId, contributorId, namesThem({ names: [row.name, ...linkedUsers.map((u) => u.name)], identifiers }));
+    await tx.update(payoutItems).set({ stripeAccountId: null }).where(ofContributor(payoutItems, organisationId, contributorId));
+    await eraseTextNamingThem(tx, organisationId, contributorId, namesThem(person));
 
     for (const user of linkedUsers) {
       await tx
@@ -208,7 +204,7 @@ export async function eraseContributor(
       .where(and(theirMail, eq(notifications.status, 'queued')));
     await tx.update(notifications).set({ toAddress: ERASED_TEXT, link: '', data: {} }).where(theirMail);
 
-    await scrubStoredResponses(tx, organisationId, personal, context);
+    await scrubStoredResponses(tx, organisationId, [...person.names, ...person.identifiers], context);
 
     await recordAudit(tx, organisationId, actor, {
       action: 'contributor.erased',
@@ -216,7 +212,7 @@ export async function eraseContributor(
       entityId: contributorId,
       after: { erased: true, stripeAccountDeleted, usersErased: userIds, erasedAt: now.toISOString() },
     });
-    return { contributor: await contributorResponseOn(tx, organisationId, erased!, today), stripeAccountDeleted, usersErased: userIds.length };
+    return { contributor: await contributorResponseOn(tx, organisationId, erased!, today), stripeAccountDeleted, loginsErased: userIds.length };
   });
 }
 
@@ -244,7 +240,7 @@ async function eraseTextNamingThem(tx: Db, organisationId: string, contributorId
   const items = await tx
     .select({ id: payoutItems.id, reference: payoutItems.reference, failureReason: payoutItems.failureReason, lastError: payoutItems.lastError })
     .from(payoutItems)
-    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.contributorId, contributorId)));
+    .where(ofContributor(payoutItems, organisationId, contributorId));
   for (const item of items) {
     const fields = (['reference', 'failureReason', 'lastError'] as const).filter((f) => names(item[f]));
     if (!fields.length) continue;
@@ -256,7 +252,7 @@ async function eraseTextNamingThem(tx: Db, organisationId: string, contributorId
   const receipts = await tx
     .select({ id: expenses.id, receiptReference: expenses.receiptReference })
     .from(expenses)
-    .where(and(eq(expenses.organisationId, organisationId), eq(expenses.contributorId, contributorId), isNotNull(expenses.receiptReference)));
+    .where(and(ofContributor(expenses, organisationId, contributorId), isNotNull(expenses.receiptReference)));
   for (const expense of receipts.filter((e) => names(e.receiptReference))) {
     await tx.update(expenses).set({ receiptReference: ERASED_TEXT }).where(and(eq(expenses.organisationId, organisationId), eq(expenses.id, expense.id)));
   }

@@ -12,7 +12,7 @@ import { auditEventResponse, toAuditEventResponse } from '../audit/views.js';
 import { contributorBalances } from '../balances/service.js';
 import { loadLimitVersions } from '../contributors/earnings-limits.js';
 import { earningsLimitVersionResponse } from '../contributors/schemas.js';
-import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
+import { contributorResponseOn, getContributorRow, ofContributor } from '../contributors/service.js';
 import { contributorResponse } from '../contributors/views.js';
 import { expenseResponse, toExpenseResponse } from '../expenses/views.js';
 import { payoutItemResponse, toPayoutItemResponse } from '../payouts/views.js';
@@ -66,8 +66,7 @@ export type PersonalDataExport = z.infer<typeof personalDataExport>;
 /** Errors: not_found. */
 export async function exportContributor(db: Db, organisationId: string, contributorId: string, now: Date, retentionYears: number): Promise<PersonalDataExport> {
   const row = await getContributorRow(db, organisationId, contributorId);
-  const ofThem = <T extends typeof timeEntries | typeof expenses | typeof payoutItems>(table: T) =>
-    and(eq(table.organisationId, organisationId), eq(table.contributorId, contributorId));
+  const ofThem = (table: typeof timeEntries | typeof expenses | typeof payoutItems) => ofContributor(table, organisationId, contributorId);
 
   const [organisation] = await db.select({ id: organisations.id, name: organisations.name }).from(organisations).where(eq(organisations.id, organisationId));
   const logins = await db.select().from(users).where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId))).orderBy(asc(users.createdAt));

@@ -40,7 +40,7 @@ export const personalDataRoutes: FastifyPluginAsyncZod = async (app) => {
         { stripe: app.stripe, stripeGate: app.stripeGate, sealer: app.storedResponseSealer, now: app.now() },
         (fn) => request.transaction(fn),
       );
-      return { ...outcome.contributor, stripeAccountDeleted: outcome.stripeAccountDeleted, loginsErased: outcome.usersErased };
+      return { ...outcome.contributor, stripeAccountDeleted: outcome.stripeAccountDeleted, loginsErased: outcome.loginsErased };
     },
   );
 

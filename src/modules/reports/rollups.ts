@@ -38,9 +38,11 @@ export interface RollupRow {
 const KEY = ['organisation_id', 'currency', 'budget_id', 'contributor_id', 'kind', 'month'] as const;
 const FIGURES = ['time_entries', 'minutes', 'paid_minutes', 'earned', 'in_kind', 'declined', 'expense_count', 'expenses'] as const;
 const COLUMNS = sql.raw([...KEY, ...FIGURES].join(', '));
+/** Columns of `alias`, comma-separated. */
+const aliased = (alias: string, columns: readonly string[]) => sql.raw(columns.map((c) => `${alias}.${c}`).join(', '));
 /** The key's columns, aliased by `alias`, the month as text (YYYY-MM-DD), for reading back. */
 const keyOut = (alias: string) => sql.raw(KEY.map((c) => (c === 'month' ? `${alias}.month::text as month` : `${alias}.${c}`)).join(', '));
-const figuresOut = (alias: string) => sql.raw(FIGURES.map((c) => `${alias}.${c}`).join(', '));
+const figuresOut = (alias: string) => aliased(alias, FIGURES);
 
 /** The rows an organisation's approved work says the rollup should hold (the migration fills it the same way). */
 export function expectedRollupSql(organisationId: string): SQL {
@@ -109,8 +111,7 @@ export async function rebuildRollups(db: Db, organisationId: string): Promise<Ro
       sql`delete from report_work_months r
            where r.organisation_id = ${organisationId}
              and not exists (select 1 from ${expected} e
-                              where (${sql.raw(KEY.map((c) => `e.${c}`).join(', '))}, ${sql.raw(FIGURES.map((c) => `e.${c}`).join(', '))})
-                                  = (${sql.raw(KEY.map((c) => `r.${c}`).join(', '))}, ${sql.raw(FIGURES.map((c) => `r.${c}`).join(', '))}))
+                              where (${aliased('e', KEY)}, ${figuresOut('e')}) = (${aliased('r', KEY)}, ${figuresOut('r')}))
           returning ${keyOut('r')}`,
     );
     const inserted = await queryRows<Record<string, unknown>>(
@@ -118,7 +119,7 @@ export async function rebuildRollups(db: Db, organisationId: string): Promise<Ro
       sql`insert into report_work_months (${COLUMNS})
           select ${COLUMNS} from ${expected} e
            where not exists (select 1 from report_work_months r
-                              where (${sql.raw(KEY.map((c) => `r.${c}`).join(', '))}) = (${sql.raw(KEY.map((c) => `e.${c}`).join(', '))}))
+                              where (${aliased('r', KEY)}) = (${aliased('e', KEY)}))
           returning ${keyOut('report_work_months')}`,
     );
     const gone = new Set(deleted.map(keyText));

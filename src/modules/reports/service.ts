@@ -3,6 +3,7 @@ import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import { queryRows, type Db } from '../../db/client.js';
 import { budgets, organisations } from '../../db/schema.js';
 import { contributorKinds, isLivedExperience, type ContributorKind } from '../../domain/enums.js';
+import { addDays, type IsoDate } from '../../domain/earnings-period.js';
 import { roundHalfUpDiv, toSafeNumber } from '../../domain/money.js';
 import { notFound } from '../../errors.js';
 import { isUuid } from '../../lib/ids.js';
@@ -56,11 +57,13 @@ function workDates(f: ReportFilter): SQL {
   return parts.length ? sql`(${sql.join(parts, sql` and `)})` : sql`true`;
 }
 
-/** A YYYY-MM-DD date's year, month (1–12) and day. */
-const dateParts = (d: string) => d.split('-').map(Number) as [number, number, number];
-/** The first day of the month `months` after the one of `d` (0: its own), YYYY-MM-DD. */
-const monthStart = (d: string, months: number) => {
-  const [y, m] = dateParts(d);
+/**
+ * The first day of the month `months` after the one of the calendar date `d` (0: its own).
+ * Calendar arithmetic only: `d` is already a Europe/London date, and UTC here is just a
+ * calendar with no clock changes.
+ */
+const monthStart = (d: IsoDate, months: number): IsoDate => {
+  const [y, m] = d.split('-').map(Number) as [number, number];
   return new Date(Date.UTC(y, m - 1 + months, 1)).toISOString().slice(0, 10);
 };
 
@@ -70,15 +73,11 @@ const monthStart = (d: string, months: number) => {
  * The rest of the range, its partial months at either end, is read from the entries.
  */
 function wholeMonths(f: ReportFilter): { from?: string; until?: string } {
-  const from = f.from === undefined ? undefined : dateParts(f.from)[2] === 1 ? f.from : monthStart(f.from, 1);
-  const until = f.to === undefined ? undefined : monthStart(f.to, 1) === addDay(f.to) ? monthStart(f.to, 1) : monthStart(f.to, 0);
+  // The first whole month starts after the day before `from`; the last ends with the month the day
+  // after `to` is in (so a `to` on a month's last day keeps that month whole).
+  const from = f.from === undefined ? undefined : monthStart(addDays(f.from, -1), 1);
+  const until = f.to === undefined ? undefined : monthStart(addDays(f.to, 1), 0);
   return { from, until };
-}
-
-/** The day after a YYYY-MM-DD date. */
-function addDay(d: string): string {
-  const [y, m, day] = dateParts(d);
-  return new Date(Date.UTC(y, m - 1, day + 1)).toISOString().slice(0, 10);
 }
 
 /** Whether a rollup row's month (alias w) is one of the range's whole months: `true` without a range. */
