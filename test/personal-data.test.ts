@@ -85,7 +85,7 @@ async function world(t: Test) {
       date: '2026-03-02',
       minutes: 120,
       note: `${name} led the carers discussion`,
-    }),
+    }, 201, { 'idempotency-key': `${createKey}-entry` }),
   );
   await call(t, 'POST', `/v1/time-entries/${entry.id}/approve`, coordinator);
   const expense = json(

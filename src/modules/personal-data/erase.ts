@@ -204,7 +204,7 @@ export async function eraseContributor(
       .where(and(theirMail, eq(notifications.status, 'queued')));
     await tx.update(notifications).set({ toAddress: ERASED_TEXT, link: '', data: {} }).where(theirMail);
 
-    await scrubStoredResponses(tx, organisationId, [...person.names, ...person.identifiers], context);
+    await scrubStoredResponses(tx, organisationId, namesThem(person), context);
 
     await recordAudit(tx, organisationId, actor, {
       action: 'contributor.erased',
@@ -259,25 +259,24 @@ async function eraseTextNamingThem(tx: Db, organisationId: string, contributorId
 }
 
 /**
- * Idempotency records keep each response for a day so a retry can be answered the same; any that
- * repeated the person's name, email or Stripe account (sealed ones included) are rewritten without
- * them. Only records young enough to be replayed exist; older ones are removed by maintenance.
+ * Idempotency records keep each response for a day so a retry can be answered the same; any text in
+ * them that names the person (their name, email or Stripe account, or a note or reference that
+ * does; sealed records included) is rewritten as with the rows themselves. Only records young
+ * enough to be replayed exist; older ones are removed by maintenance.
  */
-async function scrubStoredResponses(tx: Db, organisationId: string, personal: string[], context: ErasureContext): Promise<void> {
-  if (!personal.length) return;
+async function scrubStoredResponses(tx: Db, organisationId: string, names: (text: string | null) => boolean, context: ErasureContext): Promise<void> {
   const since = new Date(context.now.getTime() - 2 * IDEMPOTENCY_RETENTION_HOURS * 3_600_000);
   const rows = await tx
     .select({ key: idempotencyKeys.key, body: idempotencyKeys.responseBody })
     .from(idempotencyKeys)
     .where(and(eq(idempotencyKeys.organisationId, organisationId), gte(idempotencyKeys.createdAt, since)));
-  const lowered = new Set(personal.map((p) => p.toLowerCase()));
   for (const row of rows) {
     const sealed = context.sealer.isSealed(row.body);
     const body = sealed ? context.sealer.open(row.body) : row.body;
     let touched = false;
     const scrub = (value: unknown): unknown => {
       if (typeof value === 'string') {
-        if (!lowered.has(value.toLowerCase())) return value;
+        if (!names(value)) return value;
         touched = true;
         return ERASED_TEXT;
       }
