@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { apiTokens } from '../../db/schema.js';
 import { roleEnum } from '../../lib/schemas.js';
+import { shown } from '../../lib/views.js';
 
 /** The columns a token's response is made of (the service selects just these). */
 export type ApiTokenRow = Pick<
@@ -32,14 +33,5 @@ export const newApiTokenResponse = z.object({ id: z.string(), name: z.string(), 
 export type NewApiTokenResponse = z.infer<typeof newApiTokenResponse>;
 
 export function toApiTokenResponse(row: ApiTokenRow): ApiTokenResponse {
-  return {
-    id: row.id,
-    name: row.name,
-    role: row.role,
-    createdBy: row.createdBy,
-    createdAt: row.createdAt.toISOString(),
-    expiresAt: row.expiresAt?.toISOString() ?? null,
-    lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
-    revokedAt: row.revokedAt?.toISOString() ?? null,
-  };
+  return shown(row, ['id', 'name', 'role', 'createdBy', 'createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt']);
 }

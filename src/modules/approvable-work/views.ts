@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { expenses, timeEntries } from '../../db/schema.js';
+import { shown } from '../../lib/views.js';
 
 type WorkRow = typeof timeEntries.$inferSelect | typeof expenses.$inferSelect;
 
@@ -17,12 +18,5 @@ export const workLifecycleFields = {
 };
 
 export function toWorkLifecycleFields(row: WorkRow) {
-  return {
-    rejectionReason: row.rejectionReason,
-    reversalReason: row.reversalReason,
-    ledgerTransactionId: row.ledgerTransactionId,
-    reversalTransactionId: row.reversalTransactionId,
-    decidedAt: row.decidedAt?.toISOString() ?? null,
-    createdAt: row.createdAt.toISOString(),
-  };
+  return shown(row, ['rejectionReason', 'reversalReason', 'ledgerTransactionId', 'reversalTransactionId', 'decidedAt', 'createdAt']);
 }

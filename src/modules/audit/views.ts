@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { auditEvents } from '../../db/schema.js';
 import { actorTypes } from '../../domain/enums.js';
+import { shown } from '../../lib/views.js';
 
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 
@@ -24,16 +25,5 @@ export const auditEventResponse = z.object({
 export type AuditEventResponse = z.infer<typeof auditEventResponse>;
 
 export function toAuditEventResponse(row: AuditEventRow): AuditEventResponse {
-  return {
-    id: row.id,
-    actorType: row.actorType,
-    actorId: row.actorId,
-    action: row.action,
-    entityType: row.entityType,
-    entityId: row.entityId,
-    before: row.before,
-    after: row.after,
-    requestId: row.requestId,
-    createdAt: row.createdAt.toISOString(),
-  };
+  return shown(row, ['id', 'actorType', 'actorId', 'action', 'entityType', 'entityId', 'before', 'after', 'requestId', 'createdAt']);
 }

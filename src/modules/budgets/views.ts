@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { BudgetFigures, BudgetRow } from './service.js';
+import { shown } from '../../lib/views.js';
 
 export const budgetResponse = z.object({
   id: z.string(),
@@ -58,24 +59,8 @@ export type BudgetResponse = z.infer<typeof budgetResponse>;
 
 export function toBudgetResponse(row: BudgetRow, figures: BudgetFigures): BudgetResponse {
   return {
-    id: row.id,
-    projectId: row.projectId,
-    name: row.name,
-    funder: row.funder,
-    grantReference: row.grantReference,
-    currency: row.currency,
-    amount: row.amount,
-    adjustments: figures.adjustments,
-    total: figures.total,
-    committed: figures.committed,
-    owed: figures.owed,
-    inTransit: figures.inTransit,
-    paid: figures.paid,
-    available: figures.available,
-    startsOn: row.startsOn,
-    endsOn: row.endsOn,
-    rateCardId: row.rateCardId,
-    allowOverspend: row.allowOverspend,
-    createdAt: row.createdAt.toISOString(),
+    ...shown(row, ['id', 'projectId', 'name', 'funder', 'grantReference', 'currency', 'amount']),
+    ...shown(figures, ['adjustments', 'total', 'committed', 'owed', 'inTransit', 'paid', 'available']),
+    ...shown(row, ['startsOn', 'endsOn', 'rateCardId', 'allowOverspend', 'createdAt']),
   };
 }

@@ -7,6 +7,7 @@ import { earningsLimitPolicies, earningsPeriodKinds } from '../../domain/enums.j
 import type { EarningsLimit } from '../../domain/earnings-limit.js';
 import { contributorKind, paymentMethod } from './schemas.js';
 import type { ContributorRow } from './service.js';
+import { shown } from '../../lib/views.js';
 
 export const contributorResponse = z.object({
   id: z.string(),
@@ -45,16 +46,13 @@ export function toContributorResponse(row: ContributorRow, limit: EarningsLimit 
   return {
     id: row.id,
     name: row.erasedAt ? ERASED_NAME : row.name,
-    email: row.email,
-    kind: row.kind,
-    paymentMethod: row.paymentMethod,
-    earningsLimit: limit && { period: limit.period, amount: limit.amount, periodStartDay: limit.periodStartDay, policy: limit.policy },
+    ...shown(row, ['email', 'kind', 'paymentMethod']),
+    earningsLimit: limit && shown(limit, ['period', 'amount', 'periodStartDay', 'policy']),
     stripeAccountId: row.stripeAccountId,
     payoutsEnabled: row.stripePayoutsEnabled,
     payoutDetailsChangedAt: row.payoutDetailsChangedAt?.toISOString() ?? null,
     erased: row.erasedAt !== null,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
+    ...shown(row, ['createdAt', 'updatedAt']),
   };
 }
 

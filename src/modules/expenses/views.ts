@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { toWorkLifecycleFields, workLifecycleFields } from '../approvable-work/views.js';
 import type { expenses } from '../../db/schema.js';
 import { entryStatuses, expenseCategories } from '../../domain/enums.js';
+import { shown } from '../../lib/views.js';
 
 export type ExpenseRow = typeof expenses.$inferSelect;
 
@@ -27,16 +28,7 @@ export type ExpenseResponse = z.infer<typeof expenseResponse>;
 
 export function toExpenseResponse(row: ExpenseRow): ExpenseResponse {
   return {
-    id: row.id,
-    contributorId: row.contributorId,
-    budgetId: row.budgetId,
-    category: row.category,
-    amount: row.amount,
-    currency: row.currency,
-    date: row.date,
-    receiptReference: row.receiptReference,
-    note: row.note,
-    status: row.status,
+    ...shown(row, ['id', 'contributorId', 'budgetId', 'category', 'amount', 'currency', 'date', 'receiptReference', 'note', 'status']),
     ...toWorkLifecycleFields(row),
   };
 }

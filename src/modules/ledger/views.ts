@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { ledgerAccounts, ledgerPostings, ledgerTransactions } from '../../db/schema.js';
 import { accountTypes, components } from '../../domain/enums.js';
+import { shown } from '../../lib/views.js';
 
 export type LedgerAccountRow = typeof ledgerAccounts.$inferSelect;
 export type LedgerTransactionRow = typeof ledgerTransactions.$inferSelect;
@@ -37,28 +38,13 @@ export const ledgerTransactionResponse = z.object({
 export type LedgerTransactionResponse = z.infer<typeof ledgerTransactionResponse>;
 
 export function toLedgerAccountResponse(row: LedgerAccountRow): LedgerAccountResponse {
-  return {
-    account: row.code,
-    currency: row.currency,
-    type: row.type,
-    contributorId: row.contributorId,
-    budgetId: row.budgetId,
-    component: row.component,
-    balance: row.balance,
-  };
+  return { account: row.code, ...shown(row, ['currency', 'type', 'contributorId', 'budgetId', 'component', 'balance']) };
 }
 
 /** `postings` are the transaction's own, in the order to show them. */
 export function toLedgerTransactionResponse(row: LedgerTransactionRow, postings: LedgerPostingRow[]): LedgerTransactionResponse {
   return {
-    id: row.id,
-    type: row.type,
-    referenceType: row.referenceType,
-    referenceId: row.referenceId,
-    reversesTransactionId: row.reversesTransactionId,
-    effectiveDate: row.effectiveDate,
-    description: row.description,
-    createdAt: row.createdAt.toISOString(),
-    postings: postings.map(({ account, currency, amount }) => ({ account, currency, amount })),
+    ...shown(row, ['id', 'type', 'referenceType', 'referenceId', 'reversesTransactionId', 'effectiveDate', 'description', 'createdAt']),
+    postings: postings.map((posting) => shown(posting, ['account', 'currency', 'amount'])),
   };
 }

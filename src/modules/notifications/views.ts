@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { notifications } from '../../db/schema.js';
 import { notificationKinds, notificationStatuses, type NotificationKind } from '../../domain/enums.js';
 import { canTurnOff, wantsEmail } from './outbox.js';
+import { shown } from '../../lib/views.js';
 
 export const notificationKindEnum = z.enum(notificationKinds);
 export const notificationStatusEnum = z.enum(notificationStatuses);
@@ -34,17 +35,7 @@ export const notificationResponse = z.object({
 export type NotificationResponse = z.infer<typeof notificationResponse>;
 
 export function toNotificationResponse(row: NotificationRow): NotificationResponse {
-  return {
-    id: row.id,
-    userId: row.userId,
-    contributorId: row.contributorId,
-    kind: row.kind,
-    status: row.status,
-    attempts: row.attempts,
-    lastError: row.lastError,
-    createdAt: row.createdAt.toISOString(),
-    sentAt: row.sentAt?.toISOString() ?? null,
-  };
+  return shown(row, ['id', 'userId', 'contributorId', 'kind', 'status', 'attempts', 'lastError', 'createdAt', 'sentAt']);
 }
 
 /** Every kind with whether this user gets it: their choice, else the kind's default. */

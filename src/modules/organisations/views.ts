@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { organisations } from '../../db/schema.js';
 import { settingsResponse, type Settings } from './settings.js';
+import { shown } from '../../lib/views.js';
 
 /** The columns an organisation's response is made of (getOrganisation selects just these), settings in force. */
 export type OrganisationRow = Pick<typeof organisations.$inferSelect, 'id' | 'name' | 'owedTargetDays' | 'createdAt'> & { settings: Settings };
@@ -21,10 +22,8 @@ export type OrganisationResponse = z.infer<typeof organisationResponse>;
 
 export function toOrganisationResponse(row: OrganisationRow): OrganisationResponse {
   return {
-    id: row.id,
-    name: row.name,
-    owedTargetDays: row.owedTargetDays,
-    settings: { timeApprovalBySecondPerson: row.settings.timeApprovalBySecondPerson, submittedTimeReminderDays: row.settings.submittedTimeReminderDays },
+    ...shown(row, ['id', 'name', 'owedTargetDays']),
+    settings: shown(row.settings, ['timeApprovalBySecondPerson', 'submittedTimeReminderDays']),
     createdAt: row.createdAt.toISOString(),
   };
 }

@@ -7,6 +7,7 @@ import type { payoutSchedules } from '../../db/schema.js';
 import { payoutMethods, scheduleCadences, type PayoutMethod } from '../../domain/enums.js';
 import { nextSlot } from '../../domain/payout-schedule.js';
 import { UK_TIME_ZONE } from '../../domain/uk-time.js';
+import { shown } from '../../lib/views.js';
 
 type ScheduleRow = typeof payoutSchedules.$inferSelect;
 
@@ -48,13 +49,10 @@ export type PayoutScheduleResponse = z.infer<typeof payoutScheduleResponse>;
 
 export function toPayoutScheduleResponse(row: ScheduleRow, now: Date): PayoutScheduleResponse {
   return {
-    cadence: row.cadence,
-    weekday: row.weekday,
-    time: row.time,
+    ...shown(row, ['cadence', 'weekday', 'time']),
     methods: (row.methods as PayoutMethod[] | null) ?? null,
     timeZone: UK_TIME_ZONE,
     nextRunAt: nextSlot(row, now).toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-    updatedBy: row.updatedBy,
+    ...shown(row, ['updatedAt', 'updatedBy']),
   };
 }

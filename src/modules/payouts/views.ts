@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { payoutItems, payoutRuns } from '../../db/schema.js';
 import { payoutItemStatuses, payoutMethods, payoutRunStatuses, type PayoutMethod } from '../../domain/enums.js';
+import { shown } from '../../lib/views.js';
 
 type RunRow = typeof payoutRuns.$inferSelect;
 type ItemRow = typeof payoutItems.$inferSelect;
@@ -107,47 +108,19 @@ export function failureInWords(method: string, reason: string | null): string | 
 
 export function toPayoutItemResponse(item: ItemRow) {
   return {
-    id: item.id,
-    runId: item.runId,
-    contributorId: item.contributorId,
-    amount: item.amount,
-    earnings: item.earnings,
-    expenses: item.expenses,
-    carriedForward: item.carriedForward,
-    warnings: item.warnings,
-    paymentDate: item.paymentDate,
-    currency: item.currency,
-    method: item.method,
-    status: item.status,
-    stripeTransferId: item.stripeTransferId,
-    bankPayoutStatus: item.bankPayoutStatus,
-    reference: item.reference,
-    failureReason: item.failureReason,
+    ...shown(item, ['id', 'runId', 'contributorId', 'amount', 'earnings', 'expenses', 'carriedForward', 'warnings', 'paymentDate']),
+    ...shown(item, ['currency', 'method', 'status', 'stripeTransferId', 'bankPayoutStatus', 'reference', 'failureReason']),
     failureInWords: failureInWords(item.method, item.failureReason),
-    lastError: item.lastError,
-    attempts: item.attempts,
-    paidAt: item.paidAt?.toISOString() ?? null,
-    failedAt: item.failedAt?.toISOString() ?? null,
-    createdAt: item.createdAt.toISOString(),
+    ...shown(item, ['lastError', 'attempts', 'paidAt', 'failedAt', 'createdAt']),
   };
 }
 export type PayoutItemResponse = ReturnType<typeof toPayoutItemResponse>;
 
 export function toPayoutRunResponse(run: RunRow, items: ItemRow[]) {
   return {
-    id: run.id,
-    status: run.status,
-    currency: run.currency,
-    budgetId: run.budgetId,
-    total: run.total,
+    ...shown(run, ['id', 'status', 'currency', 'budgetId', 'total']),
     filters: run.filters as { contributorIds?: string[]; methods?: PayoutMethod[]; failedFrom?: string },
-    skipped: run.skipped,
-    createdBy: run.createdBy,
-    approvedBy: run.approvedBy,
-    approvedAt: run.approvedAt?.toISOString() ?? null,
-    canceledAt: run.canceledAt?.toISOString() ?? null,
-    ledgerTransactionId: run.ledgerTransactionId,
-    createdAt: run.createdAt.toISOString(),
+    ...shown(run, ['skipped', 'createdBy', 'approvedBy', 'approvedAt', 'canceledAt', 'ledgerTransactionId', 'createdAt']),
     items: items.map(toPayoutItemResponse),
   };
 }

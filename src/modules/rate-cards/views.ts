@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { rateCards, rateCardVersions } from '../../db/schema.js';
 import { activities, contributorKinds, rateUnits } from '../../domain/enums.js';
 import { shortDayPays, type Rate } from '../../domain/rate-card.js';
+import { shown } from '../../lib/views.js';
 
 export type RateCardRow = typeof rateCards.$inferSelect;
 export type RateCardVersionRow = typeof rateCardVersions.$inferSelect;
@@ -39,15 +40,9 @@ rateCardVersionResponse.register(z.globalRegistry, { id: 'RateCardVersion' });
 export type RateCardVersionResponse = z.infer<typeof rateCardVersionResponse>;
 
 export function toRateCardResponse(row: RateCardRow): RateCardResponse {
-  return { id: row.id, name: row.name, currency: row.currency, createdAt: row.createdAt.toISOString() };
+  return shown(row, ['id', 'name', 'currency', 'createdAt']);
 }
 
 export function toRateCardVersionResponse(row: RateCardVersionRow): RateCardVersionResponse {
-  return {
-    id: row.id,
-    version: row.version,
-    effectiveFrom: row.effectiveFrom,
-    rates: row.rates as Rate[],
-    createdAt: row.createdAt.toISOString(),
-  };
+  return { ...shown(row, ['id', 'version', 'effectiveFrom']), rates: row.rates as Rate[], createdAt: row.createdAt.toISOString() };
 }

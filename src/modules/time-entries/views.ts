@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { toWorkLifecycleFields, workLifecycleFields } from '../approvable-work/views.js';
 import type { timeEntries } from '../../db/schema.js';
 import { activities, contributorKinds, entryStatuses } from '../../domain/enums.js';
+import { shown } from '../../lib/views.js';
 
 export type TimeEntryRow = typeof timeEntries.$inferSelect;
 
@@ -72,36 +73,10 @@ export type TimeEntryResponse = z.infer<typeof timeEntryResponse>;
 
 export function toTimeEntryResponse(row: TimeEntryRow): TimeEntryResponse {
   return {
-    id: row.id,
-    contributorId: row.contributorId,
-    budgetId: row.budgetId,
-    sessionId: row.sessionId,
-    activity: row.activity,
-    date: row.date,
-    minutes: row.minutes,
-    note: row.note,
-    status: row.status,
-    currency: row.currency,
-    value: row.value,
-    amount: row.amount,
-    withheld: row.withheld,
-    inKind: row.inKind,
-    declined: row.declined,
-    flagged: row.flagged,
-    possibleDuplicateOf: row.possibleDuplicateOf,
-    limitOutcome: row.limitOutcome,
-    rateCardVersion: row.rateCardVersion,
-    contributorKind: row.contributorKind,
-    warnings: row.warnings,
-    quote: {
-      amount: row.amount,
-      value: row.value,
-      withheld: row.withheld,
-      currency: row.currency,
-      rateCardVersion: row.rateCardVersion,
-      explanation: row.explanation,
-      warnings: row.warnings,
-    },
+    ...shown(row, ['id', 'contributorId', 'budgetId', 'sessionId', 'activity', 'date', 'minutes', 'note', 'status', 'currency']),
+    ...shown(row, ['value', 'amount', 'withheld', 'inKind', 'declined', 'flagged', 'possibleDuplicateOf', 'limitOutcome']),
+    ...shown(row, ['rateCardVersion', 'contributorKind', 'warnings']),
+    quote: shown(row, ['amount', 'value', 'withheld', 'currency', 'rateCardVersion', 'explanation', 'warnings']),
     ...toWorkLifecycleFields(row),
   };
 }

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { users } from '../../db/schema.js';
 import { roleEnum } from '../../lib/schemas.js';
+import { shown } from '../../lib/views.js';
 
 /** The columns a user's response is made of (the service selects just these). */
 export type UserRow = Pick<typeof users.$inferSelect, 'id' | 'email' | 'name' | 'role' | 'contributorId' | 'createdAt' | 'disabledAt'>;
@@ -25,11 +26,7 @@ export type UserResponse = z.infer<typeof userResponse>;
 
 export function toUserResponse(row: UserRow): UserResponse {
   return {
-    id: row.id,
-    email: row.email,
-    name: row.name,
-    role: row.role,
-    contributorId: row.contributorId,
+    ...shown(row, ['id', 'email', 'name', 'role', 'contributorId']),
     disabled: row.disabledAt !== null,
     createdAt: row.createdAt.toISOString(),
   };
