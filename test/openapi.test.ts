@@ -7,8 +7,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { z } from 'zod';
 import { AppError, errorCodes, type ErrorCode } from '../src/errors.js';
@@ -215,11 +213,18 @@ t.test('declared error statuses change neither the success status nor what a pro
   t.same(json(again), json(first));
 });
 
-t.test('the committed client types are what the served document generates', async (t) => {
-  const committed = readFileSync(fileURLToPath(new URL('./client/schema.d.ts', import.meta.url)), 'utf8');
+t.test('the served document generates client types for every operation', async (t) => {
+  // The types are generated, not committed: `npm run typecheck` writes test/client/schema.d.ts
+  // from the served document before tsc checks the client's test against it.
   const plain = json<Document>(await app.inject({ method: 'GET', url: '/openapi.json' }));
   plain.paths = Object.fromEntries(Object.entries(plain.paths).filter(([path]) => !path.startsWith('/v1/openapi-probes')));
   const generated = await generateClientTypes(plain);
-  // Not t.equal: a diff of two 10,000-line files is no help; the command is.
-  t.ok(generated === committed, 'test/client/schema.d.ts is stale: run `npm run openapi:types` and commit the result');
+  const missing = Object.entries(plain.paths).flatMap(([path, item]) =>
+    Object.values(item as Record<string, { operationId?: string }>)
+      .flatMap((operation) => (operation?.operationId ? [operation.operationId] : []))
+      .filter((id) => !generated.includes(`    ${id}: {`))
+      .map((id) => `${path} ${id}`),
+  );
+  t.same(missing, [], 'every operation has its types');
+  t.ok(Object.keys(plain.paths).every((path) => generated.includes(`"${path}": {`)), 'every path has its types');
 });

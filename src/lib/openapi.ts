@@ -36,9 +36,9 @@
  *
  * Pages and operational routes that are not part of the API say `schema: { hide: true }`.
  *
- * After changing a route's schema, run `npm run openapi:types` and commit
- * test/client/schema.d.ts (the generated client's types): test/openapi.test.ts fails while it
- * differs from what the served document generates, and `npm run openapi:lint` must stay clean.
+ * `npm run typecheck` generates the client's types (test/client/schema.d.ts) from the served
+ * document before tsc checks the generated client's test against them, so a changed route shape
+ * that breaks an integrator's code fails the type check; `npm run openapi:lint` must stay clean.
  */
 import type { FastifyContextConfig, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from 'fastify';
 import type { SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';

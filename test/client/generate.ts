@@ -1,11 +1,11 @@
 /**
  * The TypeScript types of the served OpenAPI document, as an integrator would generate them
- * (openapi-typescript), committed as test/client/schema.d.ts so `tsc` checks the generated
- * client's test against them (test/client/money-path.test.ts). After changing a route's schema:
+ * (openapi-typescript), into test/client/schema.d.ts, so `tsc` checks the generated client's
+ * test against them (test/client/money-path.test.ts). The file is generated, never committed:
  *
- *   npm run openapi:types
+ *   npm run typecheck       # writes it, then runs tsc
+ *   npm run openapi:types   # writes it alone
  *
- * test/openapi.test.ts fails while the committed file differs from what the document generates.
  * Prose (summaries, descriptions, examples) is left out first: the file is there for `tsc` to
  * check shapes, so rewording a description needs no regeneration; changing a shape does.
  */
