@@ -22,6 +22,17 @@ export interface ApprovalStatements {
   approveWithKey: StatementCount;
   submitWithoutKey: StatementCount;
   approveWithoutKey: StatementCount;
+  /** Where one approval's WAL goes, by table or index, from pg_walinspect (null where it cannot be read). */
+  walPerApproval: WalBreakdown | null;
+}
+
+/** WAL bytes per approval (submit + approve, with keys): in all, in full-page images, and per relation. */
+export interface WalBreakdown {
+  approvals: number;
+  bytes: number;
+  fullPageImageBytes: number;
+  /** Bytes per approval by relation (a table or an index), or by record kind for records that name none (commits). */
+  byRelation: Record<string, number>;
 }
 
 export async function countApprovalStatements(options: {
@@ -30,6 +41,9 @@ export async function countApprovalStatements(options: {
   org: BenchOrg;
   contributorId: string;
   budgetId: string;
+  /** Contributors and budgets the WAL breakdown spreads its approvals over, as scenario 1 does. */
+  contributorIds?: string[];
+  budgetIds?: string[];
 }): Promise<ApprovalStatements> {
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
   let log: string[] | null = null;
@@ -90,14 +104,69 @@ export async function countApprovalStatements(options: {
     await run(true);
     const withKey = await run(true);
     const withoutKey = await run(false);
+    const walPerApproval = await walOfApprovals(pool, async (i) => {
+      const contributorId = options.contributorIds?.length ? options.contributorIds[i % options.contributorIds.length]! : options.contributorId;
+      const budgetId = options.budgetIds?.length ? options.budgetIds[i % options.budgetIds.length]! : options.budgetId;
+      const date = new Date(Date.UTC(2026, 1, 1) + (i % 300) * 86_400_000).toISOString().slice(0, 10);
+      const headers = (k: string) => ({ ...auth, 'idempotency-key': `wal-${tag}-${i}-${k}` });
+      const submit = await app.inject({ method: 'POST', url: '/v1/time-entries', headers: headers('s'), payload: { ...payload, contributorId, budgetId, date } });
+      if (submit.statusCode !== 201) throw new Error(`WAL diagnostic submit answered ${submit.statusCode}: ${submit.body.slice(0, 300)}`);
+      const id = (JSON.parse(submit.body) as { id: string }).id;
+      const approve = await app.inject({ method: 'POST', url: `/v1/time-entries/${id}/approve`, headers: headers('a') });
+      if (approve.statusCode !== 200) throw new Error(`WAL diagnostic approve answered ${approve.statusCode}: ${approve.body.slice(0, 300)}`);
+    });
     return {
       submitWithKey: withKey.submit,
       approveWithKey: withKey.approve,
       submitWithoutKey: withoutKey.submit,
       approveWithoutKey: withoutKey.approve,
+      walPerApproval,
     };
   } finally {
     await app.close();
     await pool.end();
   }
+}
+
+const WAL_APPROVALS = 40;
+
+/**
+ * Runs WAL_APPROVALS approvals one after another and reads the WAL written meanwhile with
+ * pg_walinspect (PostgreSQL 15's contrib; created here if it can be), attributing each record to
+ * the relation of its first block in this database, so WAL that other databases of the cluster
+ * write at the same time is left out. Null where the extension is not available.
+ */
+async function walOfApprovals(pool: pg.Pool, approve: (i: number) => Promise<void>): Promise<WalBreakdown | null> {
+  try {
+    await pool.query('create extension if not exists pg_walinspect');
+  } catch {
+    return null;
+  }
+  // No checkpoint is forced (it would be the whole cluster's): full-page images come as they do
+  // under load, for each page's first change after the server's last checkpoint.
+  const { rows: start } = await pool.query<{ lsn: string; db: string }>(
+    `select pg_current_wal_lsn()::text as lsn, (select oid::text from pg_database where datname = current_database()) as db`,
+  );
+  for (let i = 0; i < WAL_APPROVALS; i++) await approve(i);
+  const { rows } = await pool.query<{ relation: string; bytes: string; fpi: string }>(
+    `with records as (
+       select r.record_length, r.fpi_length, r.resource_manager, r.record_type,
+              substring(r.block_ref from 'rel [0-9]+/([0-9]+)/[0-9]+') as db,
+              substring(r.block_ref from 'rel [0-9]+/[0-9]+/([0-9]+)')::oid as filenode
+         from pg_get_wal_records_info($1::pg_lsn, pg_current_wal_lsn()) r)
+     select coalesce(c.relname, case when records.db is null then records.resource_manager || ' ' || split_part(records.record_type, ' ', 1) else 'relation ' || records.filenode end) as relation,
+            sum(records.record_length) as bytes, sum(records.fpi_length) as fpi
+       from records left join pg_class c on c.relfilenode = records.filenode and records.db = $2
+      where records.db is null or records.db = $2
+      group by 1 order by 2 desc`,
+    [start[0]!.lsn, start[0]!.db],
+  );
+  const per = (n: number) => Math.round(n / WAL_APPROVALS);
+  const byRelation = Object.fromEntries(rows.map((r) => [r.relation, per(Number(r.bytes))]).filter(([, b]) => (b as number) > 0));
+  return {
+    approvals: WAL_APPROVALS,
+    bytes: per(rows.reduce((n, r) => n + Number(r.bytes), 0)),
+    fullPageImageBytes: per(rows.reduce((n, r) => n + Number(r.fpi), 0)),
+    byRelation,
+  };
 }

@@ -19,10 +19,14 @@ export async function statementsPerApproval(run: BenchRun, server: ServerHandle,
       org: approvals.org,
       contributorId: approvals.contributorIds[0]!,
       budgetId: approvals.funding.budgetIds[0]!,
+      contributorIds: approvals.contributorIds.slice(0, 200),
+      budgetIds: approvals.funding.budgetIds,
     });
     details.statementsPerRequest = statements;
     log(
       `  round trips: submit ${statements.submitWithKey.roundTrips} (${statements.submitWithoutKey.roundTrips} without key), approve ${statements.approveWithKey.roundTrips} (${statements.approveWithoutKey.roundTrips} without key)`,
     );
+    const wal = statements.walPerApproval;
+    if (wal) log(`  WAL per approval ${wal.bytes} B (${wal.fullPageImageBytes} B full-page images): ${Object.entries(wal.byRelation).map(([r, b]) => `${r} ${b}`).join(', ')}`);
   });
 }

@@ -1,5 +1,6 @@
 import type { Db } from '../db/client.js';
 import { auditEvents } from '../db/schema.js';
+import { holdAuditEvent } from './held-writes.js';
 import { newId } from './ids.js';
 import type { Actor } from '../domain/actor.js';
 
@@ -13,19 +14,38 @@ export interface AuditChange {
 
 /**
  * Records a change of state. Call it with the transaction that makes the change, so the event
- * and the change commit or roll back together (docs/design.md, invariant 8).
+ * and the change commit or roll back together (docs/design.md, invariant 8). In a request's
+ * transaction the event is held and written with the request's other held rows at its end,
+ * before the commit (src/lib/held-writes.ts); anywhere else it is inserted at once.
  */
 export async function recordAudit(tx: Db, organisationId: string, actor: Actor, change: AuditChange): Promise<void> {
+  const id = newId();
+  const { before, after } = withoutPersonalData(change.entityType, change.before, change.after);
+  const requestId = actor.requestId ?? null;
+  const held = holdAuditEvent(tx, {
+    organisation_id: organisationId,
+    id,
+    actor_type: actor.type,
+    actor_id: actor.id,
+    action: change.action,
+    entity_type: change.entityType,
+    entity_id: change.entityId,
+    before,
+    after,
+    request_id: requestId,
+  });
+  if (held) return;
   await tx.insert(auditEvents).values({
     organisationId,
-    id: newId(),
+    id,
     actorType: actor.type,
     actorId: actor.id,
     action: change.action,
     entityType: change.entityType,
     entityId: change.entityId,
-    ...withoutPersonalData(change.entityType, change.before, change.after),
-    requestId: actor.requestId ?? null,
+    before,
+    after,
+    requestId,
   });
 }
 

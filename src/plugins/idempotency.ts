@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import type { Db } from '../db/client.js';
 import { idempotencyKeys } from '../db/schema.js';
 import { AppError } from '../errors.js';
+import { holdIdempotencyRecord } from '../lib/held-writes.js';
 import { problemDocument } from '../lib/problem.js';
 
 /** Thrown inside a request's transaction to answer with a stored response instead. */
@@ -137,15 +138,15 @@ async function idempotencyPlugin(app: FastifyInstance, options: { secret: string
         }
         await checkStored(tx);
         const result = await fn(tx);
-        await tx.insert(idempotencyKeys).values({
-          organisationId,
-          key,
-          requestHash: hash,
-          responseStatus: status,
-          responseBody: request.routeOptions.config.sensitiveResponse
-            ? sealer.seal(result ?? null)
-            : JSON.parse(JSON.stringify(result ?? null)),
-        });
+        // Stored once, with the response as it is sent: held and written with the request's
+        // audit events in one statement at the end of the transaction (src/lib/held-writes.ts).
+        // (Held rows are serialised as JSON when written, which turns dates into ISO strings as
+        // the response does.)
+        const responseBody = request.routeOptions.config.sensitiveResponse ? sealer.seal(result ?? null) : (result ?? null);
+        const record = { organisation_id: organisationId, key, request_hash: hash, response_status: status, response_body: responseBody };
+        if (!holdIdempotencyRecord(tx, record)) {
+          await tx.insert(idempotencyKeys).values({ organisationId, key, requestHash: hash, responseStatus: status, responseBody: JSON.parse(JSON.stringify(responseBody)) });
+        }
         return result;
       });
     } catch (error) {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Db } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
+import { holdWrites, writeHeld } from '../lib/held-writes.js';
 
 /** A request's writes, given the transaction to make them in. */
 export type TransactionWork<T> = (tx: Db) => Promise<T>;
@@ -43,10 +44,21 @@ async function transactionPlugin(app: FastifyInstance) {
     const run = (index: number) =>
       function <U>(work: TransactionWork<U>): Promise<U> {
         const around = arounds[index];
-        return around ? around(request, work, run(index + 1)) : inTransaction(app.db, work);
+        return around ? around(request, work, run(index + 1)) : inTransaction(app.db, (tx) => heldUntilDone(tx, work));
       };
     return run(0)(fn);
   });
+}
+
+/**
+ * The request's audit events and idempotency record are written in one statement once its work
+ * is done (src/lib/held-writes.ts), inside the transaction, so they still commit with it.
+ */
+async function heldUntilDone<U>(tx: Db, work: TransactionWork<U>): Promise<U> {
+  holdWrites(tx);
+  const result = await work(tx);
+  await writeHeld(tx);
+  return result;
 }
 
 export default fp(transactionPlugin, { name: 'transaction', dependencies: ['database'] });

@@ -30,6 +30,7 @@ import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { getContributorRow, type ContributorRow } from '../contributors/service.js';
 import { reverseTransaction } from '../ledger/service.js';
 import { assertStillOwed, chargeBudget } from './charge.js';
+import { loadForDecision, type DecisionContext } from './load.js';
 
 /** Both tables carry the lifecycle's columns under the same names. */
 type WorkTable = typeof timeEntries | typeof expenses;
@@ -78,8 +79,8 @@ export function assertNotSelf(principal: Principal, contributorId: string): void
  * a person other than the one who submitted it, counting an API token as its maker. Errors:
  * self_approval_forbidden.
  */
-async function assertSecondPersonIfRequired(tx: Db, organisationId: string, actor: Actor, work: WorkRow): Promise<void> {
-  if (!(await organisationSettings(tx, organisationId)).timeApprovalBySecondPerson) return;
+async function assertSecondPersonIfRequired(tx: Db, organisationId: string, actor: Actor, work: WorkRow, required?: boolean): Promise<void> {
+  if (!(required ?? (await organisationSettings(tx, organisationId)).timeApprovalBySecondPerson)) return;
   const submitter = await personBehind(tx, organisationId, work.submittedBy);
   const approver = await personBehind(tx, organisationId, actor.id);
   if (work.submittedBy === actor.id || (approver !== null && approver === submitter)) {
@@ -190,16 +191,22 @@ export async function approveWork<Row extends WorkRow, View>(
   kind: WorkKind<Row, View>,
   { organisationId, principal, actor, now }: WorkContext,
   id: string,
-  decide: (tx: Db, work: Row, contributor: ContributorRow, budget: BudgetRow) => Promise<Approval<Row>> | Approval<Row>,
+  decide: (tx: Db, work: Row, contributor: ContributorRow, budget: BudgetRow, loaded: DecisionContext<Row>) => Promise<Approval<Row>> | Approval<Row>,
 ): Promise<View> {
   return inTransaction(db, async (tx) => {
-    const work = await findWork(tx, kind, organisationId, id, true);
+    // The work row and the contributor locked, with the budget, the settings and (for time) the
+    // rate card, in one statement (load.ts); when nothing comes back, findWork says not_found.
+    const isTime = kind.entityType === 'time_entry';
+    const loaded = await loadForDecision<Row>(tx, kind.table, organisationId, id, isTime);
+    if (!loaded) {
+      await findWork(tx, kind, organisationId, id, true);
+      throw notFound(`The ${kind.noun}`);
+    }
+    const { work, contributor, budget } = loaded;
     assertStatus(kind.noun, work.status, 'submitted');
     assertNotSelf(principal, work.contributorId);
-    if (kind.entityType === 'time_entry') await assertSecondPersonIfRequired(tx, organisationId, actor, work);
-    const contributor = await getContributorRow(tx, organisationId, work.contributorId, true);
-    const budget = await getBudgetRow(tx, organisationId, work.budgetId);
-    const approval = await decide(tx, work, contributor, budget);
+    if (isTime) await assertSecondPersonIfRequired(tx, organisationId, actor, work, loaded.settings.timeApprovalBySecondPerson);
+    const approval = await decide(tx, work, contributor, budget, loaded);
     const ledgerTransactionId =
       approval.amount > 0
         ? await chargeBudget(tx, organisationId, {

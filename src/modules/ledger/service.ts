@@ -125,21 +125,16 @@ export async function postTransaction(tx: Db, organisationId: string, input: New
 
   const transactionId = newId();
   try {
-    await tx.insert(ledgerTransactions).values({
-      organisationId,
-      id: transactionId,
-      type: input.type,
-      referenceType: input.referenceType,
-      referenceId: input.referenceId,
-      reversesTransactionId: input.reversesTransactionId ?? null,
-      effectiveDate: input.effectiveDate,
-      description: input.description ?? null,
-      createdBy: input.createdBy ?? null,
-    });
-    // One statement and one parameter however many postings: the postings travel as a JSON
-    // array, so a payout run's 20,000 postings are not 120,000 bound parameters in chunks.
+    // The transaction and its postings in one statement: the transaction's row is a
+    // data-modifying CTE, and the postings' foreign key to it is checked at the statement's end,
+    // when it exists. The postings travel as one JSON parameter however many there are, so a
+    // payout run's 20,000 postings are not 120,000 bound parameters in chunks.
     const rows = input.postings.map((p) => ({ id: newId(), account: p.account.code, amount: p.amount }));
     await tx.execute(sql`
+      with new_transaction as (
+        insert into ${ledgerTransactions} (organisation_id, id, type, reference_type, reference_id, reverses_transaction_id, effective_date, description, created_by)
+        values (${organisationId}, ${transactionId}, ${input.type}, ${input.referenceType}, ${input.referenceId}, ${input.reversesTransactionId ?? null},
+                ${input.effectiveDate}, ${input.description ?? null}, ${input.createdBy ?? null}))
       insert into ${ledgerPostings} (organisation_id, id, transaction_id, account, currency, amount)
       select ${organisationId}, p.id, ${transactionId}, p.account, ${input.currency}, p.amount
         from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as p(id uuid, account text, amount bigint)`);

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, isNull } from 'drizzle-orm';
+import { and, eq, inArray, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { contributors, notifications, users } from '../../db/schema.js';
 import type { NotificationKind, Role } from '../../domain/enums.js';
@@ -44,24 +44,27 @@ export interface Recipient {
  * staff who is also paid), or, when nobody is, the contributor's own email if there is one.
  */
 export async function contributorRecipients(tx: Db, organisationId: string, contributorId: string): Promise<Recipient[]> {
-  const linked = await tx
-    .select({ userId: users.id, address: users.email, preferences: users.notificationPreferences })
-    .from(users)
-    .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId), isNull(users.disabledAt)));
-  if (linked.length) return linked.map((u) => ({ ...u, contributorId }));
+  // One statement: the contributor's own email beside every log-in linked to them (none, one
+  // row of nulls), read on every approval of time.
+  const rows = await tx
+    .select({
+      contributorEmail: contributors.email,
+      userId: users.id,
+      address: users.email,
+      preferences: users.notificationPreferences,
+      disabledAt: users.disabledAt,
+    })
+    .from(contributors)
+    .leftJoin(users, and(eq(users.organisationId, contributors.organisationId), eq(users.contributorId, contributors.id)))
+    .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)));
+  const logins = rows.filter((r) => r.userId !== null);
+  const linked = logins.filter((r) => r.disabledAt === null);
+  if (linked.length) return linked.map((u) => ({ userId: u.userId, address: u.address!, preferences: u.preferences!, contributorId }));
   // A disabled log-in is not a reason to fall back to the contributor's own address: only
   // a contributor who never had one is written to there.
-  const [anyLogin] = await tx
-    .select({ id: users.id })
-    .from(users)
-    .where(and(eq(users.organisationId, organisationId), eq(users.contributorId, contributorId)))
-    .limit(1);
-  if (anyLogin) return [];
-  const [contributor] = await tx
-    .select({ email: contributors.email })
-    .from(contributors)
-    .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId), isNotNull(contributors.email)));
-  return contributor?.email ? [{ userId: null, contributorId, address: contributor.email, preferences: {} }] : [];
+  if (logins.length) return [];
+  const email = rows[0]?.contributorEmail;
+  return email ? [{ userId: null, contributorId, address: email, preferences: {} }] : [];
 }
 
 /** Every user with one of the roles (finance users, say), except those named. */

@@ -9,10 +9,12 @@ import { budgetAvailableAccount } from '../../domain/ledger.js';
 import { formatMoney } from '../../domain/money.js';
 import { findRate } from '../../domain/rate-card.js';
 import { londonDate } from '../../domain/uk-time.js';
-import { AppError } from '../../errors.js';
+import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import { newId } from '../../lib/ids.js';
 import { approveWork, assertInBudgetPeriod, insertWork, type WorkContext, type WorkKind } from '../approvable-work/lifecycle.js';
+import { loadForSubmit } from '../approvable-work/load.js';
+import type { RateCardVersion } from '../../domain/rate-card.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
 import { assertNotErased, getContributorRow, type ContributorRow } from '../contributors/service.js';
@@ -47,9 +49,10 @@ async function priceWork(
   contributor: ContributorRow,
   budget: BudgetRow,
   work: WorkInput,
+  loadedVersions?: RateCardVersion[] | null,
 ): Promise<{ quote: TimeQuote; rateCardVersionId: string; inKind: boolean }> {
   assertInBudgetPeriod(budget, work.date);
-  const versions = await loadVersions(tx, organisationId, budget.rateCardId);
+  const versions = loadedVersions ?? (await loadVersions(tx, organisationId, budget.rateCardId));
   const match = findRate(versions, { contributorKind: contributor.kind, activity: work.activity, date: work.date });
   if (!match) {
     throw new AppError(
@@ -67,14 +70,18 @@ async function priceWork(
   return { quote, rateCardVersionId: match.version.id, inKind: match.rate.inKind === true };
 }
 
-/** A warning when the budget would be left with little or nothing. */
-async function budgetWarnings(tx: Db, organisationId: string, budget: BudgetRow, amount: number): Promise<string[]> {
+async function budgetAvailable(tx: Db, organisationId: string, budget: BudgetRow): Promise<number> {
   const code = budgetAvailableAccount(budget.id, budget.allowOverspend).code;
   const [row] = await tx
     .select({ balance: ledgerAccounts.balance })
     .from(ledgerAccounts)
     .where(and(eq(ledgerAccounts.organisationId, organisationId), eq(ledgerAccounts.code, code), eq(ledgerAccounts.currency, budget.currency)));
-  const available = row?.balance ?? 0;
+  return row?.balance ?? 0;
+}
+
+/** A warning when the budget would be left with little or nothing. */
+async function budgetWarnings(tx: Db, organisationId: string, budget: BudgetRow, amount: number, loadedAvailable?: number): Promise<string[]> {
+  const available = loadedAvailable ?? (await budgetAvailable(tx, organisationId, budget));
   if (amount > available) {
     return [
       budget.allowOverspend
@@ -151,12 +158,26 @@ async function assertDayNotOverfull(tx: Db, organisationId: string, contributorI
 
 const MINUTES_PER_DAY = 1440;
 
+/** What submitting already read with the contributor's lock (approvable-work/load.ts). */
+interface Loaded {
+  available: number;
+  versions: RateCardVersion[];
+  hasEarningsLimit: boolean;
+}
+
+/**
+ * The earnings-limit forecast for `today`; none without any limit version, which `loaded`
+ * already says (so nothing is read for the many contributors who have none).
+ */
+const forecast = async (tx: Db, organisationId: string, contributorId: string, currency: string, amount: number, today: string, hasEarningsLimit = true) =>
+  hasEarningsLimit ? limitForecast(tx, organisationId, contributorId, currency, amount, today) : [];
+
 /** The quote's own warnings, the budget's, and the earnings-limit forecast for `today`. */
-async function allWarnings(tx: Db, organisationId: string, contributor: ContributorRow, budget: BudgetRow, quote: TimeQuote, today: string) {
+async function allWarnings(tx: Db, organisationId: string, contributor: ContributorRow, budget: BudgetRow, quote: TimeQuote, today: string, loaded?: Loaded) {
   return [
     ...quote.warnings,
-    ...(await budgetWarnings(tx, organisationId, budget, quote.amount)),
-    ...(await limitForecast(tx, organisationId, contributor.id, budget.currency, quote.amount, today)),
+    ...(await budgetWarnings(tx, organisationId, budget, quote.amount, loaded?.available)),
+    ...(await forecast(tx, organisationId, contributor.id, budget.currency, quote.amount, today, loaded?.hasEarningsLimit)),
   ];
 }
 
@@ -169,11 +190,12 @@ async function insertEntry(
   input: NewTimeEntry,
   sessionId: string | null,
   now: Date,
+  loaded?: Loaded,
 ): Promise<TimeEntryResponse> {
   const today = londonDate(now);
   await assertDayNotOverfull(tx, organisationId, contributor.id, input.date, input.minutes);
-  const { quote, rateCardVersionId } = await priceWork(tx, organisationId, contributor, budget, input);
-  const warnings = await allWarnings(tx, organisationId, contributor, budget, quote, today);
+  const { quote, rateCardVersionId } = await priceWork(tx, organisationId, contributor, budget, input, loaded?.versions);
+  const warnings = await allWarnings(tx, organisationId, contributor, budget, quote, today, loaded);
   const possibleDuplicateOf = await possibleDuplicate(tx, organisationId, contributor.id, input, now);
   return insertWork(tx, timeEntryWork, organisationId, actor, {
     id: newId(),
@@ -202,9 +224,15 @@ async function insertEntry(
  */
 export async function submitTimeEntry(db: Db, organisationId: string, actor: Actor, input: NewTimeEntry, now: Date): Promise<TimeEntryResponse> {
   return inTransaction(db, async (tx) => {
-    const contributor = assertNotErased(await getContributorRow(tx, organisationId, input.contributorId, true));
-    const budget = await getBudgetRow(tx, organisationId, input.budgetId);
-    return insertEntry(tx, organisationId, actor, contributor, budget, input, null, now);
+    // The contributor locked, the budget, its balance and its rate card in one statement
+    // (approvable-work/load.ts); when nothing comes back, the single-row reads say which is missing.
+    const loaded = await loadForSubmit(tx, organisationId, input.contributorId, input.budgetId);
+    if (!loaded) {
+      await getContributorRow(tx, organisationId, input.contributorId, true);
+      await getBudgetRow(tx, organisationId, input.budgetId);
+      throw notFound('The budget');
+    }
+    return insertEntry(tx, organisationId, actor, assertNotErased(loaded.contributor), loaded.budget, input, null, now, loaded);
   });
 }
 
@@ -289,8 +317,8 @@ export async function quoteSession(db: Db, organisationId: string, input: Omit<N
  */
 export function approveTimeEntry(db: Db, context: WorkContext, entryId: string) {
   const { organisationId, now } = context;
-  return approveWork(db, timeEntryWork, context, entryId, async (tx, entry, contributor, budget) => {
-    const { quote, rateCardVersionId, inKind } = await priceWork(tx, organisationId, contributor, budget, entry);
+  return approveWork(db, timeEntryWork, context, entryId, async (tx, entry, contributor, budget, loaded) => {
+    const { quote, rateCardVersionId, inKind } = await priceWork(tx, organisationId, contributor, budget, entry, loaded.versions);
     return {
       amount: quote.amount,
       values: {
@@ -304,7 +332,7 @@ export function approveTimeEntry(db: Db, context: WorkContext, entryId: string) 
         limitOutcome: null,
         flagged: false,
         explanation: quote.explanation,
-        warnings: [...quote.warnings, ...(await limitForecast(tx, organisationId, contributor.id, budget.currency, quote.amount, londonDate(now)))],
+        warnings: [...quote.warnings, ...(await forecast(tx, organisationId, contributor.id, budget.currency, quote.amount, londonDate(now), loaded.hasEarningsLimit))],
       },
       afterwards: (tx: Db) => tellTimeApproved(tx, organisationId, entry, quote.amount, budget.currency, now),
     };
