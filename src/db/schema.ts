@@ -401,9 +401,13 @@ export const ledgerTransactions = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.organisationId, t.id] }),
-    index('ledger_transactions_reference_idx').on(t.organisationId, t.referenceType, t.referenceId),
-    // A transaction is reversed at most once.
-    uniqueIndex('ledger_transactions_reverses_unique').on(t.organisationId, t.reversesTransactionId),
+    // No index on (reference_type, reference_id): no query looks a transaction up by what caused
+    // it (the work and payout rows hold their transactions' ids), and every approval paid for one.
+    // A transaction is reversed at most once. Only reversals are indexed: the others (nearly
+    // every transaction) have no reversed transaction, so no entry is needed to keep it unique.
+    uniqueIndex('ledger_transactions_reverses_unique')
+      .on(t.organisationId, t.reversesTransactionId)
+      .where(sql`${t.reversesTransactionId} is not null`),
     foreignKey({
       columns: [t.organisationId, t.reversesTransactionId],
       foreignColumns: [t.organisationId, t.id],
