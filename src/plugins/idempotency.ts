@@ -114,29 +114,46 @@ async function idempotencyPlugin(app: FastifyInstance, options: { secret: string
     const hash = requestHash(request);
     const status = successStatus(request);
 
-    const checkStored = async (db: Db) => {
-      const [stored] = await db
-        .select()
-        .from(idempotencyKeys)
-        .where(and(eq(idempotencyKeys.organisationId, organisationId), eq(idempotencyKeys.key, key)));
+    /** Answers from a stored record (replay, or 422 for another request), if there is one. */
+    const answerFrom = (stored: { requestHash: string; responseStatus: number; responseBody: unknown } | undefined) => {
       if (!stored) return;
       if (stored.requestHash !== hash) {
         throw new AppError('idempotency_key_reused', 'This Idempotency-Key was already used with a different request.');
       }
       throw new IdempotentReplay(stored.responseStatus, sealer.open(stored.responseBody));
     };
+    const checkStored = async (db: Db) => {
+      const [stored] = await db
+        .select()
+        .from(idempotencyKeys)
+        .where(and(eq(idempotencyKeys.organisationId, organisationId), eq(idempotencyKeys.key, key)));
+      answerFrom(stored);
+    };
 
     try {
       return await begin(async (tx) => {
         // The transaction-scoped advisory lock marks the key as in flight: a second request
-        // with the same key finds it taken and answers 409 rather than waiting.
-        const [lock] = await tx.execute<{ locked: boolean }>(
-          sql`select pg_try_advisory_xact_lock(hashtextextended(${organisationId + ':' + key}, 0)) as locked`,
-        ).then((r) => (r as unknown as { rows: { locked: boolean }[] }).rows);
-        if (!lock?.locked) {
+        // with the same key finds it taken and answers 409 rather than waiting. The same
+        // statement reads the stored record, if any. Its snapshot is taken before the lock, so a
+        // first request that commits in between (releasing the lock) is not seen here; this one
+        // then fails to store its own record under the same key (the primary key), or is
+        // refused because the first one's effect is there, and the catch below answers with the
+        // first one's record. Nothing this attempt did survives its rollback.
+        const [claim] = await tx
+          .execute<{ locked: boolean; request_hash: string | null; response_status: number | null; response_body: unknown }>(
+            sql`select pg_try_advisory_xact_lock(hashtextextended(${organisationId + ':' + key}, 0)) as locked,
+                       s.request_hash, s.response_status, s.response_body
+                  from (select 1) as one
+                  left join ${idempotencyKeys} s on s.organisation_id = ${organisationId} and s.key = ${key}`,
+          )
+          .then((r) => (r as unknown as { rows: { locked: boolean; request_hash: string | null; response_status: number | null; response_body: unknown }[] }).rows);
+        if (!claim?.locked) {
           throw new AppError('idempotency_key_in_flight', 'A request with this Idempotency-Key is still running. Retry shortly.');
         }
-        await checkStored(tx);
+        // (node-postgres and PGlite both hand jsonb back parsed.)
+        if (claim.request_hash !== null) {
+          answerFrom({ requestHash: claim.request_hash, responseStatus: claim.response_status!, responseBody: claim.response_body });
+        }
         const result = await fn(tx);
         // Stored once, with the response as it is sent: held and written with the request's
         // audit events in one statement at the end of the transaction (src/lib/held-writes.ts).
@@ -150,6 +167,14 @@ async function idempotencyPlugin(app: FastifyInstance, options: { secret: string
         return result;
       });
     } catch (error) {
+      // A first request with this key that committed after this one looked (see above) holds
+      // the answer: the same one, whatever this attempt ran into.
+      // (If that look fails too, the database is away: the original error stands.)
+      if (!(error instanceof IdempotentReplay) && !(error instanceof AppError && isIdempotencyError(error))) {
+        await checkStored(app.db).catch((e: unknown) => {
+          if (e instanceof IdempotentReplay || (e instanceof AppError && isIdempotencyError(e))) throw e;
+        });
+      }
       if (error instanceof AppError && error.status < 500 && !isIdempotencyError(error)) {
         // Remember the refusal too, so a retry of the same request gets the same answer.
         const body = problemDocument(error.code, error.detail, error.extras, request);
