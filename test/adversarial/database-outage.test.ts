@@ -218,7 +218,9 @@ async function outageUnderLoad(t: Test, mode: 'fast' | 'immediate') {
         method: 'POST',
         url: '/v1/time-entries',
         headers: { ...w.submitter, 'idempotency-key': key },
-        payload: { contributorId: w.contributorIds[counter % 8], budgetId: w.budgetId, activity: 'meeting', date: '2026-03-02', minutes: 60, note: `load:${key}` },
+        // A quarter of an hour each, so however many the load gets through, no contributor's day
+        // passes 1,440 minutes (a refusal that no retry could turn into a success).
+        payload: { contributorId: w.contributorIds[counter % 8], budgetId: w.budgetId, activity: 'meeting', date: '2026-03-02', minutes: 15, note: `load:${key}` },
       },
       attempts: [],
     };
