@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { and, sql, type SQL } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
 import type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTable } from 'drizzle-orm/pg-core';
@@ -10,6 +10,8 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { toSafeNumber } from '../domain/money.js';
+import { notFound } from '../errors.js';
+import { isUuid } from '../lib/ids.js';
 import * as schema from './schema.js';
 
 export type Schema = typeof schema;
@@ -259,4 +261,29 @@ export async function sumOf(db: Db, table: PgTable, column: AnyPgColumn, ...cond
     .from(table)
     .where(and(...conditions));
   return toSafeNumber(row?.total ?? 0);
+}
+
+/** A table whose rows belong to an organisation and are found by id. */
+type OrganisationTable = PgTable & { organisationId: AnyPgColumn; id: AnyPgColumn };
+
+/**
+ * One of the organisation's rows by its id, locked `for update` when asked. Another
+ * organisation's id and a malformed one are answered alike. Errors: not_found ("<what> was not found").
+ */
+export async function organisationRow<T extends OrganisationTable>(
+  db: Db,
+  table: T,
+  what: string,
+  organisationId: string,
+  id: string,
+  lock: 'for update' | 'no lock' = 'no lock',
+): Promise<T['$inferSelect']> {
+  if (!isUuid(id)) throw notFound(what);
+  const query = db
+    .select()
+    .from(table as PgTable)
+    .where(and(eq(table.organisationId, organisationId), eq(table.id, id)));
+  const [row] = lock === 'for update' ? await query.for('update') : await query;
+  if (!row) throw notFound(what);
+  return row as T['$inferSelect'];
 }

@@ -1,10 +1,10 @@
 import { and, asc, eq, gt, inArray, lt, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { organisationRow, type Db } from '../../db/client.js';
 import { contributors, expenses, ledgerAccounts, notifications, payoutItemLines, payoutItems, payoutRuns, timeEntries, users } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { contributorAccount, type PostingInput } from '../../domain/ledger.js';
 import type { Component, PayoutMethod } from '../../domain/enums.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import { contributorOfPerson, personBehind } from '../../lib/people.js';
 import type { Actor } from '../../domain/actor.js';
@@ -151,12 +151,7 @@ export async function draftPayoutRun(db: Db, organisationId: string, actor: Acto
  * Errors: not_found (no such run here), invalid_state (another currency, or nothing failed).
  */
 async function failedContributors(tx: Db, organisationId: string, runId: string, currency: string): Promise<string[]> {
-  if (!isUuid(runId)) throw notFound('The payout run');
-  const [run] = await tx
-    .select({ currency: payoutRuns.currency })
-    .from(payoutRuns)
-    .where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, runId)));
-  if (!run) throw notFound('The payout run');
+  const run = await organisationRow(tx, payoutRuns, 'The payout run', organisationId, runId);
   if (run.currency !== currency) throw new AppError('invalid_state', `That run paid in ${run.currency}, not ${currency}.`);
   const failed = await tx
     .selectDistinct({ contributorId: payoutItems.contributorId })
@@ -176,22 +171,12 @@ async function loadRun(db: Db, organisationId: string, run: RunRow): Promise<Pay
   return toPayoutRunResponse(run, items);
 }
 
-async function lockRun(tx: Db, organisationId: string, runId: string): Promise<RunRow> {
-  if (!isUuid(runId)) throw notFound('The payout run');
-  const [run] = await tx
-    .select()
-    .from(payoutRuns)
-    .where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, runId)))
-    .for('update');
-  if (!run) throw notFound('The payout run');
-  return run;
+function lockRun(tx: Db, organisationId: string, runId: string): Promise<RunRow> {
+  return organisationRow(tx, payoutRuns, 'The payout run', organisationId, runId, 'for update');
 }
 
 export async function getPayoutRun(db: Db, organisationId: string, runId: string): Promise<PayoutRunResponse> {
-  if (!isUuid(runId)) throw notFound('The payout run');
-  const [run] = await db.select().from(payoutRuns).where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.id, runId)));
-  if (!run) throw notFound('The payout run');
-  return loadRun(db, organisationId, run);
+  return loadRun(db, organisationId, await organisationRow(db, payoutRuns, 'The payout run', organisationId, runId));
 }
 
 /**
@@ -415,15 +400,31 @@ export async function cancelPayoutRun(db: Db, organisationId: string, actor: Act
   });
 }
 
-async function lockItem(tx: Db, organisationId: string, itemId: string): Promise<ItemRow> {
-  if (!isUuid(itemId)) throw notFound('The payout item');
-  const [item] = await tx
-    .select()
-    .from(payoutItems)
-    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, itemId)))
-    .for('update');
-  if (!item) throw notFound('The payout item');
-  return item;
+function lockItem(tx: Db, organisationId: string, itemId: string): Promise<ItemRow> {
+  return organisationRow(tx, payoutItems, 'The payout item', organisationId, itemId, 'for update');
+}
+
+/**
+ * Changes an item and audits the change, in the caller's transaction, which holds the item's
+ * lock: `before` is what the change replaces, `after` is drawn from the item as changed.
+ */
+async function changeItem(
+  tx: Db,
+  organisationId: string,
+  actor: Actor,
+  item: ItemRow,
+  action: string,
+  change: Partial<typeof payoutItems.$inferInsert>,
+  before: Record<string, unknown>,
+  after: (updated: ItemRow) => Record<string, unknown>,
+): Promise<ItemRow> {
+  const [updated] = await tx
+    .update(payoutItems)
+    .set(change)
+    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)))
+    .returning();
+  await recordAudit(tx, organisationId, actor, { action, entityType: 'payout_item', entityId: item.id, before, after: after(updated!) });
+  return updated!;
 }
 
 /**
@@ -447,9 +448,13 @@ async function settleItemPaid(
     createdBy: actor.id,
     postings: movePostings([item], await linesOf(tx, organisationId, [item.id]), 'in_transit', 'paid'),
   });
-  const [updated] = await tx
-    .update(payoutItems)
-    .set({
+  return changeItem(
+    tx,
+    organisationId,
+    actor,
+    item,
+    'payout_item.paid',
+    {
       status: 'paid',
       paidAt: now,
       paymentDate: londonDate(now),
@@ -457,17 +462,10 @@ async function settleItemPaid(
       reference: details.reference ?? item.reference,
       stripeTransferId: details.stripeTransferId ?? item.stripeTransferId,
       lastError: null,
-    })
-    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)))
-    .returning();
-  await recordAudit(tx, organisationId, actor, {
-    action: 'payout_item.paid',
-    entityType: 'payout_item',
-    entityId: item.id,
-    before: { status: item.status },
-    after: { status: 'paid', reference: updated!.reference, stripeTransferId: updated!.stripeTransferId },
-  });
-  return updated!;
+    },
+    { status: item.status },
+    (updated) => ({ status: 'paid', reference: updated.reference, stripeTransferId: updated.stripeTransferId }),
+  );
 }
 
 /** What the ledger says of a failed payout item (docs/personal-data.md: the ledger holds no names). */
@@ -490,21 +488,19 @@ async function failItem(tx: Db, organisationId: string, actor: Actor, item: Item
     createdBy: actor.id,
     postings: movePostings([item], await linesOf(tx, organisationId, [item.id]), 'in_transit', 'owed'),
   });
-  const [updated] = await tx
-    .update(payoutItems)
-    .set({ status: 'failed', failureReason: reason, failedAt: now, updatedAt: now })
-    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)))
-    .returning();
+  const updated = await changeItem(
+    tx,
+    organisationId,
+    actor,
+    item,
+    'payout_item.failed',
+    { status: 'failed', failureReason: reason, failedAt: now, updatedAt: now },
+    { status: item.status },
+    () => ({ status: 'failed', failureReason: reason }),
+  );
   await unlinkWork(tx, organisationId, item.id);
-  await recordAudit(tx, organisationId, actor, {
-    action: 'payout_item.failed',
-    entityType: 'payout_item',
-    entityId: item.id,
-    before: { status: item.status },
-    after: { status: 'failed', failureReason: reason },
-  });
-  await tellPaymentFailed(tx, organisationId, updated!, updated!.amount, `item:${item.id}`, now);
-  return updated!;
+  await tellPaymentFailed(tx, organisationId, updated, updated.amount, `item:${item.id}`, now);
+  return updated;
 }
 
 /**
@@ -549,27 +545,19 @@ async function applyTransferReversal(
   });
   const fullyReversed = item.reversedAmount + delta >= item.amount;
   if (fullyReversed) await unlinkWork(tx, organisationId, item.id);
-  const [updated] = await tx
-    .update(payoutItems)
-    .set({
-      reversedAmount: item.reversedAmount + delta,
-      status: 'failed',
-      failureReason: fullyReversed ? REVERSED : PARTLY_REVERSED,
-      failedAt: now,
-      updatedAt: now,
-    })
-    .where(and(eq(payoutItems.organisationId, organisationId), eq(payoutItems.id, item.id)))
-    .returning();
-  await recordAudit(tx, organisationId, actor, {
-    action: 'payout_item.reversed',
-    entityType: 'payout_item',
-    entityId: item.id,
-    before: { status: item.status, reversedAmount: item.reversedAmount },
-    after: { status: 'failed', reversedAmount: item.reversedAmount + delta },
-  });
+  const updated = await changeItem(
+    tx,
+    organisationId,
+    actor,
+    item,
+    'payout_item.reversed',
+    { reversedAmount: item.reversedAmount + delta, status: 'failed', failureReason: fullyReversed ? REVERSED : PARTLY_REVERSED, failedAt: now, updatedAt: now },
+    { status: item.status, reversedAmount: item.reversedAmount },
+    () => ({ status: 'failed', reversedAmount: item.reversedAmount + delta }),
+  );
   // Each reversal Stripe reports is its own event (its cumulative total only grows): the
   // person hears of the money taken back each time, and only once for each.
-  await tellPaymentFailed(tx, organisationId, updated!, delta, `item:${item.id}:reversed:${item.reversedAmount + delta}`, now);
+  await tellPaymentFailed(tx, organisationId, updated, delta, `item:${item.id}:reversed:${item.reversedAmount + delta}`, now);
 }
 
 /**

@@ -1,12 +1,12 @@
 import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { organisationRow, type Db } from '../../db/client.js';
 import { rateCards, rateCardVersions } from '../../db/schema.js';
 import { inTransaction, pgConstraint } from '../../db/tx.js';
 import { validateRates, type Rate, type RateCardVersion } from '../../domain/rate-card.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
-import { isUuid, newId } from '../../lib/ids.js';
+import { newId } from '../../lib/ids.js';
 import { toRateCardResponse, toRateCardVersionResponse, type RateCardRow } from './views.js';
 
 export async function createRateCard(db: Db, organisationId: string, actor: Actor, input: { name: string; currency: string }) {
@@ -19,12 +19,8 @@ export async function createRateCard(db: Db, organisationId: string, actor: Acto
 }
 
 /** Errors: not_found. */
-export async function getRateCardRow(db: Db, organisationId: string, rateCardId: string, forUpdate = false): Promise<RateCardRow> {
-  if (!isUuid(rateCardId)) throw notFound('The rate card');
-  const query = db.select().from(rateCards).where(and(eq(rateCards.organisationId, organisationId), eq(rateCards.id, rateCardId)));
-  const [row] = forUpdate ? await query.for('update') : await query;
-  if (!row) throw notFound('The rate card');
-  return row;
+export function getRateCardRow(db: Db, organisationId: string, rateCardId: string, forUpdate = false): Promise<RateCardRow> {
+  return organisationRow(db, rateCards, 'The rate card', organisationId, rateCardId, forUpdate ? 'for update' : 'no lock');
 }
 
 /** The versions of a rate card, oldest first, in the shape the pure rate lookup takes. */
@@ -94,12 +90,7 @@ export async function addRateCardVersion(
         })
         .returning();
       const view = toRateCardVersionResponse(row!);
-      await recordAudit(tx, organisationId, actor, {
-        action: 'rate_card.version_added',
-        entityType: 'rate_card',
-        entityId: rateCardId,
-        after: view,
-      });
+      await recordAudit(tx, organisationId, actor, { action: 'rate_card.version_added', entityType: 'rate_card', entityId: rateCardId, after: view });
       return view;
     });
   } catch (error) {
