@@ -292,10 +292,7 @@ t.test('retention lists, by id and date only, the contributors past the retentio
 
 t.test('rebuild-rollups recomputes the report rollups from the approved work and says what it changed', async (t) => {
   const { sql } = await import('drizzle-orm');
-  const { createProject } = await import('../src/modules/projects/service.js');
-  const { createRateCard, addRateCardVersion } = await import('../src/modules/rate-cards/service.js');
-  const { createBudget } = await import('../src/modules/budgets/service.js');
-  const { createContributor } = await import('../src/modules/contributors/service.js');
+  const { carerAndBudget, coordinatorOf } = await import('./helpers/service-fixtures.js');
   const { approveTimeEntry, submitTimeEntry } = await import('../src/modules/time-entries/service.js');
   const { expectedRollupRows, rollupRows } = await import('../src/modules/reports/rollups.js');
   const dataDir = await freshDir(t);
@@ -305,19 +302,10 @@ t.test('rebuild-rollups recomputes the report rollups from the approved work and
   const actor = { type: 'system' as const, id: 'cli-test' };
   const now = new Date('2026-04-10T12:00:00Z');
   const database = await openDatabase({ kind: 'pglite', dataDir });
-  const project = await createProject(database.db, organisationId, actor, { name: 'Panel' });
-  const card = await createRateCard(database.db, organisationId, actor, { name: 'Rates', currency: 'GBP' });
-  await addRateCardVersion(database.db, organisationId, actor, card.id, {
-    effectiveFrom: '2026-01-01',
-    rates: [{ activity: 'meeting', contributorKind: 'carer', unit: 'hour', amount: 2_000 }],
-  });
-  const budget = await createBudget(database.db, organisationId, actor, {
-    projectId: project.id, name: 'Grant', funder: 'Funder', grantReference: 'G-1', currency: 'GBP', amount: 1_000_000, startsOn: '2026-01-01', endsOn: '2026-12-31', rateCardId: card.id,
-  });
-  const person = await createContributor(database.db, organisationId, actor, { name: 'Someone', kind: 'carer', paymentMethod: 'voucher' }, now);
-  const principal = { organisationId, role: 'coordinator' as const, userId: null, apiTokenId: null, contributorId: null };
+  const { budgetId, contributorId } = await carerAndBudget(database.db, organisationId, actor, { amount: 1_000_000, startsOn: '2026-01-01', endsOn: '2026-12-31' }, now);
+  const principal = coordinatorOf(organisationId);
   for (const date of ['2026-01-31', '2026-02-01', '2026-03-15']) {
-    const entry = await submitTimeEntry(database.db, organisationId, actor, { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date, minutes: 60 }, now);
+    const entry = await submitTimeEntry(database.db, organisationId, actor, { contributorId, budgetId, activity: 'meeting', date, minutes: 60 }, now);
     await approveTimeEntry(database.db, { organisationId, principal, actor, now }, entry.id);
   }
   const kept = await rollupRows(database.db, organisationId);
@@ -329,7 +317,7 @@ t.test('rebuild-rollups recomputes the report rollups from the approved work and
   await database.db.execute(sql`update report_work_months set minutes = minutes + 5 where organisation_id = ${organisationId} and month = '2026-02-01'`);
   await database.db.execute(sql`
     insert into report_work_months (organisation_id, currency, budget_id, contributor_id, kind, month, time_entries, minutes)
-    values (${organisationId}, 'GBP', ${budget.id}, ${person.id}, 'carer', '2026-05-01', 1, 30)`);
+    values (${organisationId}, 'GBP', ${budgetId}, ${contributorId}, 'carer', '2026-05-01', 1, 30)`);
   await database.close();
 
   const repaired = await runCli(['rebuild-rollups', '--org', organisationId], env);

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { sql } from 'drizzle-orm';
 import t from 'tap';
 import { queryRows } from '../src/db/client.js';
-import type { Actor, Principal } from '../src/domain/actor.js';
+import type { Actor } from '../src/domain/actor.js';
 import type { ContributorKind } from '../src/domain/enums.js';
 import { AppError } from '../src/errors.js';
 import { reverseWork } from '../src/modules/approvable-work/lifecycle.js';
@@ -24,9 +24,10 @@ import { approvePayoutRun, draftPayoutRun, markItemFailed, markItemPaid } from '
 import { createProject } from '../src/modules/projects/service.js';
 import { addRateCardVersion, createRateCard } from '../src/modules/rate-cards/service.js';
 import { expectedRollupRows, rebuildRollups, rollupRows } from '../src/modules/reports/rollups.js';
-import { linesByKind, type ReportFilter } from '../src/modules/reports/service.js';
+import { linesByKind, type KindLine, type ReportFilter } from '../src/modules/reports/service.js';
 import { approveTimeEntry, submitTimeEntry, timeEntryWork } from '../src/modules/time-entries/service.js';
 import { appForThisFile, uniqueEmail } from './helpers/app.js';
+import { carerAndBudget, coordinatorOf } from './helpers/service-fixtures.js';
 
 let clock = new Date('2026-01-05T10:00:00Z');
 const app = await appForThisFile(t, { now: () => clock });
@@ -65,16 +66,8 @@ const rangeArb = fc.record({
   scope: fc.constantFrom('all' as const, 'budget' as const, 'project' as const),
 });
 
-interface WorkLine {
-  contributor_id: string;
-  kind: string;
-  minutes: string;
-  paid_minutes: string;
-  earned: string;
-  in_kind: string;
-  declined: string;
-  expenses: string;
-}
+/** The work figures of a report's line, as the entries give them (money paid is not rolled up). */
+type WorkLine = Omit<KindLine, 'paid' | 'expenses_paid'>;
 
 /**
  * The work figures of each contributor and kind (the contributor's current kind where the work
@@ -163,7 +156,7 @@ t.test('property: the rollups equal the approved work after every step, and repo
         const person = await createContributor(app.db, organisationId, admin, { name: `Someone ${i}`, kind, paymentMethod: i === 3 ? 'declined' : 'voucher' }, clock);
         people.push(person.id);
       }
-      const coordinator: Principal = { organisationId, role: 'coordinator', userId: null, apiTokenId: null, contributorId: null };
+      const coordinator = coordinatorOf(organisationId);
       const context = () => ({ organisationId, principal: coordinator, actor: admin, now: clock });
       const approvedIds = async (table: 'time_entries' | 'expenses') =>
         (await queryRows<{ id: string }>(app.db, sql`select id from ${sql.raw(table)} where organisation_id = ${organisationId} and status = 'approved' order by id`)).map((r) => r.id);
@@ -273,20 +266,11 @@ t.test('property: the rollups equal the approved work after every step, and repo
 t.test('approvals and reversals at once, of one contributor in one month, all count in the rollup', async (t) => {
   const admin: Actor = { type: 'system', id: 'rollups-race' };
   const { organisationId } = await createOrganisation(app.db, { name: 'Rollups race', adminEmail: uniqueEmail('rollups-race'), adminPassword: 'correct horse battery staple' }, admin);
-  const project = await createProject(app.db, organisationId, admin, { name: 'Panel' });
-  const card = await createRateCard(app.db, organisationId, admin, { name: 'Rates', currency: 'GBP' });
-  await addRateCardVersion(app.db, organisationId, admin, card.id, {
-    effectiveFrom: '2020-01-01',
-    rates: [{ activity: 'meeting', contributorKind: 'carer', unit: 'hour', amount: 2_000 }],
-  });
-  const budget = await createBudget(app.db, organisationId, admin, {
-    projectId: project.id, name: 'Grant', funder: 'Funder', grantReference: 'G', currency: 'GBP', amount: 100_000_000, startsOn: '2020-01-01', endsOn: '2030-12-31', rateCardId: card.id,
-  });
-  const person = await createContributor(app.db, organisationId, admin, { name: 'Someone', kind: 'carer', paymentMethod: 'voucher' }, clock);
-  const coordinator: Principal = { organisationId, role: 'coordinator', userId: null, apiTokenId: null, contributorId: null };
+  const { budgetId, contributorId } = await carerAndBudget(app.db, organisationId, admin, { amount: 100_000_000, startsOn: '2020-01-01', endsOn: '2030-12-31' }, clock);
+  const coordinator = coordinatorOf(organisationId);
   const context = { organisationId, principal: coordinator, actor: admin, now: clock };
   const submit = (minutes: number) =>
-    submitTimeEntry(app.db, organisationId, admin, { contributorId: person.id, budgetId: budget.id, activity: 'meeting', date: '2026-03-31', minutes }, clock);
+    submitTimeEntry(app.db, organisationId, admin, { contributorId, budgetId, activity: 'meeting', date: '2026-03-31', minutes }, clock);
   const first = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => submit(i * 10)));
   await Promise.all(first.map((e) => approveTimeEntry(app.db, context, e.id)));
   const second = await Promise.all([7, 8, 9, 10].map((i) => submit(i * 10)));
@@ -339,7 +323,7 @@ t.test('migration 0012 fills the rollups from the work approved before it', asyn
     await createContributor(db, organisationId, admin, { name: 'One', kind: 'carer', paymentMethod: 'voucher' }, now),
     await createContributor(db, organisationId, admin, { name: 'Two', kind: 'professional', paymentMethod: 'declined' }, now),
   ];
-  const coordinator: Principal = { organisationId, role: 'coordinator', userId: null, apiTokenId: null, contributorId: null };
+  const coordinator = coordinatorOf(organisationId);
   const context = { organisationId, principal: coordinator, actor: admin, now };
   const approved: string[] = [];
   for (const [i, date] of ['2026-01-31', '2026-02-01', '2026-02-28', '2026-03-01'].entries()) {

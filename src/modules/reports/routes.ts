@@ -311,73 +311,83 @@ export const reportRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  app.get(
+  /**
+   * A grant report, a budget's or a project's, for all time or a reporting period: JSON, or CSV
+   * (with `Accept: text/csv` or `?format=csv`) downloaded as `<file>-<id>[-<from>-to-<to>].csv`.
+   */
+  function periodReportRoute<Report>(
+    path: string,
+    spec: { operationId: string; summary: string; description: string; of: string; responseText: string; file: string },
+    view: z.ZodType,
+    csvBody: z.ZodType,
+    build: (organisationId: string, id: string, period: { from?: string; to?: string }) => Promise<Report>,
+    toCsv: (report: Report) => string,
+  ) {
+    app.get(
+      path,
+      {
+        ...read({
+          operationId: spec.operationId,
+          summary: spec.summary,
+          description: spec.description,
+          params: idParam(spec.of),
+          querystring: periodReportQuery,
+          response: {
+            200: { description: spec.responseText, content: { 'application/json': { schema: view }, 'text/csv': { schema: csvBody } } },
+            ...errors('not_found'),
+          },
+        }),
+        preHandler: app.limitHeavyReads,
+      },
+      async (request, reply) => {
+        const { from, to } = request.query;
+        const report = await build(request.principal.organisationId, request.params.id, { from, to });
+        if (!wantsCsv(request)) return report;
+        const period = from || to ? `-${from ?? 'start'}-to-${to ?? 'now'}` : '';
+        return sendCsv(reply, `${spec.file}-${request.params.id}${period}.csv`, toCsv(report));
+      },
+    );
+  }
+
+  periodReportRoute(
     '/v1/reports/budgets/:id',
     {
-      ...read({
-        operationId: 'getBudgetReport',
-        summary: 'The grant report of a budget, for all time or a reporting period (JSON, or CSV with Accept: text/csv or ?format=csv)',
-        description:
-          "The budget's figures from the ledger; spend by activity, by contributor kind (as recorded on the work at approval) and by month; and a line per contributor " +
-          'and kind under a stable pseudonym (never a name, email or payment detail). `paid` is earnings paid and `expensesPaid` the expenses repaid beside it. ' +
-          "With `from` and/or `to` (inclusive Europe/London dates) it is a funder's return for that period: work by its date, money paid by the day it was paid, " +
-          "and the budget's position as at the end of `to`; `period.basis` says so. `from` after `to`, or a range of 10 years or more: 400 `validation_failed`. " +
-          'The CSV is one table with a `section` column; a text cell starting with =, +, -, @, tab or carriage return is prefixed with a quote.',
-        params: idParam('budget'),
-        querystring: periodReportQuery,
-        response: {
-          200: {
-            description: 'The grant report: JSON, or CSV with `Accept: text/csv` or `?format=csv`.',
-            content: { 'application/json': { schema: grantReportView }, 'text/csv': { schema: grantReportCsvBody } },
-          },
-          ...errors('not_found'),
-        },
-      }),
-      preHandler: app.limitHeavyReads,
+      operationId: 'getBudgetReport',
+      summary: 'The grant report of a budget, for all time or a reporting period (JSON, or CSV with Accept: text/csv or ?format=csv)',
+      description:
+        "The budget's figures from the ledger; spend by activity, by contributor kind (as recorded on the work at approval) and by month; and a line per contributor " +
+        'and kind under a stable pseudonym (never a name, email or payment detail). `paid` is earnings paid and `expensesPaid` the expenses repaid beside it. ' +
+        "With `from` and/or `to` (inclusive Europe/London dates) it is a funder's return for that period: work by its date, money paid by the day it was paid, " +
+        "and the budget's position as at the end of `to`; `period.basis` says so. `from` after `to`, or a range of 10 years or more: 400 `validation_failed`. " +
+        'The CSV is one table with a `section` column; a text cell starting with =, +, -, @, tab or carriage return is prefixed with a quote.',
+      of: 'budget',
+      responseText: 'The grant report: JSON, or CSV with `Accept: text/csv` or `?format=csv`.',
+      file: 'grant-report',
     },
-    async (request, reply) => {
-      const { from, to } = request.query;
-      const report = await grantReport(db, request.principal.organisationId, request.params.id, { from, to });
-      if (wantsCsv(request)) {
-        const period = from || to ? `-${from ?? 'start'}-to-${to ?? 'now'}` : '';
-        return sendCsv(reply, `grant-report-${report.budget.id}${period}.csv`, grantReportCsv(report));
-      }
-      return report;
-    },
+    grantReportView,
+    grantReportCsvBody,
+    (organisationId, id, period) => grantReport(db, organisationId, id, period),
+    grantReportCsv,
   );
 
-  app.get(
+  periodReportRoute(
     '/v1/reports/projects/:id',
     {
-      ...read({
-        operationId: 'getProjectReport',
-        summary: "The grant report across all of a project's budgets, for all time or a reporting period (JSON, or CSV with Accept: text/csv or ?format=csv)",
-        description:
-          "The budget report's figures for every budget of the project together, with a part per currency (money in two currencies is never added up): " +
-          "each budget's position, their sums, and the work and money with a line per contributor and kind across the budgets, so a person working on " +
-          'two budgets is one contributor. `from` and `to` as in the budget report; `period.basis` says which date counts. No names, emails or payment details. ' +
-          'The CSV is the same table as the budget report\'s with a `currency` column after `section`.',
-        params: idParam('project'),
-        querystring: periodReportQuery,
-        response: {
-          200: {
-            description: "The project's report: JSON, or CSV with `Accept: text/csv` or `?format=csv`.",
-            content: { 'application/json': { schema: projectReportView }, 'text/csv': { schema: projectReportCsvBody } },
-          },
-          ...errors('not_found'),
-        },
-      }),
-      preHandler: app.limitHeavyReads,
+      operationId: 'getProjectReport',
+      summary: "The grant report across all of a project's budgets, for all time or a reporting period (JSON, or CSV with Accept: text/csv or ?format=csv)",
+      description:
+        "The budget report's figures for every budget of the project together, with a part per currency (money in two currencies is never added up): " +
+        "each budget's position, their sums, and the work and money with a line per contributor and kind across the budgets, so a person working on " +
+        'two budgets is one contributor. `from` and `to` as in the budget report; `period.basis` says which date counts. No names, emails or payment details. ' +
+        "The CSV is the same table as the budget report's with a `currency` column after `section`.",
+      of: 'project',
+      responseText: "The project's report: JSON, or CSV with `Accept: text/csv` or `?format=csv`.",
+      file: 'project-report',
     },
-    async (request, reply) => {
-      const { from, to } = request.query;
-      const report = await projectReport(db, request.principal.organisationId, request.params.id, { from, to });
-      if (wantsCsv(request)) {
-        const period = from || to ? `-${from ?? 'start'}-to-${to ?? 'now'}` : '';
-        return sendCsv(reply, `project-report-${report.project.id}${period}.csv`, projectReportCsv(report));
-      }
-      return report;
-    },
+    projectReportView,
+    projectReportCsvBody,
+    (organisationId, id, period) => projectReport(db, organisationId, id, period),
+    projectReportCsv,
   );
 
   app.get(

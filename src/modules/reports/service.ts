@@ -703,42 +703,39 @@ export async function grantReport(db: Db, organisationId: string, budgetId: stri
   const budget = await getBudgetRow(db, organisationId, budgetId);
   const pseudonym = await pseudonymiser(db, organisationId);
   const spend = await spendOf(db, organisationId, { budgetId, currency: budget.currency, ...period }, pseudonym);
-  const { byActivity, byKind, byMonth, contributors, livedExperienceShareOfMoney } = spend;
   if (period.from === undefined && period.to === undefined) {
     const figures = await budgetFigures(db, organisationId, budget);
-    return {
-      budget: toBudgetResponse(budget, figures),
-      committed: figures.committed,
-      paid: spend.paid,
-      expensesPaid: spend.expensesPaid,
-      inTransit: figures.inTransit,
-      owed: figures.owed,
-      available: figures.available,
-      livedExperienceShareOfMoney,
-      byActivity,
-      byKind,
-      byMonth,
-      contributors,
-    };
+    return { budget: toBudgetResponse(budget, figures), ...moneyFigures(figures, spend), ...workLines(spend) };
   }
   const asAt = period.to ?? null;
   const position = toPosition(asAt, (await budgetSums(db, organisationId, [budget], asAt)).get(budget.id)!);
   return {
     period: periodView(period),
     budget: toBudgetResponse(budget, positionFigures(budget, position)),
-    committed: position.committed,
+    ...moneyFigures(position, spend),
+    position,
+    ...workLines(spend),
+  };
+}
+
+/**
+ * A grant report's money (and each currency part's of a project report): the balances, from
+ * the ledger now or as at the period's end, around the earnings and expenses paid in the period.
+ */
+function moneyFigures(balances: { committed: number; inTransit: number; owed: number; available: number }, spend: Spend) {
+  return {
+    committed: balances.committed,
     paid: spend.paid,
     expensesPaid: spend.expensesPaid,
-    inTransit: position.inTransit,
-    owed: position.owed,
-    available: position.available,
-    position,
-    livedExperienceShareOfMoney,
-    byActivity,
-    byKind,
-    byMonth,
-    contributors,
+    inTransit: balances.inTransit,
+    owed: balances.owed,
+    available: balances.available,
   };
+}
+
+/** A grant report's work: the lived-experience share of the money, and the lines by activity, kind, month and contributor. */
+function workLines({ livedExperienceShareOfMoney, byActivity, byKind, byMonth, contributors }: Spend) {
+  return { livedExperienceShareOfMoney, byActivity, byKind, byMonth, contributors };
 }
 
 /**
@@ -772,22 +769,7 @@ export async function projectReport(db: Db, organisationId: string, projectId: s
     });
     const position = toPosition(asAt, total);
     const spend = await spendOf(db, organisationId, { projectId: project.id, currency, ...period }, pseudonym);
-    parts.push({
-      currency,
-      budgets: budgetViews,
-      committed: position.committed,
-      paid: spend.paid,
-      expensesPaid: spend.expensesPaid,
-      inTransit: position.inTransit,
-      owed: position.owed,
-      available: position.available,
-      position,
-      livedExperienceShareOfMoney: spend.livedExperienceShareOfMoney,
-      byActivity: spend.byActivity,
-      byKind: spend.byKind,
-      byMonth: spend.byMonth,
-      contributors: spend.contributors,
-    });
+    parts.push({ currency, budgets: budgetViews, ...moneyFigures(position, spend), position, ...workLines(spend) });
   }
   return { project: { id: project.id, name: project.name }, period: periodView(period), currencies: parts };
 }
