@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errors, idParam, operations, pageOnlyQuery } from '../../lib/openapi.js';
-import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
+import { errors, idParam, operations } from '../../lib/openapi.js';
+import { listRoute } from '../../lib/list-route.js';
 import { nonEmpty, roleEnum, timestamp } from '../../lib/schemas.js';
 import { createApiToken, listApiTokens, revokeApiToken } from './service.js';
 import { apiTokenResponse, newApiTokenResponse } from './views.js';
@@ -34,20 +34,11 @@ export const apiTokenRoutes: FastifyPluginAsyncZod = async (app) => {
       ),
   );
 
-  app.get(
-    '/v1/api-tokens',
-    admins({
-      operationId: 'listApiTokens',
-      summary: "List the organisation's API tokens",
-      description: 'Names, roles, expiry and last use; never the tokens themselves.',
-      querystring: pageOnlyQuery,
-      response: { 200: pageOf(apiTokenResponse) },
-    }),
-    async (request) => {
-      const { limit, cursor } = request.query;
-      return toPage(await listApiTokens(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
-    },
-  );
+  listRoute(app, admins, '/v1/api-tokens', listApiTokens, apiTokenResponse, {
+    operationId: 'listApiTokens',
+    summary: "List the organisation's API tokens",
+    description: 'Names, roles, expiry and last use; never the tokens themselves.',
+  });
 
   app.delete(
     '/v1/api-tokens/:id',

@@ -123,27 +123,22 @@ export function registerWorkRoutes(app: FastifyInstance, routes: WorkRoutes): vo
     async (request) => request.transaction((tx) => routes.approve(tx, context(request), request.params.id)),
   );
 
-  api.post(
-    `${path}/:id/reject`,
-    decide({
-      operationId: `reject${names.one}`,
-      ...docs.reject,
-      params,
-      body: reasonBody,
-      response: { 200: response, ...errors('not_found', 'invalid_state', 'self_approval_forbidden') },
-    }),
-    async (request) => request.transaction((tx) => rejectWork(tx, kind, context(request), request.params.id, request.body.reason)),
-  );
-
-  api.post(
-    `${path}/:id/reverse`,
-    decide({
-      operationId: `reverse${names.one}`,
-      ...docs.reverse,
-      params,
-      body: reasonBody,
-      response: { 200: response, ...errors('not_found', 'invalid_state', 'already_paid') },
-    }),
-    async (request) => request.transaction((tx) => reverseWork(tx, kind, context(request), request.params.id, request.body.reason)),
-  );
+  // Rejecting and reversing both take a reason the contributor reads; they differ in when they may.
+  const withReason = [
+    { verb: 'reject', decideWork: rejectWork, refusals: ['self_approval_forbidden'] },
+    { verb: 'reverse', decideWork: reverseWork, refusals: ['already_paid'] },
+  ] as const;
+  for (const { verb, decideWork, refusals } of withReason) {
+    api.post(
+      `${path}/:id/${verb}`,
+      decide({
+        operationId: `${verb}${names.one}`,
+        ...docs[verb],
+        params,
+        body: reasonBody,
+        response: { 200: response, ...errors('not_found', 'invalid_state', ...refusals) },
+      }),
+      async (request) => request.transaction((tx) => decideWork(tx, kind, context(request), request.params.id, request.body.reason)),
+    );
+  }
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errors, idParam, operations, pageOnlyQuery } from '../../lib/openapi.js';
-import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
+import { errors, idParam, operations } from '../../lib/openapi.js';
+import { listRoute } from '../../lib/list-route.js';
 import { nonEmpty } from '../../lib/schemas.js';
 import { createProject, getProject, listProjects } from './service.js';
 import { projectResponse } from './views.js';
@@ -21,20 +21,11 @@ export const projectRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => request.transaction((tx) => createProject(tx, request.principal.organisationId, request.actor(), request.body)),
   );
 
-  app.get(
-    '/v1/projects',
-    staff({
-      operationId: 'listProjects',
-      summary: "List the organisation's projects",
-      description: 'Projects in creation order.',
-      querystring: pageOnlyQuery,
-      response: { 200: pageOf(projectResponse) },
-    }),
-    async (request) => {
-      const { limit, cursor } = request.query;
-      return toPage(await listProjects(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
-    },
-  );
+  listRoute(app, staff, '/v1/projects', listProjects, projectResponse, {
+    operationId: 'listProjects',
+    summary: "List the organisation's projects",
+    description: 'Projects in creation order.',
+  });
 
   app.get(
     '/v1/projects/:id',

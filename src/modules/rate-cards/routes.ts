@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { activities, contributorKinds, rateUnits } from '../../domain/enums.js';
 import { shortDayPays } from '../../domain/rate-card.js';
-import { errors, idParam, operations, pageOnlyQuery } from '../../lib/openapi.js';
-import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
+import { errors, idParam, operations } from '../../lib/openapi.js';
+import { listRoute } from '../../lib/list-route.js';
 import { amount, currency, isoDate, nonEmpty } from '../../lib/schemas.js';
 import { addRateCardVersion, createRateCard, getRateCard, listRateCards } from './service.js';
 import { rateCardResponse, rateCardVersionResponse } from './views.js';
@@ -85,20 +85,11 @@ export const rateCardRoutes: FastifyPluginAsyncZod = async (app) => {
       ),
   );
 
-  app.get(
-    '/v1/rate-cards',
-    staff({
-      operationId: 'listRateCards',
-      summary: 'List rate cards',
-      description: 'Rate cards in creation order, without their versions (see `getRateCard`).',
-      querystring: pageOnlyQuery,
-      response: { 200: pageOf(rateCardResponse) },
-    }),
-    async (request) => {
-      const { limit, cursor } = request.query;
-      return toPage(await listRateCards(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
-    },
-  );
+  listRoute(app, staff, '/v1/rate-cards', listRateCards, rateCardResponse, {
+    operationId: 'listRateCards',
+    summary: 'List rate cards',
+    description: 'Rate cards in creation order, without their versions (see `getRateCard`).',
+  });
 
   app.get(
     '/v1/rate-cards/:id',

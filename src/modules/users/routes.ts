@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errors, idParam, operations, pageOnlyQuery } from '../../lib/openapi.js';
-import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
+import { errors, idParam, operations } from '../../lib/openapi.js';
+import { listRoute } from '../../lib/list-route.js';
 import { email, id, nonEmpty, password, roleEnum } from '../../lib/schemas.js';
 import { createUser, getUser, issuePasswordReset, listUsers, updateUser } from './service.js';
 import { userResponse } from './views.js';
@@ -36,20 +36,11 @@ export const userRoutes: FastifyPluginAsyncZod = async (app) => {
       request.transaction((tx) => createUser(tx, request.principal.organisationId, request.actor(), request.body, app.now())),
   );
 
-  app.get(
-    '/v1/users',
-    admins({
-      operationId: 'listUsers',
-      summary: "List the organisation's users",
-      description: 'Users in creation order, disabled ones included.',
-      querystring: pageOnlyQuery,
-      response: { 200: pageOf(userResponse) },
-    }),
-    async (request) => {
-      const { limit, cursor } = request.query;
-      return toPage(await listUsers(app.db, request.principal.organisationId, limit, decodeCursor(cursor)), limit);
-    },
-  );
+  listRoute(app, admins, '/v1/users', listUsers, userResponse, {
+    operationId: 'listUsers',
+    summary: "List the organisation's users",
+    description: 'Users in creation order, disabled ones included.',
+  });
 
   app.get(
     '/v1/users/:id',
