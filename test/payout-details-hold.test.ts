@@ -11,20 +11,7 @@ import { newId } from '../src/lib/ids.js';
 import { createStripePayoutExecutor } from '../src/modules/payouts/stripe-payouts.js';
 import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
-import {
-  allPaid,
-  balanceOf,
-  deliverEvent,
-  expectStatus,
-  parse,
-  stripeAppForThisFile,
-  stripeContributors,
-  stripeFor,
-  transfersOf,
-  trialBalance,
-  waitForRun,
-  WEBHOOK_SECRET,
-} from './helpers/payout-fixtures.js';
+import { allPaid, balanceOf, deliverEvent, expectStatus, parse, stripeAppForThisFile, stripeContributors, stripeFor, transfersOf, trialBalance, waitForRun, WEBHOOK_SECRET } from './helpers/payout-fixtures.js';
 import { WebClient } from './helpers/web.js';
 import { makeEvent, type DoubleAccount } from '../tools/stripe-double/index.js';
 

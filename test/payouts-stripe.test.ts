@@ -1,19 +1,7 @@
 import t from 'tap';
 import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
 import { addContributor } from './helpers/fixtures.js';
-import {
-  allPaid,
-  balanceOf,
-  noSuchDestination,
-  stripeAppForThisFile,
-  stripeContributors,
-  totalInTransit,
-  transferRequestsOf,
-  transfersOf,
-  trialBalance,
-  viaInject,
-  waitForRun,
-} from './helpers/payout-fixtures.js';
+import { allPaid, balanceOf, noSuchDestination, stripeAppForThisFile, stripeContributors, totalInTransit, transferRequestsOf, transfersOf, trialBalance, viaInject, waitForRun } from './helpers/payout-fixtures.js';
 
 const stripeApp = await stripeAppForThisFile(t, 'payouts_stripe');
 const { double, app, send } = stripeApp;

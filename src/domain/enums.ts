@@ -63,14 +63,7 @@ export const payoutItemStatuses = ['pending', 'processing', 'paid', 'failed', 'c
 export type PayoutItemStatus = (typeof payoutItemStatuses)[number];
 
 /** The kinds of ledger account (see domain/ledger.ts for what each holds). */
-export const accountTypes = [
-  'funding',
-  'settlement',
-  'budget_available',
-  'contributor_owed',
-  'contributor_in_transit',
-  'contributor_paid',
-] as const;
+export const accountTypes = ['funding', 'settlement', 'budget_available', 'contributor_owed', 'contributor_in_transit', 'contributor_paid'] as const;
 export type AccountType = (typeof accountTypes)[number];
 
 /** A contributor's money is either earnings or expenses (reimbursements), never mixed. */
@@ -83,27 +76,12 @@ export type ActorType = (typeof actorTypes)[number];
 
 /**
  * The emails the service sends, each to one kind of person (see modules/notifications):
- * participants hear about their own money; finance about runs and failures; coordinators about
- * time waiting for them; `payout_details_changed` goes to the participant and to finance.
+ * participants hear about their own money (the first list); finance about runs and failures;
+ * coordinators about time waiting for them; `payout_details_changed` goes to the participant and
+ * to finance.
  */
-/** The kinds a person paid by the organisation hears about: their own money. */
-export const participantNotificationKinds = [
-  'time_approved',
-  'payment_sent',
-  'payment_failed',
-  'payment_held_earnings_limit',
-  'limit_nearly_reached',
-  'payout_setup_started',
-  'payout_details_changed',
-] as const;
-
-export const notificationKinds = [
-  ...participantNotificationKinds,
-  'run_awaiting_approval',
-  'payments_failed',
-  'time_awaiting_approval',
-  'password_reset',
-] as const;
+export const participantNotificationKinds = ['time_approved', 'payment_sent', 'payment_failed', 'payment_held_earnings_limit', 'limit_nearly_reached', 'payout_setup_started', 'payout_details_changed'] as const;
+export const notificationKinds = [...participantNotificationKinds, 'run_awaiting_approval', 'payments_failed', 'time_awaiting_approval', 'password_reset'] as const;
 export type NotificationKind = (typeof notificationKinds)[number];
 
 export const notificationStatuses = ['queued', 'sent', 'failed'] as const;

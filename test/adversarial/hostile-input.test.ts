@@ -39,20 +39,7 @@ import { newId } from '../../src/lib/ids.js';
 import { errorCodes } from '../../src/errors.js';
 import { assertLedgerInvariants } from '../helpers/invariants.js';
 import { buildAppWithStripeDouble } from '../helpers/stripe-app.js';
-import {
-  allIds,
-  buildWorld,
-  changes,
-  documentedRoutes,
-  fillPath,
-  PARAM_POOLS,
-  probeAllowedRoles,
-  problemDefects,
-  WriteTracker,
-  type DocumentedRoute,
-  type JsonSchema,
-  type World,
-} from './helpers/api-world.js';
+import { allIds, buildWorld, changes, documentedRoutes, fillPath, PARAM_POOLS, probeAllowedRoles, problemDefects, WriteTracker, type DocumentedRoute, type JsonSchema, type World } from './helpers/api-world.js';
 
 const RUNS = Number(process.env.HOSTILE_RUNS ?? 15);
 // Some 60 routes × HOSTILE_RUNS requests: more than tap's default on a busy machine.

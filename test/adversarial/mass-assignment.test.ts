@@ -27,19 +27,7 @@ import { errorCodes } from '../../src/errors.js';
 import { json, uniqueEmail } from '../helpers/app.js';
 import { assertLedgerInvariants } from '../helpers/invariants.js';
 import { buildAppWithStripeDouble } from '../helpers/stripe-app.js';
-import {
-  buildWorld,
-  changes,
-  documentedRoutes,
-  fillPath,
-  PARAM_POOLS,
-  probeAllowedRoles,
-  problemDefects,
-  WriteTracker,
-  type DocumentedRoute,
-  type RouteKey,
-  type World,
-} from './helpers/api-world.js';
+import { buildWorld, changes, documentedRoutes, fillPath, PARAM_POOLS, probeAllowedRoles, problemDefects, WriteTracker, type DocumentedRoute, type RouteKey, type World } from './helpers/api-world.js';
 
 t.setTimeout(300_000);
 

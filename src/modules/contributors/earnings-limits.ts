@@ -70,12 +70,7 @@ export async function addLimitVersion(tx: Db, organisationId: string, actor: Act
     .values({ organisationId, id: newId(), contributorId, effectiveFrom: input.effectiveFrom, ...versionColumns(input), createdBy: actor.id })
     .returning();
   const version = toLimitVersion(row!);
-  await recordAudit(tx, organisationId, actor, {
-    action: 'contributor.earnings_limit_added',
-    entityType: 'contributor',
-    entityId: contributorId,
-    after: version,
-  });
+  await recordAudit(tx, organisationId, actor, { action: 'contributor.earnings_limit_added', entityType: 'contributor', entityId: contributorId, after: version });
   return version;
 }
 
@@ -116,30 +111,19 @@ export async function owedEarningsPieces(db: Db, organisationId: string, currenc
  * (processing), by the Europe/London date the money counts as received. Drafts do not count.
  */
 export function earningsCountedBetween(db: Db, organisationId: string, contributorId: string, currency: string, from: string, to: string) {
-  return sumOf(
-    db,
-    payoutItems,
-    payoutItems.earnings,
-    eq(payoutItems.organisationId, organisationId),
-    eq(payoutItems.contributorId, contributorId),
-    eq(payoutItems.currency, currency),
-    inArray(payoutItems.status, ['processing', 'paid']),
-    between(payoutItems.paymentDate, from, to),
-  );
+  const counted = [inArray(payoutItems.status, ['processing', 'paid']), between(payoutItems.paymentDate, from, to)];
+  return sumOf(db, payoutItems, payoutItems.earnings, theirs(payoutItems, organisationId, contributorId, currency), ...counted);
 }
 
 /** What a contributor is owed in earnings now, in one currency. */
 export function earningsOwed(db: Db, organisationId: string, contributorId: string, currency: string) {
-  return sumOf(
-    db,
-    ledgerAccounts,
-    ledgerAccounts.balance,
-    eq(ledgerAccounts.organisationId, organisationId),
-    eq(ledgerAccounts.contributorId, contributorId),
-    eq(ledgerAccounts.currency, currency),
-    eq(ledgerAccounts.type, 'contributor_owed'),
-    eq(ledgerAccounts.component, 'earnings'),
-  );
+  const owedEarnings = [eq(ledgerAccounts.type, 'contributor_owed'), eq(ledgerAccounts.component, 'earnings')];
+  return sumOf(db, ledgerAccounts, ledgerAccounts.balance, theirs(ledgerAccounts, organisationId, contributorId, currency), ...owedEarnings);
+}
+
+/** A contributor's rows of money in one currency: their payout items or ledger accounts. */
+function theirs(table: typeof payoutItems | typeof ledgerAccounts, organisationId: string, contributorId: string, currency: string) {
+  return and(eq(table.organisationId, organisationId), eq(table.contributorId, contributorId), eq(table.currency, currency))!;
 }
 
 /**

@@ -245,14 +245,7 @@ async function pendingScheduledRun(tx: Db, organisationId: string, currency: str
   const [run] = await tx
     .select({ id: payoutRuns.id })
     .from(payoutRuns)
-    .where(
-      and(
-        eq(payoutRuns.organisationId, organisationId),
-        eq(payoutRuns.currency, currency),
-        eq(payoutRuns.status, 'draft'),
-        eq(payoutRuns.createdBy, SCHEDULED_RUN_CREATOR.id!),
-      ),
-    )
+    .where(and(eq(payoutRuns.organisationId, organisationId), eq(payoutRuns.currency, currency), eq(payoutRuns.status, 'draft'), eq(payoutRuns.createdBy, SCHEDULED_RUN_CREATOR.id!)))
     .limit(1);
   return run?.id ?? null;
 }
