@@ -396,7 +396,7 @@ export async function loadDemo(db: Db, today: Date, log: (line: string) => void 
 
   const participantContributor = contributorsMade[1]!;
   const participant = await user('participant', participantContributor.name, participantContributor.id);
-  const reporterToken = await createApiToken(db, organisationId, { type: 'user', id: adminUserId }, { name: 'Funder reporting script', role: 'reporter' });
+  const reporterToken = await createApiToken(db, organisationId, { type: 'user', id: adminUserId }, { name: 'Funder reporting script', role: 'reporter' }, today);
 
   return {
     organisationId,

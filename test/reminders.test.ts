@@ -229,7 +229,7 @@ t.test("a run drafted with an API token is not sent to the person who made the t
   await owedContributor(app, org, budgetId, { hours: 2 });
   const maker = await staff(org, 'finance');
   const colleague = await staff(org, 'finance');
-  const token = await createApiToken(app.db, org.organisationId, { type: 'user', id: maker.id }, { name: 'Payments script', role: 'finance' });
+  const token = await createApiToken(app.db, org.organisationId, { type: 'user', id: maker.id }, { name: 'Payments script', role: 'finance' }, app.now());
   const drafted = await app.inject({ method: 'POST', url: '/v1/payout-runs', headers: { authorization: `Bearer ${token.token}` }, payload: { currency: 'GBP' } });
   t.equal(drafted.statusCode, 201, drafted.body);
   const run = json(drafted);

@@ -34,7 +34,7 @@ export async function createApiToken(
   organisationId: string,
   actor: Actor,
   input: { name: string; role: Role; expiresAt?: string; madeBy?: string | null },
-  now: Date = new Date(),
+  now: Date,
 ): Promise<NewApiTokenResponse> {
   // By default the user acting makes it; a route passes the person behind an API token.
   const madeBy = input.madeBy !== undefined ? input.madeBy : actor.type === 'user' ? actor.id : null;
