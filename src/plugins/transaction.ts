@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { Db } from '../db/client.js';
 import { inTransaction } from '../db/tx.js';
 import { holdWrites, writeHeld } from '../lib/held-writes.js';
+import { nameRepeatedStatements } from '../db/named-statements.js';
 
 /** A request's writes, given the transaction to make them in. */
 export type TransactionWork<T> = (tx: Db) => Promise<T>;
@@ -35,6 +36,9 @@ declare module 'fastify' {
 }
 
 async function transactionPlugin(app: FastifyInstance) {
+  // On PostgreSQL, the statements every request repeats are prepared once per connection
+  // (src/db/named-statements.ts says which and why).
+  if (app.database.pool) nameRepeatedStatements(app.database.pool);
   const arounds: AroundTransaction[] = [];
   app.decorate('aroundTransaction', (around: AroundTransaction) => {
     arounds.push(around);
