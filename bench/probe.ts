@@ -119,6 +119,7 @@ export async function startProbe(sql: Sql | null, servicePid: number | null, dat
       }
       const per = (v: number) => (operations > 0 ? v / operations : 0);
       const r2 = (v: number) => Math.round(v * 100) / 100;
+      const r4 = (v: number) => Math.round(v * 10000) / 10000;
       return {
         wallSeconds: r2(wall),
         cores: {
@@ -129,10 +130,11 @@ export async function startProbe(sql: Sql | null, servicePid: number | null, dat
           otherDatabases: r2(pg.other / wall),
           otherProcesses: r2(Math.max(0, machine - service - pg.ours - pg.other - selfSeconds) / wall),
         },
+        // Four decimals: a request that does no work (/healthz) costs well under a millisecond.
         perOperation: {
-          serviceCpuMs: r2(per(service * 1000)),
-          postgresCpuMs: r2(per(pg.ours * 1000)),
-          loadGeneratorCpuMs: r2(per(selfSeconds * 1000)),
+          serviceCpuMs: r4(per(service * 1000)),
+          postgresCpuMs: r4(per(pg.ours * 1000)),
+          loadGeneratorCpuMs: r4(per(selfSeconds * 1000)),
           walBytes: Math.round(per(wal)),
           commits: r2(per(commitCount)),
         },

@@ -22,6 +22,7 @@ import { HarnessError, log, MB, startedAt, startService, type BenchRun } from '.
 import { HttpClient } from './load.js';
 import { renderMarkdown } from './markdown.js';
 import type { ServerHandle } from './proc.js';
+import { startProbe } from './probe.js';
 import { createBenchOrg, insertContributors, loginAll, pgSql, setupFunding } from './seed.js';
 import { renderTable, writeJson } from './table.js';
 import { whereTheTimeGoes } from './where.js';
@@ -139,7 +140,7 @@ async function measureBaselines(run: BenchRun): Promise<Baselines> {
   } else if (!notes.some((n) => n.startsWith('pgbench failed'))) {
     notes.push('pgbench is not installed here: the targets stated against it (scenarios 1 and 2) are SKIP.');
   }
-  return { constant, pgbench };
+  return { constant, pgbench, healthz: null };
 }
 
 /** The baselines, the service on PostgreSQL and what the scenarios share, then the scenarios in the order they run. */
@@ -158,8 +159,16 @@ async function runAll(run: BenchRun, onServer: (server: ServerHandle) => void) {
   const service = { server, client };
   const tokensA = await loginAll(client, orgA);
 
-  const healthz = summarise(await autocannonRun({ url: `${server.url}/healthz`, connections: cfg.connections, duration: Math.max(2, cfg.warmupMs / 1000) }));
-  details.serviceHealthz = { ...healthz, note: 'GET /healthz of the service itself: the framework and plugin overhead on a route with no work' };
+  // The service's own /healthz, measured as the constant route is (a warm-up, then a measured
+  // phase with the service's CPU per request): the baseline of scenario 1's service CPU and of
+  // scenario 3's reads.
+  const healthzUrl = `${server.url}/healthz`;
+  await autocannonRun({ url: healthzUrl, connections: cfg.connections, duration: cfg.warmupMs / 1000 });
+  const healthzProbe = await startProbe(null, server.pid, null);
+  const healthzRun = await autocannonRun({ url: healthzUrl, connections: cfg.connections, duration: cfg.durationMs / 1000 });
+  baselines.healthz = { ...summarise(healthzRun), probe: await healthzProbe.end(healthzRun['2xx']) };
+  details.serviceHealthz = { ...baselines.healthz, note: 'GET /healthz of the service itself: the framework and plugin overhead on a route with no work' };
+  log(`  service /healthz: ${baselines.healthz.rps} req/s, ${baselines.healthz.probe.perOperation.serviceCpuMs} ms of service CPU a request`);
 
   const fundingA = await setupFunding(client, tokensA.finance, cfg.budgets, 100_000_000_000);
   await insertContributors(sql, { organisationId: orgA.organisationId, from: 0, to: cfg.contributors, budgetIds: fundingA.budgetIds, mix: 'lived', method: 'bank', buckets: [] });

@@ -26,11 +26,15 @@ const fmt = (value: number | null, unit = ''): string => {
   return unit ? `${text} ${unit}` : text;
 };
 
-/** A row judged by `ratio >= min` (or `measured <= max` etc.), with the verdict worked out. */
-export function ratioRow(fields: Omit<Row, 'ratio' | 'verdict'> & { minRatio: number; extraOk?: boolean; note?: string }): Row {
+/**
+ * A row judged by its ratio to the baseline: at least `minRatio` (a rate: more is better) or at
+ * most `maxRatio` (a cost: less is better), with the verdict worked out.
+ */
+export function ratioRow(fields: Omit<Row, 'ratio' | 'verdict'> & { minRatio?: number; maxRatio?: number; extraOk?: boolean; note?: string }): Row {
   const ratio = fields.measured !== null && fields.baseline ? fields.measured / fields.baseline : null;
-  const verdict: Verdict = ratio === null ? 'SKIP' : ratio >= fields.minRatio && fields.extraOk !== false ? 'PASS' : 'FAIL';
-  const { minRatio: _m, extraOk: _e, ...rest } = fields;
+  const within = (r: number) => r >= (fields.minRatio ?? -Infinity) && r <= (fields.maxRatio ?? Infinity);
+  const verdict: Verdict = ratio === null ? 'SKIP' : within(ratio) && fields.extraOk !== false ? 'PASS' : 'FAIL';
+  const { minRatio: _m, maxRatio: _x, extraOk: _e, ...rest } = fields;
   return { ...rest, ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000, verdict };
 }
 

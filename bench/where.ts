@@ -24,10 +24,14 @@ export function whereTheTimeGoes(details: Record<string, any>): string[] {
         `${w.perOperation.walBytes} B WAL, ${w.perOperation.commits} commits; busy cores: service ${w.cores.service}, PostgreSQL ${w.cores.postgres}, other processes ${round(w.cores.otherProcesses + w.cores.otherDatabases)}`,
     );
   }
-  const r = details.scenario3?.whereTheTimeGoes;
-  if (r) {
-    probes.push({ name: 'scenario 3', probe: r });
-    lines.push(`scenario 3: per read ${r.perOperation.serviceCpuMs} ms service CPU, ${r.perOperation.postgresCpuMs} ms PostgreSQL CPU, ${r.perOperation.loadGeneratorCpuMs} ms load generator; busy cores: service ${r.cores.service}, PostgreSQL ${r.cores.postgres}, other processes ${round(r.cores.otherProcesses + r.cores.otherDatabases)}`);
+  for (const [name, key] of [
+    ['scenario 3a (balance)', 'scenario3a'],
+    ['scenario 3b (statement)', 'scenario3b'],
+  ] as const) {
+    const r = details[key]?.whereTheTimeGoes;
+    if (!r) continue;
+    probes.push({ name, probe: r });
+    lines.push(`${name}: per read ${r.perOperation.serviceCpuMs} ms service CPU, ${r.perOperation.postgresCpuMs} ms PostgreSQL CPU, ${r.perOperation.loadGeneratorCpuMs} ms load generator; busy cores: service ${r.cores.service}, PostgreSQL ${r.cores.postgres}, other processes ${round(r.cores.otherProcesses + r.cores.otherDatabases)}`);
   }
   if (pg) {
     probes.push({ name: 'pgbench', probe: pg });
@@ -39,8 +43,14 @@ export function whereTheTimeGoes(details: Record<string, any>): string[] {
       `database round trips: submit ${s.submitWithKey.roundTrips}, approve ${s.approveWithKey.roundTrips} with an Idempotency-Key (${s.submitWithoutKey.roundTrips} and ${s.approveWithoutKey.roundTrips} without); statements in details.statementsPerRequest`,
     );
   }
+  const wal = s?.walPerApproval;
+  if (wal) {
+    const top = Object.entries(wal.byRelation as Record<string, number>).slice(0, 8).map(([relation, bytes]) => `${relation} ${bytes}`);
+    lines.push(`WAL of ${wal.approvals} approvals one at a time (pg_walinspect, this database only): ${wal.bytes} B each (${wal.fullPageImageBytes} B full-page images); most: ${top.join(', ')} B; all in details.statementsPerRequest.walPerApproval`);
+  }
   if (details.serviceHealthz && details.constantRoute) {
-    lines.push(`GET /healthz of the service: ${details.serviceHealthz.rps} req/s, against ${details.constantRoute.rps} for a bare Fastify route (the service's hooks and plugins on a route that does nothing)`);
+    const cpu = details.serviceHealthz.probe?.perOperation?.serviceCpuMs;
+    lines.push(`GET /healthz of the service: ${details.serviceHealthz.rps} req/s${cpu ? `, ${cpu} ms of service CPU a request` : ''}, against ${details.constantRoute.rps} for a bare Fastify route (the service's hooks and plugins on a route that does nothing)`);
   }
   const steps = details.scenario4?.steps as any[] | undefined;
   if (steps?.length) {

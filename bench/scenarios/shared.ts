@@ -19,6 +19,12 @@ export interface Baselines {
   constant: AutocannonSummary & { probe: ProbeResult };
   /** The durable-write ceiling of this PostgreSQL (scenarios 1 and 2); null without pgbench. */
   pgbench: PgbenchResult | null;
+  /**
+   * GET /healthz of the service itself, with its CPU per request: the framework and plugin cost
+   * of a request that does no work (scenario 1's service CPU, scenario 3's reads). Measured once
+   * the service is up; null until then.
+   */
+  healthz: (AutocannonSummary & { probe: ProbeResult }) | null;
 }
 
 /**
