@@ -3,7 +3,9 @@
  * app built in this process (as bench/diagnostics.ts does) over a kept benchmark database, its
  * approvals organisation's coordinator submitting and approving `n` entries one after another
  * through app.inject, each POST with an Idempotency-Key. Run it under `node --cpu-prof` to see
- * the functions; it prints the CPU per approval and per /healthz measured the same way.
+ * the functions; it prints the CPU per approval (this process's, and the PostgreSQL backends' of
+ * this database from /proc, so run it while nothing else uses that database) and per /healthz
+ * measured the same way.
  *
  *   npx tsx bench/profile-approvals.ts [n]      (BENCH_DATABASE_URL as for npm run bench)
  */
@@ -13,10 +15,12 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Database, Db } from '../src/db/client.js';
 import * as schema from '../src/db/schema.js';
+import { cpuSeconds } from './proc.js';
 
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ledger_bench';
 const n = Number(process.argv[2] ?? 300);
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+// Named, and never closed while idle, so the backends measured are this pool's for the whole run.
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, idleTimeoutMillis: 0, application_name: 'profile-approvals' });
 const database: Database = {
   db: drizzle(pool, { schema }) as unknown as Db,
   kind: 'postgres',
@@ -58,15 +62,29 @@ const approve = async (i: number) => {
   const res = await app.inject({ method: 'POST', url: `/v1/time-entries/${id}/approve`, headers: { ...headers, 'idempotency-key': `prof-${tag}-${i}-a` } });
   if (res.statusCode !== 200) throw new Error(`approve ${res.statusCode}: ${res.body}`);
 };
+const backends = async () =>
+  (await pool.query<{ pid: number }>(`select pid from pg_stat_activity where application_name = 'profile-approvals'`)).rows.map((r) => r.pid);
+const postgresCpu = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 const cpuMs = async (count: number, fn: (i: number) => Promise<unknown>) => {
+  const pids = await backends();
+  const pg0 = postgresCpu(pids);
   const start = process.cpuUsage();
   for (let i = 0; i < count; i++) await fn(i);
   const used = process.cpuUsage(start);
-  return (used.user + used.system) / 1000 / count;
+  return { service: (used.user + used.system) / 1000 / count, postgres: ((postgresCpu(pids) - pg0) * 1000) / count };
 };
-for (let i = 0; i < 30; i++) await approve(1_000_000 + i);
+// Warm every pool connection (and its prepared statements) first.
+await Promise.all(Array.from({ length: 4 }, (_, k) => (async () => { for (let i = 0; i < 10; i++) await approve(1_000_000 + k * 100 + i); })()));
 const perApproval = await cpuMs(n, approve);
 const perHealthz = await cpuMs(n * 10, () => app.inject({ method: 'GET', url: '/healthz' }));
-console.log(JSON.stringify({ approvals: n, serviceCpuMsPerApproval: +perApproval.toFixed(3), serviceCpuMsPerHealthz: +perHealthz.toFixed(4), ratio: +(perApproval / perHealthz).toFixed(1) }));
+console.log(
+  JSON.stringify({
+    approvals: n,
+    serviceCpuMsPerApproval: +perApproval.service.toFixed(3),
+    postgresCpuMsPerApproval: +perApproval.postgres.toFixed(3),
+    serviceCpuMsPerHealthz: +perHealthz.service.toFixed(4),
+    ratio: +(perApproval.service / perHealthz.service).toFixed(1),
+  }),
+);
 await app.close();
 await pool.end();

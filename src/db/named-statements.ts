@@ -2,21 +2,22 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 
 /**
- * Statements the service sends again and again (the money path's reads and writes, the access
- * check, a balance) are sent as named, prepared statements on each connection of the pool:
- * PostgreSQL parses and plans each once per connection and then only binds and runs it. Planning
- * is most of the work of a small statement: the approval's joined read takes 0.43 ms planned
- * afresh each time and 0.14 ms prepared (pgbench, one client, this machine); measured per
- * approval in bench/README.md.
+ * The statements of the money path (the transactions that submit, approve, reverse and pay) are
+ * sent as named, prepared statements on each connection of the pool: PostgreSQL parses and plans
+ * each once per connection and then only binds and runs it. Planning is most of the work of a
+ * small statement: the approval's joined read takes 0.43 ms planned afresh each time and 0.14 ms
+ * prepared (pgbench, one client, this machine); measured per approval in bench/README.md.
  *
- * Only a statement with parameters, of at most MAX_TEXT characters, and seen at least twice by
- * this pool is named: one-off statements (a migration, a bulk load, a report's long SQL, whose
- * plans should follow their parameters) stay unnamed. Each connection keeps at most
- * MAX_PER_CONNECTION of them (PostgreSQL holds each prepared statement's plan in the backend's
- * memory until the connection closes); beyond that, statements run unnamed as before. The name
- * is a digest of the text, so one name always means one text, which node-postgres requires.
+ * Only statements inside a transaction are named (between the `begin` and the `commit` or
+ * `rollback` drizzle sends), with parameters, of at most MAX_TEXT characters, and seen at least
+ * twice by this pool. Reads outside a transaction (reports, whose plans should follow their
+ * ranges rather than settle on a generic one) and one-off statements (a migration, a bulk load)
+ * stay unnamed. Each connection keeps at most MAX_PER_CONNECTION of them (PostgreSQL holds each
+ * prepared statement's plan in the backend's memory until the connection closes); beyond that,
+ * statements run unnamed as before. The name is a digest of the text, so one name always means
+ * one text, which node-postgres requires.
  */
-const MAX_TEXT = 3_000;
+const MAX_TEXT = 8_000;
 const MIN_SEEN = 2;
 const MAX_PER_CONNECTION = 300;
 /** How many distinct texts the pool counts (so a stream of one-off texts cannot grow it without bound). */
@@ -40,11 +41,18 @@ export function nameRepeatedStatements(pool: pg.Pool): void {
     if (wrapped.has(client)) return;
     wrapped.add(client);
     const named = new Set<string>();
+    let inTransaction = false;
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       const config = args[0] as QueryConfig | string;
-      if (typeof config !== 'object' || config === null || config.name !== undefined) return query(...args);
-      const { text, values } = config;
+      const text = typeof config === 'string' ? config : config?.text;
+      if (typeof text === 'string' && text.length <= 100) {
+        if (/^\s*(begin|start transaction)\b/i.test(text)) inTransaction = true;
+        else if (/^\s*(commit|end|rollback)\b/i.test(text) && !/^\s*rollback\s+to\b/i.test(text)) inTransaction = false;
+      }
+      if (!inTransaction || typeof config !== 'object' || config === null || config.name !== undefined) return query(...args);
+      // drizzle passes the values beside the config (`query(config, values)`), pg also takes them in it.
+      const values = config.values ?? (Array.isArray(args[1]) ? (args[1] as unknown[]) : undefined);
       if (typeof text !== 'string' || !values?.length || text.length > MAX_TEXT) return query(...args);
       const count = (seen.get(text) ?? 0) + 1;
       if (count <= MIN_SEEN && (seen.size < MAX_COUNTED || seen.has(text))) seen.set(text, count);
