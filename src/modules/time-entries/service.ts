@@ -228,7 +228,7 @@ export async function submitTimeEntry(db: Db, organisationId: string, actor: Act
     // (approvable-work/load.ts); when nothing comes back, the single-row reads say which is missing.
     const loaded = await loadForSubmit(tx, organisationId, input.contributorId, input.budgetId);
     if (!loaded) {
-      await getContributorRow(tx, organisationId, input.contributorId, true);
+      assertNotErased(await getContributorRow(tx, organisationId, input.contributorId, true));
       await getBudgetRow(tx, organisationId, input.budgetId);
       throw notFound('The budget');
     }
