@@ -17,6 +17,5 @@ export const workLifecycleFields = {
   createdAt: z.iso.datetime(),
 };
 
-export function toWorkLifecycleFields(row: WorkRow) {
-  return shown(row, ['rejectionReason', 'reversalReason', 'ledgerTransactionId', 'reversalTransactionId', 'decidedAt', 'createdAt']);
-}
+/** The lifecycle's columns, for each kind's view to show beside its own. */
+export const workLifecycleColumns = ['rejectionReason', 'reversalReason', 'ledgerTransactionId', 'reversalTransactionId', 'decidedAt', 'createdAt'] as const;

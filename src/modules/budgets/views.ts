@@ -57,10 +57,8 @@ budgetResponse.register(z.globalRegistry, {
 });
 export type BudgetResponse = z.infer<typeof budgetResponse>;
 
+const columns = ['id', 'projectId', 'name', 'funder', 'grantReference', 'currency', 'amount', 'startsOn', 'endsOn', 'rateCardId', 'allowOverspend', 'createdAt'] as const;
+
 export function toBudgetResponse(row: BudgetRow, figures: BudgetFigures): BudgetResponse {
-  return {
-    ...shown(row, ['id', 'projectId', 'name', 'funder', 'grantReference', 'currency', 'amount']),
-    ...shown(figures, ['adjustments', 'total', 'committed', 'owed', 'inTransit', 'paid', 'available']),
-    ...shown(row, ['startsOn', 'endsOn', 'rateCardId', 'allowOverspend', 'createdAt']),
-  };
+  return shown(row, columns, shown(figures, ['adjustments', 'total', 'committed', 'owed', 'inTransit', 'paid', 'available']));
 }

@@ -42,17 +42,14 @@ export type ContributorResponse = z.infer<typeof contributorResponse>;
 export const ERASED_NAME = 'Erased contributor';
 
 /** `limit` is the version in force today (see earnings-limits.ts). */
+const columns = ['id', 'email', 'kind', 'paymentMethod', 'stripeAccountId', 'payoutDetailsChangedAt', 'createdAt', 'updatedAt'] as const;
+
 export function toContributorResponse(row: ContributorRow, limit: EarningsLimit | null): ContributorResponse {
-  return {
-    id: row.id,
+  return shown(row, columns, {
     name: row.erasedAt ? ERASED_NAME : row.name,
-    ...shown(row, ['email', 'kind', 'paymentMethod']),
     earningsLimit: limit && shown(limit, ['period', 'amount', 'periodStartDay', 'policy']),
-    stripeAccountId: row.stripeAccountId,
     payoutsEnabled: row.stripePayoutsEnabled,
-    payoutDetailsChangedAt: row.payoutDetailsChangedAt?.toISOString() ?? null,
     erased: row.erasedAt !== null,
-    ...shown(row, ['createdAt', 'updatedAt']),
-  };
+  });
 }
 

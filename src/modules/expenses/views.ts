@@ -3,7 +3,7 @@
  * side by side so they cannot drift.
  */
 import { z } from 'zod';
-import { toWorkLifecycleFields, workLifecycleFields } from '../approvable-work/views.js';
+import { workLifecycleColumns, workLifecycleFields } from '../approvable-work/views.js';
 import type { expenses } from '../../db/schema.js';
 import { entryStatuses, expenseCategories } from '../../domain/enums.js';
 import { shown } from '../../lib/views.js';
@@ -26,9 +26,8 @@ export const expenseResponse = z.object({
 expenseResponse.register(z.globalRegistry, { id: 'Expense' });
 export type ExpenseResponse = z.infer<typeof expenseResponse>;
 
+const columns = ['id', 'contributorId', 'budgetId', 'category', 'amount', 'currency', 'date', 'receiptReference', 'note', 'status', ...workLifecycleColumns] as const;
+
 export function toExpenseResponse(row: ExpenseRow): ExpenseResponse {
-  return {
-    ...shown(row, ['id', 'contributorId', 'budgetId', 'category', 'amount', 'currency', 'date', 'receiptReference', 'note', 'status']),
-    ...toWorkLifecycleFields(row),
-  };
+  return shown(row, columns);
 }

@@ -38,13 +38,12 @@ export const ledgerTransactionResponse = z.object({
 export type LedgerTransactionResponse = z.infer<typeof ledgerTransactionResponse>;
 
 export function toLedgerAccountResponse(row: LedgerAccountRow): LedgerAccountResponse {
-  return { account: row.code, ...shown(row, ['currency', 'type', 'contributorId', 'budgetId', 'component', 'balance']) };
+  return shown(row, ['currency', 'type', 'contributorId', 'budgetId', 'component', 'balance'], { account: row.code });
 }
 
 /** `postings` are the transaction's own, in the order to show them. */
 export function toLedgerTransactionResponse(row: LedgerTransactionRow, postings: LedgerPostingRow[]): LedgerTransactionResponse {
-  return {
-    ...shown(row, ['id', 'type', 'referenceType', 'referenceId', 'reversesTransactionId', 'effectiveDate', 'description', 'createdAt']),
+  return shown(row, ['id', 'type', 'referenceType', 'referenceId', 'reversesTransactionId', 'effectiveDate', 'description', 'createdAt'], {
     postings: postings.map((posting) => shown(posting, ['account', 'currency', 'amount'])),
-  };
+  });
 }

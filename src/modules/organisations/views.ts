@@ -21,9 +21,7 @@ export const organisationResponse = z.object({
 export type OrganisationResponse = z.infer<typeof organisationResponse>;
 
 export function toOrganisationResponse(row: OrganisationRow): OrganisationResponse {
-  return {
-    ...shown(row, ['id', 'name', 'owedTargetDays']),
+  return shown(row, ['id', 'name', 'owedTargetDays', 'createdAt'], {
     settings: shown(row.settings, ['timeApprovalBySecondPerson', 'submittedTimeReminderDays']),
-    createdAt: row.createdAt.toISOString(),
-  };
+  });
 }

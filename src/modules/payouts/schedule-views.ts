@@ -48,11 +48,9 @@ export const payoutScheduleResponse = z.object({
 export type PayoutScheduleResponse = z.infer<typeof payoutScheduleResponse>;
 
 export function toPayoutScheduleResponse(row: ScheduleRow, now: Date): PayoutScheduleResponse {
-  return {
-    ...shown(row, ['cadence', 'weekday', 'time']),
+  return shown(row, ['cadence', 'weekday', 'time', 'updatedAt', 'updatedBy'], {
     methods: (row.methods as PayoutMethod[] | null) ?? null,
     timeZone: UK_TIME_ZONE,
     nextRunAt: nextSlot(row, now).toISOString(),
-    ...shown(row, ['updatedAt', 'updatedBy']),
-  };
+  });
 }

@@ -106,22 +106,22 @@ export function failureInWords(method: string, reason: string | null): string | 
   return (code && STRIPE_REFUSALS[code]) ?? 'the payment service refused it';
 }
 
+const itemColumns = [
+  ...['id', 'runId', 'contributorId', 'amount', 'earnings', 'expenses', 'carriedForward', 'warnings', 'paymentDate', 'currency', 'method', 'status'],
+  ...['stripeTransferId', 'bankPayoutStatus', 'reference', 'failureReason', 'lastError', 'attempts', 'paidAt', 'failedAt', 'createdAt'],
+] as const;
+
 export function toPayoutItemResponse(item: ItemRow) {
-  return {
-    ...shown(item, ['id', 'runId', 'contributorId', 'amount', 'earnings', 'expenses', 'carriedForward', 'warnings', 'paymentDate']),
-    ...shown(item, ['currency', 'method', 'status', 'stripeTransferId', 'bankPayoutStatus', 'reference', 'failureReason']),
-    failureInWords: failureInWords(item.method, item.failureReason),
-    ...shown(item, ['lastError', 'attempts', 'paidAt', 'failedAt', 'createdAt']),
-  };
+  return shown(item, itemColumns, { failureInWords: failureInWords(item.method, item.failureReason) });
 }
 export type PayoutItemResponse = ReturnType<typeof toPayoutItemResponse>;
 
+const runColumns = ['id', 'status', 'currency', 'budgetId', 'total', 'skipped', 'createdBy', 'approvedBy', 'approvedAt', 'canceledAt', 'ledgerTransactionId', 'createdAt'] as const;
+
 export function toPayoutRunResponse(run: RunRow, items: ItemRow[]) {
-  return {
-    ...shown(run, ['id', 'status', 'currency', 'budgetId', 'total']),
+  return shown(run, runColumns, {
     filters: run.filters as { contributorIds?: string[]; methods?: PayoutMethod[]; failedFrom?: string },
-    ...shown(run, ['skipped', 'createdBy', 'approvedBy', 'approvedAt', 'canceledAt', 'ledgerTransactionId', 'createdAt']),
     items: items.map(toPayoutItemResponse),
-  };
+  });
 }
 export type PayoutRunResponse = ReturnType<typeof toPayoutRunResponse>;

@@ -44,5 +44,5 @@ export function toRateCardResponse(row: RateCardRow): RateCardResponse {
 }
 
 export function toRateCardVersionResponse(row: RateCardVersionRow): RateCardVersionResponse {
-  return { ...shown(row, ['id', 'version', 'effectiveFrom']), rates: row.rates as Rate[], createdAt: row.createdAt.toISOString() };
+  return shown(row, ['id', 'version', 'effectiveFrom', 'createdAt'], { rates: row.rates as Rate[] });
 }

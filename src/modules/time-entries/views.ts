@@ -3,7 +3,7 @@
  * OpenAPI document) and the mapper from a database row, side by side so they cannot drift.
  */
 import { z } from 'zod';
-import { toWorkLifecycleFields, workLifecycleFields } from '../approvable-work/views.js';
+import { workLifecycleColumns, workLifecycleFields } from '../approvable-work/views.js';
 import type { timeEntries } from '../../db/schema.js';
 import { activities, contributorKinds, entryStatuses } from '../../domain/enums.js';
 import { shown } from '../../lib/views.js';
@@ -71,12 +71,12 @@ export const timeEntryResponse = z.object({
 timeEntryResponse.register(z.globalRegistry, { id: 'TimeEntry' });
 export type TimeEntryResponse = z.infer<typeof timeEntryResponse>;
 
+const columns = [
+  ...['id', 'contributorId', 'budgetId', 'sessionId', 'activity', 'date', 'minutes', 'note', 'status', 'currency', 'value', 'amount', 'withheld'],
+  ...['inKind', 'declined', 'flagged', 'possibleDuplicateOf', 'limitOutcome', 'rateCardVersion', 'contributorKind', 'warnings', ...workLifecycleColumns],
+] as const;
+const quoteColumns = ['amount', 'value', 'withheld', 'currency', 'rateCardVersion', 'explanation', 'warnings'] as const;
+
 export function toTimeEntryResponse(row: TimeEntryRow): TimeEntryResponse {
-  return {
-    ...shown(row, ['id', 'contributorId', 'budgetId', 'sessionId', 'activity', 'date', 'minutes', 'note', 'status', 'currency']),
-    ...shown(row, ['value', 'amount', 'withheld', 'inKind', 'declined', 'flagged', 'possibleDuplicateOf', 'limitOutcome']),
-    ...shown(row, ['rateCardVersion', 'contributorKind', 'warnings']),
-    quote: shown(row, ['amount', 'value', 'withheld', 'currency', 'rateCardVersion', 'explanation', 'warnings']),
-    ...toWorkLifecycleFields(row),
-  };
+  return shown(row, columns, { quote: shown(row, quoteColumns) });
 }

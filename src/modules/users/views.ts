@@ -25,9 +25,5 @@ userResponse.register(z.globalRegistry, { id: 'User' });
 export type UserResponse = z.infer<typeof userResponse>;
 
 export function toUserResponse(row: UserRow): UserResponse {
-  return {
-    ...shown(row, ['id', 'email', 'name', 'role', 'contributorId']),
-    disabled: row.disabledAt !== null,
-    createdAt: row.createdAt.toISOString(),
-  };
+  return shown(row, ['id', 'email', 'name', 'role', 'contributorId', 'createdAt'], { disabled: row.disabledAt !== null });
 }
