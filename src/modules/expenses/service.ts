@@ -33,7 +33,7 @@ export interface NewExpense {
  * Records an expense claim (a reimbursement, never earnings). Errors: not_found (contributor,
  * budget), outside_budget_period.
  */
-export async function submitExpense(db: Db, organisationId: string, actor: Actor, input: NewExpense, now: Date = new Date()): Promise<ExpenseResponse> {
+export async function submitExpense(db: Db, organisationId: string, actor: Actor, input: NewExpense, now: Date): Promise<ExpenseResponse> {
   return inTransaction(db, async (tx) => {
     assertNotErased(await getContributorRow(tx, organisationId, input.contributorId));
     const budget = await getBudgetRow(tx, organisationId, input.budgetId);
