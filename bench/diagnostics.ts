@@ -56,18 +56,7 @@ export async function countApprovalStatements(options: {
       return original(...args);
     };
   });
-  const database: Database = {
-    db: drizzle(pool, { schema }) as unknown as Db,
-    kind: 'postgres',
-    pool,
-    migrate: async () => {},
-    ping: async () => {
-      await pool.query('select 1');
-    },
-    close: async () => {
-      await pool.end();
-    },
-  };
+  const database = databaseOn(pool);
   const config = loadConfig({ DATABASE_URL: options.databaseUrl, JWT_SECRET: options.jwtSecret, LOG_LEVEL: 'silent' });
   const app = await buildApp({ config, database, jwtSecret: options.jwtSecret, jobs: false, stripe: null });
   try {
@@ -170,5 +159,21 @@ async function walOfApprovals(pool: pg.Pool, approve: (i: number) => Promise<voi
     bytes: per(rows.reduce((n, r) => n + Number(r.bytes), 0)),
     fullPageImageBytes: per(rows.reduce((n, r) => n + Number(r.fpi), 0)),
     byRelation,
+  };
+}
+
+/** The service's database over a pool the benchmark made (already migrated; closing ends the pool). */
+export function databaseOn(pool: pg.Pool): Database {
+  return {
+    db: drizzle(pool, { schema }) as unknown as Db,
+    kind: 'postgres',
+    pool,
+    migrate: async () => {},
+    ping: async () => {
+      await pool.query('select 1');
+    },
+    close: async () => {
+      await pool.end();
+    },
   };
 }

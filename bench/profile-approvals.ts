@@ -9,30 +9,17 @@
  *
  *   npx tsx bench/profile-approvals.ts [n]      (BENCH_DATABASE_URL as for npm run bench)
  */
-import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import type { Database, Db } from '../src/db/client.js';
-import * as schema from '../src/db/schema.js';
+import { databaseOn } from './diagnostics.js';
 import { cpuSeconds } from './proc.js';
 
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/ledger_bench';
 const n = Number(process.argv[2] ?? 300);
 // Named, and never closed while idle, so the backends measured are this pool's for the whole run.
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, idleTimeoutMillis: 0, application_name: 'profile-approvals' });
-const database: Database = {
-  db: drizzle(pool, { schema }) as unknown as Db,
-  kind: 'postgres',
-  pool,
-  migrate: async () => {},
-  ping: async () => {
-    await pool.query('select 1');
-  },
-  close: async () => {
-    await pool.end();
-  },
-};
+const database = databaseOn(pool);
 const jwtSecret = 'profile-approvals-secret-not-a-secret-at-all';
 const config = loadConfig({ DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, LOG_LEVEL: 'warn' });
 const app = await buildApp({ config, database, jwtSecret, jobs: false, stripe: null });
