@@ -77,5 +77,8 @@ export const dummyPasswordHash = (): Promise<string> => (dummyHash ??= hashPassw
 /** A random secret for invite and API tokens: 256 bits, base64url. */
 export const randomToken = (): string => randomBytes(32).toString('base64url');
 
+/** API tokens are recognisable by their prefix, so a script's token never reaches the JWT parser (plugins/auth.ts). */
+export const API_TOKEN_PREFIX = 'cpl_';
+
 /** Invite and API tokens are high-entropy, so a fast hash is enough to store them safely. */
 export const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');

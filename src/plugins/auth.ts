@@ -6,7 +6,7 @@ import { AccessState } from './access-state.js';
 import type { Role } from '../domain/enums.js';
 import { AppError } from '../errors.js';
 import type { Actor, Principal } from '../domain/actor.js';
-import { sha256 } from '../lib/secrets.js';
+import { API_TOKEN_PREFIX, sha256 } from '../lib/secrets.js';
 
 interface JwtClaims {
   sub: string;
@@ -46,8 +46,6 @@ declare module 'fastify' {
   }
 }
 
-/** API tokens are recognisable by their prefix, so a script's token never reaches the JWT parser. */
-export const API_TOKEN_PREFIX = 'cpl_';
 
 export interface AuthOptions {
   secret: string;

@@ -7,8 +7,7 @@ import { AppError, notFound } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
-import { randomToken, sha256 } from '../../lib/secrets.js';
-import { API_TOKEN_PREFIX } from '../../plugins/auth.js';
+import { API_TOKEN_PREFIX, randomToken, sha256 } from '../../lib/secrets.js';
 import { toApiTokenResponse, type NewApiTokenResponse } from './views.js';
 
 /** The columns toApiTokenResponse reads. */
