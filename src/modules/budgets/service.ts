@@ -1,10 +1,10 @@
 import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { organisationRow, type Db } from '../../db/client.js';
 import { budgets, ledgerAccounts } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import { budgetAvailableAccount, fundingAccount, transfer } from '../../domain/ledger.js';
 import { formatMoney, toSafeNumber } from '../../domain/money.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
 import { isUuid, newId } from '../../lib/ids.js';
@@ -99,11 +99,8 @@ export async function createBudget(db: Db, organisationId: string, actor: Actor,
 }
 
 /** Errors: not_found. */
-export async function getBudgetRow(db: Db, organisationId: string, budgetId: string): Promise<BudgetRow> {
-  if (!isUuid(budgetId)) throw notFound('The budget');
-  const [row] = await db.select().from(budgets).where(and(eq(budgets.organisationId, organisationId), eq(budgets.id, budgetId)));
-  if (!row) throw notFound('The budget');
-  return row;
+export function getBudgetRow(db: Db, organisationId: string, budgetId: string): Promise<BudgetRow> {
+  return organisationRow(db, budgets, 'The budget', organisationId, budgetId);
 }
 
 export async function getBudget(db: Db, organisationId: string, budgetId: string): Promise<BudgetResponse> {

@@ -1,11 +1,11 @@
 import { and, asc, eq, gt, isNotNull, isNull, ne, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { organisationRow, type Db } from '../../db/client.js';
 import { contributors, expenses, payoutItems, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError } from '../../errors.js';
 import { recordAudit } from '../../lib/audit.js';
 import type { Actor } from '../../domain/actor.js';
-import { isUuid, newId } from '../../lib/ids.js';
+import { newId } from '../../lib/ids.js';
 import type { EarningsLimitInput } from './schemas.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { limitOn } from '../../domain/earnings-limit.js';
@@ -94,15 +94,8 @@ export async function createContributor(db: Db, organisationId: string, actor: A
  * Reads (and with `forUpdate`, locks) a contributor: the one contributor lock every money path
  * takes. Errors: not_found (including another organisation's id or a malformed one).
  */
-export async function getContributorRow(db: Db, organisationId: string, contributorId: string, forUpdate = false): Promise<Row> {
-  if (!isUuid(contributorId)) throw notFound('The contributor');
-  const query = db
-    .select()
-    .from(contributors)
-    .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)));
-  const [row] = forUpdate ? await query.for('update') : await query;
-  if (!row) throw notFound('The contributor');
-  return row;
+export function getContributorRow(db: Db, organisationId: string, contributorId: string, forUpdate = false): Promise<Row> {
+  return organisationRow(db, contributors, 'The contributor', organisationId, contributorId, forUpdate ? 'for update' : 'no lock');
 }
 
 /** The rows of a contributor's table (time, expenses, payout items) that are theirs. */
