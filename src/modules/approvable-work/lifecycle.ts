@@ -196,8 +196,7 @@ export async function approveWork<Row extends WorkRow, View>(
   return inTransaction(db, async (tx) => {
     // The work row and the contributor locked, with the budget, the settings and (for time) the
     // rate card, in one statement (load.ts); when nothing comes back, findWork says not_found.
-    const isTime = kind.entityType === 'time_entry';
-    const loaded = await loadForDecision<Row>(tx, kind.table, organisationId, id, isTime);
+    const loaded = await loadForDecision<Row>(tx, kind.table, organisationId, id);
     if (!loaded) {
       await findWork(tx, kind, organisationId, id, true);
       throw notFound(`The ${kind.noun}`);
@@ -205,7 +204,7 @@ export async function approveWork<Row extends WorkRow, View>(
     const { work, contributor, budget } = loaded;
     assertStatus(kind.noun, work.status, 'submitted');
     assertNotSelf(principal, work.contributorId);
-    if (isTime) await assertSecondPersonIfRequired(tx, organisationId, actor, work, loaded.settings.timeApprovalBySecondPerson);
+    if (kind.entityType === 'time_entry') await assertSecondPersonIfRequired(tx, organisationId, actor, work, loaded.settings.timeApprovalBySecondPerson);
     const approval = await decide(tx, work, contributor, budget, loaded);
     const ledgerTransactionId =
       approval.amount > 0

@@ -19,9 +19,11 @@ import type { Db } from '../../db/client.js';
 import { budgets, contributors, expenses, ledgerAccounts, organisations, timeEntries } from '../../db/schema.js';
 import type { RateCardVersion } from '../../domain/rate-card.js';
 import { isUuid } from '../../lib/ids.js';
+import { preparedStatement } from '../../db/prepared.js';
 import { resolveSettings, type Settings } from '../organisations/settings.js';
 import type { BudgetRow } from '../budgets/service.js';
 import type { ContributorRow } from '../contributors/service.js';
+import { recipientsOf, type ContributorLogin, type Recipient } from '../notifications/outbox.js';
 
 /** The versions of the budget's rate card, oldest first, as loadVersions gives them. */
 const rateCardVersionsOfBudget = sql<RateCardVersion[]>`(
@@ -33,6 +35,12 @@ const rateCardVersionsOfBudget = sql<RateCardVersion[]>`(
 const hasEarningsLimit = sql<boolean>`exists (
   select 1 from earnings_limit_versions l
    where l.organisation_id = ${contributors.organisationId} and l.contributor_id = ${contributors.id})`;
+
+/** The log-ins linked to the contributor, to tell them of the approval (notifications/outbox.ts). */
+const loginsOfContributor = sql<ContributorLogin[]>`(
+  select coalesce(json_agg(json_build_object('userId', u.id, 'address', u.email, 'preferences', u.notification_preferences, 'disabled', u.disabled_at is not null) order by u.id), '[]'::json)
+    from users u
+   where u.organisation_id = ${contributors.organisationId} and u.contributor_id = ${contributors.id})`;
 
 /** PGlite hands json back parsed, node-postgres too; a driver giving text gets it parsed here. */
 const parsed = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
@@ -46,10 +54,8 @@ export interface SubmitContext {
   hasEarningsLimit: boolean;
 }
 
-/** For recording work: the contributor, locked, and the budget with its rate card. */
-export async function loadForSubmit(tx: Db, organisationId: string, contributorId: string, budgetId: string): Promise<SubmitContext | null> {
-  if (!isUuid(contributorId) || !isUuid(budgetId)) return null;
-  const [row] = await tx
+const submitRead = preparedStatement('load_for_submit', (db) =>
+  db
     .select({
       contributor: contributors,
       budget: budgets,
@@ -61,9 +67,15 @@ export async function loadForSubmit(tx: Db, organisationId: string, contributorI
       hasEarningsLimit,
     })
     .from(contributors)
-    .innerJoin(budgets, and(eq(budgets.organisationId, contributors.organisationId), eq(budgets.id, budgetId)))
-    .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)))
-    .for('update', { of: contributors });
+    .innerJoin(budgets, and(eq(budgets.organisationId, contributors.organisationId), eq(budgets.id, sql.placeholder('budgetId'))))
+    .where(and(eq(contributors.organisationId, sql.placeholder('organisationId')), eq(contributors.id, sql.placeholder('contributorId'))))
+    .for('update', { of: contributors }),
+);
+
+/** For recording work: the contributor, locked, and the budget with its rate card. */
+export async function loadForSubmit(tx: Db, organisationId: string, contributorId: string, budgetId: string): Promise<SubmitContext | null> {
+  if (!isUuid(contributorId) || !isUuid(budgetId)) return null;
+  const [row] = await submitRead(tx, { organisationId, contributorId, budgetId });
   if (!row) return null;
   return {
     contributor: row.contributor,
@@ -84,38 +96,53 @@ export interface DecisionContext<Row> {
   /** The budget's rate card's versions, for time (which is priced again); null for expenses. */
   versions: RateCardVersion[] | null;
   hasEarningsLimit: boolean;
+  /** Who hears of the approval: for time, from the same read; null for expenses. */
+  recipients: Recipient[] | null;
 }
+
+/**
+ * The decision's read over one table of work: both tables carry the lifecycle's columns under the
+ * same names, which drizzle cannot see through their union, so each is built as if over time.
+ */
+const decisionRead = (name: string, table: WorkTable, forTime: boolean) =>
+  preparedStatement(name, (db) => {
+    const work = table as typeof timeEntries;
+    return db
+      .select({
+        work,
+        contributor: contributors,
+        budget: budgets,
+        settings: sql<unknown>`(select ${organisations.settings} from ${organisations} where ${organisations.id} = ${work.organisationId})`,
+        versions: forTime ? rateCardVersionsOfBudget : sql<null>`null`,
+        hasEarningsLimit,
+        logins: forTime ? loginsOfContributor : sql<null>`null`,
+      })
+      .from(work)
+      .innerJoin(contributors, and(eq(contributors.organisationId, work.organisationId), eq(contributors.id, work.contributorId)))
+      .innerJoin(budgets, and(eq(budgets.organisationId, work.organisationId), eq(budgets.id, work.budgetId)))
+      .where(and(eq(work.organisationId, sql.placeholder('organisationId')), eq(work.id, sql.placeholder('id'))))
+      .for('update', { of: [work, contributors] });
+  });
+
+const timeDecisionRead = decisionRead('load_time_entry_for_decision', timeEntries, true);
+const expenseDecisionRead = decisionRead('load_expense_for_decision', expenses, false);
 
 /**
  * For approving work: the work row and its contributor, both locked (the work row first), the
  * budget, the organisation's settings and, for time, the rate card's versions.
  */
-export async function loadForDecision<Row>(tx: Db, table: WorkTable, organisationId: string, id: string, withRates: boolean): Promise<DecisionContext<Row> | null> {
+export async function loadForDecision<Row>(tx: Db, table: WorkTable, organisationId: string, id: string): Promise<DecisionContext<Row> | null> {
   if (!isUuid(id)) return null;
-  // Both tables carry the lifecycle's columns under the same names; drizzle cannot see that
-  // through the union, so the query is built over one of them.
-  const work = table as typeof timeEntries;
-  const [row] = await tx
-    .select({
-      work,
-      contributor: contributors,
-      budget: budgets,
-      settings: sql<unknown>`(select ${organisations.settings} from ${organisations} where ${organisations.id} = ${work.organisationId})`,
-      versions: withRates ? rateCardVersionsOfBudget : sql<null>`null`,
-      hasEarningsLimit,
-    })
-    .from(work)
-    .innerJoin(contributors, and(eq(contributors.organisationId, work.organisationId), eq(contributors.id, work.contributorId)))
-    .innerJoin(budgets, and(eq(budgets.organisationId, work.organisationId), eq(budgets.id, work.budgetId)))
-    .where(and(eq(work.organisationId, organisationId), eq(work.id, id)))
-    .for('update', { of: [work, contributors] });
+  const forTime = table === timeEntries;
+  const [row] = await (forTime ? timeDecisionRead : expenseDecisionRead)(tx, { organisationId, id });
   if (!row) return null;
   return {
     work: row.work as Row,
     contributor: row.contributor,
     budget: row.budget,
     settings: resolveSettings(parsed(row.settings)),
-    versions: withRates ? parsed<RateCardVersion[]>(row.versions) : null,
+    versions: forTime ? parsed<RateCardVersion[]>(row.versions) : null,
     hasEarningsLimit: row.hasEarningsLimit,
+    recipients: forTime ? recipientsOf(row.contributor.id, row.contributor.email, parsed<ContributorLogin[]>(row.logins)) : null,
   };
 }
