@@ -111,6 +111,8 @@ export const users = pgTable(
     uniqueIndex('users_email_unique').on(sql`lower(${t.email})`),
     uniqueIndex('users_invite_token_unique').on(t.inviteTokenHash),
     uniqueIndex('users_reset_token_unique').on(t.resetTokenHash),
+    // The log-ins of a contributor: read with every approval of their time, to tell them.
+    index('users_contributor_idx').on(t.organisationId, t.contributorId),
     foreignKey({
       columns: [t.organisationId, t.contributorId],
       foreignColumns: [contributors.organisationId, contributors.id],

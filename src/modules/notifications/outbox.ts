@@ -45,7 +45,7 @@ export interface Recipient {
  */
 export async function contributorRecipients(tx: Db, organisationId: string, contributorId: string): Promise<Recipient[]> {
   // One statement: the contributor's own email beside every log-in linked to them (none, one
-  // row of nulls), read on every approval of time.
+  // row of nulls).
   const rows = await tx
     .select({
       contributorEmail: contributors.email,
@@ -57,14 +57,26 @@ export async function contributorRecipients(tx: Db, organisationId: string, cont
     .from(contributors)
     .leftJoin(users, and(eq(users.organisationId, contributors.organisationId), eq(users.contributorId, contributors.id)))
     .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)));
-  const logins = rows.filter((r) => r.userId !== null);
-  const linked = logins.filter((r) => r.disabledAt === null);
-  if (linked.length) return linked.map((u) => ({ userId: u.userId, address: u.address!, preferences: u.preferences!, contributorId }));
+  const logins = rows.flatMap((r) => (r.userId === null ? [] : [{ userId: r.userId, address: r.address!, preferences: r.preferences!, disabled: r.disabledAt !== null }]));
+  return rows.length ? recipientsOf(contributorId, rows[0]!.contributorEmail, logins) : [];
+}
+
+/** A log-in linked to a contributor, as contributorRecipients and the approval's read give it. */
+export interface ContributorLogin {
+  userId: string;
+  address: string;
+  preferences: Partial<Record<NotificationKind, boolean>>;
+  disabled: boolean;
+}
+
+/** Who hears about a contributor, from their own email and their log-ins (see contributorRecipients). */
+export function recipientsOf(contributorId: string, contributorEmail: string | null, logins: ContributorLogin[]): Recipient[] {
+  const linked = logins.filter((l) => !l.disabled);
+  if (linked.length) return linked.map((u) => ({ userId: u.userId, address: u.address, preferences: u.preferences, contributorId }));
   // A disabled log-in is not a reason to fall back to the contributor's own address: only
   // a contributor who never had one is written to there.
   if (logins.length) return [];
-  const email = rows[0]?.contributorEmail;
-  return email ? [{ userId: null, contributorId, address: email, preferences: {} }] : [];
+  return contributorEmail ? [{ userId: null, contributorId, address: contributorEmail, preferences: {} }] : [];
 }
 
 /** Every user with one of the roles (finance users, say), except those named. */

@@ -1,12 +1,13 @@
-import { and, desc, eq, gt, inArray, ne } from 'drizzle-orm';
-import { sumOf, type Db } from '../../db/client.js';
+import { and, desc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { preparedStatement } from '../../db/prepared.js';
 import { ledgerAccounts, sessions, timeEntries } from '../../db/schema.js';
 import { inTransaction } from '../../db/tx.js';
 import type { Actor } from '../../domain/actor.js';
 import type { Activity } from '../../domain/enums.js';
 import { quoteTime, type TimeQuote } from '../../domain/incentive.js';
 import { budgetAvailableAccount } from '../../domain/ledger.js';
-import { formatMoney } from '../../domain/money.js';
+import { formatMoney, toSafeNumber } from '../../domain/money.js';
 import { findRate } from '../../domain/rate-card.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { AppError, notFound } from '../../errors.js';
@@ -19,7 +20,7 @@ import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
 import { assertNotErased, getContributorRow, type ContributorRow } from '../contributors/service.js';
 import { toContributorResponse } from '../contributors/views.js';
-import { contributorRecipients, queueNotification } from '../notifications/outbox.js';
+import { contributorRecipients, queueNotification, type Recipient } from '../notifications/outbox.js';
 import { loadVersions } from '../rate-cards/service.js';
 import { toTimeEntryResponse, type TimeEntryResponse, type TimeEntryRow } from './views.js';
 
@@ -137,16 +138,23 @@ async function possibleDuplicate(tx: Db, organisationId: string, contributorId: 
  * 24 hours. The caller holds the contributor's lock, so two submissions cannot both fit.
  * Errors: day_minutes_exceeded (422).
  */
+const dayMinutes = preparedStatement('time_entries_day_minutes', (db) =>
+  db
+    .select({ total: sql<string>`coalesce(sum(${timeEntries.minutes}), 0)` })
+    .from(timeEntries)
+    .where(
+      and(
+        eq(timeEntries.organisationId, sql.placeholder('organisationId')),
+        eq(timeEntries.contributorId, sql.placeholder('contributorId')),
+        eq(timeEntries.date, sql.placeholder('date')),
+        inArray(timeEntries.status, ['submitted', 'approved']),
+      ),
+    ),
+);
+
 async function assertDayNotOverfull(tx: Db, organisationId: string, contributorId: string, date: string, minutes: number) {
-  const already = await sumOf(
-    tx,
-    timeEntries,
-    timeEntries.minutes,
-    eq(timeEntries.organisationId, organisationId),
-    eq(timeEntries.contributorId, contributorId),
-    eq(timeEntries.date, date),
-    inArray(timeEntries.status, ['submitted', 'approved']),
-  );
+  const [row] = await dayMinutes(tx, { organisationId, contributorId, date });
+  const already = toSafeNumber(row?.total ?? 0);
   if (already + minutes > MINUTES_PER_DAY) {
     throw new AppError(
       'day_minutes_exceeded',
@@ -334,7 +342,7 @@ export function approveTimeEntry(db: Db, context: WorkContext, entryId: string) 
         explanation: quote.explanation,
         warnings: [...quote.warnings, ...(await forecast(tx, organisationId, contributor.id, budget.currency, quote.amount, londonDate(now), loaded.hasEarningsLimit))],
       },
-      afterwards: (tx: Db) => tellTimeApproved(tx, organisationId, entry, quote.amount, budget.currency, now),
+      afterwards: (tx: Db) => tellTimeApproved(tx, organisationId, entry, quote.amount, budget.currency, now, loaded.recipients),
     };
   });
 }
@@ -346,14 +354,15 @@ export function approveTimeEntry(db: Db, context: WorkContext, entryId: string) 
  * nothing becomes owed (in-kind time, or a contributor who declined payment): "you are owed
  * £0.00" would only confuse.
  */
-async function tellTimeApproved(tx: Db, organisationId: string, entry: TimeEntryRow, amount: number, currency: string, now: Date) {
+async function tellTimeApproved(tx: Db, organisationId: string, entry: TimeEntryRow, amount: number, currency: string, now: Date, recipients: Recipient[] | null) {
   if (amount <= 0) return;
   await queueNotification(
     tx,
     organisationId,
     {
       kind: 'time_approved',
-      recipients: await contributorRecipients(tx, organisationId, entry.contributorId),
+      // Read with the entry (approvable-work/load.ts).
+      recipients: recipients ?? (await contributorRecipients(tx, organisationId, entry.contributorId)),
       link: '/my',
       data: { timeEntryId: entry.id, amount, currency, workDate: entry.date },
       about: `time_entry:${entry.id}`,

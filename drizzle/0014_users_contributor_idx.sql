@@ -1,0 +1,1 @@
+CREATE INDEX "users_contributor_idx" ON "users" USING btree ("organisation_id","contributor_id");
