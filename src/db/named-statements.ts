@@ -35,7 +35,8 @@ const pools = new WeakSet<pg.Pool>();
 export function nameRepeatedStatements(pool: pg.Pool): void {
   if (pools.has(pool)) return;
   pools.add(pool);
-  const seen = new Map<string, number>();
+  // How often each text was seen, and its name once it has one (a digest per text, not per query).
+  const seen = new Map<string, { count: number; name?: string }>();
   const wrapped = new WeakSet<pg.PoolClient>();
   pool.on('acquire', (client) => {
     if (wrapped.has(client)) return;
@@ -54,10 +55,15 @@ export function nameRepeatedStatements(pool: pg.Pool): void {
       // drizzle passes the values beside the config (`query(config, values)`), pg also takes them in it.
       const values = config.values ?? (Array.isArray(args[1]) ? (args[1] as unknown[]) : undefined);
       if (typeof text !== 'string' || !values?.length || text.length > MAX_TEXT) return query(...args);
-      const count = (seen.get(text) ?? 0) + 1;
-      if (count <= MIN_SEEN && (seen.size < MAX_COUNTED || seen.has(text))) seen.set(text, count);
-      if (count < MIN_SEEN) return query(...args);
-      const name = `s_${createHash('sha1').update(text).digest('base64url')}`;
+      let entry = seen.get(text);
+      if (!entry) {
+        if (seen.size >= MAX_COUNTED) return query(...args);
+        entry = { count: 0 };
+        seen.set(text, entry);
+      }
+      if (entry.count < MIN_SEEN) entry.count += 1;
+      if (entry.count < MIN_SEEN) return query(...args);
+      const name = (entry.name ??= `s_${createHash('sha1').update(text).digest('base64url')}`);
       if (!named.has(name)) {
         if (named.size >= MAX_PER_CONNECTION) return query(...args);
         named.add(name);

@@ -52,17 +52,25 @@ function requestHash(request: FastifyRequest): string {
     .digest('hex');
 }
 
-/** The 2xx status a route answers with, from its response schema (201 for creation). */
 /** Whether the request carries an Idempotency-Key (so a retry of it is answered, never redone). */
 export const hasIdempotencyKey = (request: FastifyRequest): boolean => request.headers['idempotency-key'] !== undefined;
 
+/** Each route's success status, worked out once per route. */
+const successStatuses = new WeakMap<object, number>();
+
+/** The 2xx status a route answers with, from its response schema (201 for creation). */
 export function successStatus(request: FastifyRequest): number {
   const response = (request.routeOptions.schema?.response ?? {}) as Record<string, unknown>;
-  const codes = Object.keys(response)
-    .map(Number)
-    .filter((c) => c >= 200 && c < 300)
-    .sort((a, b) => a - b);
-  return codes[0] ?? 200;
+  let status = successStatuses.get(response);
+  if (status === undefined) {
+    const codes = Object.keys(response)
+      .map(Number)
+      .filter((c) => c >= 200 && c < 300)
+      .sort((a, b) => a - b);
+    status = codes[0] ?? 200;
+    successStatuses.set(response, status);
+  }
+  return status;
 }
 
 /** AES-256-GCM under a key derived from the service secret, for stored responses that hold secrets. */
