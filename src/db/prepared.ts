@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { and, eq, getTableColumns, getTableName, sql } from 'drizzle-orm';
+import type { AnyPgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Db } from './client.js';
 
 /**
@@ -55,4 +58,80 @@ export function preparedStatement<R, P extends Record<string, unknown>>(
     borrowed.client = session.client;
     return borrowed.execute(values);
   };
+}
+
+type Values = Record<string, unknown>;
+
+/** The columns a write sets: those with a value (undefined means "leave it", as in drizzle). */
+const setColumns = (values: Values) => Object.keys(values).filter((k) => values[k] !== undefined).sort();
+
+const shapeName = (kind: string, table: PgTable, columns: string[]) =>
+  `${kind}_${getTableName(table)}_${createHash('sha1').update(columns.join(',')).digest('base64url').slice(0, 12)}`;
+
+const placeholders = (columns: string[]) => Object.fromEntries(columns.map((c) => [c, sql.placeholder(c)]));
+
+/** A default or update value computed in JavaScript would be computed once, when prepared: refused. */
+function assertNoJsDefaults(table: PgTable) {
+  for (const [key, column] of Object.entries(getTableColumns(table))) {
+    const c = column as { defaultFn?: unknown; onUpdateFn?: unknown };
+    if (c.defaultFn || c.onUpdateFn) throw new Error(`${getTableName(table)}.${key} has a value computed in JavaScript: it cannot be prepared once`);
+  }
+}
+
+const inserts = new Map<string, (db: Db, values: Values) => Promise<unknown[]>>();
+const updates = new Map<string, (db: Db, values: Values) => Promise<unknown[]>>();
+
+/**
+ * Inserts one row and returns it, as `db.insert(table).values(values).returning()` does, with the
+ * statement prepared once per table and set of columns (see preparedStatement).
+ */
+export async function insertReturning<T extends PgTable>(db: Db, table: T, values: T['$inferInsert']): Promise<T['$inferSelect']> {
+  const columns = setColumns(values as Values);
+  const name = shapeName('insert', table, columns);
+  let run = inserts.get(name);
+  if (!run) {
+    assertNoJsDefaults(table);
+    run = preparedStatement(name, (db) =>
+      db
+        .insert(table as PgTable)
+        .values(placeholders(columns) as never)
+        .returning(),
+    );
+    inserts.set(name, run);
+  }
+  const [row] = await run(db, values as Values);
+  return row as T['$inferSelect'];
+}
+
+type OrganisationTable = PgTable & { organisationId: AnyPgColumn; id: AnyPgColumn };
+
+/**
+ * Sets `values` on one of an organisation's rows by id and returns it (undefined when there is no
+ * such row), as `db.update(table).set(values).where(...).returning()` does, prepared once per table
+ * and set of columns. The placeholders of the row's identity cannot meet a column's name: they
+ * start with `$`.
+ */
+export async function updateReturning<T extends OrganisationTable>(
+  db: Db,
+  table: T,
+  organisationId: string,
+  id: string,
+  values: Partial<T['$inferInsert']>,
+): Promise<T['$inferSelect'] | undefined> {
+  const columns = setColumns(values as Values);
+  const name = shapeName('update', table, columns);
+  let run = updates.get(name);
+  if (!run) {
+    assertNoJsDefaults(table);
+    run = preparedStatement(name, (db) =>
+      db
+        .update(table as PgTable)
+        .set(placeholders(columns) as never)
+        .where(and(eq(table.organisationId, sql.placeholder('$organisationId')), eq(table.id, sql.placeholder('$id'))))
+        .returning(),
+    );
+    updates.set(name, run);
+  }
+  const [row] = await run(db, { ...(values as Values), $organisationId: organisationId, $id: id });
+  return row as T['$inferSelect'] | undefined;
 }

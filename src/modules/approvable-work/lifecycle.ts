@@ -17,6 +17,7 @@
 import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { expenses, timeEntries } from '../../db/schema.js';
+import { insertReturning, updateReturning } from '../../db/prepared.js';
 import { inTransaction } from '../../db/tx.js';
 import type { Actor, Principal } from '../../domain/actor.js';
 import type { Component, EntryStatus } from '../../domain/enums.js';
@@ -127,7 +128,7 @@ async function changeWork<Row extends WorkRow, View>(
   action: string,
   values: Partial<Row>,
 ): Promise<View> {
-  const [row] = await tx.update(kind.table).set(values).where(byId(kind.table, organisationId, before.id)).returning();
+  const row = await updateReturning(tx, kind.table as typeof timeEntries, organisationId, before.id, values as never);
   const view = kind.view(row as Row);
   await recordAudit(tx, organisationId, actor, {
     action: `${kind.entityType}.${action}`,
@@ -152,10 +153,7 @@ export async function insertWork<Row extends WorkRow, View>(
   now: Date,
 ): Promise<View> {
   // `values` was checked against this kind's own table above; drizzle cannot see that through the union.
-  const [row] = await tx
-    .insert(kind.table)
-    .values({ ...values, organisationId, createdAt: now } as never)
-    .returning();
+  const row = await insertReturning(tx, kind.table as typeof timeEntries, { ...values, organisationId, createdAt: now } as never);
   const view = kind.view(row as Row);
   await recordAudit(tx, organisationId, actor, {
     action: `${kind.entityType}.submitted`,
