@@ -97,12 +97,20 @@ function formatterFor(currency: string): Intl.NumberFormat {
   return formatter;
 }
 
+/** Each currency's digits, worked out once (resolvedOptions builds a new object every call). */
+const digitsOf = new Map<string, number>();
+
 /**
  * The number of minor-unit digits of a currency: 2 for GBP and EUR (100 pence to the pound),
  * 0 for JPY, 3 for BHD. Taken from the runtime's ISO 4217 data through `Intl`.
  */
 export function currencyDigits(currency: string): number {
-  return formatterFor(currency).resolvedOptions().maximumFractionDigits ?? 2;
+  let digits = digitsOf.get(currency);
+  if (digits === undefined) {
+    digits = formatterFor(currency).resolvedOptions().maximumFractionDigits ?? 2;
+    digitsOf.set(currency, digits);
+  }
+  return digits;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
+import { preparedStatement } from '../../db/prepared.js';
 import { ledgerAccounts, ledgerPostings, ledgerTransactions } from '../../db/schema.js';
 import { pgConstraint, pgErrorCode } from '../../db/tx.js';
 import { unbalancedReason, type AccountRef, type PostingInput } from '../../domain/ledger.js';
@@ -12,6 +13,22 @@ export interface LockedAccount {
   code: string;
   balance: number;
 }
+
+/** The accounts among `codes` that exist, locked in code order, with their balances (one statement, built once). */
+const lockExisting = preparedStatement('ledger_accounts_lock', (db) =>
+  db
+    .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
+    .from(ledgerAccounts)
+    .where(
+      and(
+        eq(ledgerAccounts.organisationId, sql.placeholder('organisationId')),
+        eq(ledgerAccounts.currency, sql.placeholder('currency')),
+        sql`${ledgerAccounts.code} = any(${sql.placeholder('codes')}::text[])`,
+      ),
+    )
+    .orderBy(asc(ledgerAccounts.code))
+    .for('update'),
+);
 
 /**
  * Makes sure the accounts exist and locks them (SELECT … FOR UPDATE in code order, so two
@@ -34,12 +51,7 @@ export async function lockAccounts(
   const balances = new Map<string, number>();
   const lock = async (codes: string[]) => {
     for (let i = 0; i < codes.length; i += 2000) {
-      const rows = await tx
-        .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
-        .from(ledgerAccounts)
-        .where(and(eq(ledgerAccounts.organisationId, organisationId), eq(ledgerAccounts.currency, currency), inArray(ledgerAccounts.code, codes.slice(i, i + 2000))))
-        .orderBy(asc(ledgerAccounts.code))
-        .for('update');
+      const rows = await lockExisting(tx, { organisationId, currency, codes: codes.slice(i, i + 2000) });
       for (const r of rows) balances.set(r.code, r.balance);
     }
   };
