@@ -7,6 +7,7 @@
  * requests at 70 %, non-2xx answers in both runs.
  */
 import { approvalPaced } from '../approvals.js';
+import { analyzeApprovalTables } from '../seed.js';
 import { log, scenario, type BenchRun, type PostgresService } from '../harness.js';
 import { startProbe } from '../probe.js';
 import { absoluteRow, ratioRow } from '../table.js';
@@ -20,7 +21,7 @@ export async function approvalsAcrossContributors(run: BenchRun, service: Postgr
   await scenario(run, '1', `submit + approve across ${cfg.contributors.toLocaleString('en-GB')} contributors`, server, async () => {
     const ids = approvals.contributorIds;
     const target = manyContributors(client, approvals.tokens.coordinator, ids, approvals.funding.budgetIds, run.runTag);
-    const { peak, where } = await measuredApprovalPeak(cfg, target, '1', () => startProbe(sql, server.pid, [dbNameOf(cfg)]));
+    const { peak, where } = await measuredApprovalPeak(cfg, target, '1', () => startProbe(sql, server.pid, [dbNameOf(cfg)]), () => analyzeApprovalTables(sql));
     measured.approvalsPeak = peak;
     const rate = Math.max(1, peak.approvalsPerSecond * 0.7);
     const paced = await approvalPaced(target('paced1'), rate, cfg.durationMs, cfg.connections * 8);

@@ -7,7 +7,7 @@
 import type { FlowTarget } from '../approvals.js';
 import { log, scenario, type BenchRun, type PostgresService } from '../harness.js';
 import { startProbe } from '../probe.js';
-import { checkLedger, createBudget, postExpect } from '../seed.js';
+import { analyzeApprovalTables, checkLedger, createBudget, postExpect } from '../seed.js';
 import { absoluteRow, ratioRow } from '../table.js';
 import { dbNameOf, firstErrorSample, measuredApprovalPeak, type ApprovalsOrg, type Baselines } from './shared.js';
 
@@ -27,7 +27,7 @@ export async function hotBudget(run: BenchRun, service: PostgresService, approva
       keyPrefix: `${run.runTag}-${phase}`,
       pick: () => ({ contributorId: ids[Math.floor(Math.random() * ids.length)]!, budgetId: hot.id }),
     });
-    const { peak, where } = await measuredApprovalPeak(cfg, target, '2', () => startProbe(sql, server.pid, [dbNameOf(cfg)]));
+    const { peak, where } = await measuredApprovalPeak(cfg, target, '2', () => startProbe(sql, server.pid, [dbNameOf(cfg)]), () => analyzeApprovalTables(sql));
 
     // Overspend: a budget with room for exactly `room` entries, twice as many approvals racing.
     const room = 100;

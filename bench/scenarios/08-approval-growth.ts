@@ -8,7 +8,7 @@
 import { log, scenario, type BenchRun, type PostgresService } from '../harness.js';
 import { round } from '../load.js';
 import { startProbe } from '../probe.js';
-import { insertContributors } from '../seed.js';
+import { analyzeApprovalTables, insertContributors } from '../seed.js';
 import { absoluteRow } from '../table.js';
 import { contributorIdsOf, dbNameOf, manyContributors, measuredApprovalPeak, type ApprovalsOrg, type Measured } from './shared.js';
 
@@ -29,7 +29,7 @@ export async function approvalsWithMoreContributors(run: BenchRun, service: Post
     const ids = (approvals.contributorIds = await contributorIdsOf(sql, approvals.org.organisationId));
     log(`  ${ids.length.toLocaleString('en-GB')} contributors after ${Math.round((Date.now() - seedStarted) / 1000)} s of seeding`);
     const target = manyContributors(client, approvals.tokens.coordinator, ids, approvals.funding.budgetIds, run.runTag);
-    const { peak, where } = await measuredApprovalPeak(cfg, target, '8', () => startProbe(sql, server.pid, [dbNameOf(cfg)]));
+    const { peak, where } = await measuredApprovalPeak(cfg, target, '8', () => startProbe(sql, server.pid, [dbNameOf(cfg)]), () => analyzeApprovalTables(sql));
     const growth = peak.approve.latencyMs.p50 / first.approve.latencyMs.p50;
     details.scenario8Approvals = {
       contributors: [cfg.contributors, ids.length],

@@ -83,8 +83,11 @@ export async function measuredApprovalPeak(
   target: (phase: string) => FlowTarget,
   n: string,
   probe: () => ReturnType<typeof startProbe>,
+  /** Run between the warm-up and the measured phase: statistics, where autovacuum would have made them. */
+  settle?: () => Promise<void>,
 ): Promise<{ peak: FlowResult; where: ProbeResult }> {
   await approvalPeak(target(`warm${n}`), cfg.connections, cfg.warmupMs);
+  await settle?.();
   const running = await probe();
   const peak = await approvalPeak(target(`peak${n}`), cfg.connections, cfg.durationMs);
   const where = await running.end(peak.approvals);
