@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { and, eq, sql, type SQL } from 'drizzle-orm';
+import { and, eq, getTableName, sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
 import type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTable } from 'drizzle-orm/pg-core';
@@ -13,6 +13,7 @@ import { toSafeNumber } from '../domain/money.js';
 import { notFound } from '../errors.js';
 import { isUuid } from '../lib/ids.js';
 import * as schema from './schema.js';
+import { preparedStatement } from './prepared.js';
 
 export type Schema = typeof schema;
 /** A database handle or an open transaction: repository functions accept either. */
@@ -279,11 +280,26 @@ export async function organisationRow<T extends OrganisationTable>(
   lock: 'for update' | 'no lock' = 'no lock',
 ): Promise<T['$inferSelect']> {
   if (!isUuid(id)) throw notFound(what);
-  const query = db
-    .select()
-    .from(table as PgTable)
-    .where(and(eq(table.organisationId, organisationId), eq(table.id, id)));
-  const [row] = lock === 'for update' ? await query.for('update') : await query;
+  const [row] = await rowRead(table, lock)(db, { organisationId, id });
   if (!row) throw notFound(what);
   return row as T['$inferSelect'];
+}
+
+/** organisationRow's read of each table, locked or not, built once (db/prepared.ts). */
+const rowReads = new Map<string, (db: Db, values: { organisationId: string; id: string }) => Promise<unknown[]>>();
+
+function rowRead(table: OrganisationTable, lock: 'for update' | 'no lock') {
+  const name = `row_${getTableName(table)}_${lock === 'for update' ? 'locked' : 'read'}`;
+  let read = rowReads.get(name);
+  if (!read) {
+    read = preparedStatement(name, (db) => {
+      const query = db
+        .select()
+        .from(table as PgTable)
+        .where(and(eq(table.organisationId, sql.placeholder('organisationId')), eq(table.id, sql.placeholder('id'))));
+      return lock === 'for update' ? query.for('update') : query;
+    });
+    rowReads.set(name, read);
+  }
+  return read;
 }

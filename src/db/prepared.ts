@@ -65,9 +65,6 @@ type Values = Record<string, unknown>;
 /** The columns a write sets: those with a value (undefined means "leave it", as in drizzle). */
 const setColumns = (values: Values) => Object.keys(values).filter((k) => values[k] !== undefined).sort();
 
-const shapeName = (kind: string, table: PgTable, columns: string[]) =>
-  `${kind}_${getTableName(table)}_${createHash('sha1').update(columns.join(',')).digest('base64url').slice(0, 12)}`;
-
 const placeholders = (columns: string[]) => Object.fromEntries(columns.map((c) => [c, sql.placeholder(c)]));
 
 /** A default or update value computed in JavaScript would be computed once, when prepared: refused. */
@@ -78,8 +75,21 @@ function assertNoJsDefaults(table: PgTable) {
   }
 }
 
-const inserts = new Map<string, (db: Db, values: Values) => Promise<unknown[]>>();
-const updates = new Map<string, (db: Db, values: Values) => Promise<unknown[]>>();
+type Run = (db: Db, values: Values) => Promise<unknown[]>;
+const byShape = new Map<string, Run>();
+
+/** The write of `kind` on `table` setting `columns`, prepared the first time it is asked for. */
+function writeOfShape(kind: 'insert' | 'update', table: PgTable, columns: string[], build: (db: Db) => { prepare(name: string): Executable<unknown[]> }): Run {
+  const shape = `${kind}:${getTableName(table)}:${columns.join(',')}`;
+  let run = byShape.get(shape);
+  if (!run) {
+    assertNoJsDefaults(table);
+    const name = `${kind}_${getTableName(table)}_${createHash('sha1').update(shape).digest('base64url').slice(0, 12)}`;
+    run = preparedStatement(name, build);
+    byShape.set(shape, run);
+  }
+  return run;
+}
 
 /**
  * Inserts one row and returns it, as `db.insert(table).values(values).returning()` does, with the
@@ -87,18 +97,12 @@ const updates = new Map<string, (db: Db, values: Values) => Promise<unknown[]>>(
  */
 export async function insertReturning<T extends PgTable>(db: Db, table: T, values: T['$inferInsert']): Promise<T['$inferSelect']> {
   const columns = setColumns(values as Values);
-  const name = shapeName('insert', table, columns);
-  let run = inserts.get(name);
-  if (!run) {
-    assertNoJsDefaults(table);
-    run = preparedStatement(name, (db) =>
-      db
-        .insert(table as PgTable)
-        .values(placeholders(columns) as never)
-        .returning(),
-    );
-    inserts.set(name, run);
-  }
+  const run = writeOfShape('insert', table, columns, (db) =>
+    db
+      .insert(table as PgTable)
+      .values(placeholders(columns) as never)
+      .returning(),
+  );
   const [row] = await run(db, values as Values);
   return row as T['$inferSelect'];
 }
@@ -119,19 +123,13 @@ export async function updateReturning<T extends OrganisationTable>(
   values: Partial<T['$inferInsert']>,
 ): Promise<T['$inferSelect'] | undefined> {
   const columns = setColumns(values as Values);
-  const name = shapeName('update', table, columns);
-  let run = updates.get(name);
-  if (!run) {
-    assertNoJsDefaults(table);
-    run = preparedStatement(name, (db) =>
-      db
-        .update(table as PgTable)
-        .set(placeholders(columns) as never)
-        .where(and(eq(table.organisationId, sql.placeholder('$organisationId')), eq(table.id, sql.placeholder('$id'))))
-        .returning(),
-    );
-    updates.set(name, run);
-  }
+  const run = writeOfShape('update', table, columns, (db) =>
+    db
+      .update(table as PgTable)
+      .set(placeholders(columns) as never)
+      .where(and(eq(table.organisationId, sql.placeholder('$organisationId')), eq(table.id, sql.placeholder('$id'))))
+      .returning(),
+  );
   const [row] = await run(db, { ...(values as Values), $organisationId: organisationId, $id: id });
   return row as T['$inferSelect'] | undefined;
 }

@@ -1,5 +1,6 @@
 import { and, asc, between, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
+import { preparedStatement } from '../../db/prepared.js';
 import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
 import { limitPeriod, ukTaxYear, type DateRange } from '../../domain/earnings-period.js';
 import { sumMinorUnits, toSafeNumber } from '../../domain/money.js';
@@ -34,8 +35,9 @@ export interface CurrencyBalance extends Buckets {
  * What a contributor is owed, has on its way and has been paid, per currency, split into
  * earnings and expenses; straight from the ledger's contributor accounts.
  */
-export async function contributorBalances(db: Db, organisationId: string, contributorId: string): Promise<CurrencyBalance[]> {
-  const rows = await db
+/** A contributor's accounts summed by currency, type and component (built once: every balance read asks). */
+const balanceSums = preparedStatement('contributor_balance_sums', (db) =>
+  db
     .select({
       currency: ledgerAccounts.currency,
       type: ledgerAccounts.type,
@@ -43,9 +45,13 @@ export async function contributorBalances(db: Db, organisationId: string, contri
       total: sql<string>`coalesce(sum(${ledgerAccounts.balance}), 0)`,
     })
     .from(ledgerAccounts)
-    .where(and(eq(ledgerAccounts.organisationId, organisationId), eq(ledgerAccounts.contributorId, contributorId)))
+    .where(and(eq(ledgerAccounts.organisationId, sql.placeholder('organisationId')), eq(ledgerAccounts.contributorId, sql.placeholder('contributorId'))))
     .groupBy(ledgerAccounts.currency, ledgerAccounts.type, ledgerAccounts.component)
-    .orderBy(asc(ledgerAccounts.currency));
+    .orderBy(asc(ledgerAccounts.currency)),
+);
+
+export async function contributorBalances(db: Db, organisationId: string, contributorId: string): Promise<CurrencyBalance[]> {
+  const rows = await balanceSums(db, { organisationId, contributorId });
   const byCurrency = new Map<string, CurrencyBalance>();
   const empty = (): Buckets => ({ owed: 0, inTransit: 0, paid: 0 });
   for (const row of rows) {

@@ -5,6 +5,7 @@
  */
 import { and, asc, between, eq, inArray, sql } from 'drizzle-orm';
 import { queryRows, sumOf, type Db } from '../../db/client.js';
+import { preparedStatement } from '../../db/prepared.js';
 import { earningsLimitVersions, ledgerAccounts, payoutItems } from '../../db/schema.js';
 import type { Actor } from '../../domain/actor.js';
 import { limitOn, periodOf, planPayment, type EarningsLimit, type EarningsLimitVersion } from '../../domain/earnings-limit.js';
@@ -29,14 +30,24 @@ export function toLimitVersion(row: VersionRow): EarningsLimitVersion & { id: st
 }
 
 /** Each contributor's versions, oldest first (of two from one day, the later added last). */
+/** The limit versions of some contributors, oldest first (built once: every balance read asks). */
+const limitVersionsOf = preparedStatement('earnings_limit_versions_of', (db) =>
+  db
+    .select()
+    .from(earningsLimitVersions)
+    .where(
+      and(
+        eq(earningsLimitVersions.organisationId, sql.placeholder('organisationId')),
+        sql`${earningsLimitVersions.contributorId} = any(${sql.placeholder('contributorIds')}::uuid[])`,
+      ),
+    )
+    .orderBy(asc(earningsLimitVersions.effectiveFrom), asc(earningsLimitVersions.id)),
+);
+
 export async function loadLimitVersions(db: Db, organisationId: string, contributorIds: string[]) {
   const byContributor = new Map<string, ReturnType<typeof toLimitVersion>[]>();
   if (!contributorIds.length) return byContributor;
-  const rows = await db
-    .select()
-    .from(earningsLimitVersions)
-    .where(and(eq(earningsLimitVersions.organisationId, organisationId), inArray(earningsLimitVersions.contributorId, contributorIds)))
-    .orderBy(asc(earningsLimitVersions.effectiveFrom), asc(earningsLimitVersions.id));
+  const rows = await limitVersionsOf(db, { organisationId, contributorIds });
   for (const row of rows) {
     const list = byContributor.get(row.contributorId) ?? [];
     list.push(toLimitVersion(row));

@@ -19,7 +19,6 @@ import type { RateCardVersion } from '../../domain/rate-card.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
 import { assertNotErased, getContributorRow, type ContributorRow } from '../contributors/service.js';
-import { toContributorResponse } from '../contributors/views.js';
 import { contributorRecipients, queueNotification, type Recipient } from '../notifications/outbox.js';
 import { loadVersions } from '../rate-cards/service.js';
 import { toTimeEntryResponse, type TimeEntryResponse, type TimeEntryRow } from './views.js';
