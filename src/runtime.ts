@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from './config.js';
-import { openDatabase, REPORTS_APPLICATION_NAME, withReportsDatabase, type Database } from './db/client.js';
+import { analyzeIfEmbedded, openDatabase, REPORTS_APPLICATION_NAME, withReportsDatabase, type Database } from './db/client.js';
 import { grantServiceRole, roleOf } from './db/roles.js';
 import { installJobQueue } from './jobs/queue.js';
 
@@ -69,6 +69,7 @@ async function openPrimaryDatabase(config: Config): Promise<Database> {
   const database = await openDatabase(config.database);
   try {
     await database.migrate();
+    await analyzeIfEmbedded(database);
   } catch (error) {
     await database.close();
     throw error;

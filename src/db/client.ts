@@ -303,3 +303,14 @@ function rowRead(table: OrganisationTable, lock: 'for update' | 'no lock') {
   }
   return read;
 }
+
+/**
+ * Embedded PGlite has no autovacuum, so nothing would ever gather its tables' statistics and
+ * every statement would be planned as if the tables held what they held when first created. It
+ * is analysed when it opens (src/runtime.ts) and hourly (payouts/jobs.ts, with the hourly
+ * purge): a second or so for the sizes embedded mode is for. PostgreSQL's autovacuum does this
+ * itself.
+ */
+export async function analyzeIfEmbedded(database: Pick<Database, 'kind' | 'db'>): Promise<void> {
+  if (database.kind === 'pglite') await database.db.execute(sql`analyze`);
+}
