@@ -13,7 +13,7 @@ import { toSafeNumber } from '../domain/money.js';
 import { notFound } from '../errors.js';
 import { isUuid } from '../lib/ids.js';
 import * as schema from './schema.js';
-import { preparedStatement } from './prepared.js';
+import { preparedFor } from './prepared.js';
 
 export type Schema = typeof schema;
 /** A database handle or an open transaction: repository functions accept either. */
@@ -250,6 +250,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 export { sql };
 
+/** A json column's value: PGlite and node-postgres hand it back parsed; a driver giving text gets it parsed here. */
+export const parsedJson = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
+
 /** The rows of a raw SQL query, on either driver (both answer `{ rows }`). */
 export async function queryRows<T>(db: Db, query: SQL): Promise<T[]> {
   return ((await db.execute(query)) as unknown as { rows: T[] }).rows;
@@ -286,22 +289,15 @@ export async function organisationRow<T extends OrganisationTable>(
 }
 
 /** organisationRow's read of each table, locked or not, built once (db/prepared.ts). */
-const rowReads = new Map<string, (db: Db, values: { organisationId: string; id: string }) => Promise<unknown[]>>();
-
 function rowRead(table: OrganisationTable, lock: 'for update' | 'no lock') {
   const name = `row_${getTableName(table)}_${lock === 'for update' ? 'locked' : 'read'}`;
-  let read = rowReads.get(name);
-  if (!read) {
-    read = preparedStatement(name, (db) => {
-      const query = db
-        .select()
-        .from(table as PgTable)
-        .where(and(eq(table.organisationId, sql.placeholder('organisationId')), eq(table.id, sql.placeholder('id'))));
-      return lock === 'for update' ? query.for('update') : query;
-    });
-    rowReads.set(name, read);
-  }
-  return read;
+  return preparedFor(name, () => name, (db) => {
+    const query = db
+      .select()
+      .from(table as PgTable)
+      .where(and(eq(table.organisationId, sql.placeholder('organisationId')), eq(table.id, sql.placeholder('id'))));
+    return lock === 'for update' ? query.for('update') : query;
+  });
 }
 
 /**

@@ -76,19 +76,28 @@ function assertNoJsDefaults(table: PgTable) {
 }
 
 type Run = (db: Db, values: Values) => Promise<unknown[]>;
-const byShape = new Map<string, Run>();
+const byKey = new Map<string, Run>();
+
+/**
+ * The statement known by `key`, prepared (as preparedStatement, named `name()`) the first time it
+ * is asked for: for statements made per table or per set of columns rather than once per module.
+ */
+export function preparedFor(key: string, name: () => string, build: (db: Db) => { prepare(name: string): Executable<unknown[]> }): Run {
+  let run = byKey.get(key);
+  if (!run) {
+    run = preparedStatement(name(), build);
+    byKey.set(key, run);
+  }
+  return run;
+}
 
 /** The write of `kind` on `table` setting `columns`, prepared the first time it is asked for. */
 function writeOfShape(kind: 'insert' | 'update', table: PgTable, columns: string[], build: (db: Db) => { prepare(name: string): Executable<unknown[]> }): Run {
   const shape = `${kind}:${getTableName(table)}:${columns.join(',')}`;
-  let run = byShape.get(shape);
-  if (!run) {
+  return preparedFor(shape, () => `${kind}_${getTableName(table)}_${createHash('sha1').update(shape).digest('base64url').slice(0, 12)}`, (db) => {
     assertNoJsDefaults(table);
-    const name = `${kind}_${getTableName(table)}_${createHash('sha1').update(shape).digest('base64url').slice(0, 12)}`;
-    run = preparedStatement(name, build);
-    byShape.set(shape, run);
-  }
-  return run;
+    return build(db);
+  });
 }
 
 /**

@@ -15,7 +15,7 @@
  * say which one is missing (not_found), so the error is exactly what it was.
  */
 import { and, eq, sql } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { parsedJson, type Db } from '../../db/client.js';
 import { budgets, contributors, expenses, ledgerAccounts, organisations, timeEntries } from '../../db/schema.js';
 import type { RateCardVersion } from '../../domain/rate-card.js';
 import { isUuid } from '../../lib/ids.js';
@@ -23,7 +23,7 @@ import { preparedStatement } from '../../db/prepared.js';
 import { resolveSettings, type Settings } from '../organisations/settings.js';
 import type { BudgetRow } from '../budgets/service.js';
 import type { ContributorRow } from '../contributors/service.js';
-import { recipientsOf, type ContributorLogin, type Recipient } from '../notifications/outbox.js';
+import { contributorLogins, recipientsOf, type ContributorLogin, type Recipient } from '../notifications/outbox.js';
 
 /** The versions of the budget's rate card, oldest first, as loadVersions gives them. */
 const rateCardVersionsOfBudget = sql<RateCardVersion[]>`(
@@ -35,15 +35,6 @@ const rateCardVersionsOfBudget = sql<RateCardVersion[]>`(
 const hasEarningsLimit = sql<boolean>`exists (
   select 1 from earnings_limit_versions l
    where l.organisation_id = ${contributors.organisationId} and l.contributor_id = ${contributors.id})`;
-
-/** The log-ins linked to the contributor, to tell them of the approval (notifications/outbox.ts). */
-const loginsOfContributor = sql<ContributorLogin[]>`(
-  select coalesce(json_agg(json_build_object('userId', u.id, 'address', u.email, 'preferences', u.notification_preferences, 'disabled', u.disabled_at is not null) order by u.id), '[]'::json)
-    from users u
-   where u.organisation_id = ${contributors.organisationId} and u.contributor_id = ${contributors.id})`;
-
-/** PGlite hands json back parsed, node-postgres too; a driver giving text gets it parsed here. */
-const parsed = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
 
 export interface SubmitContext {
   contributor: ContributorRow;
@@ -81,7 +72,7 @@ export async function loadForSubmit(tx: Db, organisationId: string, contributorI
     contributor: row.contributor,
     budget: row.budget,
     available: row.available ?? 0,
-    versions: parsed<RateCardVersion[]>(row.versions),
+    versions: parsedJson<RateCardVersion[]>(row.versions),
     hasEarningsLimit: row.hasEarningsLimit,
   };
 }
@@ -115,7 +106,7 @@ const decisionRead = (name: string, table: WorkTable, forTime: boolean) =>
         settings: sql<unknown>`(select ${organisations.settings} from ${organisations} where ${organisations.id} = ${work.organisationId})`,
         versions: forTime ? rateCardVersionsOfBudget : sql<null>`null`,
         hasEarningsLimit,
-        logins: forTime ? loginsOfContributor : sql<null>`null`,
+        logins: forTime ? contributorLogins : sql<null>`null`,
       })
       .from(work)
       .innerJoin(contributors, and(eq(contributors.organisationId, work.organisationId), eq(contributors.id, work.contributorId)))
@@ -140,9 +131,9 @@ export async function loadForDecision<Row>(tx: Db, table: WorkTable, organisatio
     work: row.work as Row,
     contributor: row.contributor,
     budget: row.budget,
-    settings: resolveSettings(parsed(row.settings)),
-    versions: forTime ? parsed<RateCardVersion[]>(row.versions) : null,
+    settings: resolveSettings(parsedJson(row.settings)),
+    versions: forTime ? parsedJson<RateCardVersion[]>(row.versions) : null,
     hasEarningsLimit: row.hasEarningsLimit,
-    recipients: forTime ? recipientsOf(row.contributor.id, row.contributor.email, parsed<ContributorLogin[]>(row.logins)) : null,
+    recipients: forTime ? recipientsOf(row.contributor.id, row.contributor.email, parsedJson<ContributorLogin[]>(row.logins)) : null,
   };
 }

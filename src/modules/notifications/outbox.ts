@@ -1,5 +1,5 @@
-import { and, eq, inArray, isNull } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { parsedJson, type Db } from '../../db/client.js';
 import { contributors, notifications, users } from '../../db/schema.js';
 import type { NotificationKind, Role } from '../../domain/enums.js';
 import { insertJobsIn, QUEUES } from '../../jobs/queue.js';
@@ -44,22 +44,23 @@ export interface Recipient {
  * staff who is also paid), or, when nobody is, the contributor's own email if there is one.
  */
 export async function contributorRecipients(tx: Db, organisationId: string, contributorId: string): Promise<Recipient[]> {
-  // One statement: the contributor's own email beside every log-in linked to them (none, one
-  // row of nulls).
-  const rows = await tx
-    .select({
-      contributorEmail: contributors.email,
-      userId: users.id,
-      address: users.email,
-      preferences: users.notificationPreferences,
-      disabledAt: users.disabledAt,
-    })
+  const [row] = await tx
+    .select({ email: contributors.email, logins: contributorLogins })
     .from(contributors)
-    .leftJoin(users, and(eq(users.organisationId, contributors.organisationId), eq(users.contributorId, contributors.id)))
     .where(and(eq(contributors.organisationId, organisationId), eq(contributors.id, contributorId)));
-  const logins = rows.flatMap((r) => (r.userId === null ? [] : [{ userId: r.userId, address: r.address!, preferences: r.preferences!, disabled: r.disabledAt !== null }]));
-  return rows.length ? recipientsOf(contributorId, rows[0]!.contributorEmail, logins) : [];
+  return row ? recipientsOf(contributorId, row.email, parsedJson<ContributorLogin[]>(row.logins)) : [];
 }
+
+/**
+ * The log-ins linked to the contributor of the row being read (a column over `contributors`), as
+ * recipientsOf takes them: contributorRecipients reads it alone, an approval with its entry. The
+ * outer columns are named with their table in the text: drizzle leaves them unqualified in a
+ * query over one table, where inside this subquery they would mean the user's own columns.
+ */
+export const contributorLogins = sql<ContributorLogin[]>`(
+  select coalesce(json_agg(json_build_object('userId', u.id, 'address', u.email, 'preferences', u.notification_preferences, 'disabled', u.disabled_at is not null) order by u.id), '[]'::json)
+    from users u
+   where u.organisation_id = contributors.organisation_id and u.contributor_id = contributors.id)`;
 
 /** A log-in linked to a contributor, as contributorRecipients and the approval's read give it. */
 export interface ContributorLogin {
