@@ -14,6 +14,7 @@ import { notFound } from '../errors.js';
 import { isUuid } from '../lib/ids.js';
 import * as schema from './schema.js';
 import { preparedFor } from './prepared.js';
+import { pipelineTransactionEnds } from './pipelined-transactions.js';
 
 export type Schema = typeof schema;
 /** A database handle or an open transaction: repository functions accept either. */
@@ -61,48 +62,71 @@ export type DatabaseSettings =
 // Arbitrary constant: serialises migrations across processes sharing one PostgreSQL.
 const MIGRATION_LOCK_KEY = 4_224_311_901;
 
+/**
+ * The pool every PostgreSQL database is opened on. `beforeWrap` sees each new connection before
+ * the pool's own wrappers do (the benchmarks use it to watch what reaches the server).
+ */
+export function newPostgresPool(
+  settings: Omit<Extract<DatabaseSettings, { kind: 'postgres' }>, 'kind'> & { idleTimeoutMillis?: number },
+  beforeWrap?: (client: pg.PoolClient) => void,
+): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: settings.url,
+    max: settings.poolSize,
+    ...(settings.idleTimeoutMillis !== undefined ? { idleTimeoutMillis: settings.idleTimeoutMillis } : {}),
+    // Under a burst, requests queue for a connection; give up (503) only well past normal waits.
+    connectionTimeoutMillis: 15_000,
+    // A statement that hangs must not hold a request forever.
+    statement_timeout: 30_000,
+    idle_in_transaction_session_timeout: 60_000,
+    ...(settings.applicationName ? { application_name: settings.applicationName } : {}),
+    // A write sent here by mistake fails (25006 read_only_sql_transaction), even when the URL
+    // is the primary's; on a hot standby every session is read-only anyway.
+    ...(settings.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    // node-postgres's pipeline mode: a query is written without waiting for the answer to the
+    // one before it, which lets a transaction's begin and commit share a write with its first
+    // and last statements (src/db/pipelined-transactions.ts). Statements awaited one by one
+    // run exactly as without it.
+    pipeline: true,
+  });
+  // An idle client's error (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    beforeWrap?.(client);
+    // While a client is checked out, pg-pool removes its own error listener: a server that
+    // ends the connection mid-transaction would otherwise raise an uncaught 'error' and
+    // kill the process. The failing query still rejects (and answers 503).
+    client.on('error', () => {});
+    // A transaction's begin and commit travel with its first and last statements
+    // (src/db/pipelined-transactions.ts).
+    const query = pipelineTransactionEnds(client, client.query.bind(client) as (...args: unknown[]) => unknown);
+    // drizzle-orm 0.45 runs BEGIN outside the try/finally that releases the client, so a
+    // BEGIN failing on a dying connection would lose that client from the pool for good
+    // (drizzle-orm issues #6023, #6241). Release it, broken, ourselves. (drizzle's plain
+    // `begin` is answered at once above and sent with the first statement, inside that
+    // try/finally; this is for a `begin` with options.)
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const result = query(...args);
+      const first = args[0] as string | { text?: string } | undefined;
+      const text = typeof first === 'string' ? first : first?.text;
+      if (typeof text === 'string' && /^\s*begin\b/i.test(text) && result instanceof Promise) {
+        result.catch((error: Error) => {
+          try {
+            (client as unknown as pg.PoolClient).release(error);
+          } catch {
+            // already released
+          }
+        });
+      }
+      return result;
+    };
+  });
+  return pool;
+}
+
 export async function openDatabase(settings: DatabaseSettings): Promise<Database> {
   if (settings.kind === 'postgres') {
-    const pool = new pg.Pool({
-      connectionString: settings.url,
-      max: settings.poolSize,
-      // Under a burst, requests queue for a connection; give up (503) only well past normal waits.
-      connectionTimeoutMillis: 15_000,
-      // A statement that hangs must not hold a request forever.
-      statement_timeout: 30_000,
-      idle_in_transaction_session_timeout: 60_000,
-      ...(settings.applicationName ? { application_name: settings.applicationName } : {}),
-      // A write sent here by mistake fails (25006 read_only_sql_transaction), even when the URL
-      // is the primary's; on a hot standby every session is read-only anyway.
-      ...(settings.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
-    });
-    // An idle client's error (server restart) must not crash the process; the pool replaces it.
-    pool.on('error', () => {});
-    pool.on('connect', (client) => {
-      // While a client is checked out, pg-pool removes its own error listener: a server that
-      // ends the connection mid-transaction would otherwise raise an uncaught 'error' and
-      // kill the process. The failing query still rejects (and answers 503).
-      client.on('error', () => {});
-      // drizzle-orm 0.45 runs BEGIN outside the try/finally that releases the client, so a
-      // BEGIN failing on a dying connection would lose that client from the pool for good
-      // (drizzle-orm issues #6023, #6241). Release it, broken, ourselves.
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        const result = query(...args);
-        const first = args[0] as string | { text?: string } | undefined;
-        const text = typeof first === 'string' ? first : first?.text;
-        if (typeof text === 'string' && /^\s*begin\b/i.test(text) && result instanceof Promise) {
-          result.catch((error: Error) => {
-            try {
-              (client as unknown as pg.PoolClient).release(error);
-            } catch {
-              // already released
-            }
-          });
-        }
-        return result;
-      };
-    });
+    const pool = newPostgresPool(settings);
     const db = drizzleNodePg(pool, { schema }) as unknown as Db;
     return {
       db,

@@ -1,5 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { commitWithNextStatement } from '../db/pipelined-transactions.js';
 import { auditEvents, idempotencyKeys } from '../db/schema.js';
 
 /**
@@ -64,8 +65,13 @@ export function holdIdempotencyRecord(tx: Db, row: HeldIdempotencyRecord): boole
   return true;
 }
 
-/** Writes what `tx` holds, in one statement, and stops holding. Call it last in the transaction. */
-export async function writeHeld(tx: Db): Promise<void> {
+/**
+ * Writes what `tx` holds, in one statement, and stops holding. Call it last in the transaction.
+ * With `commit`, the caller promises that nothing follows but the transaction's commit, and the
+ * commit is written with that statement (src/db/pipelined-transactions.ts): a commit that fails
+ * then fails this call, and nothing was written.
+ */
+export async function writeHeld(tx: Db, options: { commit?: boolean } = {}): Promise<void> {
   const held = heldBy.get(tx);
   heldBy.delete(tx);
   if (!held) return;
@@ -81,6 +87,7 @@ export async function writeHeld(tx: Db): Promise<void> {
         from jsonb_populate_recordset(null::idempotency_keys, ${JSON.stringify(held.idempotency)}::jsonb)`);
   }
   if (parts.length === 0) return;
+  if (options.commit) commitWithNextStatement(tx);
   if (parts.length === 1) {
     await tx.execute(parts[0]!);
     return;

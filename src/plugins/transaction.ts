@@ -56,12 +56,14 @@ async function transactionPlugin(app: FastifyInstance) {
 
 /**
  * The request's audit events and idempotency record are written in one statement once its work
- * is done (src/lib/held-writes.ts), inside the transaction, so they still commit with it.
+ * is done (src/lib/held-writes.ts), inside the transaction, so they still commit with it. Nothing
+ * follows that statement but the commit, which on PostgreSQL is written with it
+ * (src/db/pipelined-transactions.ts).
  */
 async function heldUntilDone<U>(tx: Db, work: TransactionWork<U>): Promise<U> {
   holdWrites(tx);
   const result = await work(tx);
-  await writeHeld(tx);
+  await writeHeld(tx, { commit: true });
   return result;
 }
 

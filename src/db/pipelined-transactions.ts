@@ -1,0 +1,187 @@
+import type pg from 'pg';
+import type { Db } from './client.js';
+
+/**
+ * A transaction's `begin` and `commit` ride with its first and last statements, so on PostgreSQL
+ * they cost no round trip of their own.
+ *
+ * Every transaction used to pay two round trips for its ends: drizzle sends `begin` and waits for
+ * it, runs the work, then sends `commit` and waits again. On the money path that is 4 of an
+ * approval's 15 round trips (a submit and an approve), and each round trip costs both processes
+ * a wake-up, a read and a write. The pool runs in node-postgres's own pipeline mode
+ * (`pipeline: true`: a query is written without waiting for the one before it to be answered,
+ * each still with its own Sync, so each still gets its own result or error), and this wrapper
+ * around each client's `query`:
+ *
+ *  - holds back a plain `begin` (answering it at once) and writes it together with the
+ *    transaction's first statement, in one write to the socket; a transaction that sends nothing
+ *    before its `commit` or `rollback` never reaches the server at all;
+ *  - when told that a statement is the transaction's last (`commitWithNextStatement`, which the
+ *    request transaction's held writes use, src/lib/held-writes.ts), writes `commit` together
+ *    with it, and then answers drizzle's own `commit` (or `rollback`) itself.
+ *
+ * What the server sees is unchanged: the same statements, in the same order, in one transaction.
+ * Errors keep their meaning. A first statement that fails leaves the transaction aborted, and
+ * drizzle's `rollback` ends it as before. A last statement that fails makes the `commit` behind
+ * it a rollback (PostgreSQL ends a failed transaction that way, without an error of its own), and
+ * the statement's error is what the caller sees. A `commit` that fails (a deferred constraint,
+ * such as the ledger's balance check) fails the last statement's call with the commit's error,
+ * after which nothing was written. Any statement sent after such a commit on the same transaction
+ * is refused rather than run outside it.
+ *
+ * Only a `begin` without options is held (drizzle's); `begin isolation level ...` and everything
+ * else go as they come. PGlite, in the same process, has no round trips to save and keeps
+ * drizzle's own `begin` and `commit`.
+ */
+
+type Query = (...args: unknown[]) => unknown;
+
+const PLAIN_BEGIN = /^\s*begin\s*;?\s*$/i;
+const COMMIT = /^\s*(commit|end)\s*;?\s*$/i;
+const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
+
+const textOf = (args: unknown[]): string | undefined => {
+  const first = args[0] as string | { text?: unknown } | null | undefined;
+  const text = typeof first === 'string' ? first : first?.text;
+  return typeof text === 'string' ? text : undefined;
+};
+
+/** A call that returns a promise: not a Submittable (a cursor, a stream) and without a callback. */
+const isPromiseCall = (args: unknown[]): boolean => {
+  const first = args[0] as { submit?: unknown } | null | undefined;
+  if (first !== null && typeof first === 'object' && typeof first.submit === 'function') return false;
+  return !args.some((arg) => typeof arg === 'function');
+};
+
+const answered = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, rows: [], fields: [] });
+
+/** The handle each wrapped client carries, for commitWithNextStatement. */
+const PIPELINE = Symbol('pipelined transaction ends');
+
+interface Pipeline {
+  /** The next statement is the transaction's last: write `commit` with it. */
+  commitWithNext(): void;
+}
+
+/**
+ * Wraps a pooled client's `query` (call it once, on the pool's `connect`). `send` is the query
+ * function to write through (the client's own, or one already wrapped).
+ */
+export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Query {
+  /** 'begin-held': drizzle's `begin` waits for the first statement; 'ended': committed with the last one. */
+  let state: 'idle' | 'begin-held' | 'open' | 'ended' = 'idle';
+  let heldBegin: unknown[] = [];
+  let commitNext = false;
+  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+  /** Writes both calls' messages to the socket at once (node-postgres writes each query as it is queued). */
+  const together = <T>(fn: () => T): T => {
+    stream?.cork?.();
+    try {
+      return fn();
+    } finally {
+      stream?.uncork?.();
+    }
+  };
+
+  const query: Query = (...args) => {
+    const text = textOf(args);
+    if (state === 'ended') {
+      if (text !== undefined && (COMMIT.test(text) || ROLLBACK.test(text))) {
+        state = 'idle';
+        return Promise.resolve(answered(COMMIT.test(text) ? 'COMMIT' : 'ROLLBACK'));
+      }
+      state = 'idle';
+      return Promise.reject(new Error('A statement was sent on a transaction already committed with its last statement'));
+    }
+    if (state === 'idle' && text !== undefined && PLAIN_BEGIN.test(text) && isPromiseCall(args)) {
+      state = 'begin-held';
+      heldBegin = args;
+      commitNext = false;
+      return Promise.resolve(answered('BEGIN'));
+    }
+    if (state === 'begin-held') {
+      const begin = heldBegin;
+      heldBegin = [];
+      if (text !== undefined && (COMMIT.test(text) || ROLLBACK.test(text))) {
+        // Nothing was sent: there is nothing to end.
+        state = 'idle';
+        commitNext = false;
+        return Promise.resolve(answered(COMMIT.test(text) ? 'COMMIT' : 'ROLLBACK'));
+      }
+      state = 'open';
+      if (!isPromiseCall(args)) {
+        // A cursor or a callback: `begin` first (node-postgres runs a client's queries in order).
+        (send(...begin) as Promise<unknown>).catch(() => {});
+        return send(...args);
+      }
+      const lastToo = commitNext;
+      commitNext = false;
+      if (lastToo) state = 'ended';
+      // `begin` fails only with its connection, and then so does everything written behind it.
+      return together(() => {
+        const begun = send(...begin) as Promise<unknown>;
+        const result = send(...args) as Promise<unknown>;
+        const committed = lastToo ? (send('commit') as Promise<unknown>) : undefined;
+        return settle(begun, result, committed);
+      });
+    }
+    if (state === 'open') {
+      if (text !== undefined && (COMMIT.test(text) || ROLLBACK.test(text))) {
+        state = 'idle';
+        commitNext = false;
+        return send(...args);
+      }
+      if (commitNext && isPromiseCall(args)) {
+        commitNext = false;
+        state = 'ended';
+        return together(() => {
+          const result = send(...args) as Promise<unknown>;
+          const committed = send('commit') as Promise<unknown>;
+          return settle(undefined, result, committed);
+        });
+      }
+    }
+    if (state === 'idle' && text !== undefined && /^\s*(begin|start\s+transaction)\b/i.test(text)) state = 'open';
+    return send(...args);
+  };
+  (client as unknown as Record<symbol, Pipeline>)[PIPELINE] = {
+    commitWithNext() {
+      if (state === 'open' || state === 'begin-held') commitNext = true;
+    },
+  };
+  return query;
+}
+
+/**
+ * The statement's result, once everything written with it is answered: the `begin`'s error if
+ * it failed, else the statement's, else the `commit`'s.
+ */
+async function settle(begun: Promise<unknown> | undefined, result: Promise<unknown>, committed: Promise<unknown> | undefined): Promise<unknown> {
+  const [, value] = await allAnswered([begun, result, committed] as const);
+  return value;
+}
+
+/**
+ * What statements sent together (without waiting for one another) answer, once every one of them
+ * is answered; the first one's error, in the order given, if any failed. Unlike Promise.all it
+ * never returns while one is still on its way: a transaction must not end, and its connection go
+ * back to the pool, with a statement of it unanswered.
+ */
+export async function allAnswered<const T extends readonly unknown[]>(statements: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(statements);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
+}
+
+/**
+ * Tells the transaction `tx` that the next statement it sends is its last, so `commit` is written
+ * with it. Returns false where that does not apply (PGlite, a client without the wrapper, or
+ * outside a transaction): the caller's transaction then commits as usual.
+ */
+export function commitWithNextStatement(tx: Db): boolean {
+  const client = (tx as unknown as { _?: { session?: { client?: unknown } } })._?.session?.client as Record<symbol, Pipeline | undefined> | undefined;
+  const pipeline = client?.[PIPELINE];
+  if (!pipeline) return false;
+  pipeline.commitWithNext();
+  return true;
+}

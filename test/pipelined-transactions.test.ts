@@ -1,0 +1,244 @@
+/**
+ * A transaction's begin and commit ride with its first and last statements on PostgreSQL
+ * (src/db/pipelined-transactions.ts). First on a stand-in client that records what reaches it
+ * and in which write, so the wrapper's rules are checked everywhere; then, with TEST_DATABASE_URL,
+ * on real PostgreSQL through the service's own pool: how many writes a transaction takes, and that
+ * a failing last statement or a failing commit leaves nothing written and the connection usable.
+ * On PGlite the same calls run as an ordinary transaction.
+ */
+import { sql } from 'drizzle-orm';
+import type pg from 'pg';
+import t from 'tap';
+import { newPostgresPool, type Db } from '../src/db/client.js';
+import { commitWithNextStatement, pipelineTransactionEnds } from '../src/db/pipelined-transactions.js';
+import { testDatabase, usingPostgres } from './helpers/database.js';
+
+interface Sent {
+  text: string;
+  /** Which write to the socket carried it: statements sent between one cork and its uncork share one. */
+  write: number;
+}
+
+/** A client whose `query` records each text and answers from `answers` (an Error rejects). */
+function standIn(answers: Record<string, Error | undefined> = {}) {
+  const sent: Sent[] = [];
+  let corked = 0;
+  let write = 0;
+  const stream = {
+    cork: () => {
+      if (corked++ === 0) write += 1;
+    },
+    uncork: () => {
+      corked -= 1;
+    },
+  };
+  const client = { connection: { stream } } as unknown as pg.ClientBase;
+  const raw = (config: string | { text: string }) => {
+    const text = typeof config === 'string' ? config : config.text;
+    sent.push({ text, write: corked > 0 ? write : ++write });
+    const answer = answers[text];
+    return answer ? Promise.reject(answer) : Promise.resolve({ command: text.split(' ')[0]!.toUpperCase(), rows: [] });
+  };
+  const query = pipelineTransactionEnds(client, raw as (...args: unknown[]) => unknown) as (text: string | { text: string }, values?: unknown[]) => Promise<pg.QueryResult>;
+  // commitWithNextStatement finds the client through a drizzle transaction's session.
+  const tx = { _: { session: { client } } } as unknown as Db;
+  return { sent, query, tx };
+}
+
+t.test('begin waits for the first statement and is written with it; commit goes alone', async (t) => {
+  const { sent, query } = standIn();
+  const begun = await query({ text: 'begin' }, []);
+  t.equal(begun.command, 'BEGIN', 'begin is answered at once');
+  t.same(sent, [], 'and nothing has reached the server');
+  await query({ text: 'select 1 where $1::int = 1' }, [1]);
+  await query({ text: 'insert into x values ($1)' }, [2]);
+  await query({ text: 'commit' }, []);
+  t.same(sent, [
+    { text: 'begin', write: 1 },
+    { text: 'select 1 where $1::int = 1', write: 1 },
+    { text: 'insert into x values ($1)', write: 2 },
+    { text: 'commit', write: 3 },
+  ]);
+});
+
+t.test('a transaction that sends nothing reaches the server not at all', async (t) => {
+  const { sent, query } = standIn();
+  await query({ text: 'begin' }, []);
+  t.equal((await query({ text: 'commit' }, [])).command, 'COMMIT');
+  await query({ text: 'begin' }, []);
+  t.equal((await query({ text: 'rollback' }, [])).command, 'ROLLBACK');
+  t.same(sent, []);
+});
+
+t.test('told that a statement is the last, commit is written with it and drizzle’s own commit is answered here', async (t) => {
+  const { sent, query, tx } = standIn();
+  await query({ text: 'begin' }, []);
+  await query({ text: 'select $1::int' }, [1]);
+  t.ok(commitWithNextStatement(tx), 'the wrapper takes it');
+  await query({ text: 'insert into held values ($1)' }, [2]);
+  t.equal((await query({ text: 'commit' }, [])).command, 'COMMIT');
+  t.same(sent, [
+    { text: 'begin', write: 1 },
+    { text: 'select $1::int', write: 1 },
+    { text: 'insert into held values ($1)', write: 2 },
+    { text: 'commit', write: 2 },
+  ]);
+  // The next transaction starts afresh.
+  await query({ text: 'begin' }, []);
+  await query({ text: 'select 2' });
+  await query({ text: 'commit' }, []);
+  t.same(sent.slice(4).map((s) => s.text), ['begin', 'select 2', 'commit']);
+});
+
+t.test('a first statement that is also the last takes begin, itself and commit in one write', async (t) => {
+  const { sent, query, tx } = standIn();
+  await query({ text: 'begin' }, []);
+  commitWithNextStatement(tx);
+  await query({ text: 'insert into only values ($1)' }, [1]);
+  await query({ text: 'commit' }, []);
+  t.same(sent, [
+    { text: 'begin', write: 1 },
+    { text: 'insert into only values ($1)', write: 1 },
+    { text: 'commit', write: 1 },
+  ]);
+});
+
+t.test('the last statement failing: its error is what the caller sees, and the rollback after it is answered here', async (t) => {
+  const failure = new Error('duplicate key value violates unique constraint');
+  const { sent, query, tx } = standIn({ 'insert into held values ($1)': failure });
+  await query({ text: 'begin' }, []);
+  await query({ text: 'select 1' });
+  commitWithNextStatement(tx);
+  await t.rejects(query({ text: 'insert into held values ($1)' }, [1]), failure);
+  t.equal((await query({ text: 'rollback' }, [])).command, 'ROLLBACK');
+  t.same(sent.map((s) => s.text), ['begin', 'select 1', 'insert into held values ($1)', 'commit'], 'the rollback never reached the server (its commit already ended the transaction)');
+});
+
+t.test('a commit that fails fails the last statement’s call with the commit’s error', async (t) => {
+  const failure = new Error('the transaction does not balance');
+  const { query, tx } = standIn({ commit: failure });
+  await query({ text: 'begin' }, []);
+  await query({ text: 'select 1' });
+  commitWithNextStatement(tx);
+  await t.rejects(query({ text: 'insert into held values ($1)' }, [1]), failure);
+  await query({ text: 'rollback' }, []);
+});
+
+t.test('a statement sent after its transaction committed with its last statement is refused, not run outside it', async (t) => {
+  const { sent, query, tx } = standIn();
+  await query({ text: 'begin' }, []);
+  await query({ text: 'select 1' });
+  commitWithNextStatement(tx);
+  await query({ text: 'insert into held values ($1)' }, [1]);
+  await t.rejects(query({ text: 'update x set y = 1' }), /already committed/);
+  t.notOk(sent.some((s) => s.text.startsWith('update')), 'the statement never reached the server');
+});
+
+t.test('a begin with options, and anything outside a transaction, go as they come', async (t) => {
+  const { sent, query, tx } = standIn();
+  await query({ text: 'select 1' });
+  await query({ text: 'begin isolation level serializable' }, []);
+  await query({ text: 'select 2' });
+  await query({ text: 'commit' }, []);
+  t.same(sent.map((s) => s.write), [1, 2, 3, 4], 'each in its own write');
+  commitWithNextStatement(tx);
+  await query({ text: 'select 3' });
+  t.equal(sent.at(-1)!.text, 'select 3', 'outside a transaction, "the last statement" means nothing');
+});
+
+t.test('on the service’s own database, a transaction commits and rolls back as before', async (t) => {
+  const database = await testDatabase();
+  const db = database.db;
+  const table = sql.raw(`pipeline_probe_${process.pid}`);
+  // A deferred unique constraint fails at commit, not at the insert: the commit's own failure.
+  await db.execute(sql`create table ${table} (k int, unique (k) deferrable initially deferred)`);
+  t.teardown(async () => {
+    await db.execute(sql`drop table if exists ${table}`);
+  });
+  const count = async () => Number(((await db.execute(sql`select count(*)::int as n from ${table}`)) as unknown as { rows: { n: number }[] }).rows[0]!.n);
+
+  let folded: boolean | undefined;
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`insert into ${table} values (1)`);
+    folded = commitWithNextStatement(tx);
+    await tx.execute(sql`insert into ${table} values (2)`);
+  });
+  t.equal(folded, database.kind === 'postgres', 'on PostgreSQL the commit rides with the last statement; on PGlite drizzle commits as usual');
+  t.equal(await count(), 2, 'both rows committed');
+
+  await t.rejects(
+    db.transaction(async (tx) => {
+      await tx.execute(sql`insert into ${table} values (3)`);
+      commitWithNextStatement(tx);
+      await tx.execute(sql`insert into ${table} values (1)`);
+    }),
+    'a commit that fails (the deferred constraint) fails the transaction',
+  );
+  t.equal(await count(), 2, 'and nothing of it was written');
+
+  await t.rejects(
+    db.transaction(async (tx) => {
+      await tx.execute(sql`insert into ${table} values (4)`);
+      commitWithNextStatement(tx);
+      await tx.execute(sql`insert into ${table} values ('not a number')`);
+    }),
+    'a last statement that fails fails the transaction',
+  );
+  t.equal(await count(), 2, 'and nothing of it was written');
+
+  // Every connection is back in order: as many transactions as the pool has connections, at once.
+  await Promise.all(
+    Array.from({ length: 25 }, (_, i) =>
+      db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_sleep(0.01)`);
+        commitWithNextStatement(tx);
+        await tx.execute(sql`insert into ${table} values (${100 + i})`);
+      }),
+    ),
+  );
+  t.equal(await count(), 27, 'every connection commits again');
+});
+
+t.test('on PostgreSQL, a transaction of two statements takes two writes, begin and commit included', { skip: usingPostgres() ? false : 'needs PostgreSQL (TEST_DATABASE_URL); the CI runs it there' }, async (t) => {
+  const writes: string[][] = [];
+  let batch: string[] | null = null;
+  const pool = newPostgresPool({ url: process.env.TEST_DATABASE_URL!, poolSize: 1 }, (client) => {
+    // Below the pool's own wrappers: what reaches node-postgres, grouped by the synchronous turn
+    // that wrote it (the wrapper writes a pipelined pair in one turn, under one cork).
+    const raw = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const first = args[0] as string | { text: string };
+      if (!batch) {
+        batch = [];
+        writes.push(batch);
+        queueMicrotask(() => {
+          batch = null;
+        });
+      }
+      batch.push(typeof first === 'string' ? first : first.text);
+      return raw(...args);
+    };
+  });
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const db = drizzle(pool) as unknown as Db;
+  t.teardown(() => pool.end());
+  await db.execute(sql`select 1`); // connect first
+  writes.length = 0;
+  const result = await db.transaction(async (tx) => {
+    const [row] = ((await tx.execute(sql`select 41 + ${1}::int as n`)) as unknown as { rows: { n: number }[] }).rows;
+    commitWithNextStatement(tx);
+    await tx.execute(sql`select ${row!.n}::int as m`);
+    return row!.n;
+  });
+  t.equal(result, 42);
+  t.same(
+    writes.map((w) => w.map((text) => text.replace(/\s+/g, ' ').trim())),
+    [
+      ['begin', 'select 41 + $1::int as n'],
+      ['select $1::int as m', 'commit'],
+    ],
+  );
+  // A statement in a transaction of its own starts that transaction; one inside an older one does not.
+  const [state] = ((await db.execute(sql`select xact_start = query_start as fresh from pg_stat_activity where pid = pg_backend_pid()`)) as unknown as { rows: { fresh: boolean }[] }).rows;
+  t.ok(state!.fresh, 'the connection is out of the transaction');
+});
