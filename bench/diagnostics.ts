@@ -9,6 +9,7 @@ import pg from 'pg';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { newPostgresPool, type Database, type Db } from '../src/db/client.js';
+import { watchRoundTrips } from '../src/db/pipelined-transactions.js';
 import * as schema from '../src/db/schema.js';
 import type { BenchOrg } from './seed.js';
 
@@ -46,30 +47,10 @@ export async function countApprovalStatements(options: {
   budgetIds?: string[];
 }): Promise<ApprovalStatements> {
   // The service's own pool (pipelined, with its wrappers), watched below them: what reaches
-  // node-postgres, and in how many writes (statements written in one synchronous turn, as the
-  // pool writes a transaction's begin with its first statement and its commit with its last, share
-  // one round trip).
-  let log: string[] | null = null;
-  let writes = 0;
-  let inTurn = false;
-  const pool = newPostgresPool({ url: options.databaseUrl, poolSize: 2 }, (client) => {
-    const original = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      const first = args[0] as string | { text?: string };
-      const text = typeof first === 'string' ? first : (first?.text ?? '');
-      if (log) {
-        if (!inTurn) {
-          inTurn = true;
-          writes += 1;
-          queueMicrotask(() => {
-            inTurn = false;
-          });
-        }
-        log.push(text.replace(/\s+/g, ' ').trim().slice(0, 140));
-      }
-      return original(...args);
-    };
-  });
+  // node-postgres, in round trips (statements sent while the ones before them were unanswered
+  // share one, as the pool sends a transaction's begin with its first statement).
+  let trips: string[][] | null = null;
+  const pool = newPostgresPool({ url: options.databaseUrl, poolSize: 2 }, watchRoundTrips(() => trips!, () => trips !== null));
   const database = databaseOn(pool);
   const config = loadConfig({ DATABASE_URL: options.databaseUrl, JWT_SECRET: options.jwtSecret, LOG_LEVEL: 'silent' });
   const app = await buildApp({ config, database, jwtSecret: options.jwtSecret, jobs: false, stripe: null });
@@ -78,13 +59,12 @@ export async function countApprovalStatements(options: {
     const token = app.issueAccessToken({ sub: options.org.users.coordinator.id, org: options.org.organisationId, role: 'coordinator', cid: null });
     const auth = { authorization: `Bearer ${token}` };
     const capture = async (fn: () => Promise<{ statusCode: number; body: string }>, expected: number): Promise<StatementCount & { body: string }> => {
-      log = [];
-      writes = 0;
+      trips = [];
       const res = await fn();
-      const statements = log;
-      log = null;
+      const seen = trips;
+      trips = null;
       if (res.statusCode !== expected) throw new Error(`diagnostic request answered ${res.statusCode}: ${res.body.slice(0, 300)}`);
-      return { roundTrips: writes, statements, body: res.body };
+      return { roundTrips: seen.length, statements: seen.flat(), body: res.body };
     };
     const payload = { contributorId: options.contributorId, budgetId: options.budgetId, activity: 'meeting', date: '2026-06-01', minutes: 60 };
     const tag = Date.now().toString(36);

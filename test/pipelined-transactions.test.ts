@@ -2,7 +2,7 @@
  * A transaction's begin and commit ride with its first and last statements on PostgreSQL
  * (src/db/pipelined-transactions.ts). First on a stand-in client that records what reaches it
  * and in which write, so the wrapper's rules are checked everywhere; then, with TEST_DATABASE_URL,
- * on real PostgreSQL through the service's own pool: how many writes a transaction takes, and that
+ * on real PostgreSQL through the service's own pool: how many round trips a transaction takes, and that
  * a failing last statement or a failing commit leaves nothing written and the connection usable.
  * On PGlite the same calls run as an ordinary transaction.
  */
@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import type pg from 'pg';
 import t from 'tap';
 import { newPostgresPool, type Db } from '../src/db/client.js';
-import { commitWithNextStatement, pipelineTransactionEnds } from '../src/db/pipelined-transactions.js';
+import { commitWithNextStatement, pipelineTransactionEnds, watchRoundTrips } from '../src/db/pipelined-transactions.js';
 import { testDatabase, usingPostgres } from './helpers/database.js';
 
 interface Sent {
@@ -199,31 +199,14 @@ t.test('on the service’s own database, a transaction commits and rolls back as
   t.equal(await count(), 27, 'every connection commits again');
 });
 
-t.test('on PostgreSQL, a transaction of two statements takes two writes, begin and commit included', { skip: usingPostgres() ? false : 'needs PostgreSQL (TEST_DATABASE_URL); the CI runs it there' }, async (t) => {
-  const writes: string[][] = [];
-  let batch: string[] | null = null;
-  const pool = newPostgresPool({ url: process.env.TEST_DATABASE_URL!, poolSize: 1 }, (client) => {
-    // Below the pool's own wrappers: what reaches node-postgres, grouped by the synchronous turn
-    // that wrote it (the wrapper writes a pipelined pair in one turn, under one cork).
-    const raw = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      const first = args[0] as string | { text: string };
-      if (!batch) {
-        batch = [];
-        writes.push(batch);
-        queueMicrotask(() => {
-          batch = null;
-        });
-      }
-      batch.push(typeof first === 'string' ? first : first.text);
-      return raw(...args);
-    };
-  });
+t.test('on PostgreSQL, a transaction of two statements takes two round trips, begin and commit included', { skip: usingPostgres() ? false : 'needs PostgreSQL (TEST_DATABASE_URL); the CI runs it there' }, async (t) => {
+  const trips: string[][] = [];
+  const pool = newPostgresPool({ url: process.env.TEST_DATABASE_URL!, poolSize: 1 }, watchRoundTrips(() => trips, () => true));
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const db = drizzle(pool) as unknown as Db;
   t.teardown(() => pool.end());
   await db.execute(sql`select 1`); // connect first
-  writes.length = 0;
+  trips.length = 0;
   const result = await db.transaction(async (tx) => {
     const [row] = ((await tx.execute(sql`select 41 + ${1}::int as n`)) as unknown as { rows: { n: number }[] }).rows;
     commitWithNextStatement(tx);
@@ -232,7 +215,7 @@ t.test('on PostgreSQL, a transaction of two statements takes two writes, begin a
   });
   t.equal(result, 42);
   t.same(
-    writes.map((w) => w.map((text) => text.replace(/\s+/g, ' ').trim())),
+    trips,
     [
       ['begin', 'select 41 + $1::int as n'],
       ['select $1::int as m', 'commit'],
@@ -241,4 +224,50 @@ t.test('on PostgreSQL, a transaction of two statements takes two writes, begin a
   // A statement in a transaction of its own starts that transaction; one inside an older one does not.
   const [state] = ((await db.execute(sql`select xact_start = query_start as fresh from pg_stat_activity where pid = pg_backend_pid()`)) as unknown as { rows: { fresh: boolean }[] }).rows;
   t.ok(state!.fresh, 'the connection is out of the transaction');
+});
+
+t.test('on PostgreSQL, a keyed submit takes 4 round trips and its approval 5', { skip: usingPostgres() ? false : 'needs PostgreSQL (TEST_DATABASE_URL); the CI runs it there' }, async (t) => {
+  // The service's own pool, watched below its wrappers as above.
+  let trips: string[][] | null = null;
+  const pool = newPostgresPool({ url: process.env.TEST_DATABASE_URL!, poolSize: 2 }, watchRoundTrips(() => trips!, () => trips !== null));
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const { buildApp } = await import('../src/app.js');
+  const { loadConfig } = await import('../src/config.js');
+  const { TEST_JWT_SECRET, createTestOrg, json } = await import('./helpers/app.js');
+  const { fundedBudget, addContributor } = await import('./helpers/fixtures.js');
+  const config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET });
+  const database = { db: drizzle(pool) as unknown as Db, kind: 'postgres' as const, pool, migrate: async () => {}, ping: async () => {}, close: () => pool.end() };
+  const app = await buildApp({ config, database, jwtSecret: TEST_JWT_SECRET, jobs: false, stripe: null });
+  t.teardown(async () => {
+    await app.close();
+    await pool.end();
+  });
+  const org = await createTestOrg(app);
+  const { budgetId } = await fundedBudget(app, org);
+  const coordinator = await org.as('coordinator');
+  const finance = await org.as('finance');
+  const person = await addContributor(app, coordinator, { name: 'Robin', kind: 'lived_experience', paymentMethod: 'bank_transfer' });
+  const approveOne = async (date: string, key: string) => {
+    const submit = await app.inject({
+      method: 'POST',
+      url: '/v1/time-entries',
+      headers: { ...coordinator, 'idempotency-key': `${key}-s` },
+      payload: { contributorId: person.id, budgetId, activity: 'meeting', date, minutes: 60 },
+    });
+    t.equal(submit.statusCode, 201, submit.body);
+    const submitTrips = trips?.length;
+    const approve = await app.inject({ method: 'POST', url: `/v1/time-entries/${json(submit).id}/approve`, headers: { ...finance, 'idempotency-key': `${key}-a` } });
+    t.equal(approve.statusCode, 200, approve.body);
+    return submitTrips;
+  };
+  // The contributor's first approval opens their ledger account; the second is the common case.
+  await approveOne('2026-03-02', `rt-${process.pid}-1`);
+  trips = [];
+  const submitted = await approveOne('2026-03-03', `rt-${process.pid}-2`);
+  const all = trips;
+  trips = null;
+  t.equal(submitted, 4, `submit: ${JSON.stringify(all.slice(0, submitted))}`);
+  t.equal(all.length - submitted!, 5, `approve: ${JSON.stringify(all.slice(submitted))}`);
+  t.same(all[0]!.slice(0, 1), ['begin'], 'begin rides with the first statement');
+  t.equal(all[submitted! - 1]!.at(-1), 'commit', 'and commit with the last');
 });

@@ -185,3 +185,33 @@ export function commitWithNextStatement(tx: Db): boolean {
   pipeline.commitWithNext();
   return true;
 }
+
+/**
+ * For tests and benchmarks: a `beforeWrap` for newPostgresPool that watches each connection below
+ * the pool's own wrappers, while `watching()`, and adds to `trips()` one list per round trip: the
+ * statements (their first 140 characters) sent while the ones before them were still unanswered,
+ * which is what the pool pipelines.
+ */
+export function watchRoundTrips(trips: () => string[][], watching: () => boolean) {
+  return (client: pg.ClientBase) => {
+    const raw = client.query.bind(client) as (...args: unknown[]) => unknown;
+    let inFlight = 0;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const first = args[0] as string | { text: string };
+      if (!watching()) return raw(...args);
+      const list = trips();
+      if (inFlight === 0 || list.length === 0) list.push([]);
+      list.at(-1)!.push((typeof first === 'string' ? first : first.text).replace(/\s+/g, ' ').trim().slice(0, 140));
+      const result = raw(...args);
+      // pg-pool's own pool.query passes a callback and gets nothing back: one statement alone.
+      if (result instanceof Promise) {
+        inFlight += 1;
+        void result.then(
+          () => (inFlight -= 1),
+          () => (inFlight -= 1),
+        );
+      }
+      return result;
+    };
+  };
+}

@@ -4,17 +4,9 @@ import type { Component } from '../../domain/enums.js';
 import { formatMoney } from '../../domain/money.js';
 import { AppError } from '../../errors.js';
 import type { BudgetRow } from '../budgets/service.js';
-import { lockAccounts, postTransaction } from '../ledger/service.js';
+import { lockAccounts, sendTransaction, type SentTransaction } from '../ledger/service.js';
 import { workHasLeft } from '../payouts/allocation.js';
 
-/**
- * Commits approved work to a budget: moves `amount` from the budget's available account to the
- * contributor's owed account for the component, after locking both. Shared by time entries and
- * expenses so the budget rule lives in one place.
- *
- * Errors: budget_exceeded (422) when the budget does not allow overspending and has less than
- * `amount` available; the problem carries `available`.
- */
 /** An amount of a contributor's money of one component, charged to a budget. */
 interface ContributorMoney {
   budget: BudgetRow;
@@ -23,6 +15,16 @@ interface ContributorMoney {
   amount: number;
 }
 
+/**
+ * Commits approved work to a budget: moves `amount` from the budget's available account to the
+ * contributor's owed account for the component, after locking both. Shared by time entries and
+ * expenses so the budget rule lives in one place. The ledger transaction's statement is sent and
+ * not waited for (sendTransaction): the caller sends the work's own update behind it and awaits
+ * both.
+ *
+ * Errors: budget_exceeded (422) when the budget does not allow overspending and has less than
+ * `amount` available; the problem carries `available`.
+ */
 export async function chargeBudget(
   tx: Db,
   organisationId: string,
@@ -32,7 +34,7 @@ export async function chargeBudget(
     effectiveDate: string;
     createdBy: string | null;
   },
-): Promise<string> {
+): Promise<SentTransaction> {
   const { budget } = input;
   const available = budgetAvailableAccount(budget.id, budget.allowOverspend);
   const owed = contributorAccount(input.contributorId, 'owed', input.component, budget.id);
@@ -45,7 +47,7 @@ export async function chargeBudget(
       { available: left },
     );
   }
-  return postTransaction(tx, organisationId, {
+  return sendTransaction(tx, organisationId, {
     type: input.referenceType === 'time_entry' ? 'time_entry_approval' : 'expense_approval',
     referenceType: input.referenceType,
     referenceId: input.referenceId,

@@ -18,6 +18,7 @@ import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { expenses, timeEntries } from '../../db/schema.js';
 import { insertReturning, updateReturning } from '../../db/prepared.js';
+import { allAnswered } from '../../db/pipelined-transactions.js';
 import { inTransaction } from '../../db/tx.js';
 import type { Actor, Principal } from '../../domain/actor.js';
 import type { Component, EntryStatus } from '../../domain/enums.js';
@@ -204,7 +205,7 @@ export async function approveWork<Row extends WorkRow, View>(
     assertNotSelf(principal, work.contributorId);
     if (kind.entityType === 'time_entry') await assertSecondPersonIfRequired(tx, organisationId, actor, work, loaded.settings.timeApprovalBySecondPerson);
     const approval = await decide(tx, work, contributor, budget, loaded);
-    const ledgerTransactionId =
+    const charge =
       approval.amount > 0
         ? await chargeBudget(tx, organisationId, {
             budget,
@@ -217,14 +218,19 @@ export async function approveWork<Row extends WorkRow, View>(
             createdBy: actor.id,
           })
         : null;
-    const view = await changeWork(tx, kind, organisationId, actor, work, 'approved', {
-      ...approval.values,
-      contributorKind: contributor.kind,
-      status: 'approved',
-      decidedBy: actor.id,
-      decidedAt: now,
-      ledgerTransactionId,
-    } as Partial<Row>);
+    // The ledger's statement is on its way; the work's update goes right behind it, in the same
+    // round trip, and both are awaited (the ledger's error, if any, is the one seen).
+    const [, view] = await allAnswered([
+      charge?.written,
+      changeWork(tx, kind, organisationId, actor, work, 'approved', {
+        ...approval.values,
+        contributorKind: contributor.kind,
+        status: 'approved',
+        decidedBy: actor.id,
+        decidedAt: now,
+        ledgerTransactionId: charge?.transactionId ?? null,
+      } as Partial<Row>),
+    ]);
     await approval.afterwards?.(tx);
     return view;
   });

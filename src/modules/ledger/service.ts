@@ -111,6 +111,26 @@ export interface NewLedgerTransaction {
  * invalid_state when a balance would go negative.
  */
 export async function postTransaction(tx: Db, organisationId: string, input: NewLedgerTransaction): Promise<string> {
+  const { transactionId, written } = await sendTransaction(tx, organisationId, input);
+  await written;
+  return transactionId;
+}
+
+/** A ledger transaction whose statement is on its way: its id is known before it is written. */
+export interface SentTransaction {
+  transactionId: string;
+  /** Settles when the statement is answered, with postTransaction's errors; await it before the transaction ends. */
+  written: Promise<void>;
+}
+
+/**
+ * postTransaction, without waiting for the write: its checks are made and its statement sent,
+ * and the id comes back at once, so the caller can send a statement that names it (the approved
+ * work's row) behind it in the same round trip (on PostgreSQL the pool pipelines them; PGlite runs
+ * them one after the other). Same errors as postTransaction, the checks' at once and the write's
+ * from `written`.
+ */
+export async function sendTransaction(tx: Db, organisationId: string, input: NewLedgerTransaction): Promise<SentTransaction> {
   const reason = unbalancedReason(input.postings);
   if (reason) throw new AppError('internal_error', `Refused an unbalanced ledger transaction: ${reason}`);
   const locked = input.lockedBalances;
@@ -136,30 +156,37 @@ export async function postTransaction(tx: Db, organisationId: string, input: New
   }
 
   const transactionId = newId();
-  try {
-    // The transaction and its postings in one statement: the transaction's row is a
-    // data-modifying CTE, and the postings' foreign key to it is checked at the statement's end,
-    // when it exists. The postings travel as one JSON parameter however many there are, so a
-    // payout run's 20,000 postings are not 120,000 bound parameters in chunks.
-    const rows = input.postings.map((p) => ({ id: newId(), account: p.account.code, amount: p.amount }));
-    await tx.execute(sql`
+  // The transaction and its postings in one statement: the transaction's row is a
+  // data-modifying CTE, and the postings' foreign key to it is checked at the statement's end,
+  // when it exists. The postings travel as one JSON parameter however many there are, so a
+  // payout run's 20,000 postings are not 120,000 bound parameters in chunks.
+  const rows = input.postings.map((p) => ({ id: newId(), account: p.account.code, amount: p.amount }));
+  const written = tx
+    .execute(
+      sql`
       with new_transaction as (
         insert into ${ledgerTransactions} (organisation_id, id, type, reference_type, reference_id, reverses_transaction_id, effective_date, description, created_by)
         values (${organisationId}, ${transactionId}, ${input.type}, ${input.referenceType}, ${input.referenceId}, ${input.reversesTransactionId ?? null},
                 ${input.effectiveDate}, ${input.description ?? null}, ${input.createdBy ?? null}))
       insert into ${ledgerPostings} (organisation_id, id, transaction_id, account, currency, amount)
       select ${organisationId}, p.id, ${transactionId}, p.account, ${input.currency}, p.amount
-        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as p(id uuid, account text, amount bigint)`);
-  } catch (error) {
-    if (pgConstraint(error) === 'ledger_transactions_reverses_unique') {
-      throw new AppError('invalid_state', 'That ledger transaction has already been reversed.');
-    }
-    if (pgErrorCode(error) === '23514' && pgConstraint(error) === 'ledger_accounts_non_negative') {
-      throw new AppError('invalid_state', 'A ledger account would go below zero.');
-    }
-    throw error;
-  }
-  return transactionId;
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as p(id uuid, account text, amount bigint)`,
+    )
+    .then(
+      () => undefined,
+      (error: unknown) => {
+        if (pgConstraint(error) === 'ledger_transactions_reverses_unique') {
+          throw new AppError('invalid_state', 'That ledger transaction has already been reversed.');
+        }
+        if (pgErrorCode(error) === '23514' && pgConstraint(error) === 'ledger_accounts_non_negative') {
+          throw new AppError('invalid_state', 'A ledger account would go below zero.');
+        }
+        throw error;
+      },
+    );
+  // Its error is the caller's to see, through `written`; until then it is not unhandled.
+  written.catch(() => {});
+  return { transactionId, written };
 }
 
 /**

@@ -15,6 +15,7 @@ import { recordAudit } from '../../lib/audit.js';
 import { newId } from '../../lib/ids.js';
 import { approveWork, assertInBudgetPeriod, insertWork, type WorkContext, type WorkKind } from '../approvable-work/lifecycle.js';
 import { loadForSubmit } from '../approvable-work/load.js';
+import { allAnswered } from '../../db/pipelined-transactions.js';
 import type { RateCardVersion } from '../../domain/rate-card.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
@@ -151,9 +152,13 @@ const dayMinutes = preparedStatement('time_entries_day_minutes', (db) =>
     ),
 );
 
-async function assertDayNotOverfull(tx: Db, organisationId: string, contributorId: string, date: string, minutes: number) {
-  const [row] = await dayMinutes(tx, { organisationId, contributorId, date });
-  const already = toSafeNumber(row?.total ?? 0);
+/** The minutes a contributor has submitted or approved on a day. */
+const minutesOnDay = (tx: Db, organisationId: string, contributorId: string, date: string) =>
+  dayMinutes(tx, { organisationId, contributorId, date }).then(([row]) => toSafeNumber(row?.total ?? 0));
+
+/** Refuses minutes that would pass a day's 1,440; `recorded` when the caller read the day already. */
+async function assertDayNotOverfull(tx: Db, organisationId: string, contributorId: string, date: string, minutes: number, recorded?: number) {
+  const already = recorded ?? (await minutesOnDay(tx, organisationId, contributorId, date));
   if (already + minutes > MINUTES_PER_DAY) {
     throw new AppError(
       'day_minutes_exceeded',
@@ -165,11 +170,12 @@ async function assertDayNotOverfull(tx: Db, organisationId: string, contributorI
 
 const MINUTES_PER_DAY = 1440;
 
-/** What submitting already read with the contributor's lock (approvable-work/load.ts). */
+/** What submitting already read with the contributor's lock (approvable-work/load.ts), and the day's minutes read right after it. */
 interface Loaded {
   available: number;
   versions: RateCardVersion[];
   hasEarningsLimit: boolean;
+  minutesOnDay: number;
 }
 
 /**
@@ -200,7 +206,7 @@ async function insertEntry(
   loaded?: Loaded,
 ): Promise<TimeEntryResponse> {
   const today = londonDate(now);
-  await assertDayNotOverfull(tx, organisationId, contributor.id, input.date, input.minutes);
+  await assertDayNotOverfull(tx, organisationId, contributor.id, input.date, input.minutes, loaded?.minutesOnDay);
   const { quote, rateCardVersionId } = await priceWork(tx, organisationId, contributor, budget, input, loaded?.versions);
   const warnings = await allWarnings(tx, organisationId, contributor, budget, quote, today, loaded);
   const possibleDuplicateOf = await possibleDuplicate(tx, organisationId, contributor.id, input, now);
@@ -233,13 +239,19 @@ export async function submitTimeEntry(db: Db, organisationId: string, actor: Act
   return inTransaction(db, async (tx) => {
     // The contributor locked, the budget, its balance and its rate card in one statement
     // (approvable-work/load.ts); when nothing comes back, the single-row reads say which is missing.
-    const loaded = await loadForSubmit(tx, organisationId, input.contributorId, input.budgetId);
+    // The day's minutes are read right behind it, sent in the same round trip: PostgreSQL runs
+    // the two in order, so the read sees the day as it is once the contributor is locked, and a
+    // submit racing this one for the same contributor waits for it before reading.
+    const [loaded, minutes] = await allAnswered([
+      loadForSubmit(tx, organisationId, input.contributorId, input.budgetId),
+      minutesOnDay(tx, organisationId, input.contributorId, input.date),
+    ]);
     if (!loaded) {
       assertNotErased(await getContributorRow(tx, organisationId, input.contributorId, true));
       await getBudgetRow(tx, organisationId, input.budgetId);
       throw notFound('The budget');
     }
-    return insertEntry(tx, organisationId, actor, assertNotErased(loaded.contributor), loaded.budget, input, null, now, loaded);
+    return insertEntry(tx, organisationId, actor, assertNotErased(loaded.contributor), loaded.budget, input, null, now, { ...loaded, minutesOnDay: minutes });
   });
 }
 
