@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { ukTaxYear } from '../../domain/earnings-period.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { AppError } from '../../errors.js';
+import { allAnswered } from '../../db/pipelined-transactions.js';
+import { inTransaction } from '../../db/tx.js';
 import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
 import { errors, idParam, operations } from '../../lib/openapi.js';
 import { isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
@@ -57,12 +59,20 @@ const letterDescription =
 export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
   const today = () => londonDate(app.now());
 
-  /** A contributor's balances, and where they stand against their earnings limit today. */
-  const balanceOf = async (organisationId: string, contributorId: string) => ({
-    contributorId,
-    balances: await contributorBalances(app.db, organisationId, contributorId),
-    earningsLimit: await limitPosition(app.db, organisationId, contributorId, RECEIVED_CURRENCY, today()),
-  });
+  /**
+   * A contributor's balances, and where they stand against their earnings limit today; with
+   * `mustExist`, not_found for someone who is not in the organisation. The reads go together, on
+   * one connection (on PostgreSQL the transaction's begin and the reads in one round trip).
+   */
+  const balanceOf = (organisationId: string, contributorId: string, mustExist: boolean) =>
+    inTransaction(app.db, async (tx) => {
+      const [, balances, earningsLimit] = await allAnswered([
+        mustExist ? getContributorRow(tx, organisationId, contributorId) : undefined,
+        contributorBalances(tx, organisationId, contributorId),
+        limitPosition(tx, organisationId, contributorId, RECEIVED_CURRENCY, today()),
+      ]);
+      return { contributorId, balances, earningsLimit };
+    });
 
   /** The tax year a letter is about: the one asked for, or the current one. */
   const letterYear = (label: string | undefined) => ukTaxYear(label ? `${label.slice(0, 4)}-04-06` : today());
@@ -77,9 +87,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: balanceView, ...errors('not_found') },
     }),
     async (request) => {
-      const { organisationId } = request.principal;
-      const contributor = await getContributorRow(app.db, organisationId, request.params.id);
-      return balanceOf(organisationId, contributor.id);
+      return balanceOf(request.principal.organisationId, request.params.id, true);
     },
   );
 
@@ -92,7 +100,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: balanceView },
     }),
     async (request) => {
-      return balanceOf(request.principal.organisationId, ownContributorId(request.principal));
+      return balanceOf(request.principal.organisationId, ownContributorId(request.principal), false);
     },
   );
 
