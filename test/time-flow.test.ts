@@ -70,3 +70,21 @@ t.test('time is quoted, approved whole within the budget (the earnings limit onl
   t.ok(periods.every((p: { earningsPaid: number }) => p.earningsPaid === 0), 'no week has earnings paid');
   t.same(json(await app.inject({ method: 'GET', url: '/v1/ledger/trial-balance', headers: finance })).balances, [{ currency: 'GBP', total: 0 }]);
 });
+
+t.test('time for a contributor or budget id that is not one answers 404, not a database error', async (t) => {
+  // Found by review (2026-12-01): the day's minutes, read beside the contributor's lock, sent a
+  // malformed contributor id to the uuid column and answered 400 with a storage message.
+  const org = await createTestOrg(app);
+  const { fundedBudget, addContributor } = await import('./helpers/fixtures.js');
+  const { budgetId } = await fundedBudget(app, org);
+  const coordinator = await org.as('coordinator');
+  const person = await addContributor(app, coordinator, { name: 'Kim', kind: 'lived_experience', paymentMethod: 'bank_transfer' });
+  for (const [what, body] of [
+    ['a malformed contributor id', { contributorId: 'not-a-uuid', budgetId }],
+    ['a malformed budget id', { contributorId: person.id, budgetId: 'not-a-uuid' }],
+  ] as const) {
+    const res = await app.inject({ method: 'POST', url: '/v1/time-entries', headers: coordinator, payload: { ...body, activity: 'meeting', date: '2026-06-01', minutes: 30 } });
+    t.equal(res.statusCode, 404, `${what}: ${res.body}`);
+    t.equal(json(res).code, 'not_found', what);
+  }
+});

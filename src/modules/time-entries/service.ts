@@ -16,6 +16,7 @@ import { newId } from '../../lib/ids.js';
 import { approveWork, assertInBudgetPeriod, insertWork, type WorkContext, type WorkKind } from '../approvable-work/lifecycle.js';
 import { loadForSubmit } from '../approvable-work/load.js';
 import { allAnswered } from '../../db/pipelined-transactions.js';
+import { isUuid } from '../../lib/ids.js';
 import type { RateCardVersion } from '../../domain/rate-card.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
@@ -152,9 +153,13 @@ const dayMinutes = preparedStatement('time_entries_day_minutes', (db) =>
     ),
 );
 
-/** The minutes a contributor has submitted or approved on a day. */
-const minutesOnDay = (tx: Db, organisationId: string, contributorId: string, date: string) =>
-  dayMinutes(tx, { organisationId, contributorId, date }).then(([row]) => toSafeNumber(row?.total ?? 0));
+/**
+ * The minutes a contributor has submitted or approved on a day; none for an id that is not a
+ * UUID (no such contributor, as the caller's not_found will say), which never reaches the uuid
+ * column.
+ */
+const minutesOnDay = async (tx: Db, organisationId: string, contributorId: string, date: string) =>
+  isUuid(contributorId) ? dayMinutes(tx, { organisationId, contributorId, date }).then(([row]) => toSafeNumber(row?.total ?? 0)) : 0;
 
 /** Refuses minutes that would pass a day's 1,440; `recorded` when the caller read the day already. */
 async function assertDayNotOverfull(tx: Db, organisationId: string, contributorId: string, date: string, minutes: number, recorded?: number) {
@@ -240,12 +245,13 @@ export async function submitTimeEntry(db: Db, organisationId: string, actor: Act
     // The contributor locked, the budget, its balance and its rate card in one statement
     // (approvable-work/load.ts); when nothing comes back, the single-row reads say which is missing.
     // The day's minutes are read right behind it, sent in the same round trip: PostgreSQL runs
-    // the two in order, so the read sees the day as it is once the contributor is locked, and a
-    // submit racing this one for the same contributor waits for it before reading.
-    const [loaded, minutes] = await allAnswered([
-      loadForSubmit(tx, organisationId, input.contributorId, input.budgetId),
-      minutesOnDay(tx, organisationId, input.contributorId, input.date),
-    ]);
+    // the two in the order sent, so the read sees the day as it is once the contributor is
+    // locked, and a submit racing this one for the same contributor waits for it before reading.
+    // Both are prepared statements, sent when called, so the lock goes first
+    // (test/pipelined-transactions.test.ts checks the order on PostgreSQL).
+    const locked = loadForSubmit(tx, organisationId, input.contributorId, input.budgetId);
+    const dayMinutesRead = minutesOnDay(tx, organisationId, input.contributorId, input.date);
+    const [loaded, minutes] = await allAnswered([locked, dayMinutesRead]);
     if (!loaded) {
       assertNotErased(await getContributorRow(tx, organisationId, input.contributorId, true));
       await getBudgetRow(tx, organisationId, input.budgetId);
