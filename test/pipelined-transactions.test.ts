@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import type pg from 'pg';
 import t from 'tap';
 import { newPostgresPool, type Db } from '../src/db/client.js';
-import { commitWithNextStatement, pipelineTransactionEnds, watchRoundTrips } from '../src/db/pipelined-transactions.js';
+import { allAnswered, commitWithNextStatement, pipelineTransactionEnds, releasedToPool, watchRoundTrips } from '../src/db/pipelined-transactions.js';
 import { testDatabase, usingPostgres } from './helpers/database.js';
 
 interface Sent {
@@ -19,8 +19,8 @@ interface Sent {
   write: number;
 }
 
-/** A client whose `query` records each text and answers from `answers` (an Error rejects). */
-function standIn(answers: Record<string, Error | undefined> = {}) {
+/** A client whose `query` records each text and answers from `answers` (an Error rejects, a string is the command tag). */
+function standIn(answers: Record<string, Error | string | undefined> = {}, transactionStatus = 'I') {
   const sent: Sent[] = [];
   let corked = 0;
   let write = 0;
@@ -32,17 +32,18 @@ function standIn(answers: Record<string, Error | undefined> = {}) {
       corked -= 1;
     },
   };
-  const client = { connection: { stream } } as unknown as pg.ClientBase;
+  const client = { connection: { stream }, getTransactionStatus: () => transactionStatus } as unknown as pg.ClientBase;
   const raw = (config: string | { text: string }) => {
     const text = typeof config === 'string' ? config : config.text;
     sent.push({ text, write: corked > 0 ? write : ++write });
     const answer = answers[text];
-    return answer ? Promise.reject(answer) : Promise.resolve({ command: text.split(' ')[0]!.toUpperCase(), rows: [] });
+    if (answer instanceof Error) return Promise.reject(answer);
+    return Promise.resolve({ command: answer ?? text.split(' ')[0]!.toUpperCase(), rows: [] });
   };
   const query = pipelineTransactionEnds(client, raw as (...args: unknown[]) => unknown) as (text: string | { text: string }, values?: unknown[]) => Promise<pg.QueryResult>;
   // commitWithNextStatement finds the client through a drizzle transaction's session.
   const tx = { _: { session: { client } } } as unknown as Db;
-  return { sent, query, tx };
+  return { sent, query, tx, client };
 }
 
 t.test('begin waits for the first statement and is written with it; commit goes alone', async (t) => {
@@ -131,7 +132,61 @@ t.test('a statement sent after its transaction committed with its last statement
   commitWithNextStatement(tx);
   await query({ text: 'insert into held values ($1)' }, [1]);
   await t.rejects(query({ text: 'update x set y = 1' }), /already committed/);
-  t.notOk(sent.some((s) => s.text.startsWith('update')), 'the statement never reached the server');
+  await t.rejects(query({ text: 'delete from x' }), /already committed/, 'and so is every one after it');
+  t.notOk(sent.some((s) => s.text.startsWith('update') || s.text.startsWith('delete')), 'none reached the server');
+  t.equal((await query({ text: 'rollback' }, [])).command, 'ROLLBACK', 'until drizzle ends the transaction');
+  await query({ text: 'select 2' });
+  t.equal(sent.at(-1)!.text, 'select 2', 'after which statements go as they come');
+});
+
+t.test('a last statement with a parameter node-postgres must convert does not take the commit', async (t) => {
+  // A conversion that throws fails the statement before it reaches the server; a commit behind it
+  // would commit what came before.
+  const { sent, query, tx } = standIn();
+  await query({ text: 'begin' }, []);
+  await query({ text: 'select 1' });
+  commitWithNextStatement(tx);
+  await query({ text: 'insert into held values ($1)' }, [{ toPostgres: () => 'x' }]);
+  await query({ text: 'commit' }, []);
+  t.same(sent.map((s) => s.text), ['begin', 'select 1', 'insert into held values ($1)', 'commit']);
+  t.not(sent[2]!.write, sent[3]!.write, 'the commit went alone, as drizzle sent it');
+});
+
+t.test('a commit the server answers as a rollback fails the call: nothing was written', async (t) => {
+  const { query, tx } = standIn({ commit: 'ROLLBACK' });
+  await query({ text: 'begin' }, []);
+  await query({ text: 'select 1' });
+  commitWithNextStatement(tx);
+  await t.rejects(query({ text: 'insert into held values ($1)' }, [1]), /did not commit/);
+});
+
+t.test('a savepoint never takes the commit: it would end the transaction around it', async (t) => {
+  const { query, tx } = standIn();
+  await query({ text: 'begin' }, []);
+  await query({ text: 'select 1' });
+  t.notOk(commitWithNextStatement(Object.assign(Object.create(tx), { nestedIndex: 1 }) as Db));
+});
+
+t.test('back in the pool, a client forgets its transaction, and one left open is rolled back first', async (t) => {
+  const clean = standIn();
+  await clean.query({ text: 'begin' }, []);
+  releasedToPool(clean.client);
+  await clean.query({ text: 'select 1' });
+  t.same(clean.sent.map((s) => s.text), ['select 1'], 'a begin held for a transaction that never sent anything is forgotten');
+
+  const open = standIn({}, 'T');
+  await open.query({ text: 'begin' }, []);
+  await open.query({ text: 'select 1' });
+  releasedToPool(open.client);
+  t.same(open.sent.map((s) => s.text), ['begin', 'select 1', 'rollback'], 'a connection still in a transaction is rolled back before anyone else uses it');
+});
+
+t.test('of statements sent together, the error reported is the cause, not an aborted transaction after it', async (t) => {
+  const aborted = Object.assign(new Error('current transaction is aborted'), { code: '25P02' });
+  const deadlock = Object.assign(new Error('deadlock detected'), { code: '40P01' });
+  await t.rejects(allAnswered([Promise.resolve(1), Promise.reject(aborted), Promise.reject(deadlock)]), deadlock);
+  await t.rejects(allAnswered([Promise.reject(aborted)]), aborted, 'an aborted transaction alone is reported as it is');
+  t.same(await allAnswered([Promise.resolve(1), 2] as const), [1, 2]);
 });
 
 t.test('a begin with options, and anything outside a transaction, go as they come', async (t) => {
@@ -269,5 +324,6 @@ t.test('on PostgreSQL, a keyed submit takes 4 round trips and its approval 5', {
   t.equal(submitted, 4, `submit: ${JSON.stringify(all.slice(0, submitted))}`);
   t.equal(all.length - submitted!, 5, `approve: ${JSON.stringify(all.slice(submitted))}`);
   t.same(all[0]!.slice(0, 1), ['begin'], 'begin rides with the first statement');
+  t.match(all[1], [/^select "contributors"\./, /^select coalesce\(sum\("minutes"\)/], "the day's minutes are read right behind the contributor's lock, never before it");
   t.equal(all[submitted! - 1]!.at(-1), 'commit', 'and commit with the last');
 });

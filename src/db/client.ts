@@ -14,7 +14,7 @@ import { notFound } from '../errors.js';
 import { isUuid } from '../lib/ids.js';
 import * as schema from './schema.js';
 import { preparedFor } from './prepared.js';
-import { pipelineTransactionEnds } from './pipelined-transactions.js';
+import { pipelineTransactionEnds, releasedToPool } from './pipelined-transactions.js';
 
 export type Schema = typeof schema;
 /** A database handle or an open transaction: repository functions accept either. */
@@ -91,6 +91,8 @@ export function newPostgresPool(
   });
   // An idle client's error (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // Back in the pool: the pipelining wrapper forgets the transaction (and rolls back one left open).
+  pool.on('release', (_error: Error | undefined, client: pg.PoolClient) => releasedToPool(client));
   pool.on('connect', (client) => {
     beforeWrap?.(client);
     // While a client is checked out, pg-pool removes its own error listener: a server that

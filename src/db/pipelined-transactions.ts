@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Db } from './client.js';
+import { pgErrorCode } from './tx.js';
 
 /**
  * A transaction's `begin` and `commit` ride with its first and last statements, so on PostgreSQL
@@ -25,9 +26,13 @@ import type { Db } from './client.js';
  * drizzle's `rollback` ends it as before. A last statement that fails makes the `commit` behind
  * it a rollback (PostgreSQL ends a failed transaction that way, without an error of its own), and
  * the statement's error is what the caller sees. A `commit` that fails (a deferred constraint,
- * such as the ledger's balance check) fails the last statement's call with the commit's error,
- * after which nothing was written. Any statement sent after such a commit on the same transaction
- * is refused rather than run outside it.
+ * such as the ledger's `ledger_postings_balanced` check) fails the last statement's call with the
+ * commit's error, after which nothing was written. Every statement sent after such a commit on the
+ * same transaction is refused rather than run outside it, until drizzle's own commit or rollback.
+ * The commit is written only behind a statement whose parameters are plain values (text, numbers,
+ * null), which node-postgres cannot fail to send: a statement refused on the client side never
+ * reaches the server, and a commit behind it would commit what came before. A connection that
+ * goes back to the pool still in a transaction (which none should) is rolled back first.
  *
  * Only a `begin` without options is held (drizzle's); `begin isolation level ...` and everything
  * else go as they come. PGlite, in the same process, has no round trips to save and keeps
@@ -59,9 +64,20 @@ const answered = (command: string): pg.QueryResult => ({ command, rowCount: null
 const PIPELINE = Symbol('pipelined transaction ends');
 
 interface Pipeline {
-  /** The next statement is the transaction's last: write `commit` with it. */
-  commitWithNext(): void;
+  /** The next statement is the transaction's last: write `commit` with it. False outside a transaction. */
+  commitWithNext(): boolean;
+  /** The client went back to the pool: forget any transaction. */
+  released(): void;
 }
+
+/** Parameters node-postgres sends as they are, without a conversion that could fail. */
+const plainValues = (args: unknown[]): boolean => {
+  const first = args[0] as { values?: unknown } | null | undefined;
+  const values = (first !== null && typeof first === 'object' ? first.values : undefined) ?? args[1];
+  if (values === undefined) return true;
+  if (!Array.isArray(values)) return false;
+  return values.every((v) => v === null || v === undefined || ['string', 'number', 'boolean', 'bigint'].includes(typeof v));
+};
 
 /**
  * Wraps a pooled client's `query` (call it once, on the pool's `connect`). `send` is the query
@@ -90,7 +106,7 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
         state = 'idle';
         return Promise.resolve(answered(COMMIT.test(text) ? 'COMMIT' : 'ROLLBACK'));
       }
-      state = 'idle';
+      // Stays 'ended': whatever else comes before drizzle ends the transaction is refused too.
       return Promise.reject(new Error('A statement was sent on a transaction already committed with its last statement'));
     }
     if (state === 'idle' && text !== undefined && PLAIN_BEGIN.test(text) && isPromiseCall(args)) {
@@ -114,14 +130,14 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
         (send(...begin) as Promise<unknown>).catch(() => {});
         return send(...args);
       }
-      const lastToo = commitNext;
+      const lastToo = commitNext && plainValues(args);
       commitNext = false;
-      if (lastToo) state = 'ended';
       // `begin` fails only with its connection, and then so does everything written behind it.
       return together(() => {
         const begun = send(...begin) as Promise<unknown>;
         const result = send(...args) as Promise<unknown>;
         const committed = lastToo ? (send('commit') as Promise<unknown>) : undefined;
+        if (lastToo) state = 'ended';
         return settle(begun, result, committed);
       });
     }
@@ -131,25 +147,41 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
         commitNext = false;
         return send(...args);
       }
-      if (commitNext && isPromiseCall(args)) {
+      if (commitNext && isPromiseCall(args) && plainValues(args)) {
         commitNext = false;
-        state = 'ended';
         return together(() => {
           const result = send(...args) as Promise<unknown>;
           const committed = send('commit') as Promise<unknown>;
+          state = 'ended';
           return settle(undefined, result, committed);
         });
       }
+      commitNext = false;
     }
     if (state === 'idle' && text !== undefined && /^\s*(begin|start\s+transaction)\b/i.test(text)) state = 'open';
     return send(...args);
   };
   (client as unknown as Record<symbol, Pipeline>)[PIPELINE] = {
     commitWithNext() {
-      if (state === 'open' || state === 'begin-held') commitNext = true;
+      if (state !== 'open' && state !== 'begin-held') return false;
+      commitNext = true;
+      return true;
+    },
+    released() {
+      state = 'idle';
+      heldBegin = [];
+      commitNext = false;
+      const status = (client as unknown as { getTransactionStatus?: () => string | null }).getTransactionStatus?.();
+      // Queued ahead of anything the next user sends (node-postgres runs a client's queries in order).
+      if (status === 'T' || status === 'E') (send('rollback') as Promise<unknown>).catch(() => {});
     },
   };
   return query;
+}
+
+/** Call when a wrapped client goes back to the pool (pg-pool's `release` event). */
+export function releasedToPool(client: pg.ClientBase): void {
+  (client as unknown as Record<symbol, Pipeline | undefined>)[PIPELINE]?.released();
 }
 
 /**
@@ -157,7 +189,11 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
  * it failed, else the statement's, else the `commit`'s.
  */
 async function settle(begun: Promise<unknown> | undefined, result: Promise<unknown>, committed: Promise<unknown> | undefined): Promise<unknown> {
-  const [, value] = await allAnswered([begun, result, committed] as const);
+  const [, value, commit] = await allAnswered([begun, result, committed] as const);
+  // A commit PostgreSQL answered as a rollback means the transaction had failed: nothing was written.
+  if (committed && (commit as pg.QueryResult | undefined)?.command !== 'COMMIT') {
+    throw new Error(`The transaction did not commit (the server answered ${(commit as pg.QueryResult | undefined)?.command ?? 'nothing'})`);
+  }
   return value;
 }
 
@@ -169,7 +205,11 @@ async function settle(begun: Promise<unknown> | undefined, result: Promise<unkno
  */
 export async function allAnswered<const T extends readonly unknown[]>(statements: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const settled = await Promise.allSettled(statements);
-  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown);
+  // A statement sent behind a failed one fails only because the transaction is aborted (25P02):
+  // the failure that caused it (a deadlock to retry, a timeout) is the one to report.
+  const cause = failures.find((e) => pgErrorCode(e) !== '25P02') ?? failures[0];
+  if (failures.length) throw cause;
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
@@ -179,11 +219,10 @@ export async function allAnswered<const T extends readonly unknown[]>(statements
  * outside a transaction): the caller's transaction then commits as usual.
  */
 export function commitWithNextStatement(tx: Db): boolean {
+  // A savepoint shares its transaction's connection: committing there would end the outer one.
+  if (((tx as unknown as { nestedIndex?: number }).nestedIndex ?? 0) > 0) return false;
   const client = (tx as unknown as { _?: { session?: { client?: unknown } } })._?.session?.client as Record<symbol, Pipeline | undefined> | undefined;
-  const pipeline = client?.[PIPELINE];
-  if (!pipeline) return false;
-  pipeline.commitWithNext();
-  return true;
+  return client?.[PIPELINE]?.commitWithNext() ?? false;
 }
 
 /**

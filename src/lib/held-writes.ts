@@ -87,12 +87,11 @@ export async function writeHeld(tx: Db, options: { commit?: boolean } = {}): Pro
         from jsonb_populate_recordset(null::idempotency_keys, ${JSON.stringify(held.idempotency)}::jsonb)`);
   }
   if (parts.length === 0) return;
-  if (options.commit) commitWithNextStatement(tx);
-  if (parts.length === 1) {
-    await tx.execute(parts[0]!);
-    return;
-  }
   // Both tables in one statement: each insert a data-modifying CTE, all of which PostgreSQL
   // runs to completion whatever the outer select reads.
-  await tx.execute(sql`with ${sql.join(parts.slice(1).map((part, i) => sql`${sql.raw(`held_${i}`)} as (${part})`), sql`, `)} ${parts[0]!}`);
+  const statement =
+    parts.length === 1 ? parts[0]! : sql`with ${sql.join(parts.slice(1).map((part, i) => sql`${sql.raw(`held_${i}`)} as (${part})`), sql`, `)} ${parts[0]!}`;
+  if (options.commit) commitWithNextStatement(tx);
+  // `then` sends it now, in this same turn, so no other statement can take the commit meant for it.
+  await tx.execute(statement).then(() => undefined);
 }

@@ -62,7 +62,9 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
   /**
    * A contributor's balances, and where they stand against their earnings limit today; with
    * `mustExist`, not_found for someone who is not in the organisation. The reads go together, on
-   * one connection (on PostgreSQL the transaction's begin and the reads in one round trip).
+   * one connection: on PostgreSQL the transaction's begin and the three reads in one round trip,
+   * and its commit in a second (a contributor with an earnings limit has three more reads, one
+   * after another, in between).
    */
   const balanceOf = (organisationId: string, contributorId: string, mustExist: boolean) =>
     inTransaction(app.db, async (tx) => {

@@ -146,8 +146,9 @@ export async function contributorStatement(
     and(ofContributor(table, organisationId, contributorId), between(table.date, range.from, range.to));
   const dates = { start: range.from, end: range.to };
   // The reads that need nothing from one another go together, on one connection: on PostgreSQL
-  // the transaction's begin and all six travel in one round trip. A contributor who is not there
-  // answers not_found, once the others are answered.
+  // the transaction's begin and all six travel in one round trip, the two that need the limit
+  // versions in a second, the commit in a third (eight, one after another, before). A contributor
+  // who is not there answers not_found, once the others are answered.
   const { contributor, view, entryRows, expenseRows, payoutRows, versions, received, balances } = await inTransaction(db, async (tx) => {
     const [contributor, entryRows, expenseRows, payoutRows, versionsByContributor, balances] = await allAnswered([
       getContributorRow(tx, organisationId, contributorId),
