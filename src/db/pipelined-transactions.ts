@@ -99,12 +99,29 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
     }
   };
 
+  /** The answer drizzle expects to a `commit` or `rollback` that is not sent. */
+  const endAnswered = (text: string) => Promise.resolve(answered(COMMIT.test(text) ? 'COMMIT' : 'ROLLBACK'));
+  /**
+   * Writes the held `begin` (if any), the statement and (if it is the last) `commit` at once, and
+   * answers with the statement's result once all are answered. `begin` fails only with its
+   * connection, and then so does everything written behind it.
+   */
+  const sendWithEnds = (begin: unknown[] | undefined, args: unknown[], withCommit: boolean) =>
+    together(() => {
+      const begun = begin ? (send(...begin) as Promise<unknown>) : undefined;
+      const result = send(...args) as Promise<unknown>;
+      const committed = withCommit ? (send('commit') as Promise<unknown>) : undefined;
+      if (withCommit) state = 'ended';
+      return settle(begun, result, committed);
+    });
+
   const query: Query = (...args) => {
     const text = textOf(args);
+    const ends = text !== undefined && (COMMIT.test(text) || ROLLBACK.test(text));
     if (state === 'ended') {
-      if (text !== undefined && (COMMIT.test(text) || ROLLBACK.test(text))) {
+      if (ends) {
         state = 'idle';
-        return Promise.resolve(answered(COMMIT.test(text) ? 'COMMIT' : 'ROLLBACK'));
+        return endAnswered(text!);
       }
       // Stays 'ended': whatever else comes before drizzle ends the transaction is refused too.
       return Promise.reject(new Error('A statement was sent on a transaction already committed with its last statement'));
@@ -118,11 +135,11 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
     if (state === 'begin-held') {
       const begin = heldBegin;
       heldBegin = [];
-      if (text !== undefined && (COMMIT.test(text) || ROLLBACK.test(text))) {
+      if (ends) {
         // Nothing was sent: there is nothing to end.
         state = 'idle';
         commitNext = false;
-        return Promise.resolve(answered(COMMIT.test(text) ? 'COMMIT' : 'ROLLBACK'));
+        return endAnswered(text!);
       }
       state = 'open';
       if (!isPromiseCall(args)) {
@@ -130,33 +147,19 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
         (send(...begin) as Promise<unknown>).catch(() => {});
         return send(...args);
       }
-      const lastToo = commitNext && plainValues(args);
+      const last = commitNext && plainValues(args);
       commitNext = false;
-      // `begin` fails only with its connection, and then so does everything written behind it.
-      return together(() => {
-        const begun = send(...begin) as Promise<unknown>;
-        const result = send(...args) as Promise<unknown>;
-        const committed = lastToo ? (send('commit') as Promise<unknown>) : undefined;
-        if (lastToo) state = 'ended';
-        return settle(begun, result, committed);
-      });
+      return sendWithEnds(begin, args, last);
     }
     if (state === 'open') {
-      if (text !== undefined && (COMMIT.test(text) || ROLLBACK.test(text))) {
+      if (ends) {
         state = 'idle';
         commitNext = false;
         return send(...args);
       }
-      if (commitNext && isPromiseCall(args) && plainValues(args)) {
-        commitNext = false;
-        return together(() => {
-          const result = send(...args) as Promise<unknown>;
-          const committed = send('commit') as Promise<unknown>;
-          state = 'ended';
-          return settle(undefined, result, committed);
-        });
-      }
+      const last = commitNext && isPromiseCall(args) && plainValues(args);
       commitNext = false;
+      if (last) return sendWithEnds(undefined, args, true);
     }
     if (state === 'idle' && text !== undefined && /^\s*(begin|start\s+transaction)\b/i.test(text)) state = 'open';
     return send(...args);
