@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, count, eq } from 'drizzle-orm';
 import t from 'tap';
 import { auditEvents, budgets, ledgerAccounts, ledgerPostings, ledgerTransactions } from '../src/db/schema.js';
+import { auditEventColumns } from '../src/modules/audit/views.js';
 import { appForThisFile, createTestOrg, json, type TestOrg } from './helpers/app.js';
 
 const app = await appForThisFile(t);
@@ -218,7 +219,7 @@ t.test('adjustments add and remove money, never below what is available', async 
 
   // Every accepted adjustment is audited with the budget before and after.
   const events = await app.db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(and(eq(auditEvents.organisationId, org.organisationId), eq(auditEvents.entityType, 'budget'), eq(auditEvents.entityId, budget.id)))
     .orderBy(auditEvents.id);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, eq } from 'drizzle-orm';
 import t from 'tap';
 import { auditEvents } from '../src/db/schema.js';
+import { auditEventColumns } from '../src/modules/audit/views.js';
 import { appForThisFile, createTestOrg, json, type TestOrg } from './helpers/app.js';
 
 // The app's "today" (Europe/London), from which a limit given on create or PATCH is in force.
@@ -28,7 +29,7 @@ async function contributorId(headers: Record<string, string>, payload: Record<st
 
 function auditRows(org: TestOrg, entityId: string) {
   return app.db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(
       and(eq(auditEvents.organisationId, org.organisationId), eq(auditEvents.entityType, 'contributor'), eq(auditEvents.entityId, entityId)),

@@ -7,6 +7,7 @@ import { and, eq } from 'drizzle-orm';
 import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { auditEvents, contributors, organisations } from '../src/db/schema.js';
+import { auditEventColumns } from '../src/modules/audit/views.js';
 import { newId } from '../src/lib/ids.js';
 import { organisationSettings } from '../src/modules/organisations/settings.js';
 import { appForThisFile, createTestOrg, json } from './helpers/app.js';
@@ -60,7 +61,7 @@ t.test('each change is audited with the settings before and after', async (t) =>
   const res = await patch(await org.as('admin'), { settings: { submittedTimeReminderDays: 10 } });
   t.equal(res.statusCode, 200, res.body);
   const events = await app.db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(and(eq(auditEvents.organisationId, org.organisationId), eq(auditEvents.action, 'organisation.updated')));
   t.equal(events.length, 1);
@@ -76,7 +77,7 @@ t.test('each change is audited with the settings before and after', async (t) =>
   const none = await patch(await org.as('admin'), { settings: {} });
   t.equal(none.statusCode, 200, none.body);
   const after = await app.db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(and(eq(auditEvents.organisationId, org.organisationId), eq(auditEvents.action, 'organisation.updated')));
   t.equal(after.length, 1, 'no event for no change');

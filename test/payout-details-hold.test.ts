@@ -7,6 +7,7 @@
 import { and, eq } from 'drizzle-orm';
 import t from 'tap';
 import { auditEvents, notifications, users } from '../src/db/schema.js';
+import { auditEventColumns } from '../src/modules/audit/views.js';
 import { newId } from '../src/lib/ids.js';
 import { createStripePayoutExecutor } from '../src/modules/payouts/stripe-payouts.js';
 import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
@@ -45,7 +46,7 @@ const contributorView = (headers: Record<string, string>, id: string) => expectS
 
 async function auditOf(org: TestOrg, contributorId: string) {
   return app.db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(and(eq(auditEvents.organisationId, org.organisationId), eq(auditEvents.entityType, 'contributor'), eq(auditEvents.entityId, contributorId)));
 }

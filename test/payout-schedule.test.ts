@@ -2,6 +2,7 @@ import t from 'tap';
 import { and, eq, sql } from 'drizzle-orm';
 import { queryRows } from '../src/db/client.js';
 import { auditEvents, notifications, payoutRuns, payoutScheduleSlots, users } from '../src/db/schema.js';
+import { auditEventColumns } from '../src/modules/audit/views.js';
 import { runDueSchedules } from '../src/modules/payouts/schedule.js';
 import { buildTestApp, createTestOrg, json, type TestOrg } from './helpers/app.js';
 import { testDatabase } from './helpers/database.js';
@@ -55,7 +56,7 @@ async function financeUserIds(org: TestOrg) {
 
 async function auditActions(org: TestOrg, entityType: string) {
   const rows = await app.db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(and(eq(auditEvents.organisationId, org.organisationId), eq(auditEvents.entityType, entityType)))
     .orderBy(auditEvents.id);

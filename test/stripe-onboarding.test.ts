@@ -8,6 +8,7 @@ import { and, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import t from 'tap';
 import { auditEvents, contributors, notifications } from '../src/db/schema.js';
+import { auditEventColumns } from '../src/modules/audit/views.js';
 import { createTestOrg, json, type TestOrg } from './helpers/app.js';
 import { addContributor } from './helpers/fixtures.js';
 import { buildAppWithStripeDouble } from './helpers/stripe-app.js';
@@ -30,7 +31,7 @@ async function setting(org: TestOrg, person: { name: string; email?: string; pay
 
 const auditOf = (db: FastifyInstance['db'], org: TestOrg, contributorId: string) =>
   db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(and(eq(auditEvents.organisationId, org.organisationId), eq(auditEvents.entityType, 'contributor'), eq(auditEvents.entityId, contributorId)));
 

@@ -7,6 +7,7 @@ import { and, eq } from 'drizzle-orm';
 import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { apiTokens, auditEvents, contributors, users } from '../src/db/schema.js';
+import { auditEventColumns } from '../src/modules/audit/views.js';
 import type { Role } from '../src/domain/enums.js';
 import { newId } from '../src/lib/ids.js';
 import { appForThisFile, buildTestApp, createTestOrg, json, uniqueEmail, type TestOrg } from './helpers/app.js';
@@ -30,7 +31,7 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 async function auditFor(organisationId: string, entityId: string) {
   return app.db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(and(eq(auditEvents.organisationId, organisationId), eq(auditEvents.entityId, entityId)))
     .orderBy(auditEvents.id);

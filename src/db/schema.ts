@@ -161,14 +161,25 @@ export const auditEvents = pgTable(
     action: text('action').notNull(),
     entityType: text('entity_type').notNull(),
     entityId: text('entity_id').notNull(),
+    /**
+     * The record before the change; null for a creation, and null when `changedFrom` holds it
+     * instead. Read it through `auditBefore` (src/modules/audit/views.ts), never alone.
+     */
     before: jsonb('before'),
+    /** The record after the change, whole; null for a deletion. */
     after: jsonb('after'),
+    /**
+     * For an update that kept the record's fields (most are), only the fields it changed, with
+     * their values before it: the record before is `after || changed_from`, and `before` is null.
+     */
+    changedFrom: jsonb('changed_from'),
     requestId: text('request_id'),
     createdAt: createdAt(),
   },
   (t) => [
     primaryKey({ columns: [t.organisationId, t.id] }),
     index('audit_events_entity_idx').on(t.organisationId, t.entityType, t.entityId, t.id),
+    check('audit_events_before_once', sql`${t.before} is null or ${t.changedFrom} is null`),
   ],
 );
 

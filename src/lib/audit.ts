@@ -20,7 +20,7 @@ export interface AuditChange {
  */
 export async function recordAudit(tx: Db, organisationId: string, actor: Actor, change: AuditChange): Promise<void> {
   const id = newId();
-  const { before, after } = withoutPersonalData(change.entityType, change.before, change.after);
+  const { before, after, changedFrom } = asStored(withoutPersonalData(change.entityType, change.before, change.after));
   const requestId = actor.requestId ?? null;
   const held = holdAuditEvent(tx, {
     organisation_id: organisationId,
@@ -32,6 +32,7 @@ export async function recordAudit(tx: Db, organisationId: string, actor: Actor, 
     entity_id: change.entityId,
     before,
     after,
+    changed_from: changedFrom,
     request_id: requestId,
   });
   if (held) return;
@@ -45,8 +46,33 @@ export async function recordAudit(tx: Db, organisationId: string, actor: Actor, 
     entityId: change.entityId,
     before,
     after,
+    changedFrom,
     requestId,
   });
+}
+
+/**
+ * What an event stores of the record before and after its change. An update that kept the
+ * record's fields (the same names before and after, as most updates do) stores the record after
+ * it whole and, in `changedFrom`, only the fields it changed with their values before it: the
+ * record before is then `after || changed_from` (PostgreSQL's jsonb merge, the later object's
+ * fields winning), and `before` is null. An approval's event so keeps a handful of fields instead
+ * of a second copy of the entry (issue #21: about half of the event). Anything else (a creation, a
+ * deletion, fields that came or went, values that are not objects) is stored as it is.
+ *
+ * Readers rebuild the record before with `auditBefore` (src/modules/audit/views.ts), so the API
+ * shows both records whole, as it always has.
+ */
+export function asStored(change: { before: unknown; after: unknown }): { before: unknown; after: unknown; changedFrom: Record<string, unknown> | null } {
+  const { before, after } = change;
+  if (!isRecord(before) || !isRecord(after)) return { before, after, changedFrom: null };
+  const names = Object.keys(before);
+  if (names.length !== Object.keys(after).length || !names.every((name) => Object.hasOwn(after, name))) {
+    return { before, after, changedFrom: null };
+  }
+  const changedFrom: Record<string, unknown> = {};
+  for (const name of names) if (JSON.stringify(before[name]) !== JSON.stringify(after[name])) changedFrom[name] = before[name];
+  return { before: null, after, changedFrom };
 }
 
 /** Dates become ISO strings; secrets never reach the audit log (callers pass public views). */

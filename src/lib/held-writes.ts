@@ -26,6 +26,7 @@ export interface HeldAuditEvent {
   entity_id: string;
   before: unknown;
   after: unknown;
+  changed_from: unknown;
   request_id: string | null;
 }
 
@@ -77,8 +78,8 @@ export async function writeHeld(tx: Db, options: { commit?: boolean } = {}): Pro
   if (!held) return;
   const parts: SQL[] = [];
   if (held.audit.length) {
-    parts.push(sql`insert into ${auditEvents} (organisation_id, id, actor_type, actor_id, action, entity_type, entity_id, before, after, request_id)
-      select organisation_id, id, actor_type, actor_id, action, entity_type, entity_id, before, after, request_id
+    parts.push(sql`insert into ${auditEvents} (organisation_id, id, actor_type, actor_id, action, entity_type, entity_id, before, after, changed_from, request_id)
+      select organisation_id, id, actor_type, actor_id, action, entity_type, entity_id, before, after, changed_from, request_id
         from jsonb_populate_recordset(null::audit_events, ${JSON.stringify(held.audit)}::jsonb) order by id`);
   }
   if (held.idempotency.length) {

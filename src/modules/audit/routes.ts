@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { auditEvents } from '../../db/schema.js';
 import { operations, pageParameters } from '../../lib/openapi.js';
 import { decodeCursor, pageOf, toPage } from '../../lib/pagination.js';
-import { auditEventResponse, toAuditEventResponse } from './views.js';
+import { auditEventColumns, auditEventResponse, toAuditEventResponse } from './views.js';
 
 export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -27,7 +27,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       if (entityId) conditions.push(eq(auditEvents.entityId, entityId));
       const after = decodeCursor(cursor);
       if (after) conditions.push(gt(auditEvents.id, after));
-      const rows = await app.db.select().from(auditEvents).where(and(...conditions)).orderBy(asc(auditEvents.id)).limit(limit + 1);
+      const rows = await app.db.select(auditEventColumns).from(auditEvents).where(and(...conditions)).orderBy(asc(auditEvents.id)).limit(limit + 1);
       return toPage(rows.map(toAuditEventResponse), limit);
     },
   );

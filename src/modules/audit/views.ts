@@ -3,12 +3,24 @@
  * OpenAPI document) and the mapper from a database row, side by side so they cannot drift. The
  * record before and after a change is shown as it was stored.
  */
+import { getTableColumns, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import type { auditEvents } from '../../db/schema.js';
+import { auditEvents } from '../../db/schema.js';
 import { actorTypes } from '../../domain/enums.js';
 import { shown } from '../../lib/views.js';
 
-export type AuditEventRow = typeof auditEvents.$inferSelect;
+/**
+ * The record before a change, whole: stored as it is, or rebuilt from the record after and the
+ * fields the change replaced (src/lib/audit.ts, asStored). Null for a creation.
+ */
+export const auditBefore = sql<unknown>`coalesce(${auditEvents.before}, ${auditEvents.after} || ${auditEvents.changedFrom})`.mapWith(auditEvents.before);
+
+const { changedFrom: _stored, ...columns } = getTableColumns(auditEvents);
+
+/** What to select for an audit event: its columns, with `before` rebuilt (`db.select(auditEventColumns).from(auditEvents)`). */
+export const auditEventColumns = { ...columns, before: auditBefore };
+
+export type AuditEventRow = Omit<typeof auditEvents.$inferSelect, 'changedFrom'>;
 
 export const auditEventResponse = z.object({
   id: z.string(),

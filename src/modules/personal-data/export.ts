@@ -8,7 +8,7 @@ import type { Db } from '../../db/client.js';
 import { apiTokens, auditEvents, expenses, notifications, organisations, payoutItems, timeEntries, users } from '../../db/schema.js';
 import { ukTaxYear } from '../../domain/earnings-period.js';
 import { londonDate } from '../../domain/uk-time.js';
-import { auditEventResponse, toAuditEventResponse } from '../audit/views.js';
+import { auditEventColumns, auditEventResponse, toAuditEventResponse } from '../audit/views.js';
 import { contributorBalances } from '../balances/service.js';
 import { loadLimitVersions } from '../contributors/earnings-limits.js';
 import { earningsLimitVersionResponse } from '../contributors/schemas.js';
@@ -90,7 +90,7 @@ export async function exportContributor(db: Db, organisationId: string, contribu
 
   const entityIds = [contributorId, ...userIds, ...entries.map((e) => e.id), ...expenseRows.map((e) => e.id), ...items.map((i) => i.id)];
   const audit = await db
-    .select()
+    .select(auditEventColumns)
     .from(auditEvents)
     .where(and(eq(auditEvents.organisationId, organisationId), inArray(auditEvents.entityId, entityIds)))
     .orderBy(asc(auditEvents.createdAt), asc(auditEvents.id));

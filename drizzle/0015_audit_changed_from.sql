@@ -1,0 +1,2 @@
+ALTER TABLE "audit_events" ADD COLUMN "changed_from" jsonb;--> statement-breakpoint
+ALTER TABLE "audit_events" ADD CONSTRAINT "audit_events_before_once" CHECK ("audit_events"."before" is null or "audit_events"."changed_from" is null);
