@@ -13,6 +13,7 @@ import { toSafeNumber } from '../domain/money.js';
 import { notFound } from '../errors.js';
 import { isUuid } from '../lib/ids.js';
 import * as schema from './schema.js';
+import { nameRepeatedStatementsOnPglite } from './pglite-statements.js';
 import { preparedFor } from './prepared.js';
 import { pipelineTransactionEnds, releasedToPool } from './pipelined-transactions.js';
 
@@ -163,6 +164,7 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
     ...(settings.loadDataDir ? { loadDataDir: settings.loadDataDir } : {}),
     startParams: [...PGlite.defaultStartParams, ...embeddedMemorySettings(settings.sharedBuffers ?? '16MB')],
   });
+  nameRepeatedStatementsOnPglite(pglite);
   const pgliteDb = drizzlePglite(pglite, { schema });
   return {
     db: pgliteDb as unknown as Db,

@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { parse, protocol, type PGlite, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite';
+
+/**
+ * Named, prepared statements for the embedded database, as src/db/named-statements.ts gives
+ * PostgreSQL's connections.
+ *
+ * PGlite's `query` parses, describes and plans every statement afresh, in five calls into the
+ * database and a sixth to sync: about 250–390 µs for a small join on this machine, against 55–70 µs
+ * to bind and run the same statement prepared (a micro-benchmark of PGlite 0.5 alone; the effect on
+ * approvals is in bench/README.md). PGlite has no named statements of its own, but it speaks the
+ * PostgreSQL protocol through `execProtocol`, and its single backend keeps what it is asked to
+ * prepare. So a statement seen at least twice inside a transaction, with parameters, is prepared
+ * once under a name that is a digest of its text (Parse, and Describe for its parameter types and
+ * columns), and then only bound and run (Bind, Execute, Sync) in one call, its rows parsed by
+ * PGlite's own `parseResults` with the columns kept from the Describe.
+ *
+ * As on PostgreSQL: only statements inside a transaction are named (reads outside one stay as
+ * they are, and the commit that follows syncs the files), at most MAX_TEXT characters long, at
+ * most MAX_NAMED of them (the backend keeps each plan until it closes). Everything goes through
+ * PGlite's `runExclusive`, so a statement never interleaves with another's messages. A database
+ * error is thrown as PGlite throws it (a DatabaseError with the query, its parameters and options
+ * attached), so callers see no difference. Should a prepared statement's columns change under it
+ * (PostgreSQL refuses to run it: "cached plan must not change result type", only after a schema
+ * change while the process runs), it is forgotten and prepared again under a new name next time.
+ */
+const MAX_TEXT = 8_000;
+const MIN_SEEN = 2;
+const MAX_NAMED = 300;
+/** How many distinct texts are counted (so a stream of one-off texts cannot grow it without bound). */
+const MAX_COUNTED = 10_000;
+
+type Message = Parameters<typeof parse.parseResults>[0][number];
+
+interface Prepared {
+  name: string;
+  paramTypes: number[];
+  /** The statement's columns, as a RowDescription message; undefined when it returns no rows. */
+  columns: Message | undefined;
+}
+
+interface Counted {
+  count: number;
+  prepared?: Prepared;
+  /** Times it had to be prepared again (its name carries this, so an old plan is never reused). */
+  generation: number;
+}
+
+interface Internals {
+  serializers: Record<number, ((value: unknown) => string) | undefined>;
+  parsers: Parameters<typeof parse.parseResults>[1];
+}
+
+const done = new WeakSet<PGlite>();
+
+export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
+  if (done.has(pglite)) return;
+  done.add(pglite);
+  const seen = new Map<string, Counted>();
+  let named = 0;
+  const internals = pglite as unknown as Internals;
+  const serialize = protocol.serialize;
+
+  const send = async (messages: Uint8Array[], query: string, params: unknown[], options: QueryOptions | undefined): Promise<Message[]> => {
+    try {
+      const result = await pglite.execProtocol(concat(messages), { syncToFs: false, ...(options?.onNotice ? { onNotice: options.onNotice } : {}) });
+      return result.messages;
+    } catch (error) {
+      // As PGlite's own query reports a database error (its makePGliteError).
+      if (error && typeof error === 'object' && 'code' in error) Object.assign(error, { query, params, queryOptions: options });
+      throw error;
+    }
+  };
+
+  const prepare = async (counted: Counted, text: string, params: unknown[], options: QueryOptions | undefined): Promise<Prepared> => {
+    const name = `p_${createHash('sha1').update(text).digest('base64url')}_${counted.generation}`;
+    const messages = await send([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()], text, params, options);
+    const description = messages.find((m) => m.name === 'parameterDescription') as unknown as { dataTypeIDs: number[] } | undefined;
+    const columns = messages.find((m) => m.name === 'rowDescription');
+    named += 1;
+    return { name, paramTypes: description?.dataTypeIDs ?? [], columns };
+  };
+
+  const run = async (counted: Counted, text: string, params: unknown[], options: QueryOptions | undefined): Promise<Results> => {
+    const prepared = (counted.prepared ??= await prepare(counted, text, params, options));
+    const values = params.map((value, i) => {
+      if (value === null || value === undefined) return null;
+      const type = prepared.paramTypes[i]!;
+      const serializer = options?.serializers?.[type] ?? internals.serializers[type];
+      return serializer ? serializer(value) : String(value);
+    });
+    try {
+      const messages = await send([serialize.bind({ statement: prepared.name, values }), serialize.execute({}), serialize.sync()], text, params, options);
+      return parse.parseResults(prepared.columns ? [prepared.columns, ...messages] : messages, internals.parsers, options)[0]!;
+    } catch (error) {
+      if ((error as { code?: string }).code === '0A000' && /cached plan/i.test(String((error as Error).message))) {
+        counted.prepared = undefined;
+        counted.generation += 1;
+      }
+      throw error;
+    }
+  };
+
+  const withNamedStatements = (tx: Transaction): Transaction => {
+    const query = tx.query.bind(tx);
+    const named_ = Object.create(tx) as Transaction;
+    named_.query = (async (text: string, params?: unknown[], options?: QueryOptions) => {
+      if (tx.closed || !params?.length || text.length > MAX_TEXT || options?.blob || options?.paramTypes) return query(text, params, options);
+      let counted = seen.get(text);
+      if (!counted) {
+        if (seen.size >= MAX_COUNTED) return query(text, params, options);
+        counted = { count: 0, generation: 0 };
+        seen.set(text, counted);
+      }
+      if (counted.count < MIN_SEEN) counted.count += 1;
+      if (counted.count < MIN_SEEN || (!counted.prepared && named >= MAX_NAMED)) return query(text, params, options);
+      const entry = counted;
+      return pglite.runExclusive(() => run(entry, text, params, options));
+    }) as Transaction['query'];
+    return named_;
+  };
+
+  const transaction = pglite.transaction.bind(pglite);
+  pglite.transaction = (<T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(withNamedStatements(tx)))) as PGlite['transaction'];
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
