@@ -101,3 +101,23 @@ t.test('a statement whose columns change under it is prepared again', async (t) 
   const again = await inTransaction((tx) => tx.query<{ extra: string | null }>(all, [1]));
   t.same(again.rows.map((r) => r.extra), [null], 'the new column is there');
 });
+
+t.test('a statement that fails is prepared again next time, so a change under it cannot fail it for good', async (t) => {
+  // Found by review (2026-12-01): parameter types are fixed when a statement is prepared, so after
+  // a column's type changed, or after DEALLOCATE ALL, it failed on every run until a restart, where
+  // PGlite's own query (which prepares every time) succeeded.
+  await pglite.exec('create table counters (id int primary key, cents int not null)');
+  await pglite.exec('insert into counters values (1, 100)');
+  const add = 'update counters set cents = cents + $1 where id = $2 returning cents';
+  for (let i = 0; i < 2; i++) await inTransaction((tx) => tx.query(add, [1, 1]));
+  await pglite.exec('alter table counters alter column cents type bigint');
+  const big = () => inTransaction((tx) => tx.query<{ cents: number }>(add, [3_000_000_000, 1]));
+  await t.rejects(big(), { code: '22003' }, 'the statement prepared for an int column fails once');
+  t.same((await big()).rows, [{ cents: 3_000_000_102 }], 'prepared again for the bigint column, it runs');
+
+  const read = 'select cents from counters where id = $1';
+  for (let i = 0; i < 3; i++) await inTransaction((tx) => tx.query(read, [1]));
+  await pglite.exec('deallocate all');
+  await t.rejects(inTransaction((tx) => tx.query(read, [1])), { code: '26000' }, 'gone from the backend: fails once');
+  t.same((await inTransaction((tx) => tx.query(read, [1]))).rows, [{ cents: 3_000_000_102 }], 'then prepared again');
+});

@@ -20,9 +20,14 @@ import { parse, protocol, type PGlite, type QueryOptions, type Results, type Tra
  * most MAX_NAMED of them (the backend keeps each plan until it closes). Everything goes through
  * PGlite's `runExclusive`, so a statement never interleaves with another's messages. A database
  * error is thrown as PGlite throws it (a DatabaseError with the query, its parameters and options
- * attached), so callers see no difference. Should a prepared statement's columns change under it
- * (PostgreSQL refuses to run it: "cached plan must not change result type", only after a schema
- * change while the process runs), it is forgotten and prepared again under a new name next time.
+ * attached), so callers see no difference. A statement whose run fails is closed and prepared
+ * again the next time: the failure may be the statement's own (its parameter types or columns
+ * changed under it with the schema, or DEALLOCATE removed it), which PGlite's own query, preparing
+ * every time, would not have met; the one failure is the price, not every run after it.
+ *
+ * One difference stays, as with any prepared statement: a literal that PostgreSQL turns into a
+ * value while parsing (`'now'::timestamptz`, a time zone's reading of a timestamp literal) keeps the
+ * value of the first parse. The service's statements use `now()` and parameters instead.
  */
 const MAX_TEXT = 8_000;
 const MIN_SEEN = 2;
@@ -42,8 +47,8 @@ interface Prepared {
 interface Counted {
   count: number;
   prepared?: Prepared;
-  /** Times it had to be prepared again (its name carries this, so an old plan is never reused). */
-  generation: number;
+  /** Its name, once it has been prepared: a failed run forgets `prepared`, not the name. */
+  name?: string;
 }
 
 interface Internals {
@@ -73,11 +78,18 @@ export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
   };
 
   const prepare = async (counted: Counted, text: string, params: unknown[], options: QueryOptions | undefined): Promise<Prepared> => {
-    const name = `p_${createHash('sha1').update(text).digest('base64url')}_${counted.generation}`;
-    const messages = await send([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()], text, params, options);
+    const again = counted.name !== undefined;
+    const name = (counted.name ??= `p_${createHash('sha1').update(text).digest('base64url')}`);
+    // Prepared before and failed since: closed first (closing a statement that is not there is no error).
+    const messages = await send(
+      [...(again ? [serialize.close({ type: 'S', name })] : []), serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()],
+      text,
+      params,
+      options,
+    );
     const description = messages.find((m) => m.name === 'parameterDescription') as unknown as { dataTypeIDs: number[] } | undefined;
     const columns = messages.find((m) => m.name === 'rowDescription');
-    named += 1;
+    if (!again) named += 1;
     return { name, paramTypes: description?.dataTypeIDs ?? [], columns };
   };
 
@@ -93,10 +105,7 @@ export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
       const messages = await send([serialize.bind({ statement: prepared.name, values }), serialize.execute({}), serialize.sync()], text, params, options);
       return parse.parseResults(prepared.columns ? [prepared.columns, ...messages] : messages, internals.parsers, options)[0]!;
     } catch (error) {
-      if ((error as { code?: string }).code === '0A000' && /cached plan/i.test(String((error as Error).message))) {
-        counted.prepared = undefined;
-        counted.generation += 1;
-      }
+      counted.prepared = undefined;
       throw error;
     }
   };
@@ -109,7 +118,7 @@ export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
       let counted = seen.get(text);
       if (!counted) {
         if (seen.size >= MAX_COUNTED) return query(text, params, options);
-        counted = { count: 0, generation: 0 };
+        counted = { count: 0 };
         seen.set(text, counted);
       }
       if (counted.count < MIN_SEEN) counted.count += 1;
