@@ -112,8 +112,8 @@ export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
 
   const withNamedStatements = (tx: Transaction): Transaction => {
     const query = tx.query.bind(tx);
-    const named_ = Object.create(tx) as Transaction;
-    named_.query = (async (text: string, params?: unknown[], options?: QueryOptions) => {
+    const wrapped = Object.create(tx) as Transaction;
+    wrapped.query = (async (text: string, params?: unknown[], options?: QueryOptions) => {
       if (tx.closed || !params?.length || text.length > MAX_TEXT || options?.blob || options?.paramTypes) return query(text, params, options);
       let counted = seen.get(text);
       if (!counted) {
@@ -126,7 +126,7 @@ export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
       const entry = counted;
       return pglite.runExclusive(() => run(entry, text, params, options));
     }) as Transaction['query'];
-    return named_;
+    return wrapped;
   };
 
   const transaction = pglite.transaction.bind(pglite);

@@ -57,7 +57,7 @@ export async function recordAudit(tx: Db, organisationId: string, actor: Actor, 
  * it whole and, in `changedFrom`, only the fields it changed with their values before it: the
  * record before is then `after || changed_from` (PostgreSQL's jsonb merge, the later object's
  * fields winning), and `before` is null. An approval's event so keeps a handful of fields instead
- * of a second copy of the entry (issue #21: about half of the event). Anything else (a creation, a
+ * of a second copy of the entry (issue #21: a third of its row, bench/README.md). Anything else (a creation, a
  * deletion, fields that came or went, values that are not objects) is stored as it is.
  *
  * Readers rebuild the record before with `auditBefore` (src/modules/audit/views.ts), so the API

@@ -1,7 +1,8 @@
 /**
  * What the API shows of an audit event: the response schema (which also documents it in the
  * OpenAPI document) and the mapper from a database row, side by side so they cannot drift. The
- * record before and after a change is shown as it was stored.
+ * records before and after a change are shown whole, as they were recorded: the record before is
+ * rebuilt where only what changed was stored (auditBefore).
  */
 import { getTableColumns, sql } from 'drizzle-orm';
 import { z } from 'zod';
