@@ -19,9 +19,33 @@ import type pg from 'pg';
  */
 const MAX_TEXT = 8_000;
 const MIN_SEEN = 2;
-const MAX_PER_CONNECTION = 300;
-/** How many distinct texts the pool counts (so a stream of one-off texts cannot grow it without bound). */
+/** Named statements a connection (or the embedded database's one backend) keeps at most. */
+export const MAX_PER_CONNECTION = 300;
+/** How many distinct texts are counted (so a stream of one-off texts cannot grow it without bound). */
 const MAX_COUNTED = 10_000;
+
+/**
+ * The rule for which statements get a name, shared by PostgreSQL's pool (below) and the embedded
+ * database (src/db/pglite-statements.ts): a statement run inside a transaction (the caller's
+ * check), with parameters, at most MAX_TEXT characters, from the MIN_SEEN-th time it is seen. The
+ * name is a digest of the text, so one name always means one text. Undefined: run it unnamed.
+ */
+export function repeatedStatementNames(): (text: string, values: readonly unknown[] | undefined) => string | undefined {
+  // How often each text was seen, and its name once it has one (a digest per text, not per query).
+  const seen = new Map<string, { count: number; name?: string }>();
+  return (text, values) => {
+    if (!values?.length || text.length > MAX_TEXT) return undefined;
+    let entry = seen.get(text);
+    if (!entry) {
+      if (seen.size >= MAX_COUNTED) return undefined;
+      entry = { count: 0 };
+      seen.set(text, entry);
+    }
+    if (entry.count < MIN_SEEN) entry.count += 1;
+    if (entry.count < MIN_SEEN) return undefined;
+    return (entry.name ??= `s_${createHash('sha1').update(text).digest('base64url')}`);
+  };
+}
 
 interface QueryConfig {
   text?: unknown;
@@ -35,8 +59,7 @@ const pools = new WeakSet<pg.Pool>();
 export function nameRepeatedStatements(pool: pg.Pool): void {
   if (pools.has(pool)) return;
   pools.add(pool);
-  // How often each text was seen, and its name once it has one (a digest per text, not per query).
-  const seen = new Map<string, { count: number; name?: string }>();
+  const nameOf = repeatedStatementNames();
   const wrapped = new WeakSet<pg.PoolClient>();
   pool.on('acquire', (client) => {
     if (wrapped.has(client)) return;
@@ -54,16 +77,8 @@ export function nameRepeatedStatements(pool: pg.Pool): void {
       if (!inTransaction || typeof config !== 'object' || config === null || config.name !== undefined) return query(...args);
       // drizzle passes the values beside the config (`query(config, values)`), pg also takes them in it.
       const values = config.values ?? (Array.isArray(args[1]) ? (args[1] as unknown[]) : undefined);
-      if (typeof text !== 'string' || !values?.length || text.length > MAX_TEXT) return query(...args);
-      let entry = seen.get(text);
-      if (!entry) {
-        if (seen.size >= MAX_COUNTED) return query(...args);
-        entry = { count: 0 };
-        seen.set(text, entry);
-      }
-      if (entry.count < MIN_SEEN) entry.count += 1;
-      if (entry.count < MIN_SEEN) return query(...args);
-      const name = (entry.name ??= `s_${createHash('sha1').update(text).digest('base64url')}`);
+      const name = typeof text === 'string' ? nameOf(text, values) : undefined;
+      if (name === undefined) return query(...args);
       if (!named.has(name)) {
         if (named.size >= MAX_PER_CONNECTION) return query(...args);
         named.add(name);

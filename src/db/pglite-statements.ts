@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { parse, protocol, type PGlite, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite';
+import { MAX_PER_CONNECTION, repeatedStatementNames } from './named-statements.js';
 
 /**
  * Named, prepared statements for the embedded database, as src/db/named-statements.ts gives
@@ -10,14 +10,14 @@ import { parse, protocol, type PGlite, type QueryOptions, type Results, type Tra
  * to bind and run the same statement prepared (a micro-benchmark of PGlite 0.5 alone; the effect on
  * approvals is in bench/README.md). PGlite has no named statements of its own, but it speaks the
  * PostgreSQL protocol through `execProtocol`, and its single backend keeps what it is asked to
- * prepare. So a statement seen at least twice inside a transaction, with parameters, is prepared
- * once under a name that is a digest of its text (Parse, and Describe for its parameter types and
- * columns), and then only bound and run (Bind, Execute, Sync) in one call, its rows parsed by
- * PGlite's own `parseResults` with the columns kept from the Describe.
+ * prepare. So a statement the shared rule names (repeatedStatementNames: inside a transaction,
+ * with parameters, seen before) is prepared once under that name (Parse, and Describe for its
+ * parameter types and columns), and then only bound and run (Bind, Execute, Sync) in one call, its
+ * rows parsed by PGlite's own `parseResults` with the columns kept from the Describe.
  *
- * As on PostgreSQL: only statements inside a transaction are named (reads outside one stay as
- * they are, and the commit that follows syncs the files), at most MAX_TEXT characters long, at
- * most MAX_NAMED of them (the backend keeps each plan until it closes). Everything goes through
+ * As on PostgreSQL, reads outside a transaction stay as they are (the commit that follows a
+ * transaction's statements syncs the files), and at most MAX_PER_CONNECTION statements are
+ * prepared (the backend keeps each plan until it closes). Everything goes through
  * PGlite's `runExclusive`, so a statement never interleaves with another's messages. A database
  * error is thrown as PGlite throws it (a DatabaseError with the query, its parameters and options
  * attached), so callers see no difference. A statement whose run fails is closed and prepared
@@ -29,12 +29,6 @@ import { parse, protocol, type PGlite, type QueryOptions, type Results, type Tra
  * value while parsing (`'now'::timestamptz`, a time zone's reading of a timestamp literal) keeps the
  * value of the first parse. The service's statements use `now()` and parameters instead.
  */
-const MAX_TEXT = 8_000;
-const MIN_SEEN = 2;
-const MAX_NAMED = 300;
-/** How many distinct texts are counted (so a stream of one-off texts cannot grow it without bound). */
-const MAX_COUNTED = 10_000;
-
 type Message = Parameters<typeof parse.parseResults>[0][number];
 
 interface Prepared {
@@ -44,11 +38,12 @@ interface Prepared {
   columns: Message | undefined;
 }
 
-interface Counted {
-  count: number;
+/** A named statement: prepared, or (after a failed run) to be closed and prepared again. */
+interface Statement {
+  name: string;
   prepared?: Prepared;
-  /** Its name, once it has been prepared: a failed run forgets `prepared`, not the name. */
-  name?: string;
+  /** Prepared once already: a failed run forgets `prepared`, and the backend may still hold it. */
+  preparedBefore?: boolean;
 }
 
 interface Internals {
@@ -61,8 +56,8 @@ const done = new WeakSet<PGlite>();
 export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
   if (done.has(pglite)) return;
   done.add(pglite);
-  const seen = new Map<string, Counted>();
-  let named = 0;
+  const nameOf = repeatedStatementNames();
+  const statements = new Map<string, Statement>();
   const internals = pglite as unknown as Internals;
   const serialize = protocol.serialize;
 
@@ -77,24 +72,23 @@ export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
     }
   };
 
-  const prepare = async (counted: Counted, text: string, params: unknown[], options: QueryOptions | undefined): Promise<Prepared> => {
-    const again = counted.name !== undefined;
-    const name = (counted.name ??= `p_${createHash('sha1').update(text).digest('base64url')}`);
-    // Prepared before and failed since: closed first (closing a statement that is not there is no error).
+  /** Prepares `statement`; one prepared before and failed since is closed first (closing a statement that is not there is no error). */
+  const prepare = async (statement: Statement, text: string, params: unknown[], options: QueryOptions | undefined): Promise<Prepared> => {
+    const { name } = statement;
     const messages = await send(
-      [...(again ? [serialize.close({ type: 'S', name })] : []), serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()],
+      [...(statement.preparedBefore ? [serialize.close({ type: 'S', name })] : []), serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()],
       text,
       params,
       options,
     );
     const description = messages.find((m) => m.name === 'parameterDescription') as unknown as { dataTypeIDs: number[] } | undefined;
     const columns = messages.find((m) => m.name === 'rowDescription');
-    if (!again) named += 1;
+    statement.preparedBefore = true;
     return { name, paramTypes: description?.dataTypeIDs ?? [], columns };
   };
 
-  const run = async (counted: Counted, text: string, params: unknown[], options: QueryOptions | undefined): Promise<Results> => {
-    const prepared = (counted.prepared ??= await prepare(counted, text, params, options));
+  const run = async (statement: Statement, text: string, params: unknown[], options: QueryOptions | undefined): Promise<Results> => {
+    const prepared = (statement.prepared ??= await prepare(statement, text, params, options));
     const values = params.map((value, i) => {
       if (value === null || value === undefined) return null;
       const type = prepared.paramTypes[i]!;
@@ -105,7 +99,7 @@ export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
       const messages = await send([serialize.bind({ statement: prepared.name, values }), serialize.execute({}), serialize.sync()], text, params, options);
       return parse.parseResults(prepared.columns ? [prepared.columns, ...messages] : messages, internals.parsers, options)[0]!;
     } catch (error) {
-      counted.prepared = undefined;
+      statement.prepared = undefined;
       throw error;
     }
   };
@@ -114,17 +108,17 @@ export function nameRepeatedStatementsOnPglite(pglite: PGlite): void {
     const query = tx.query.bind(tx);
     const wrapped = Object.create(tx) as Transaction;
     wrapped.query = (async (text: string, params?: unknown[], options?: QueryOptions) => {
-      if (tx.closed || !params?.length || text.length > MAX_TEXT || options?.blob || options?.paramTypes) return query(text, params, options);
-      let counted = seen.get(text);
-      if (!counted) {
-        if (seen.size >= MAX_COUNTED) return query(text, params, options);
-        counted = { count: 0 };
-        seen.set(text, counted);
+      const name = tx.closed || options?.blob || options?.paramTypes ? undefined : nameOf(text, params);
+      if (name === undefined) return query(text, params, options);
+      let statement = statements.get(name);
+      if (!statement) {
+        if (statements.size >= MAX_PER_CONNECTION) return query(text, params, options);
+        statement = { name };
+        statements.set(name, statement);
       }
-      if (counted.count < MIN_SEEN) counted.count += 1;
-      if (counted.count < MIN_SEEN || (!counted.prepared && named >= MAX_NAMED)) return query(text, params, options);
-      const entry = counted;
-      return pglite.runExclusive(() => run(entry, text, params, options));
+      const chosen = statement;
+      const values = params ?? [];
+      return pglite.runExclusive(() => run(chosen, text, values, options));
     }) as Transaction['query'];
     return wrapped;
   };
