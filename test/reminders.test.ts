@@ -9,6 +9,7 @@ import t from 'tap';
 import { notifications, payoutScheduleSlots, timeEntries, users } from '../src/db/schema.js';
 import type { Actor } from '../src/domain/actor.js';
 import type { NotificationKind, Role } from '../src/domain/enums.js';
+import { londonDate, londonMoment } from '../src/domain/uk-time.js';
 import { createApiToken } from '../src/modules/api-tokens/service.js';
 import { queueNotification } from '../src/modules/notifications/outbox.js';
 import { sendReminders } from '../src/modules/notifications/reminders.js';
@@ -170,7 +171,9 @@ t.test('finance is reminded of drafts waiting more than a day, not of newer, app
   );
   const financeBut = (...except: string[]) => finance.filter((id) => !except.includes(id)).sort();
   const as = (u: { id: string }): Actor => ({ type: 'user', id: u.id });
-  const now = new Date();
+  // Noon in the UK today: "an hour later, the same day" below must not cross UK midnight (with
+  // the real time, this test failed when run between 23:00 and midnight).
+  const now = londonMoment(londonDate(new Date()), '12:00');
 
   const waiting = await draftPayoutRun(app.db, org.organisationId, as(drafter), { currency: 'GBP' }, daysAfter(now, -2));
   const fresh = await draftPayoutRun(app.db, org.organisationId, as(drafter), { currency: 'GBP', methods: ['voucher'] }, daysAfter(now, -0.5));
