@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import t from 'tap';
 import { freePort } from './adversarial/helpers/postgres-cluster.js';
 import { TEST_JWT_SECRET } from './helpers/app.js';
+import { privatePostgres } from './helpers/payout-fixtures.js';
 import { cleanEnv } from './helpers/env.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -107,16 +107,7 @@ t.test('npm run build, then npm run start:prod serves the API and the pages from
  * shutdown waits on its maintenance queries).
  */
 async function privateDatabase(test: TapTest, url: string): Promise<string> {
-  const name = `ledger_build_test_${process.pid}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.query(`create database ${name}`);
-  test.teardown(async () => {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-  });
-  const own = new URL(url);
-  own.pathname = `/${name}`;
-  return own.toString();
+  const own = await privatePostgres(url, `build_test_${process.pid}`);
+  test.teardown(own.drop);
+  return own.url;
 }

@@ -1,7 +1,9 @@
 /**
  * The command line (docs/operations.md, "The command line"), run as a user runs it: `npx tsx src/cli.ts`
- * in a child process, against a fresh PGlite directory (and PostgreSQL when TEST_DATABASE_URL
- * is set); and the configuration it parses (src/config.ts), unit-tested directly.
+ * in a child process, against the database this pass tests (a fresh PGlite directory, or with
+ * TEST_DATABASE_URL a fresh PostgreSQL database); and the configuration it parses (src/config.ts),
+ * unit-tested directly. What only embedded PGlite has (its directory's lock, its buffer cache) is
+ * tested in the PGlite pass alone: the PostgreSQL pass would run it again unchanged.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,10 +14,12 @@ import { eq } from 'drizzle-orm';
 import t from 'tap';
 import { buildApp } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/client.js';
+import { openDatabase, type Database } from '../src/db/client.js';
 import { contributors, organisations, users } from '../src/db/schema.js';
 import { json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
+import { usingPostgres } from './helpers/database.js';
 import { cleanEnv } from './helpers/env.js';
+import { privatePostgres } from './helpers/payout-fixtures.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -65,6 +69,22 @@ async function freshDir(t: TapTest): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ledger-cli-test-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return join(dir, 'pglite');
+}
+
+/**
+ * A fresh database of this pass's kind for the CLI: its environment, and how the test opens it
+ * itself. On PostgreSQL a database of its own, since retention and rebuild-rollups go through
+ * every organisation, and other files' run beside it.
+ */
+async function freshDatabase(t: TapTest, label: string): Promise<{ env: Record<string, string>; open: () => Promise<Database> }> {
+  const base = process.env.TEST_DATABASE_URL;
+  if (!base) {
+    const dataDir = await freshDir(t);
+    return { env: { PGLITE_DIR: dataDir }, open: () => openDatabase({ kind: 'pglite', dataDir }) };
+  }
+  const own = await privatePostgres(base, `cli_${label}_${process.pid}`);
+  t.teardown(own.drop);
+  return { env: { DATABASE_URL: own.url, JWT_SECRET: TEST_JWT_SECRET }, open: () => openDatabase({ kind: 'postgres', url: own.url, poolSize: 1 }) };
 }
 
 const PASSWORD = 'a long enough admin password';
@@ -220,7 +240,7 @@ t.test('loadConfig: a bad environment is a ConfigError naming every bad variable
   }
 });
 
-t.test('embedded mode: PostgreSQL inside the process runs with the configured buffer cache', async (t) => {
+if (!usingPostgres()) t.test('embedded mode: PostgreSQL inside the process runs with the configured buffer cache', async (t) => {
   const config = loadConfig({ PGLITE_DIR: 'memory://', PGLITE_SHARED_BUFFERS: '24MB' });
   t.same(config.database, { kind: 'pglite', dataDir: 'memory://', sharedBuffers: '24MB' });
   if (config.database.kind !== 'pglite') return;
@@ -240,7 +260,7 @@ function catchError(fn: () => unknown): Error | undefined {
   return undefined;
 }
 
-t.test('the CLI refuses an embedded database another process has open, instead of splitting it in two', async (t) => {
+if (!usingPostgres()) t.test('the CLI refuses an embedded database another process has open, instead of splitting it in two', async (t) => {
   // Found from outside: `npm run cli -- create-org` while `npm start` ran on the same PGlite
   // directory "succeeded", but the running server never saw the organisation, and its admin
   // could sign in to an organisation whose users could not be added (500, foreign key).
@@ -259,10 +279,9 @@ t.test('the CLI refuses an embedded database another process has open, instead o
 });
 
 t.test('retention lists, by id and date only, the contributors past the retention period, and deletes nothing', async (t) => {
-  const dataDir = await freshDir(t);
-  const env = { PGLITE_DIR: dataDir };
+  const { env, open } = await freshDatabase(t, 'retention');
   const created = parseCreateOrg(t, await runCli(['create-org', '--name', 'Old records', '--admin-email', uniqueEmail('retention'), '--admin-password', PASSWORD], env));
-  const database = await openDatabase({ kind: 'pglite', dataDir });
+  const database = await open();
   const old = '01a23000-0000-7000-8000-000000000001';
   const recent = '01a23000-0000-7000-8000-000000000002';
   await database.db.insert(contributors).values([
@@ -285,7 +304,7 @@ t.test('retention lists, by id and date only, the contributors past the retentio
   t.equal(bad.code, 2, show(bad));
   t.match(bad.stderr, /--org must be an organisation id/);
 
-  const reopened = await openDatabase({ kind: 'pglite', dataDir });
+  const reopened = await open();
   t.teardown(() => reopened.close());
   t.equal((await reopened.db.select().from(contributors).where(eq(contributors.organisationId, created.organisationId))).length, 2, 'nothing was deleted');
 });
@@ -295,13 +314,12 @@ t.test('rebuild-rollups recomputes the report rollups from the approved work and
   const { carerAndBudget, coordinatorOf } = await import('./helpers/service-fixtures.js');
   const { approveTimeEntry, submitTimeEntry } = await import('../src/modules/time-entries/service.js');
   const { expectedRollupRows, rollupRows } = await import('../src/modules/reports/rollups.js');
-  const dataDir = await freshDir(t);
-  const env = { PGLITE_DIR: dataDir };
+  const { env, open } = await freshDatabase(t, 'rollups');
   const created = parseCreateOrg(t, await runCli(['create-org', '--name', 'Rollups', '--admin-email', uniqueEmail('rollups'), '--admin-password', PASSWORD], env));
   const organisationId = created.organisationId;
   const actor = { type: 'system' as const, id: 'cli-test' };
   const now = new Date('2026-04-10T12:00:00Z');
-  const database = await openDatabase({ kind: 'pglite', dataDir });
+  const database = await open();
   const { budgetId, contributorId } = await carerAndBudget(database.db, organisationId, actor, { amount: 1_000_000, startsOn: '2026-01-01', endsOn: '2026-12-31' }, now);
   const principal = coordinatorOf(organisationId);
   for (const date of ['2026-01-31', '2026-02-01', '2026-03-15']) {
@@ -336,7 +354,7 @@ t.test('rebuild-rollups recomputes the report rollups from the approved work and
   t.equal(bad.code, 2, show(bad));
   t.match(bad.stderr, /--org must be an organisation id/);
 
-  const reopened = await openDatabase({ kind: 'pglite', dataDir });
+  const reopened = await open();
   t.teardown(() => reopened.close());
   t.same(await rollupRows(reopened.db, organisationId), kept, 'the rows are what the approvals had made them');
 });

@@ -265,12 +265,21 @@ export async function runAsAdmin(url: string, statement: string): Promise<void> 
 export async function isolatedPostgres(label: string): Promise<{ url: string | undefined; drop: () => Promise<void> }> {
   const base = process.env.TEST_DATABASE_URL;
   if (!base) return { url: undefined, drop: async () => {} };
+  const own = await privatePostgres(base, label);
+  process.env.TEST_DATABASE_URL = own.url;
+  return own;
+}
+
+/**
+ * A fresh, empty PostgreSQL database `<name>_<label>` beside the one `base` names (dropped first if
+ * an earlier run left it), and a function that drops it. Nothing else changes.
+ */
+export async function privatePostgres(base: string, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const url = new URL(base);
   const name = `${url.pathname.slice(1)}_${label}`.replace(/[^a-zA-Z0-9_]/g, '_').slice(0, 60);
   const admin = (statement: string) => runAsAdmin(base, statement);
   await admin(`drop database if exists "${name}" with (force)`);
   await admin(`create database "${name}"`);
   url.pathname = `/${name}`;
-  process.env.TEST_DATABASE_URL = url.toString();
   return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
 }
