@@ -73,8 +73,8 @@ async function freshDir(t: TapTest): Promise<string> {
 
 /**
  * A fresh database of this pass's kind for the CLI: its environment, and how the test opens it
- * itself. On PostgreSQL a database of its own, since retention and rebuild-rollups go through
- * every organisation, and other files' run beside it.
+ * itself. On PostgreSQL a database of its own: retention and rebuild-rollups go through every
+ * organisation, and other test files add theirs to the shared database meanwhile.
  */
 async function freshDatabase(t: TapTest, label: string): Promise<{ env: Record<string, string>; open: () => Promise<Database> }> {
   const base = process.env.TEST_DATABASE_URL;
