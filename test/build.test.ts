@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { freePort } from './adversarial/helpers/postgres-cluster.js';
 import { TEST_JWT_SECRET } from './helpers/app.js';
-import { privatePostgres } from './helpers/payout-fixtures.js';
+import { privatePostgres } from './helpers/database.js';
 import { cleanEnv } from './helpers/env.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];

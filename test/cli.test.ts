@@ -18,9 +18,8 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { contributors, organisations, users } from '../src/db/schema.js';
 import { json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
-import { usingPostgres } from './helpers/database.js';
+import { privatePostgres, usingPostgres } from './helpers/database.js';
 import { cleanEnv } from './helpers/env.js';
-import { privatePostgres } from './helpers/payout-fixtures.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 

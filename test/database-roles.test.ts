@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { openConfiguredDatabase } from '../src/runtime.js';
 import { createTestOrg } from './helpers/app.js';
 import { fundedBudget, owedContributor } from './helpers/fixtures.js';
-import { runAsAdmin } from './helpers/payout-fixtures.js';
+import { runAsAdmin } from './helpers/database.js';
 
 /**
  * Least privilege (#17): migrations run as the owner, the service as a role that reads and

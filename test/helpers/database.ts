@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { MIGRATIONS_FOLDER, openDatabase, type Database } from '../../src/db/client.js';
 
 /**
@@ -56,4 +57,35 @@ async function pgliteTemplate(): Promise<Uint8Array<ArrayBuffer>> {
   writeFileSync(partial, dump);
   renameSync(partial, file);
   return dump;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL databases of a test's own
+
+/**
+ * Runs one statement (CREATE DATABASE, DROP ROLE and the like) on a connection of its own to
+ * `url`, as whoever that URL names, and closes the connection however it ends.
+ */
+export async function runAsAdmin(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A fresh, empty PostgreSQL database `<name>_<label>` beside the one `base` names (dropped first if
+ * an earlier run left it), and a function that drops it. Nothing else changes.
+ */
+export async function privatePostgres(base: string, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const url = new URL(base);
+  const name = `${url.pathname.slice(1)}_${label}`.replace(/[^a-zA-Z0-9_]/g, '_').slice(0, 60);
+  const admin = (statement: string) => runAsAdmin(base, statement);
+  await admin(`drop database if exists "${name}" with (force)`);
+  await admin(`create database "${name}"`);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
 }

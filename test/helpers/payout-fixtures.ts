@@ -5,12 +5,11 @@
  * helpers drive an in-process app (inject) and a real server in a child process (fetch).
  */
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import Stripe from 'stripe';
 import type { Test } from 'tap';
 import { buildTestApp, createTestOrg } from './app.js';
 import { fundedBudget, owedContributor } from './fixtures.js';
-import { testDatabase } from './database.js';
+import { privatePostgres, testDatabase } from './database.js';
 import { makeEvent, signedEvent, startStripeDouble, type Fault, type StripeDouble } from '../../tools/stripe-double/index.js';
 
 export const WEBHOOK_SECRET = 'whsec_test';
@@ -240,20 +239,6 @@ export async function balanceOf(send: Send, headers: Record<string, string>, con
 // PostgreSQL isolation
 
 /**
- * Runs one statement (CREATE DATABASE, DROP ROLE and the like) on a connection of its own to
- * `url`, as whoever that URL names, and closes the connection however it ends.
- */
-export async function runAsAdmin(url: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
-
-/**
  * Files that run payout workers must not share a PostgreSQL database with other test files run
  * in parallel: pg-boss workers of every process sharing a database take each other's jobs (and
  * their sweeps queue each other's items), and each process talks to its own Stripe double, which
@@ -268,18 +253,4 @@ export async function isolatedPostgres(label: string): Promise<{ url: string | u
   const own = await privatePostgres(base, label);
   process.env.TEST_DATABASE_URL = own.url;
   return own;
-}
-
-/**
- * A fresh, empty PostgreSQL database `<name>_<label>` beside the one `base` names (dropped first if
- * an earlier run left it), and a function that drops it. Nothing else changes.
- */
-export async function privatePostgres(base: string, label: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const url = new URL(base);
-  const name = `${url.pathname.slice(1)}_${label}`.replace(/[^a-zA-Z0-9_]/g, '_').slice(0, 60);
-  const admin = (statement: string) => runAsAdmin(base, statement);
-  await admin(`drop database if exists "${name}" with (force)`);
-  await admin(`create database "${name}"`);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
 }
