@@ -22,23 +22,29 @@ interface Sent {
 /** A client whose `query` records each text and answers from `answers` (an Error rejects, a string is the command tag). */
 function standIn(answers: Record<string, Error | string | undefined> = {}, transactionStatus = 'I') {
   const sent: Sent[] = [];
+  // As a socket does: while corked, what is written waits, and leaves in one write at the uncork.
   let corked = 0;
   let write = 0;
+  let open = false;
   const stream = {
     cork: () => {
-      if (corked++ === 0) write += 1;
+      corked += 1;
     },
     uncork: () => {
-      corked -= 1;
+      if (--corked === 0) open = false;
     },
   };
   const client = { connection: { stream }, getTransactionStatus: () => transactionStatus } as unknown as pg.ClientBase;
   const raw = (config: string | { text: string }) => {
     const text = typeof config === 'string' ? config : config.text;
-    sent.push({ text, write: corked > 0 ? write : ++write });
+    if (corked === 0 || !open) write += 1;
+    open = corked > 0;
+    sent.push({ text, write });
     const answer = answers[text];
-    if (answer instanceof Error) return Promise.reject(answer);
-    return Promise.resolve({ command: answer ?? text.split(' ')[0]!.toUpperCase(), rows: [] });
+    // The answer arrives as a server's would: from the socket, after this tick's work.
+    return new Promise((resolve, reject) =>
+      setImmediate(() => (answer instanceof Error ? reject(answer) : resolve({ command: answer ?? text.split(' ')[0]!.toUpperCase(), rows: [] }))),
+    );
   };
   const query = pipelineTransactionEnds(client, raw as (...args: unknown[]) => unknown) as (text: string | { text: string }, values?: unknown[]) => Promise<pg.QueryResult>;
   // commitWithNextStatement finds the client through a drizzle transaction's session.
@@ -101,6 +107,24 @@ t.test('a first statement that is also the last takes begin, itself and commit i
     { text: 'begin', write: 1 },
     { text: 'insert into only values ($1)', write: 1 },
     { text: 'commit', write: 1 },
+  ]);
+});
+
+t.test('statements sent without waiting for one another leave in one write; one sent after an answer in the next', async (t) => {
+  const { sent, query } = standIn();
+  await query({ text: 'begin' }, []);
+  await allAnswered([query({ text: 'select 1' }), query({ text: 'select 2' }), query({ text: 'select 3' })]);
+  // Sent from a promise callback, as drizzle's queries are: still the same tick's work.
+  await allAnswered([query({ text: 'select 4' }), Promise.resolve().then(() => query({ text: 'select 5' }))]);
+  await query({ text: 'commit' }, []);
+  t.same(sent, [
+    { text: 'begin', write: 1 },
+    { text: 'select 1', write: 1 },
+    { text: 'select 2', write: 1 },
+    { text: 'select 3', write: 1 },
+    { text: 'select 4', write: 2 },
+    { text: 'select 5', write: 2 },
+    { text: 'commit', write: 3 },
   ]);
 });
 
@@ -279,6 +303,35 @@ t.test('on PostgreSQL, a transaction of two statements takes two round trips, be
   // A statement in a transaction of its own starts that transaction; one inside an older one does not.
   const [state] = ((await db.execute(sql`select xact_start = query_start as fresh from pg_stat_activity where pid = pg_backend_pid()`)) as unknown as { rows: { fresh: boolean }[] }).rows;
   t.ok(state!.fresh, 'the connection is out of the transaction');
+});
+
+t.test('on PostgreSQL, statements sent together reach the socket in one write', { skip: usingPostgres() ? false : 'needs PostgreSQL (TEST_DATABASE_URL); the CI runs it there' }, async (t) => {
+  let writes = 0;
+  let counting = false;
+  // Counts what the socket hands to the system: one call of _write or _writev is one system call.
+  const countWrites = (client: pg.PoolClient) => {
+    const socket = (client as unknown as { connection: { stream: { _write: Function; _writev: Function } } }).connection.stream;
+    for (const method of ['_write', '_writev'] as const) {
+      const original = socket[method].bind(socket);
+      socket[method] = (...args: unknown[]) => {
+        if (counting) writes += 1;
+        return original(...args);
+      };
+    }
+  };
+  const pool = newPostgresPool({ url: process.env.TEST_DATABASE_URL!, poolSize: 1 }, countWrites);
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const db = drizzle(pool) as unknown as Db;
+  t.teardown(() => pool.end());
+  await db.execute(sql`select 1`); // connect first
+  counting = true;
+  const sums = await db.transaction(async (tx) => {
+    const [a, b, c] = await allAnswered([tx.execute(sql`select ${1}::int as n`), tx.execute(sql`select ${2}::int as n`), tx.execute(sql`select ${3}::int as n`)]);
+    t.equal(writes, 1, 'begin and the three reads: one write');
+    return [a, b, c].map((r) => (r as unknown as { rows: { n: number }[] }).rows[0]!.n);
+  });
+  t.same(sums, [1, 2, 3]);
+  t.equal(writes, 2, 'and the commit a second');
 });
 
 t.test('on PostgreSQL, a keyed submit takes 4 round trips and its approval 5', { skip: usingPostgres() ? false : 'needs PostgreSQL (TEST_DATABASE_URL); the CI runs it there' }, async (t) => {

@@ -19,7 +19,9 @@ import { pgErrorCode } from './tx.js';
  *    before its `commit` or `rollback` never reaches the server at all;
  *  - when told that a statement is the transaction's last (`commitWithNextStatement`, which the
  *    request transaction's held writes use, src/lib/held-writes.ts), writes `commit` together
- *    with it, and then answers drizzle's own `commit` (or `rollback`) itself.
+ *    with it, and then answers drizzle's own `commit` (or `rollback`) itself;
+ *  - holds the socket's writes until the tick's work is done, so that everything sent together
+ *    (those ends, and the statements `allAnswered` waits for) leaves in one write.
  *
  * What the server sees is unchanged: the same statements, in the same order, in one transaction.
  * Errors keep their meaning. A first statement that fails leaves the transaction aborted, and
@@ -89,14 +91,23 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
   let heldBegin: unknown[] = [];
   let commitNext = false;
   const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
-  /** Writes both calls' messages to the socket at once (node-postgres writes each query as it is queued). */
-  const together = <T>(fn: () => T): T => {
-    stream?.cork?.();
-    try {
-      return fn();
-    } finally {
-      stream?.uncork?.();
-    }
+  let holding = false;
+  /**
+   * Holds the socket's writes until the current tick's work is done, so statements sent together
+   * (a held `begin` with its first statement, the reads `allAnswered` waits for, a last statement
+   * and its `commit`) leave in one write: node-postgres writes each query as it is queued, and
+   * every write to the socket is a system call that also does the loopback's delivery to the
+   * server. The writes keep their order; only when they reach the socket changes, and by no more
+   * than the promise callbacks already queued (Node runs `nextTick` callbacks after them).
+   */
+  const holdWritesForThisTick = () => {
+    if (holding || !stream?.cork || !stream.uncork) return;
+    holding = true;
+    stream.cork();
+    process.nextTick(() => {
+      holding = false;
+      stream.uncork!();
+    });
   };
 
   /** The answer drizzle expects to a `commit` or `rollback` that is not sent. */
@@ -106,16 +117,16 @@ export function pipelineTransactionEnds(client: pg.ClientBase, send: Query): Que
    * answers with the statement's result once all are answered. `begin` fails only with its
    * connection, and then so does everything written behind it.
    */
-  const sendWithEnds = (begin: unknown[] | undefined, args: unknown[], withCommit: boolean) =>
-    together(() => {
-      const begun = begin ? (send(...begin) as Promise<unknown>) : undefined;
-      const result = send(...args) as Promise<unknown>;
-      const committed = withCommit ? (send('commit') as Promise<unknown>) : undefined;
-      if (withCommit) state = 'ended';
-      return settle(begun, result, committed);
-    });
+  const sendWithEnds = (begin: unknown[] | undefined, args: unknown[], withCommit: boolean) => {
+    const begun = begin ? (send(...begin) as Promise<unknown>) : undefined;
+    const result = send(...args) as Promise<unknown>;
+    const committed = withCommit ? (send('commit') as Promise<unknown>) : undefined;
+    if (withCommit) state = 'ended';
+    return settle(begun, result, committed);
+  };
 
   const query: Query = (...args) => {
+    holdWritesForThisTick();
     const text = textOf(args);
     const ends = text !== undefined && (COMMIT.test(text) || ROLLBACK.test(text));
     if (state === 'ended') {
