@@ -10,7 +10,6 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { newPostgresPool, type Database, type Db } from '../src/db/client.js';
 import { watchRoundTrips } from '../src/db/pipelined-transactions.js';
-import * as schema from '../src/db/schema.js';
 import type { BenchOrg } from './seed.js';
 
 export interface StatementCount {
@@ -160,7 +159,7 @@ async function walOfApprovals(pool: pg.Pool, approve: (i: number) => Promise<voi
 /** The service's database over a pool the benchmark made (already migrated; closing ends the pool). */
 export function databaseOn(pool: pg.Pool): Database {
   return {
-    db: drizzle(pool, { schema }) as unknown as Db,
+    db: drizzle(pool) as unknown as Db,
     kind: 'postgres',
     pool,
     migrate: async () => {},

@@ -12,14 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { toSafeNumber } from '../domain/money.js';
 import { notFound } from '../errors.js';
 import { isUuid } from '../lib/ids.js';
-import * as schema from './schema.js';
 import { nameRepeatedStatementsOnPglite } from './pglite-statements.js';
 import { preparedFor } from './prepared.js';
 import { pipelineTransactionEnds, releasedToPool } from './pipelined-transactions.js';
 
-export type Schema = typeof schema;
-/** A database handle or an open transaction: repository functions accept either. */
-export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+/**
+ * A database handle or an open transaction: repository functions accept either. Opened without
+ * drizzle's relational queries (`db.query.*`), which the service does not use: given the schema,
+ * drizzle builds a query builder for each of its tables in every transaction it opens.
+ */
+export type Db = PgDatabase<PgQueryResultHKT>;
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -130,7 +132,7 @@ export function newPostgresPool(
 export async function openDatabase(settings: DatabaseSettings): Promise<Database> {
   if (settings.kind === 'postgres') {
     const pool = newPostgresPool(settings);
-    const db = drizzleNodePg(pool, { schema }) as unknown as Db;
+    const db = drizzleNodePg(pool) as unknown as Db;
     return {
       db,
       kind: 'postgres',
@@ -139,7 +141,7 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
         const lockClient = await pool.connect();
         try {
           await lockClient.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-          await migrateNodePg(drizzleNodePg(pool, { schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+          await migrateNodePg(drizzleNodePg(pool), { migrationsFolder: MIGRATIONS_FOLDER });
         } finally {
           await lockClient.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
           lockClient.release();
@@ -165,7 +167,7 @@ export async function openDatabase(settings: DatabaseSettings): Promise<Database
     startParams: [...PGlite.defaultStartParams, ...embeddedMemorySettings(settings.sharedBuffers ?? '16MB')],
   });
   nameRepeatedStatementsOnPglite(pglite);
-  const pgliteDb = drizzlePglite(pglite, { schema });
+  const pgliteDb = drizzlePglite(pglite);
   return {
     db: pgliteDb as unknown as Db,
     kind: 'pglite',
