@@ -1,13 +1,14 @@
 /**
- * Which statements go to PostgreSQL as named (prepared) statements: those a transaction repeats,
- * with parameters, never a report's read outside a transaction or a statement seen once. Checked
+ * Which statements go to PostgreSQL as named (prepared) statements: those a transaction (or reads
+ * held together on one connection) repeats, with parameters, never a report's read outside a
+ * transaction or a statement seen once. Checked
  * on a stand-in pool whose client records what it is asked, so it runs without PostgreSQL (the
  * suite on PostgreSQL runs every statement of the service through the real wrapper).
  */
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import t from 'tap';
-import { nameRepeatedStatements } from '../src/db/named-statements.js';
+import { nameRepeatedStatements, readingTogether } from '../src/db/named-statements.js';
 
 interface Sent {
   text: string;
@@ -52,6 +53,20 @@ t.test('outside a transaction (a report, a read) nothing is named', async (t) =>
   await run('rollback', []);
   await run('select sum(amount) from ledger_postings where organisation_id = $1', [9]);
   t.equal(sent.at(-1)!.name, undefined, 'nor after a rolled-back transaction');
+});
+
+t.test('on a connection held for reads that go together (readTogether), repeated statements are named as in a transaction', async (t) => {
+  const { sent, run, client } = standInPool();
+  const text = 'select * from time_entries where contributor_id = $1 and date between $2 and $3';
+  readingTogether(client as unknown as pg.PoolClient, true);
+  for (let i = 0; i < 3; i++) await run(text, [i, '2026-04-06', '2027-04-05']);
+  readingTogether(client as unknown as pg.PoolClient, false);
+  await run(text, [9, '2026-04-06', '2027-04-05']);
+  t.same(
+    sent.map((s) => Boolean(s.name)),
+    [false, true, true, false],
+    'named from the second time while held; unnamed again once given back',
+  );
 });
 
 t.test('a statement without parameters, or an overlong one, is never named', async (t) => {

@@ -11,6 +11,7 @@ import type pg from 'pg';
 import t from 'tap';
 import { newPostgresPool, type Db } from '../src/db/client.js';
 import { allAnswered, commitWithNextStatement, pipelineTransactionEnds, releasedToPool, watchRoundTrips } from '../src/db/pipelined-transactions.js';
+import { inTransaction, isInTransaction, pgErrorCode, readTogether } from '../src/db/tx.js';
 import { testDatabase, usingPostgres } from './helpers/database.js';
 
 interface Sent {
@@ -225,6 +226,36 @@ t.test('a begin with options, and anything outside a transaction, go as they com
   t.equal(sent.at(-1)!.text, 'select 3', 'outside a transaction, "the last statement" means nothing');
 });
 
+t.test('readTogether: one connection without a transaction on PostgreSQL, a transaction on PGlite, the caller’s inside one', async (t) => {
+  const database = await testDatabase();
+  type Row = { pid: number; xact: string | null; now: string };
+  const probe = async (db: Db) =>
+    ((await db.execute(sql`select pg_backend_pid() as pid, txid_current_if_assigned()::text as xact, statement_timestamp()::text as now, transaction_timestamp() = statement_timestamp() as own`)) as unknown as { rows: (Row & { own: boolean })[] }).rows[0]!;
+  const [first, second, inside] = await readTogether(database.db, async (db) => {
+    const together = await allAnswered([probe(db), probe(db)]);
+    return [...together, isInTransaction(db)] as const;
+  });
+  t.equal(first.pid, second.pid, 'one connection');
+  if (usingPostgres()) {
+    t.notOk(inside, 'not a transaction');
+    t.ok(first.own && second.own, 'each read its own implicit transaction (its transaction began with it)');
+  } else {
+    t.ok(inside, 'the embedded database reads in a transaction, where it prepares repeated statements');
+  }
+  const nested = await inTransaction(database.db, async (tx) => {
+    const outer = await probe(tx);
+    const inner = await readTogether(tx, async (db) => ({ same: db === tx, row: await probe(db) }));
+    return { outer, inner };
+  });
+  t.ok(nested.inner.same, 'inside a transaction, readTogether reads in it');
+  t.equal(nested.inner.row.pid, nested.outer.pid);
+  // A failed read fails the call and gives the connection back.
+  const failed = await readTogether(database.db, (db) => db.execute(sql`select 1 / 0`)).then(() => null, (error: unknown) => error);
+  t.equal(pgErrorCode(failed), '22012', 'the read’s own error (division by zero)');
+  if (database.pool) t.equal(database.pool.totalCount - database.pool.idleCount, 0, 'no connection is left checked out');
+  t.same(((await database.db.execute(sql`select 2 as n`)) as unknown as { rows: { n: number }[] }).rows, [{ n: 2 }]);
+});
+
 t.test('on the service’s own database, a transaction commits and rolls back as before', async (t) => {
   const database = await testDatabase();
   const db = database.db;
@@ -379,4 +410,24 @@ t.test('on PostgreSQL, a keyed submit takes 4 round trips and its approval 5', {
   t.same(all[0]!.slice(0, 1), ['begin'], 'begin rides with the first statement');
   t.match(all[1], [/^select "contributors"\./, /^select coalesce\(sum\("minutes"\)/], "the day's minutes are read right behind the contributor's lock, never before it");
   t.equal(all[submitted! - 1]!.at(-1), 'commit', 'and commit with the last');
+
+  // Reads go together without a transaction (readTogether): at READ COMMITTED a begin and commit
+  // would give them no common snapshot, only a round trip more.
+  const read = async (url: string) => {
+    trips = [];
+    const res = await app.inject({ method: 'GET', url, headers: coordinator });
+    t.equal(res.statusCode, 200, res.body);
+    const seen = trips;
+    trips = null;
+    return seen;
+  };
+  const balance = await read(`/v1/contributors/${person.id}/balance`);
+  t.equal(balance.length, 1, `a balance read is one round trip: ${JSON.stringify(balance)}`);
+  t.equal(balance[0]!.length, 3, 'its contributor check, sums and limit versions together');
+  const statement = await read(`/v1/contributors/${person.id}/statement?from=2026-03-01&to=2026-03-31`);
+  t.equal(statement.length, 2, `a statement read is two: ${JSON.stringify(statement)}`);
+  t.notOk(
+    [...balance, ...statement].flat().some((text) => /^(begin|commit|rollback)\b/i.test(text)),
+    'neither opens a transaction',
+  );
 });

@@ -8,9 +8,9 @@ import type pg from 'pg';
  * small statement: the approval's joined read takes 0.43 ms planned afresh each time and 0.14 ms
  * prepared (pgbench, one client, this machine); measured per approval in bench/README.md.
  *
- * Only statements inside a transaction are named (between the `begin` and the `commit` or
- * `rollback` drizzle sends), with parameters, of at most MAX_TEXT characters, and seen at least
- * twice by this pool. Reads outside a transaction (reports, whose plans should follow their
+ * Only statements inside a transaction (between the `begin` and the `commit` or `rollback`
+ * drizzle sends) or read together on a connection held for them (readTogether, src/db/tx.ts) are
+ * named, with parameters, of at most MAX_TEXT characters, and seen at least twice by this pool. Reads outside a transaction (reports, whose plans should follow their
  * ranges rather than settle on a generic one) and one-off statements (a migration, a bulk load)
  * stay unnamed. Each connection keeps at most MAX_PER_CONNECTION of them (PostgreSQL holds each
  * prepared statement's plan in the backend's memory until the connection closes); beyond that,
@@ -53,6 +53,14 @@ interface QueryConfig {
   name?: string;
 }
 
+/** Set on a connection while readTogether holds it: its statements are named as a transaction's. */
+const READING_TOGETHER = Symbol('reading together');
+
+/** Marks a pooled connection as held for reads that go together (readTogether), or no longer. */
+export function readingTogether(client: pg.PoolClient, on: boolean): void {
+  (client as unknown as Record<symbol, boolean>)[READING_TOGETHER] = on;
+}
+
 /** Pools already set up (several apps may share one pool, as tests do). */
 const pools = new WeakSet<pg.Pool>();
 
@@ -74,7 +82,8 @@ export function nameRepeatedStatements(pool: pg.Pool): void {
         if (/^\s*(begin|start transaction)\b/i.test(text)) inTransaction = true;
         else if (/^\s*(commit|end|rollback)\b/i.test(text) && !/^\s*rollback\s+to\b/i.test(text)) inTransaction = false;
       }
-      if (!inTransaction || typeof config !== 'object' || config === null || config.name !== undefined) return query(...args);
+      const naming = inTransaction || (client as unknown as Record<symbol, boolean>)[READING_TOGETHER] === true;
+      if (!naming || typeof config !== 'object' || config === null || config.name !== undefined) return query(...args);
       // drizzle passes the values beside the config (`query(config, values)`), pg also takes them in it.
       const values = config.values ?? (Array.isArray(args[1]) ? (args[1] as unknown[]) : undefined);
       const name = typeof text === 'string' ? nameOf(text, values) : undefined;

@@ -1,6 +1,9 @@
 import { is } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import { PgTransaction } from 'drizzle-orm/pg-core';
+import pg from 'pg';
 import type { Db } from './client.js';
+import { readingTogether } from './named-statements.js';
 
 /** The SQLSTATE of a PostgreSQL error, looking through drizzle's query-error wrapper. */
 export function pgErrorCode(error: unknown): string | undefined {
@@ -47,5 +50,34 @@ export async function inTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>, attem
       const backoff = Math.min(200, 5 * 2 ** attempt) * (0.5 + Math.random());
       await new Promise((resolve) => setTimeout(resolve, backoff));
     }
+  }
+}
+
+/**
+ * Runs reads that belong together (a balance, a statement) on one connection, without wrapping
+ * them in a transaction where that costs a round trip and buys nothing. At READ COMMITTED,
+ * PostgreSQL's default and the service's, every statement sees what was committed when it began,
+ * inside a transaction or not: `begin` and `commit` around reads give them no common snapshot,
+ * only two more statements and, for the commit, a round trip of its own. On PostgreSQL `fn` gets
+ * one of the pool's connections to itself, so what it sends together still travels together (the
+ * pool's pipelining, src/db/pipelined-transactions.ts), and its repeated statements are prepared
+ * as a transaction's are.
+ * A caller already in a transaction reads in it; the embedded database, which has no round trips
+ * and prepares repeated statements only inside a transaction (src/db/pglite-statements.ts), reads
+ * in a transaction as before. `fn` must only read, and must not return while a statement it sent
+ * is unanswered (allAnswered waits for all of them): the connection goes back to the pool then.
+ */
+export async function readTogether<T>(db: Db, fn: (db: Db) => Promise<T>): Promise<T> {
+  if (isInTransaction(db)) return fn(db);
+  const client = (db as unknown as { _: { session: { client: unknown } } })._.session.client;
+  if (!(client instanceof pg.Pool)) return inTransaction(db, fn);
+  const connection = await client.connect();
+  // Its repeated statements are named and prepared as a transaction's are (src/db/named-statements.ts).
+  readingTogether(connection, true);
+  try {
+    return await fn(drizzle(connection) as unknown as Db);
+  } finally {
+    readingTogether(connection, false);
+    connection.release();
   }
 }

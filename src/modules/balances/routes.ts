@@ -4,7 +4,7 @@ import { ukTaxYear } from '../../domain/earnings-period.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { AppError } from '../../errors.js';
 import { allAnswered } from '../../db/pipelined-transactions.js';
-import { inTransaction } from '../../db/tx.js';
+import { readTogether } from '../../db/tx.js';
 import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
 import { errors, idParam, operations } from '../../lib/openapi.js';
 import { isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
@@ -61,17 +61,16 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
 
   /**
    * A contributor's balances, and where they stand against their earnings limit today; with
-   * `mustExist`, not_found for someone who is not in the organisation. The reads go together, on
-   * one connection: on PostgreSQL the transaction's begin and the three reads in one round trip,
-   * and its commit in a second (a contributor with an earnings limit has three more reads, one
-   * after another, in between).
+   * `mustExist`, not_found for someone who is not in the organisation. The three reads go
+   * together, on one connection and without a transaction (readTogether): on PostgreSQL one round
+   * trip (a contributor with an earnings limit has three more reads, one after another).
    */
   const balanceOf = (organisationId: string, contributorId: string, mustExist: boolean) =>
-    inTransaction(app.db, async (tx) => {
+    readTogether(app.db, async (db) => {
       const [, balances, earningsLimit] = await allAnswered([
-        mustExist ? getContributorRow(tx, organisationId, contributorId) : undefined,
-        contributorBalances(tx, organisationId, contributorId),
-        limitPosition(tx, organisationId, contributorId, RECEIVED_CURRENCY, today()),
+        mustExist ? getContributorRow(db, organisationId, contributorId) : undefined,
+        contributorBalances(db, organisationId, contributorId),
+        limitPosition(db, organisationId, contributorId, RECEIVED_CURRENCY, today()),
       ]);
       return { contributorId, balances, earningsLimit };
     });

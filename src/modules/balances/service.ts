@@ -2,7 +2,7 @@ import { and, asc, between, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { preparedStatement } from '../../db/prepared.js';
 import { allAnswered } from '../../db/pipelined-transactions.js';
-import { inTransaction } from '../../db/tx.js';
+import { readTogether } from '../../db/tx.js';
 import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
 import { limitPeriod, ukTaxYear, type DateRange } from '../../domain/earnings-period.js';
 import { sumMinorUnits, toSafeNumber } from '../../domain/money.js';
@@ -145,11 +145,11 @@ export async function contributorStatement(
   const theirsInRange = (table: typeof timeEntries | typeof expenses) =>
     and(ofContributor(table, organisationId, contributorId), between(table.date, range.from, range.to));
   const dates = { start: range.from, end: range.to };
-  // The reads that need nothing from one another go together, on one connection: on PostgreSQL
-  // the transaction's begin and all six travel in one round trip, the two that need the limit
-  // versions in a second, the commit in a third (eight, one after another, before). A contributor
-  // who is not there answers not_found, once the others are answered.
-  const { contributor, view, entryRows, expenseRows, payoutRows, versions, received, balances } = await inTransaction(db, async (tx) => {
+  // The reads that need nothing from one another go together, on one connection and without a
+  // transaction (readTogether): on PostgreSQL all six travel in one round trip and the two that
+  // need the limit versions in a second (eight, one after another, and a begin and commit, once).
+  // A contributor who is not there answers not_found, once the others are answered.
+  const { contributor, view, entryRows, expenseRows, payoutRows, versions, received, balances } = await readTogether(db, async (tx) => {
     const [contributor, entryRows, expenseRows, payoutRows, versionsByContributor, balances] = await allAnswered([
       getContributorRow(tx, organisationId, contributorId),
       tx.select().from(timeEntries).where(theirsInRange(timeEntries)).orderBy(asc(timeEntries.date), asc(timeEntries.id)),
