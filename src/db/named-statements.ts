@@ -10,9 +10,9 @@ import type pg from 'pg';
  *
  * Only statements inside a transaction (between the `begin` and the `commit` or `rollback`
  * drizzle sends) or read together on a connection held for them (readTogether, src/db/tx.ts) are
- * named, with parameters, of at most MAX_TEXT characters, and seen at least twice by this pool. Reads outside a transaction (reports, whose plans should follow their
- * ranges rather than settle on a generic one) and one-off statements (a migration, a bulk load)
- * stay unnamed. Each connection keeps at most MAX_PER_CONNECTION of them (PostgreSQL holds each
+ * named, with parameters, of at most MAX_TEXT characters, and seen at least twice by this pool.
+ * Other reads outside a transaction (reports, whose plans should follow their ranges rather than
+ * settle on a generic one) and one-off statements (a migration, a bulk load) stay unnamed. Each connection keeps at most MAX_PER_CONNECTION of them (PostgreSQL holds each
  * prepared statement's plan in the backend's memory until the connection closes); beyond that,
  * statements run unnamed as before. The name is a digest of the text, so one name always means
  * one text, which node-postgres requires.

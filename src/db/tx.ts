@@ -61,10 +61,9 @@ export async function inTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>, attem
  * only two more statements and, for the commit, a round trip of its own. On PostgreSQL `fn` gets
  * one of the pool's connections to itself, so what it sends together still travels together (the
  * pool's pipelining, src/db/pipelined-transactions.ts), and its repeated statements are prepared
- * as a transaction's are.
- * A caller already in a transaction reads in it; the embedded database, which has no round trips
- * and prepares repeated statements only inside a transaction (src/db/pglite-statements.ts), reads
- * in a transaction as before. `fn` must only read, and must not return while a statement it sent
+ * as a transaction's are. A caller already in a transaction reads in it; the embedded database,
+ * which has no round trips and prepares repeated statements only inside a transaction
+ * (src/db/pglite-statements.ts), reads in a transaction as before. `fn` must only read, and must not return while a statement it sent
  * is unanswered (allAnswered waits for all of them): the connection goes back to the pool then.
  */
 export async function readTogether<T>(db: Db, fn: (db: Db) => Promise<T>): Promise<T> {
