@@ -18,7 +18,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { contributors, organisations, users } from '../src/db/schema.js';
 import { json, TEST_JWT_SECRET, uniqueEmail } from './helpers/app.js';
-import { privatePostgres, usingPostgres } from './helpers/database.js';
+import { privatePostgres, seedPgliteDir, usingPostgres } from './helpers/database.js';
 import { cleanEnv } from './helpers/env.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -74,12 +74,14 @@ async function freshDir(t: TapTest): Promise<string> {
 /**
  * A fresh database of this pass's kind for the CLI: its environment, and how the test opens it
  * itself. On PostgreSQL a database of its own: retention and rebuild-rollups go through every
- * organisation, and other test files add theirs to the shared database meanwhile.
+ * organisation, and other test files add theirs to the shared database meanwhile. On PGlite a
+ * directory seeded from the migrated template; the first test here creates one from nothing.
  */
 async function freshDatabase(t: TapTest, label: string): Promise<{ env: Record<string, string>; open: () => Promise<Database> }> {
   const base = process.env.TEST_DATABASE_URL;
   if (!base) {
     const dataDir = await freshDir(t);
+    await seedPgliteDir(dataDir);
     return { env: { PGLITE_DIR: dataDir }, open: () => openDatabase({ kind: 'pglite', dataDir }) };
   }
   const own = await privatePostgres(base, `cli_${label}_${process.pid}`);
@@ -267,6 +269,7 @@ if (!usingPostgres()) t.test('the CLI refuses an embedded database another proce
   const dir = await mkdtemp(join(tmpdir(), 'ledger-cli-lock-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const dataDir = join(dir, 'pglite');
+  await seedPgliteDir(dataDir);
   const server = await openDatabase({ kind: 'pglite', dataDir });
   const args = ['create-org', '--name', 'Second writer', '--admin-email', uniqueEmail('lock'), '--admin-password', 'correct horse battery staple'];
   const refused = await runCli(args, { PGLITE_DIR: dataDir });

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
-import { analyzeIfEmbedded, queryRows, type Database } from '../src/db/client.js';
+import { analyzeIfEmbedded, openDatabase, queryRows, type Database } from '../src/db/client.js';
 import { openConfiguredDatabase } from '../src/runtime.js';
+import { seedPgliteDir } from './helpers/database.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-embedded-statistics-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,7 +26,13 @@ async function reltuples(database: Database, table: string): Promise<number> {
 }
 
 t.test('opening the embedded database gathers statistics, and the hourly analyse counts new rows', async (t) => {
-  const config = loadConfig({ PGLITE_DIR: join(dir, 'pglite'), JWT_SECRET: 'embedded-statistics-secret-not-a-secret' });
+  const dataDir = join(dir, 'pglite');
+  await seedPgliteDir(dataDir);
+  const unopened = await openDatabase({ kind: 'pglite', dataDir });
+  t.equal(await reltuples(unopened, 'organisations'), -1, 'the migrated directory has never been analysed');
+  await unopened.close();
+
+  const config = loadConfig({ PGLITE_DIR: dataDir, JWT_SECRET: 'embedded-statistics-secret-not-a-secret' });
   const database = await openConfiguredDatabase(config);
   t.teardown(() => database.close());
   t.equal(database.kind, 'pglite');

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { freePort } from '../adversarial/helpers/postgres-cluster.js';
 import { TEST_JWT_SECRET } from './app.js';
+import { seedPgliteDir } from './database.js';
 import { expectStatus, isolatedPostgres, viaFetch, type Send } from './payout-fixtures.js';
 
 /**
@@ -154,15 +155,17 @@ export type ServerProcess = ReturnType<typeof serverProcess>;
 
 /**
  * A real server of the test file's own, for the tests that kill it: a PostgreSQL database of its
- * own (isolatedPostgres), a temporary directory and a free port, and serverEnv's clean
- * environment for them with `env` added (returned as `env`: changes to it reach the next start).
- * When the file ends the server is killed, the database dropped and the directory removed. Call
- * it before anything opens the test database.
+ * own (isolatedPostgres) or an embedded one seeded from the migrated template (seedPgliteDir), a
+ * temporary directory and a free port, and serverEnv's clean environment for them with `env`
+ * added (returned as `env`: changes to it reach the next start). When the file ends the server is
+ * killed, the database dropped and the directory removed. Call it before anything opens the test
+ * database.
  */
 export async function serverOfItsOwn(t: Test, label: string, env: Record<string, string> = {}) {
   const isolated = await isolatedPostgres(label);
   const dir = mkdtempSync(join(tmpdir(), `ledger-${label}-`));
   const port = await freePort();
+  if (!isolated.url) await seedPgliteDir(join(dir, 'pglite'));
   const environment: Record<string, string> = { ...serverEnv({ port, dir, databaseUrl: isolated.url }), ...env };
   const server = serverProcess({ port, env: environment });
   t.teardown(async () => {
