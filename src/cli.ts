@@ -1,18 +1,16 @@
 import { inspect, parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError, loadConfig } from './config.js';
-import { DatabaseInUseError } from './db/client.js';
-import { AppError } from './errors.js';
-import { loadDemo } from './demo.js';
-import { createStripeClient, createStripeGate } from './lib/stripe.js';
-import { reconcileStripe } from './modules/payouts/reconcile.js';
-import { createOrganisation } from './modules/organisations/service.js';
-import { openConfiguredDatabase } from './runtime.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { AppError, DatabaseInUseError } from './errors.js';
 import { withoutEmails } from './lib/log-redaction.js';
-import { londonDate } from './domain/uk-time.js';
-import { contributorsPastRetention } from './modules/personal-data/retention.js';
-import { rebuildRollups } from './modules/reports/rollups.js';
-import { organisations } from './db/schema.js';
+
+// What a command needs (the database driver, the app's services) is imported when the command
+// runs: help and a mistyped command answer in half a second, not the one and a half that loading
+// every module takes.
+async function openConfiguredDatabase(config: Config) {
+  const { openConfiguredDatabase } = await import('./runtime.js');
+  return openConfiguredDatabase(config);
+}
 
 const usage = `Usage: npm run cli -- <command> [options]
 
@@ -69,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
         console.error(parsed.error.issues.map((i) => i.message).join('\n') + '\n\n' + usage);
         return 2;
       }
+      const { createOrganisation } = await import('./modules/organisations/service.js');
       const database = await openConfiguredDatabase(config);
       try {
         const result = await createOrganisation(database.db, {
@@ -91,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
         console.error(parsed.error.issues.map((i) => i.message).join('\n') + '\n\n' + usage);
         return 2;
       }
+      const { createStripeClient, createStripeGate } = await import('./lib/stripe.js');
+      const { reconcileStripe } = await import('./modules/payouts/reconcile.js');
       const stripe = createStripeClient(config.stripe);
       if (!stripe) {
         console.error('STRIPE_SECRET_KEY is not set: there is nothing to reconcile against.');
@@ -115,6 +116,8 @@ async function main(argv: string[]): Promise<number> {
         console.error(parsed.error.issues.map((i) => i.message).join('\n') + '\n\n' + usage);
         return 2;
       }
+      const { londonDate } = await import('./domain/uk-time.js');
+      const { contributorsPastRetention } = await import('./modules/personal-data/retention.js');
       const database = await openConfiguredDatabase(config);
       try {
         const today = londonDate(new Date());
@@ -137,6 +140,8 @@ async function main(argv: string[]): Promise<number> {
         console.error(parsed.error.issues.map((i) => i.message).join('\n') + '\n\n' + usage);
         return 2;
       }
+      const { organisations } = await import('./db/schema.js');
+      const { rebuildRollups } = await import('./modules/reports/rollups.js');
       const database = await openConfiguredDatabase(config);
       try {
         const ids = parsed.data.org
@@ -155,6 +160,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'demo': {
+      const { loadDemo } = await import('./demo.js');
       const database = await openConfiguredDatabase(config);
       try {
         const demo = await loadDemo(database.db, new Date(), (line) => console.error(withoutEmails(`demo: ${line}`)));

@@ -62,3 +62,8 @@ export class AppError extends Error {
 }
 
 export const notFound = (what: string) => new AppError('not_found', `${what} was not found`);
+
+/** The embedded database's directory is open in another process (db/client.ts's lock). */
+export class DatabaseInUseError extends Error {
+  override readonly name = 'DatabaseInUseError';
+}

@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { DatabaseInUseError } from './db/client.js';
+import { DatabaseInUseError } from './errors.js';
 import { openConfiguredDatabase, resolveJwtSecret } from './runtime.js';
 
 /** Parses config, opens the database, builds the app, listens, and closes gracefully. */

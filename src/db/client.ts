@@ -10,7 +10,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { toSafeNumber } from '../domain/money.js';
-import { notFound } from '../errors.js';
+import { DatabaseInUseError, notFound } from '../errors.js';
 import { isUuid } from '../lib/ids.js';
 import { nameRepeatedStatementsOnPglite } from './pglite-statements.js';
 import { preparedFor } from './prepared.js';
@@ -201,11 +201,6 @@ export function withReportsDatabase(primary: Database, reports: ReportsDatabase)
       }
     },
   };
-}
-
-/** The embedded database's directory is open in another process. */
-export class DatabaseInUseError extends Error {
-  override readonly name = 'DatabaseInUseError';
 }
 
 /**
