@@ -7,7 +7,7 @@ import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/sch
 import { limitPeriod, ukTaxYear, type DateRange } from '../../domain/earnings-period.js';
 import { sumMinorUnits, toSafeNumber } from '../../domain/money.js';
 import { loadLimitVersions } from '../contributors/earnings-limits.js';
-import { contributorResponseOn, getContributorRow, ofContributor } from '../contributors/service.js';
+import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { toExpenseResponse } from '../expenses/views.js';
 import { getOrganisation } from '../organisations/service.js';
@@ -120,6 +120,36 @@ const payoutListDate = sql`coalesce(
   (coalesce(${payoutItems.paidAt}, ${payoutItems.failedAt}, ${payoutItems.createdAt}) at time zone 'Europe/London')::date
 )`;
 
+/** A contributor's rows of `table` whose work was done within a range, for the statements built once below. */
+const workInRange = (table: typeof timeEntries | typeof expenses) =>
+  and(
+    eq(table.organisationId, sql.placeholder('organisationId')),
+    eq(table.contributorId, sql.placeholder('contributorId')),
+    between(table.date, sql.placeholder('from'), sql.placeholder('to')),
+  );
+const entriesInRange = preparedStatement('statement_time_entries', (db) =>
+  db.select().from(timeEntries).where(workInRange(timeEntries)).orderBy(asc(timeEntries.date), asc(timeEntries.id)),
+);
+const expensesInRange = preparedStatement('statement_expenses', (db) =>
+  db.select().from(expenses).where(workInRange(expenses)).orderBy(asc(expenses.date), asc(expenses.id)),
+);
+
+/** A contributor's payouts listed within a range, by {@link payoutListDate} (built once). */
+const payoutsInRange = preparedStatement('statement_payouts', (db) =>
+  db
+    .select({ item: payoutItems, listDate: sql<string>`(${payoutListDate})::text` })
+    .from(payoutItems)
+    .where(
+      and(
+        eq(payoutItems.organisationId, sql.placeholder('organisationId')),
+        eq(payoutItems.contributorId, sql.placeholder('contributorId')),
+        sql`${payoutItems.status} <> 'canceled' and ${payoutItems.status} <> 'pending'`,
+        sql`${payoutListDate} between ${sql.placeholder('from')} and ${sql.placeholder('to')}`,
+      ),
+    )
+    .orderBy(asc(payoutListDate), asc(payoutItems.createdAt), asc(payoutItems.id)),
+);
+
 /**
  * A contributor's statement for a date range: every time entry and expense (by work date) and
  * every payout (by its day, see {@link payoutListDate}) in the range, the balances now, and
@@ -141,9 +171,7 @@ export async function contributorStatement(
   now: Date,
 ) {
   const today = londonDate(now);
-  /** The contributor's rows of `table` whose work was done within the range. */
-  const theirsInRange = (table: typeof timeEntries | typeof expenses) =>
-    and(ofContributor(table, organisationId, contributorId), between(table.date, range.from, range.to));
+  const theirs = { organisationId, contributorId, from: range.from, to: range.to };
   const dates = { start: range.from, end: range.to };
   // The reads that need nothing from one another go together, on one connection and without a
   // transaction (readTogether): on PostgreSQL all six travel in one round trip and the two that
@@ -152,20 +180,9 @@ export async function contributorStatement(
   const { contributor, view, entryRows, expenseRows, payoutRows, versions, received, balances } = await readTogether(db, async (tx) => {
     const [contributor, entryRows, expenseRows, payoutRows, versionsByContributor, balances] = await allAnswered([
       getContributorRow(tx, organisationId, contributorId),
-      tx.select().from(timeEntries).where(theirsInRange(timeEntries)).orderBy(asc(timeEntries.date), asc(timeEntries.id)),
-      tx.select().from(expenses).where(theirsInRange(expenses)).orderBy(asc(expenses.date), asc(expenses.id)),
-      tx
-        .select({ item: payoutItems, listDate: sql<string>`(${payoutListDate})::text` })
-        .from(payoutItems)
-        .where(
-          and(
-            eq(payoutItems.organisationId, organisationId),
-            eq(payoutItems.contributorId, contributorId),
-            sql`${payoutItems.status} <> 'canceled' and ${payoutItems.status} <> 'pending'`,
-            sql`${payoutListDate} between ${range.from} and ${range.to}`,
-          ),
-        )
-        .orderBy(asc(payoutListDate), asc(payoutItems.createdAt), asc(payoutItems.id)),
+      entriesInRange(tx, theirs),
+      expensesInRange(tx, theirs),
+      payoutsInRange(tx, theirs),
       loadLimitVersions(tx, organisationId, [contributorId]),
       contributorBalances(tx, organisationId, contributorId),
     ]);
