@@ -5,11 +5,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import metricsPlugin from 'fastify-metrics';
-import {
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { setPasswordHashCost, sha256 } from './lib/secrets.js';
@@ -18,6 +14,7 @@ import type { JobQueue } from './jobs/queue.js';
 import { createStripeClient, createStripeGate, type Stripe, type StripeGate } from './lib/stripe.js';
 import { payoutJobs } from './modules/payouts/jobs.js';
 import { PROBLEM_CONTENT_TYPE, problemDocument } from './lib/problem.js';
+import { responseSerializerCompiler } from './lib/response-serializer.js';
 import { apiTags, declareProblems, openapiInfo, openapiTransform, openapiTransformObject, refuseUndeclaredProblems } from './lib/openapi.js';
 import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
@@ -180,7 +177,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(responseSerializerCompiler);
 
   app.decorate('db', deps.database.db);
   app.decorate('reportsDb', deps.database.reports?.db ?? deps.database.db);
