@@ -1,7 +1,8 @@
 /**
  * The response serializer (src/lib/response-serializer.ts): what a route answers is checked
  * against its zod schema and written with only the fields the schema declares; a response that
- * does not match is a 500, never sent as it is.
+ * does not match is a 500, never sent as it is. Every route of the app passing its set-up is
+ * checked by every test file that builds the app.
  */
 import t from 'tap';
 import { serializerCompiler as encodingSerializerCompiler, InvalidSchemaError, ResponseSerializationError } from 'fastify-type-provider-zod';
@@ -66,12 +67,41 @@ t.test('it answers as the library serializer it replaces does, on schemas withou
   t.equal(serialize(view, leaky), encoding(leaky));
 });
 
-t.test('a codec in a response schema fails loudly instead of passing unchecked', async (t) => {
-  // Encoding would turn the Date into a string; a forward parse refuses the Date, so a codec
-  // added to a response schema shows up as a 500 in the first test that calls its route.
-  const withCodec = z.object({ at: z.codec(z.iso.datetime(), z.date(), { decode: (s) => new Date(s), encode: (d) => d.toISOString() }) });
-  const data = { at: new Date('2026-04-06T10:00:00Z') };
-  t.ok(thrown(() => serialize(withCodec, data)) instanceof ResponseSerializationError);
+t.test('a response schema that would change values is refused when its route is set up', async (t) => {
+  // A forward parse runs these the wrong way or papers over a wrong value (a codec decodes, a
+  // default fills in, a catch swaps in its fallback) where the response should be refused.
+  const date = z.codec(z.iso.datetime(), z.date(), { decode: (s) => new Date(s), encode: (d) => d.toISOString() });
+  const changing: Array<[string, z.ZodType, string]> = [
+    ['a codec', z.object({ at: date }), 'pipe'],
+    ['a transform', z.object({ n: z.string().transform((s) => s.length) }), 'pipe'],
+    ['a preprocess', z.object({ n: z.preprocess((v) => Number(v), z.number()) }), 'pipe'],
+    ['a pipe', z.object({ n: z.string().pipe(z.string().min(1)) }), 'pipe'],
+    ['a default', z.object({ n: z.number().default(0) }), 'default'],
+    ['a prefault', z.object({ n: z.number().prefault(0) }), 'prefault'],
+    ['a catch', z.object({ n: z.number().catch(0) }), 'catch'],
+    ['one deep inside', z.object({ list: z.array(z.object({ quote: z.object({ n: z.number().catch(0) }).nullable() })) }), 'catch'],
+    ['one in a union', z.union([z.string(), z.object({ n: z.number().default(1) })]), 'default'],
+    ['one behind a lazy', z.lazy(() => z.object({ n: z.number().default(1) })), 'default'],
+  ];
+  for (const [what, schema, kind] of changing) {
+    const error = thrown(() => serialize(schema, {}));
+    t.ok(error instanceof InvalidSchemaError, `${what}: ${String(error)}`);
+    t.match((error as Error).message, new RegExp(`GET /test has a ${kind}`), what);
+  }
+  // Checks only check: refinements, formats, optional and nullable fields, and a recursive schema are fine.
+  interface Node {
+    name: string;
+    children: Node[];
+  }
+  const node: z.ZodType<Node> = z.lazy(() => z.object({ name: z.string(), children: z.array(node) }));
+  const checking = z.object({
+    even: z.number().int().refine((n) => n % 2 === 0, 'must be even'),
+    at: z.iso.datetime().nullable(),
+    note: z.string().optional(),
+    tree: node,
+  });
+  t.equal(serialize(checking, { even: 2, at: null, tree: { name: 'a', children: [] } }), '{"even":2,"at":null,"tree":{"name":"a","children":[]}}');
+  t.ok(thrown(() => serialize(checking, { even: 3, at: null, tree: { name: 'a', children: [] } })) instanceof ResponseSerializationError, 'a refinement still refuses');
 });
 
 t.test('a response schema that is not a zod schema is refused when the route is set up', async (t) => {
