@@ -426,6 +426,8 @@ t.test('on PostgreSQL, a keyed submit takes 4 round trips and its approval 5', {
   t.equal(balance[0]!.length, 3, 'its contributor check, sums and limit versions together');
   const statement = await read(`/v1/contributors/${person.id}/statement?from=2026-03-01&to=2026-03-31`);
   t.equal(statement.length, 2, `a statement read is two: ${JSON.stringify(statement)}`);
+  t.equal(statement[0]!.length, 6, 'the contributor, entries, expenses, payouts, limit versions and balances together');
+  t.equal(statement[1]!.length, 1, `then what was received by day alone: the limit versions are not read twice: ${JSON.stringify(statement[1])}`);
   t.notOk(
     [...balance, ...statement].flat().some((text) => /^(begin|commit|rollback)\b/i.test(text)),
     'neither opens a transaction',

@@ -4,10 +4,12 @@ import { preparedStatement } from '../../db/prepared.js';
 import { allAnswered } from '../../db/pipelined-transactions.js';
 import { readTogether } from '../../db/tx.js';
 import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
+import { limitOn } from '../../domain/earnings-limit.js';
 import { limitPeriod, ukTaxYear, type DateRange } from '../../domain/earnings-period.js';
 import { sumMinorUnits, toSafeNumber } from '../../domain/money.js';
 import { loadLimitVersions } from '../contributors/earnings-limits.js';
-import { contributorResponseOn, getContributorRow } from '../contributors/service.js';
+import { getContributorRow } from '../contributors/service.js';
+import { toContributorResponse } from '../contributors/views.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { toExpenseResponse } from '../expenses/views.js';
 import { getOrganisation } from '../organisations/service.js';
@@ -174,10 +176,11 @@ export async function contributorStatement(
   const theirs = { organisationId, contributorId, from: range.from, to: range.to };
   const dates = { start: range.from, end: range.to };
   // The reads that need nothing from one another go together, on one connection and without a
-  // transaction (readTogether): on PostgreSQL all six travel in one round trip and the two that
-  // need the limit versions in a second (eight, one after another, and a begin and commit, once).
-  // A contributor who is not there answers not_found, once the others are answered.
-  const { contributor, view, entryRows, expenseRows, payoutRows, versions, received, balances } = await readTogether(db, async (tx) => {
+  // transaction (readTogether): on PostgreSQL all six travel in one round trip, and what was
+  // received, whose periods come from the limit versions, in a second (seven, one after another,
+  // and a begin and commit, once). A contributor who is not there answers not_found, once the
+  // others are answered.
+  const { contributor, entryRows, expenseRows, payoutRows, versions, received, balances } = await readTogether(db, async (tx) => {
     const [contributor, entryRows, expenseRows, payoutRows, versionsByContributor, balances] = await allAnswered([
       getContributorRow(tx, organisationId, contributorId),
       entriesInRange(tx, theirs),
@@ -187,13 +190,12 @@ export async function contributorStatement(
       contributorBalances(tx, organisationId, contributorId),
     ]);
     const versions = versionsByContributor.get(contributorId) ?? [];
-    const [view, byDay] = await allAnswered([
-      contributorResponseOn(tx, organisationId, contributor, today),
-      receivedByDay(tx, organisationId, contributorId, totalsSpan(dates, versions, today)),
-    ]);
-    return { contributor, view, entryRows, expenseRows, payoutRows, versions, received: receivedTotals(byDay, dates, versions, today), balances };
+    const byDay = await receivedByDay(tx, organisationId, contributorId, totalsSpan(dates, versions, today));
+    return { contributor, entryRows, expenseRows, payoutRows, versions, received: receivedTotals(byDay, dates, versions, today), balances };
   });
 
+  // The limit in force today as a contributor's view shows it, from the versions read above.
+  const { earningsLimit } = toContributorResponse(contributor, limitOn(versions, today));
   const taxYears = new Map<string, PeriodTotals & { taxYear: string }>();
   const limitPeriods = new Map<string, PeriodTotals & { limit: number; headroom: number }>();
   const add = (date: string, currency: string, f: (t: PeriodTotals) => void) => {
@@ -202,10 +204,10 @@ export async function contributorStatement(
     const yearTotals = taxYears.get(key) ?? { taxYear: year.label, start: year.start, end: year.end, currency, ...zero() };
     taxYears.set(key, yearTotals);
     f(yearTotals);
-    if (view.earningsLimit) {
-      const period = limitPeriod(view.earningsLimit, date);
+    if (earningsLimit) {
+      const period = limitPeriod(earningsLimit, date);
       const pkey = `${period.start}|${currency}`;
-      const periodTotals = limitPeriods.get(pkey) ?? { start: period.start, end: period.end, currency, limit: view.earningsLimit.amount, headroom: 0, ...zero() };
+      const periodTotals = limitPeriods.get(pkey) ?? { start: period.start, end: period.end, currency, limit: earningsLimit.amount, headroom: 0, ...zero() };
       limitPeriods.set(pkey, periodTotals);
       f(periodTotals);
     }
@@ -232,7 +234,7 @@ export async function contributorStatement(
     name: contributor.name,
     from: range.from,
     to: range.to,
-    earningsLimit: view.earningsLimit,
+    earningsLimit,
     balances,
     timeEntries: entryRows.map(toTimeEntryResponse),
     expenses: expenseRows.map(toExpenseResponse),
