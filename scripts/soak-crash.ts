@@ -166,7 +166,7 @@ const baseUrl = `http://127.0.0.1:${port}`;
 // The crash tests' clean environment (nothing of the caller's shell leaks in), with Stripe.
 const env: Record<string, string> = {
   ...serverEnv({ port, dir, databaseUrl: postgresUrl }),
-  PASSWORD_HASH_COST: '12',
+  PASSWORD_HASH_MEMORY_KIB: '1024',
   JWT_TTL_SECONDS: '86400',
   STRIPE_SECRET_KEY: 'sk_test_x',
   STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,

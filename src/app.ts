@@ -8,7 +8,7 @@ import metricsPlugin from 'fastify-metrics';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
-import { setPasswordHashCost, sha256 } from './lib/secrets.js';
+import { setPasswordHashMemory, sha256 } from './lib/secrets.js';
 import type { Database, Db } from './db/client.js';
 import type { JobQueue } from './jobs/queue.js';
 import { createStripeClient, createStripeGate, type Stripe, type StripeGate } from './lib/stripe.js';
@@ -137,7 +137,7 @@ export const logRedactPaths = [
  * parses config, opens the database, builds, listens and closes; tests build the same app.
  */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
-  setPasswordHashCost(deps.config.passwordHashCost);
+  setPasswordHashMemory(deps.config.passwordHashMemoryKib);
   const app = Fastify({
     logger: deps.logger ?? {
       level: deps.config.logLevel,

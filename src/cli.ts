@@ -68,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       const { createOrganisation } = await import('./modules/organisations/service.js');
+      const { setPasswordHashMemory } = await import('./lib/secrets.js');
+      setPasswordHashMemory(config.passwordHashMemoryKib);
       const database = await openConfiguredDatabase(config);
       try {
         const result = await createOrganisation(database.db, {

@@ -33,8 +33,13 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
     LOGIN_RATE_LIMIT: z.coerce.number().int().min(1).default(10),
-    /** log2 of scrypt's N for new password hashes: 17 is OWASP's advice; lower only for tests. */
-    PASSWORD_HASH_COST: z.coerce.number().int().min(10).max(18).default(17),
+    /**
+     * argon2id's memory for new password hashes, in KiB: 19456 (19 MiB) is OWASP's advice; lower
+     * only for tests. The upper bound is the most a stored hash may ask for (src/lib/secrets.ts).
+     */
+    PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(1024).max(262_144).default(19_456),
+    /** scrypt's cost, from before passwords were hashed with argon2id: refused below, so nobody relies on it. */
+    PASSWORD_HASH_COST: z.string().optional(),
     /** Report requests a minute per token: one script cannot hold the database's connections. */
     REPORT_RATE_LIMIT: z.coerce.number().int().min(1).default(60),
     // How long a contributor's records are kept after their last payment or work: HMRC asks for
@@ -76,6 +81,13 @@ const envSchema = z
       .transform((v) => (v === undefined || v === '' || v === 'false' ? false : v === 'true' ? true : /^\d+$/.test(v) ? Number(v) : v)),
   })
   .superRefine((env, ctx) => {
+    if (env.PASSWORD_HASH_COST !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PASSWORD_HASH_COST'],
+        message: 'set the cost of scrypt, which new passwords no longer use: remove it (PASSWORD_HASH_MEMORY_KIB sets argon2id\'s memory)',
+      });
+    }
     if (env.MIGRATION_DATABASE_URL && !env.DATABASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['MIGRATION_DATABASE_URL'], message: 'needs DATABASE_URL (the service role) beside it' });
     }
@@ -104,7 +116,8 @@ export interface Config {
   jwt: { issuer: string; audience: string; ttlSeconds: number };
   logLevel: Env['LOG_LEVEL'];
   loginRateLimit: number;
-  passwordHashCost: number;
+  /** argon2id's memory for new password hashes, in KiB (PASSWORD_HASH_MEMORY_KIB). */
+  passwordHashMemoryKib: number;
   reportRateLimit: number;
   /** Years a contributor's records are kept after their last payment or work (RETENTION_YEARS). */
   retentionYears: number;
@@ -145,7 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwt: { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, ttlSeconds: e.JWT_TTL_SECONDS },
     logLevel: e.LOG_LEVEL,
     loginRateLimit: e.LOGIN_RATE_LIMIT,
-    passwordHashCost: e.PASSWORD_HASH_COST,
+    passwordHashMemoryKib: e.PASSWORD_HASH_MEMORY_KIB,
     retentionYears: e.RETENTION_YEARS,
     reportRateLimit: e.REPORT_RATE_LIMIT,
     stripe: {

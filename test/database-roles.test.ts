@@ -42,7 +42,7 @@ if (base) {
       MIGRATION_DATABASE_URL: ownerUrl.toString(),
       JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789',
       LOG_LEVEL: 'silent',
-      PASSWORD_HASH_COST: '12',
+      PASSWORD_HASH_MEMORY_KIB: '1024',
       PAYOUT_WORKERS: '1',
     });
     const database = await openConfiguredDatabase(config);

@@ -206,30 +206,64 @@ t.test('another instance sees a disabled user within a second', async (t) => {
   t.equal((await other.inject({ method: 'GET', url: '/v1/me', headers: bearer(user.token) })).statusCode, 401);
 });
 
-t.test("passwords are hashed at OWASP's cost by default, and an older hash is raised on the next sign-in", async (t) => {
-  const { loadConfig } = await import('../src/config.js');
-  const { hashPassword, setPasswordHashCost, DEFAULT_HASH_COST } = await import('../src/lib/secrets.js');
-  t.equal(loadConfig({}).passwordHashCost, 17, 'scrypt N=2^17 unless told otherwise');
-  t.equal(DEFAULT_HASH_COST, 17);
+t.test("passwords are hashed with argon2id at OWASP's setting by default, and other hashes are raised on the next sign-in", async (t) => {
+  const { loadConfig, ConfigError } = await import('../src/config.js');
+  const { hashPassword, verifyPassword, needsRehash, setPasswordHashMemory, DEFAULT_HASH_MEMORY_KIB } = await import('../src/lib/secrets.js');
+  t.equal(loadConfig({}).passwordHashMemoryKib, 19_456, '19 MiB unless told otherwise');
+  t.equal(DEFAULT_HASH_MEMORY_KIB, 19_456);
+  t.throws(() => loadConfig({ PASSWORD_HASH_COST: '17' }), ConfigError, "scrypt's old setting is refused, not ignored");
+  t.throws(() => loadConfig({ PASSWORD_HASH_MEMORY_KIB: '262145' }), ConfigError, 'no more memory than a stored hash may ask for');
+  setPasswordHashMemory(DEFAULT_HASH_MEMORY_KIB);
+  try {
+    const owasp = await hashPassword('correct horse battery staple');
+    t.match(owasp, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/, 'm=19 MiB, t=2, p=1, a 16-byte salt and a 32-byte hash');
+    t.ok(await verifyPassword('correct horse battery staple', owasp));
+    t.notOk(await verifyPassword('correct horse battery stapler', owasp));
+    t.ok(await verifyPassword('cafe\u0301', await hashPassword('caf\u00e9')), 'compared as NFKC');
+    t.notOk(needsRehash(owasp));
+  } finally {
+    setPasswordHashMemory(1024);
+  }
 
+  const { scryptSync, randomBytes } = await import('node:crypto');
   const { users } = await import('../src/db/schema.js');
   const { eq } = await import('drizzle-orm');
   const storedHash = async (id: string) => (await app.db.select({ h: users.passwordHash }).from(users).where(eq(users.id, id)))[0]!.h!;
+  const store = (id: string, hash: string) => app.db.update(users).set({ passwordHash: hash }).where(eq(users.id, id));
+  const signInOn = (on: typeof app, user: { email: string }, password: string) =>
+    on.inject({ method: 'POST', url: '/v1/auth/token', payload: { email: user.email, password } });
 
   const org = await createTestOrg(app);
   const user = await userWithPassword(org, 'finance');
-  t.match(await storedHash(user.id), /^scrypt\$4096\$8\$1\$/, 'the suite hashes at its own lower cost (PASSWORD_HASH_COST=12)');
-  const older = await buildTestApp({ env: { PASSWORD_HASH_COST: '13' } });
+  t.match(await storedHash(user.id), /^\$argon2id\$v=19\$m=1024,t=2,p=1\$/, 'the suite hashes with less memory (PASSWORD_HASH_MEMORY_KIB=1024)');
+
+  // A hash from before argon2id, as the service stored them: scrypt$N$r$p$salt$hash.
+  const salt = randomBytes(16);
+  const scryptHash = ['scrypt', 4096, 8, 1, salt.toString('base64url'), scryptSync(user.password, salt, 32, { N: 4096, r: 8, p: 1 }).toString('base64url')].join('$');
+  await store(user.id, scryptHash);
+  t.equal((await signInOn(app, user, `${user.password}!`)).statusCode, 401, 'a scrypt hash still refuses a wrong password');
+  t.equal(await storedHash(user.id), scryptHash, 'and is kept');
+  t.equal((await signInOn(app, user, user.password)).statusCode, 200, 'a scrypt hash still lets its owner in');
+  t.match(await storedHash(user.id), /^\$argon2id\$v=19\$m=1024,t=2,p=1\$/, 'and becomes an argon2id hash');
+  t.equal((await signInOn(app, user, user.password)).statusCode, 200);
+
+  const more = await buildTestApp({ env: { PASSWORD_HASH_MEMORY_KIB: '2048' } });
   try {
-    const signedIn = await older.inject({ method: 'POST', url: '/v1/auth/token', payload: { email: user.email, password: user.password } });
-    t.equal(signedIn.statusCode, 200);
-    t.match(await storedHash(user.id), /^scrypt\$8192\$8\$1\$/, 'rehashed at the cost now configured');
-    t.equal((await older.inject({ method: 'POST', url: '/v1/auth/token', payload: { email: user.email, password: user.password } })).statusCode, 200);
-    t.match(await hashPassword('x'), /^scrypt\$8192\$/);
+    t.equal((await signInOn(more, user, user.password)).statusCode, 200);
+    t.match(await storedHash(user.id), /^\$argon2id\$v=19\$m=2048,t=2,p=1\$/, 'rehashed at the memory now configured');
+    t.equal((await signInOn(more, user, user.password)).statusCode, 200);
   } finally {
-    await older.close();
-    setPasswordHashCost(12);
+    await more.close();
+    setPasswordHashMemory(1024);
   }
+
+  // A stored hash asking for more than the service agrees to spend is refused, not computed.
+  const greedy = (await storedHash(user.id)).replace('m=2048,', 'm=4194304,');
+  await store(user.id, greedy);
+  t.equal((await signInOn(app, user, user.password)).statusCode, 401, 'a hash asking for 4 GiB is not verified');
+  t.equal(await storedHash(user.id), greedy);
+  t.equal(await verifyPassword(user.password, '$argon2i$v=19$m=1024,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaA'), false, 'only argon2id');
+  t.equal(await verifyPassword(user.password, '$argon2id$garbage'), false, 'a malformed hash verifies nothing');
 });
 
 t.test('a password reset is emailed with its code in the link, and the outbox forgets the code once sent', async (t) => {

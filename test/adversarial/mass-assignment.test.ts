@@ -135,7 +135,7 @@ const FORBIDDEN_FIELDS: Record<string, (w: World, other: World) => unknown> = {
   ledgerTransactionId: () => randomUUID(),
   role: () => 'admin',
   contributorId: (w) => w.ids.contributors[1],
-  passwordHash: () => 'scrypt$32768$8$1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA',
+  passwordHash: () => '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
   stripeAccountId: () => 'acct_1MassAssignment',
   payoutsEnabled: () => true,
 };
@@ -370,7 +370,7 @@ t.test('no response carries internal keys, stored hashes or secrets', async (t) 
     ...(await app.db.select({ v: apiTokens.tokenHash }).from(apiTokens).where(inArray(apiTokens.organisationId, orgIds))).map((r) => r.v),
     ...(await app.db.select({ v: organisations.pseudonymKey }).from(organisations).where(inArray(organisations.id, orgIds))).map((r) => r.v),
   ].filter((v): v is string => typeof v === 'string' && v.length >= 16);
-  t.ok(hashes.some((h) => h.startsWith('scrypt$')), 'there are password hashes to look for');
+  t.ok(hashes.some((h) => h.startsWith('$argon2id$')), 'there are password hashes to look for');
   t.ok(hashes.length >= 6, `there are hashes and keys to look for (${hashes.length})`);
   // The walker itself finds a key wherever it is (and lets /v1/me name its organisation).
   t.same(internalKeys({ data: [{ after: { passwordHash: 'x' } }], organisationId: 'y' }, false), ['data.0.after.passwordHash', 'organisationId']);

@@ -35,7 +35,7 @@ const lines: string[] = [];
 const config = loadConfig({
   LOG_LEVEL: 'trace',
   JWT_SECRET: TEST_JWT_SECRET,
-  PASSWORD_HASH_COST: '12',
+  PASSWORD_HASH_MEMORY_KIB: '1024',
   LOGIN_RATE_LIMIT: '1000',
   SMTP_URL: smtp.url,
   MAIL_FROM: 'Payments <payments@ledger.example>',

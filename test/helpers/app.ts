@@ -21,7 +21,7 @@ export interface TestAppOptions {
 /** Builds the real app on the file's shared test database. Close it in t.teardown. */
 export async function buildTestApp(options: TestAppOptions = {}): Promise<FastifyInstance> {
   const database = await testDatabase();
-  const config: Config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, LOGIN_RATE_LIMIT: '100000', REPORT_RATE_LIMIT: '100000', PASSWORD_HASH_COST: '12', ...options.env });
+  const config: Config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, LOGIN_RATE_LIMIT: '100000', REPORT_RATE_LIMIT: '100000', PASSWORD_HASH_MEMORY_KIB: '1024', ...options.env });
   return buildApp({
     config,
     database,
