@@ -386,12 +386,12 @@ t.test('on PostgreSQL, a keyed submit takes 4 round trips and its approval 5', {
   const coordinator = await org.as('coordinator');
   const finance = await org.as('finance');
   const person = await addContributor(app, coordinator, { name: 'Robin', kind: 'lived_experience', paymentMethod: 'bank_transfer' });
-  const approveOne = async (date: string, key: string) => {
+  const approveOne = async (date: string, key: string, contributorId = person.id) => {
     const submit = await app.inject({
       method: 'POST',
       url: '/v1/time-entries',
       headers: { ...coordinator, 'idempotency-key': `${key}-s` },
-      payload: { contributorId: person.id, budgetId, activity: 'meeting', date, minutes: 60 },
+      payload: { contributorId, budgetId, activity: 'meeting', date, minutes: 60 },
     });
     t.equal(submit.statusCode, 201, submit.body);
     const submitTrips = trips?.length;
@@ -432,4 +432,22 @@ t.test('on PostgreSQL, a keyed submit takes 4 round trips and its approval 5', {
     [...balance, ...statement].flat().some((text) => /^(begin|commit|rollback)\b/i.test(text)),
     'neither opens a transaction',
   );
+
+  // With an earnings limit, where the contributor stands needs the limit's period first: one
+  // round trip more, its three reads (counted in the period, owed, owed piece by piece) together.
+  const limited = await addContributor(app, coordinator, {
+    name: 'Sam',
+    kind: 'lived_experience',
+    paymentMethod: 'bank_transfer',
+    earningsLimit: { period: 'week', amount: 10_000, periodStartDay: 1, policy: 'block' },
+  });
+  await approveOne('2026-03-04', `rt-${process.pid}-3`, limited.id);
+  const limitedBalance = await read(`/v1/contributors/${limited.id}/balance`);
+  t.equal(limitedBalance.length, 2, `a limited contributor's balance read is two round trips: ${JSON.stringify(limitedBalance)}`);
+  t.same(limitedBalance.map((trip) => trip.length), [3, 3], 'of three statements each');
+  trips = [];
+  const shown = await app.inject({ method: 'GET', url: `/v1/contributors/${limited.id}/balance`, headers: coordinator });
+  trips = null;
+  t.match(json(shown).earningsLimit, { period: 'week', amount: 10_000, owedOverHeadroom: 0, heldIfPaidToday: 0 }, shown.body);
+  t.equal(json(shown).balances[0].earnings.owed, json(shown).balances[0].owed, 'the hour approved is owed');
 });

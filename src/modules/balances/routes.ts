@@ -63,7 +63,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
    * A contributor's balances, and where they stand against their earnings limit today; with
    * `mustExist`, not_found for someone who is not in the organisation. The three reads go
    * together, on one connection and without a transaction (readTogether): on PostgreSQL one round
-   * trip (a contributor with an earnings limit has three more reads, one after another).
+   * trip (a contributor with an earnings limit has one more, of three reads sent together).
    */
   const balanceOf = (organisationId: string, contributorId: string, mustExist: boolean) =>
     readTogether(app.db, async (db) => {

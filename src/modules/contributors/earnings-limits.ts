@@ -5,6 +5,7 @@
  */
 import { and, asc, between, eq, inArray, sql } from 'drizzle-orm';
 import { queryRows, sumOf, type Db } from '../../db/client.js';
+import { allAnswered } from '../../db/pipelined-transactions.js';
 import { preparedStatement } from '../../db/prepared.js';
 import { earningsLimitVersions, ledgerAccounts, payoutItems } from '../../db/schema.js';
 import type { Actor } from '../../domain/actor.js';
@@ -139,15 +140,20 @@ function theirs(table: typeof payoutItems | typeof ledgerAccounts, organisationI
 
 /**
  * The limit in force today (Europe/London), its current period, the earnings that count in it,
- * what is owed in earnings, and the headroom left; null without a limit.
+ * what is owed in earnings, and the headroom left; null without a limit. With `withPieces`, also
+ * what is owed piece by piece (owedEarningsPieces), read with the rest.
  */
-async function standingToday(db: Db, organisationId: string, contributorId: string, currency: string, today: string) {
+async function standingToday(db: Db, organisationId: string, contributorId: string, currency: string, today: string, withPieces = false) {
   const limit = await limitInForce(db, organisationId, contributorId, today);
   if (!limit) return null;
   const period = periodOf(limit, today);
-  const counted = await earningsCountedBetween(db, organisationId, contributorId, currency, period.start, period.end);
-  const owed = await earningsOwed(db, organisationId, contributorId, currency);
-  return { limit, period, counted, owed, headroom: Math.max(0, limit.amount - counted) };
+  // Sent together (one round trip on PostgreSQL): none needs another's answer.
+  const [counted, owed, pieces] = await allAnswered([
+    earningsCountedBetween(db, organisationId, contributorId, currency, period.start, period.end),
+    earningsOwed(db, organisationId, contributorId, currency),
+    withPieces ? owedEarningsPieces(db, organisationId, currency, [contributorId]) : undefined,
+  ]);
+  return { limit, period, counted, owed, pieces: pieces ?? [], headroom: Math.max(0, limit.amount - counted) };
 }
 
 /**
@@ -187,11 +193,10 @@ export async function limitForecast(
  * and flag it). Null without a limit. For the participant's page and for finance.
  */
 export async function limitPosition(db: Db, organisationId: string, contributorId: string, currency: string, today: string) {
-  const standing = await standingToday(db, organisationId, contributorId, currency, today);
+  const standing = await standingToday(db, organisationId, contributorId, currency, today, true);
   if (!standing) return null;
   const { limit, period, counted, owed, headroom } = standing;
-  const pieces = (await owedEarningsPieces(db, organisationId, currency, [contributorId])).map((p) => ({ key: p.budgetId, amount: p.amount }));
-  const plan = planPayment(limit, counted, pieces);
+  const plan = planPayment(limit, counted, standing.pieces.map((p) => ({ key: p.budgetId, amount: p.amount })));
   return {
     period: limit.period,
     amount: limit.amount,
