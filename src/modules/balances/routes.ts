@@ -2,15 +2,12 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ukTaxYear } from '../../domain/earnings-period.js';
 import { londonDate } from '../../domain/uk-time.js';
-import { AppError } from '../../errors.js';
-import { allAnswered } from '../../db/pipelined-transactions.js';
+import { AppError, notFound } from '../../errors.js';
 import { readTogether } from '../../db/tx.js';
 import { assertCanSeeContributor, ownContributorId } from '../../lib/access.js';
 import { errors, idParam, operations } from '../../lib/openapi.js';
 import { isoDate, MAX_RANGE_YEARS, withinMaxRange } from '../../lib/schemas.js';
-import { getContributorRow } from '../contributors/service.js';
-import { RECEIVED_CURRENCY, contributorBalances, contributorStatement, statementLetter } from './service.js';
-import { limitPosition } from '../contributors/earnings-limits.js';
+import { RECEIVED_CURRENCY, contributorBalanceRead, contributorStatement, statementLetter } from './service.js';
 import { statementPdf } from './statement-pdf.js';
 import { balanceView, statementView } from './views.js';
 
@@ -60,19 +57,15 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
   const today = () => londonDate(app.now());
 
   /**
-   * A contributor's balances, and where they stand against their earnings limit today; with
-   * `mustExist`, not_found for someone who is not in the organisation. The three reads go
-   * together, on one connection and without a transaction (readTogether): on PostgreSQL one round
-   * trip (a contributor with an earnings limit has one more, of three reads sent together).
+   * A contributor's balances, and where they stand against their earnings limit today; not_found
+   * for someone who is not in the organisation. Read on one connection without a transaction
+   * (readTogether): on PostgreSQL one statement (contributorBalanceRead).
    */
-  const balanceOf = (organisationId: string, contributorId: string, mustExist: boolean) =>
+  const balanceOf = (organisationId: string, contributorId: string) =>
     readTogether(app.db, async (db) => {
-      const [, balances, earningsLimit] = await allAnswered([
-        mustExist ? getContributorRow(db, organisationId, contributorId) : undefined,
-        contributorBalances(db, organisationId, contributorId),
-        limitPosition(db, organisationId, contributorId, RECEIVED_CURRENCY, today()),
-      ]);
-      return { contributorId, balances, earningsLimit };
+      const read = await contributorBalanceRead(db, organisationId, contributorId, RECEIVED_CURRENCY, today());
+      if (!read) throw notFound('The contributor');
+      return { contributorId, ...read };
     });
 
   /** The tax year a letter is about: the one asked for, or the current one. */
@@ -88,7 +81,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: balanceView, ...errors('not_found') },
     }),
     async (request) => {
-      return balanceOf(request.principal.organisationId, request.params.id, true);
+      return balanceOf(request.principal.organisationId, request.params.id);
     },
   );
 
@@ -101,7 +94,7 @@ export const balanceRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: balanceView },
     }),
     async (request) => {
-      return balanceOf(request.principal.organisationId, ownContributorId(request.principal), false);
+      return balanceOf(request.principal.organisationId, ownContributorId(request.principal));
     },
   );
 

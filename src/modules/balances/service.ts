@@ -3,17 +3,18 @@ import type { Db } from '../../db/client.js';
 import { preparedStatement } from '../../db/prepared.js';
 import { allAnswered } from '../../db/pipelined-transactions.js';
 import { readTogether } from '../../db/tx.js';
-import { expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
-import { limitOn } from '../../domain/earnings-limit.js';
+import { contributors, earningsLimitVersions, expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
+import { limitOn, type EarningsLimitVersion } from '../../domain/earnings-limit.js';
 import { limitPeriod, ukTaxYear, type DateRange } from '../../domain/earnings-period.js';
 import { sumMinorUnits, toSafeNumber } from '../../domain/money.js';
-import { loadLimitVersions } from '../contributors/earnings-limits.js';
+import { limitPosition, loadLimitVersions } from '../contributors/earnings-limits.js';
 import { getContributorRow } from '../contributors/service.js';
 import { toContributorResponse } from '../contributors/views.js';
 import { londonDate } from '../../domain/uk-time.js';
 import { toExpenseResponse } from '../expenses/views.js';
 import { getOrganisation } from '../organisations/service.js';
 import { toTimeEntryResponse } from '../time-entries/views.js';
+import { isUuid } from '../../lib/ids.js';
 import { receivedTotals, totalsSpan, TRADING_ALLOWANCE, type ReceivedOnDay } from './received.js';
 
 /**
@@ -55,19 +56,69 @@ const balanceSums = preparedStatement('contributor_balance_sums', (db) =>
 );
 
 export async function contributorBalances(db: Db, organisationId: string, contributorId: string): Promise<CurrencyBalance[]> {
-  const rows = await balanceSums(db, { organisationId, contributorId });
+  return balancesFromSums(await balanceSums(db, { organisationId, contributorId }));
+}
+
+/** Accounts summed by currency, type and component, as balances per currency. */
+function balancesFromSums(rows: readonly { currency: string; type: string; component: string | null; total: string | number }[]): CurrencyBalance[] {
   const byCurrency = new Map<string, CurrencyBalance>();
   const empty = (): Buckets => ({ owed: 0, inTransit: 0, paid: 0 });
   for (const row of rows) {
     const balance = byCurrency.get(row.currency) ?? { currency: row.currency, ...empty(), earnings: empty(), expenses: empty() };
     byCurrency.set(row.currency, balance);
     const bucket = row.type === 'contributor_owed' ? 'owed' : row.type === 'contributor_in_transit' ? 'inTransit' : row.type === 'contributor_paid' ? 'paid' : null;
-    if (!bucket || !row.component) continue;
+    if (!bucket || (row.component !== 'earnings' && row.component !== 'expenses')) continue;
     const amount = toSafeNumber(row.total);
     balance[row.component][bucket] += amount;
     balance[bucket] += amount;
   }
   return [...byCurrency.values()];
+}
+
+/**
+ * What a balance read needs before it knows the period of an earnings limit, in one statement:
+ * whether the contributor is in the organisation, their accounts summed as `balanceSums` sums
+ * them, and their earnings-limit versions as `loadLimitVersions` orders them. One statement
+ * rather than three sent together: each statement costs the service's CPU (node-postgres's
+ * message handling and result set-up, drizzle's mapping) whether it travels alone or not, and a
+ * balance read is small enough for that to be most of its work.
+ */
+const balanceReadInputs = preparedStatement('contributor_balance_read', (db) => {
+  const organisationId = sql.placeholder('organisationId');
+  const contributorId = sql.placeholder('contributorId');
+  return db
+    .select({
+      found: sql<boolean>`exists (select 1 from ${contributors} c where c.organisation_id = ${organisationId} and c.id = ${contributorId})`,
+      sums: sql<{ currency: string; type: string; component: string | null; total: string }[]>`(
+        select coalesce(json_agg(json_build_object('currency', s.currency, 'type', s.type, 'component', s.component, 'total', s.total) order by s.currency), '[]')
+          from (select a.currency, a.type, a.component, sum(a.balance)::text as total
+                  from ${ledgerAccounts} a
+                 where a.organisation_id = ${organisationId} and a.contributor_id = ${contributorId}
+                 group by a.currency, a.type, a.component) s)`,
+      versions: sql<EarningsLimitVersion[]>`(
+        select coalesce(json_agg(json_build_object(
+                 'effectiveFrom', v.effective_from, 'period', v.period, 'amount', v.amount,
+                 'periodStartDay', v.period_start_day, 'policy', v.policy, 'preset', v.preset) order by v.effective_from, v.id), '[]')
+          from ${earningsLimitVersions} v
+         where v.organisation_id = ${organisationId} and v.contributor_id = ${contributorId})`,
+    })
+    .from(sql`(select 1) as one`);
+});
+
+/**
+ * A contributor's balances, and where they stand against their earnings limit today
+ * (`limitPosition`); null if the contributor is not in the organisation. On PostgreSQL one
+ * statement, and for a contributor with a limit one round trip more (its three reads together).
+ */
+export async function contributorBalanceRead(db: Db, organisationId: string, contributorId: string, currency: string, today: string) {
+  if (!isUuid(contributorId)) return null;
+  const [inputs] = await balanceReadInputs(db, { organisationId, contributorId });
+  if (!inputs?.found) return null;
+  const limit = limitOn(inputs.versions, today);
+  return {
+    balances: balancesFromSums(inputs.sums),
+    earningsLimit: limit ? await limitPosition(db, organisationId, contributorId, currency, today, { limit }) : null,
+  };
 }
 
 interface PeriodTotals {

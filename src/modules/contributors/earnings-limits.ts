@@ -141,10 +141,19 @@ function theirs(table: typeof payoutItems | typeof ledgerAccounts, organisationI
 /**
  * The limit in force today (Europe/London), its current period, the earnings that count in it,
  * what is owed in earnings, and the headroom left; null without a limit. With `withPieces`, also
- * what is owed piece by piece (owedEarningsPieces), read with the rest.
+ * what is owed piece by piece (owedEarningsPieces), read with the rest. `known` is the limit in
+ * force today where the caller has read it already.
  */
-async function standingToday(db: Db, organisationId: string, contributorId: string, currency: string, today: string, withPieces = false) {
-  const limit = await limitInForce(db, organisationId, contributorId, today);
+async function standingToday(
+  db: Db,
+  organisationId: string,
+  contributorId: string,
+  currency: string,
+  today: string,
+  withPieces = false,
+  known?: { limit: EarningsLimit | null },
+) {
+  const limit = known ? known.limit : await limitInForce(db, organisationId, contributorId, today);
   if (!limit) return null;
   const period = periodOf(limit, today);
   // Sent together (one round trip on PostgreSQL): none needs another's answer.
@@ -190,10 +199,18 @@ export async function limitForecast(
  * Where a contributor stands against the limit in force today (Europe/London): the current
  * period, what already counts in it, what is left, and how much of what they are owed in
  * earnings is more than that (a payout run now would hold or carry it, or under `warn` pay
- * and flag it). Null without a limit. For the participant's page and for finance.
+ * and flag it). Null without a limit. For the participant's page and for finance. `known` is
+ * the limit in force today where the caller has read the contributor's versions already.
  */
-export async function limitPosition(db: Db, organisationId: string, contributorId: string, currency: string, today: string) {
-  const standing = await standingToday(db, organisationId, contributorId, currency, today, true);
+export async function limitPosition(
+  db: Db,
+  organisationId: string,
+  contributorId: string,
+  currency: string,
+  today: string,
+  known?: { limit: EarningsLimit | null },
+) {
+  const standing = await standingToday(db, organisationId, contributorId, currency, today, true, known);
   if (!standing) return null;
   const { limit, period, counted, owed, headroom } = standing;
   const plan = planPayment(limit, counted, standing.pieces.map((p) => ({ key: p.budgetId, amount: p.amount })));
