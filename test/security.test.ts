@@ -9,6 +9,7 @@
  * the point: a route nobody has thought about the security of cannot slip in.
  */
 import { createHmac, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { and, eq } from 'drizzle-orm';
 import t from 'tap';
@@ -467,6 +468,22 @@ t.test('the hand-made JWTs are right: a well-formed one is accepted', async (t) 
   const res = await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(signJwt(claimsFor(org))) });
   t.equal(res.statusCode, 200, res.body);
   t.same(json(res), { userId: org.adminUserId, organisationId: org.organisationId, role: 'admin', contributorId: null });
+});
+
+t.test('a JWT accepted once is checked again: the same claims under another signature, or past their expiry, are refused', async (t) => {
+  // Verified tokens are remembered (src/plugins/auth.ts): by the whole token, and only until
+  // their expiry.
+  const org = await createTestOrg(app);
+  const me = (token: string) => app.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) });
+  const expiresAt = nowSeconds() + 2;
+  const shortLived = signJwt(claimsFor(org, { exp: expiresAt }));
+  t.equal((await me(shortLived)).statusCode, 200, 'accepted while valid');
+  t.equal((await me(shortLived)).statusCode, 200, 'and again');
+  const [header, payload] = shortLived.split('.');
+  const resigned = createHmac('sha256', 'another-secret-that-is-long-enough-for-hs256-xyz').update(`${header}.${payload}`).digest('base64url');
+  assertProblem(t, await me(`${header}.${payload}.${resigned}`), 401, 'unauthorized', 'the same header and claims signed with another secret');
+  await sleep(expiresAt * 1000 - Date.now() + 1100);
+  assertProblem(t, await me(shortLived), 401, 'unauthorized', 'refused once expired, though accepted before');
 });
 
 // ---------------------------------------------------------------------------------------------
