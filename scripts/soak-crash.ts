@@ -167,6 +167,7 @@ const baseUrl = `http://127.0.0.1:${port}`;
 const env: Record<string, string> = {
   ...serverEnv({ port, dir, databaseUrl: postgresUrl }),
   PASSWORD_HASH_MEMORY_KIB: '1024',
+  FAILED_SIGN_IN_MIN_MS: '0',
   JWT_TTL_SECONDS: '86400',
   STRIPE_SECRET_KEY: 'sk_test_x',
   STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,

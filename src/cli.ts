@@ -42,6 +42,12 @@ const createOrgArgs = z.object({
   'admin-password': z.string('--admin-password is required').min(12, '--admin-password must be at least 12 characters'),
 });
 
+/** New password hashes at PASSWORD_HASH_MEMORY_KIB, as the server makes them (src/app.ts). */
+async function hashPasswordsAsConfigured(config: Config): Promise<void> {
+  const { setPasswordHashMemory } = await import('./lib/secrets.js');
+  setPasswordHashMemory(config.passwordHashMemoryKib);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help') {
@@ -68,8 +74,7 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       const { createOrganisation } = await import('./modules/organisations/service.js');
-      const { setPasswordHashMemory } = await import('./lib/secrets.js');
-      setPasswordHashMemory(config.passwordHashMemoryKib);
+      await hashPasswordsAsConfigured(config);
       const database = await openConfiguredDatabase(config);
       try {
         const result = await createOrganisation(database.db, {
@@ -163,6 +168,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'demo': {
       const { loadDemo } = await import('./demo.js');
+      await hashPasswordsAsConfigured(config);
       const database = await openConfiguredDatabase(config);
       try {
         const demo = await loadDemo(database.db, new Date(), (line) => console.error(withoutEmails(`demo: ${line}`)));

@@ -38,6 +38,14 @@ const envSchema = z
      * only for tests. The upper bound is the most a stored hash may ask for (src/lib/secrets.ts).
      */
     PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(1024).max(262_144).default(19_456),
+    /**
+     * The least time a failed sign-in takes to answer, in milliseconds. Checking a password takes
+     * as long as its hash's kind and cost make it (a scrypt hash from before argon2id about ten
+     * times an argon2id one), so without a floor the time of a failure with a wrong password
+     * could tell an account still on an old hash from an email with no account (which is
+     * checked against a dummy argon2id hash). Only a test suite has reason to lower it.
+     */
+    FAILED_SIGN_IN_MIN_MS: z.coerce.number().int().min(0).max(10_000).default(1000),
     /** scrypt's cost, from before passwords were hashed with argon2id: refused below, so nobody relies on it. */
     PASSWORD_HASH_COST: z.string().optional(),
     /** Report requests a minute per token: one script cannot hold the database's connections. */
@@ -118,6 +126,8 @@ export interface Config {
   loginRateLimit: number;
   /** argon2id's memory for new password hashes, in KiB (PASSWORD_HASH_MEMORY_KIB). */
   passwordHashMemoryKib: number;
+  /** The least time a failed sign-in takes to answer (FAILED_SIGN_IN_MIN_MS). */
+  failedSignInMinMs: number;
   reportRateLimit: number;
   /** Years a contributor's records are kept after their last payment or work (RETENTION_YEARS). */
   retentionYears: number;
@@ -159,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     loginRateLimit: e.LOGIN_RATE_LIMIT,
     passwordHashMemoryKib: e.PASSWORD_HASH_MEMORY_KIB,
+    failedSignInMinMs: e.FAILED_SIGN_IN_MIN_MS,
     retentionYears: e.RETENTION_YEARS,
     reportRateLimit: e.REPORT_RATE_LIMIT,
     stripe: {

@@ -43,6 +43,7 @@ if (base) {
       JWT_SECRET: 'a-test-secret-that-is-long-enough-0123456789',
       LOG_LEVEL: 'silent',
       PASSWORD_HASH_MEMORY_KIB: '1024',
+      FAILED_SIGN_IN_MIN_MS: '0',
       PAYOUT_WORKERS: '1',
     });
     const database = await openConfiguredDatabase(config);

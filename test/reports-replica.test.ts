@@ -37,7 +37,7 @@ const said = (what: string, res: { statusCode: number; body: string }, status: n
 
 /** The app as the tests build it, on `database` (its `reports` beside it, if any). */
 async function appOn(database: Database): Promise<FastifyInstance> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, LOGIN_RATE_LIMIT: '100000', REPORT_RATE_LIMIT: '100000', PASSWORD_HASH_MEMORY_KIB: '1024' });
+  const config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, LOGIN_RATE_LIMIT: '100000', REPORT_RATE_LIMIT: '100000', PASSWORD_HASH_MEMORY_KIB: '1024', FAILED_SIGN_IN_MIN_MS: '0' });
   return buildApp({ config, database, jwtSecret: TEST_JWT_SECRET, now: () => NOW, jobs: false, stripe: null, checkDeclaredProblems: true });
 }
 

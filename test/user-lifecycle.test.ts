@@ -257,13 +257,63 @@ t.test("passwords are hashed with argon2id at OWASP's setting by default, and ot
     setPasswordHashMemory(1024);
   }
 
-  // A stored hash asking for more than the service agrees to spend is refused, not computed.
-  const greedy = (await storedHash(user.id)).replace('m=2048,', 'm=4194304,');
-  await store(user.id, greedy);
-  t.equal((await signInOn(app, user, user.password)).statusCode, 401, 'a hash asking for 4 GiB is not verified');
-  t.equal(await storedHash(user.id), greedy);
-  t.equal(await verifyPassword(user.password, '$argon2i$v=19$m=1024,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaA'), false, 'only argon2id');
+  // A stored hash asking for more than the service agrees to spend is refused, not computed:
+  // these are real hashes of the password, which would verify if they were checked.
+  // The package's Algorithm and Version are const enums: argon2i is 1, argon2id 2; v=16 is 0.
+  const { hash: argon2 } = (await import('@node-rs/argon2')) as unknown as { hash: (password: string, options: object) => Promise<string> };
+  for (const [label, options] of [
+    ['eleven passes', { timeCost: 11, parallelism: 1 }],
+    ['five lanes', { timeCost: 2, parallelism: 5 }],
+  ] as const) {
+    const real = await argon2(user.password, { algorithm: 2, memoryCost: 1024, ...options });
+    await store(user.id, real);
+    t.equal((await signInOn(app, user, user.password)).statusCode, 401, `a hash asking for ${label} is not checked`);
+    t.equal(await storedHash(user.id), real, 'and is left as it is');
+  }
+  t.notOk(await verifyPassword(user.password, (await storedHash(user.id)).replace(/m=\d+,/, 'm=4194304,')), 'nor one asking for 4 GiB');
+  const argon2i = await argon2(user.password, { algorithm: 1, memoryCost: 1024, timeCost: 2, parallelism: 1 });
+  t.match(argon2i, /^\$argon2i\$/);
+  t.notOk(await verifyPassword(user.password, argon2i), 'only argon2id, though this argon2i hash is of the right password');
   t.equal(await verifyPassword(user.password, '$argon2id$garbage'), false, 'a malformed hash verifies nothing');
+
+  // argon2's older version (v=16) still verifies, and is rehashed at today's.
+  const v16 = await argon2(user.password, { algorithm: 2, memoryCost: 1024, timeCost: 2, parallelism: 1, version: 0 });
+  t.match(v16, /^\$argon2id\$v=16\$/);
+  await store(user.id, v16);
+  t.equal((await signInOn(app, user, user.password)).statusCode, 200);
+  t.match(await storedHash(user.id), /^\$argon2id\$v=19\$m=1024,t=2,p=1\$/, 'rehashed at v=19');
+});
+
+t.test('a failed sign-in takes at least FAILED_SIGN_IN_MIN_MS, whichever hash was checked', async (t) => {
+  const { loadConfig } = await import('../src/config.js');
+  t.equal(loadConfig({}).failedSignInMinMs, 1000, 'a second unless told otherwise');
+  const { scryptSync, randomBytes } = await import('node:crypto');
+  const { users } = await import('../src/db/schema.js');
+  const { eq } = await import('drizzle-orm');
+  const org = await createTestOrg(app);
+  const legacy = await userWithPassword(org, 'coordinator');
+  const salt = randomBytes(16);
+  const scryptHash = ['scrypt', 4096, 8, 1, salt.toString('base64url'), scryptSync(legacy.password, salt, 32, { N: 4096, r: 8, p: 1 }).toString('base64url')].join('$');
+  await app.db.update(users).set({ passwordHash: scryptHash }).where(eq(users.id, legacy.id));
+  const current = await userWithPassword(org, 'finance');
+
+  const floored = await buildTestApp({ env: { FAILED_SIGN_IN_MIN_MS: '400' } });
+  t.teardown(() => floored.close());
+  const timed = async (email: string, password: string) => {
+    const started = performance.now();
+    const res = await floored.inject({ method: 'POST', url: '/v1/auth/token', payload: { email, password } });
+    return { status: res.statusCode, ms: performance.now() - started };
+  };
+  for (const [label, email] of [
+    ['an email with no account', `nobody-${legacy.email}`],
+    ['an account still on a scrypt hash', legacy.email],
+    ['an account on an argon2id hash', current.email],
+  ] as const) {
+    const failed = await timed(email, 'not the password at all');
+    t.equal(failed.status, 401, label);
+    t.ok(failed.ms >= 395, `${label}: answered after ${failed.ms.toFixed(0)} ms, not before 400`);
+  }
+  t.equal((await timed(current.email, current.password)).status, 200, 'a right password still signs in');
 });
 
 t.test('a password reset is emailed with its code in the link, and the outbox forgets the code once sent', async (t) => {

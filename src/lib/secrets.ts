@@ -1,5 +1,5 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { hash as argon2Hash, parseOptions, verify as argon2Verify, type Algorithm, type Options as Argon2Options } from '@node-rs/argon2';
+import { hash as argon2Hash, parseOptions, verify as argon2Verify, type Algorithm, type Options as Argon2Options, type Version } from '@node-rs/argon2';
 import pLimit from 'p-limit';
 
 /**
@@ -23,6 +23,8 @@ const PARALLELISM = 1;
 const KEY_LENGTH = 32;
 /** `Algorithm.Argon2id`: the package's enum is a const enum, which isolated modules cannot read. */
 const ARGON2ID = 2 as Algorithm;
+/** `Version.V0x13`, argon2's current version (v=19), which new hashes have. */
+const ARGON2_VERSION_19 = 1 as Version;
 const hashing = pLimit(2);
 
 let memoryKib = DEFAULT_HASH_MEMORY_KIB;
@@ -80,7 +82,8 @@ export function needsRehash(stored: string): boolean {
     options.memoryCost !== memoryKib ||
     options.timeCost !== TIME_COST ||
     options.parallelism !== PARALLELISM ||
-    options.outputLen !== KEY_LENGTH
+    options.outputLen !== KEY_LENGTH ||
+    options.version !== ARGON2_VERSION_19
   );
 }
 

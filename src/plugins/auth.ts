@@ -67,8 +67,9 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions) {
     sign: { algorithm: 'HS256', iss: options.issuer, aud: options.audience, expiresIn: options.ttlSeconds },
     // Pinning the algorithm refuses `alg: none` and tokens signed any other way. A token verified
     // once is remembered (fast-jwt's cache: the last 1,000, keyed by a SHA-256 of the whole token,
-    // each until its expiry or maxAge), so a session's later requests skip the HMAC, the decoding
-    // and the claims' checks. Whether its user may still act is checked on every request below.
+    // each until its expiry or maxAge), so a session's later requests skip the HMAC and the
+    // claims' checks (@fastify/jwt still decodes each token). Whether its user may still act is
+    // checked on every request below.
     verify: { algorithms: ['HS256'], allowedIss: options.issuer, allowedAud: options.audience, maxAge: options.ttlSeconds, cache: true },
   });
 

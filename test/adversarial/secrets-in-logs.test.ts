@@ -36,6 +36,7 @@ const config = loadConfig({
   LOG_LEVEL: 'trace',
   JWT_SECRET: TEST_JWT_SECRET,
   PASSWORD_HASH_MEMORY_KIB: '1024',
+  FAILED_SIGN_IN_MIN_MS: '0',
   LOGIN_RATE_LIMIT: '1000',
   SMTP_URL: smtp.url,
   MAIL_FROM: 'Payments <payments@ledger.example>',

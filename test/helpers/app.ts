@@ -21,7 +21,7 @@ export interface TestAppOptions {
 /** Builds the real app on the file's shared test database. Close it in t.teardown. */
 export async function buildTestApp(options: TestAppOptions = {}): Promise<FastifyInstance> {
   const database = await testDatabase();
-  const config: Config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, LOGIN_RATE_LIMIT: '100000', REPORT_RATE_LIMIT: '100000', PASSWORD_HASH_MEMORY_KIB: '1024', ...options.env });
+  const config: Config = loadConfig({ LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, LOGIN_RATE_LIMIT: '100000', REPORT_RATE_LIMIT: '100000', PASSWORD_HASH_MEMORY_KIB: '1024', FAILED_SIGN_IN_MIN_MS: '0', ...options.env });
   return buildApp({
     config,
     database,
@@ -96,7 +96,7 @@ export async function createTestOrg(app: FastifyInstance, name = 'Test organisat
   const adminPassword = 'correct horse battery staple';
   const { organisationId, adminUserId } = await createOrganisation(app.db, { name, adminEmail, adminPassword });
   const tokenFor = async (role: Role, options: { contributorId?: string } = {}) => {
-    // Users are created without a password (scrypt is deliberately slow) and given a token
+    // Users are created without a password (hashing one is deliberately slow) and given a token
     // straight away; the login route itself is tested in test/auth.test.ts.
     const user = await createUser(
       app.db,

@@ -4,6 +4,7 @@ import { errors, operations } from '../../lib/openapi.js';
 import { password, roleEnum } from '../../lib/schemas.js';
 import { acceptInvite, authenticateUser, resetPassword, revokeOwnToken } from '../users/service.js';
 import { roles } from '../../domain/enums.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
 import { assertMaySignIn, recordSignInFailure, signInKeys } from './sign-in-limits.js';
 
@@ -44,8 +45,14 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         }
         throw error;
       }
+      const started = performance.now();
       const user = await authenticateUser(app.db, request.body.email, request.body.password).catch(async (error: unknown) => {
-        if (error instanceof AppError && error.code === 'invalid_credentials') await recordSignInFailure(app.db, keys, app.now());
+        if (error instanceof AppError && error.code === 'invalid_credentials') {
+          await recordSignInFailure(app.db, keys, app.now());
+          // Answered no sooner than the floor after the check began, whichever hash it checked
+          // (FAILED_SIGN_IN_MIN_MS, src/config.ts).
+          await sleep(Math.max(0, app.config.failedSignInMinMs - (performance.now() - started)));
+        }
         throw error;
       });
       const accessToken = app.issueAccessToken({
