@@ -113,8 +113,11 @@ export async function getUser(db: Db, organisationId: string, userId: string): P
 
 /**
  * Checks an email and password. The answer for an unknown email and for a wrong password is
- * the same, and takes the same time (a dummy hash is checked), so it never reveals who has an
- * account. Errors: invalid_credentials.
+ * the same, and an unknown email's password is checked against a dummy hash, so it takes as
+ * long as a current hash's check. A hash of another kind or cost takes longer (a scrypt hash
+ * from before argon2id about ten times as long): the sign-in route answers every failure no
+ * sooner than FAILED_SIGN_IN_MIN_MS after the check began, so its time does not tell either.
+ * Errors: invalid_credentials.
  */
 export async function authenticateUser(db: Db, email: string, password: string) {
   const [row] = await db
