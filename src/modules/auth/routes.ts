@@ -1,10 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errors, operations } from '../../lib/openapi.js';
 import { password, roleEnum } from '../../lib/schemas.js';
 import { acceptInvite, authenticateUser, resetPassword, revokeOwnToken } from '../users/service.js';
 import { roles } from '../../domain/enums.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
 import { assertMaySignIn, recordSignInFailure, signInKeys } from './sign-in-limits.js';
 
