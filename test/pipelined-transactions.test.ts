@@ -442,7 +442,15 @@ t.test('on PostgreSQL, a keyed submit takes 4 round trips and its approval 5', {
     paymentMethod: 'bank_transfer',
     earningsLimit: { period: 'week', amount: 10_000, periodStartDay: 1, policy: 'block' },
   });
+  // Submitting and approving their time reads the versions with the contributor's lock too, and
+  // where they stand (counted and owed, together) is one round trip more than for anyone else.
   await approveOne('2026-03-04', `rt-${process.pid}-3`, limited.id);
+  trips = [];
+  const limitedSubmit = await approveOne('2026-03-05', `rt-${process.pid}-4`, limited.id);
+  const limitedTrips = trips;
+  trips = null;
+  t.equal(limitedSubmit, 5, `a limited contributor's submit: ${JSON.stringify(limitedTrips.slice(0, limitedSubmit))}`);
+  t.equal(limitedTrips.length - limitedSubmit!, 6, `and approval: ${JSON.stringify(limitedTrips.slice(limitedSubmit))}`);
   const limitedBalance = await read(`/v1/contributors/${limited.id}/balance`);
   t.equal(limitedBalance.length, 2, `a limited contributor's balance read is two round trips: ${JSON.stringify(limitedBalance)}`);
   t.same(limitedBalance.map((trip) => trip.length), [1, 3], 'of one statement, then three');

@@ -17,11 +17,13 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { parsedJson, type Db } from '../../db/client.js';
 import { budgets, contributors, expenses, ledgerAccounts, organisations, timeEntries } from '../../db/schema.js';
+import type { EarningsLimitVersion } from '../../domain/earnings-limit.js';
 import type { RateCardVersion } from '../../domain/rate-card.js';
 import { isUuid } from '../../lib/ids.js';
 import { preparedStatement } from '../../db/prepared.js';
 import { resolveSettings, type Settings } from '../organisations/settings.js';
 import type { BudgetRow } from '../budgets/service.js';
+import { limitVersionsJson } from '../contributors/earnings-limits.js';
 import type { ContributorRow } from '../contributors/service.js';
 import { contributorLogins, recipientsOf, type ContributorLogin, type Recipient } from '../notifications/outbox.js';
 
@@ -31,10 +33,8 @@ const rateCardVersionsOfBudget = sql<RateCardVersion[]>`(
     from rate_card_versions v
    where v.organisation_id = ${budgets.organisationId} and v.rate_card_id = ${budgets.rateCardId})`;
 
-/** Whether the contributor has any earnings-limit version (without one, no forecast can warn). */
-const hasEarningsLimit = sql<boolean>`exists (
-  select 1 from earnings_limit_versions l
-   where l.organisation_id = ${contributors.organisationId} and l.contributor_id = ${contributors.id})`;
+/** The contributor's earnings-limit versions (none for most: then no forecast can warn). */
+const earningsLimitVersions = limitVersionsJson(contributors.organisationId, contributors.id);
 
 export interface SubmitContext {
   contributor: ContributorRow;
@@ -42,7 +42,8 @@ export interface SubmitContext {
   /** The budget's available balance now (for warnings only; approval checks it under lock). */
   available: number;
   versions: RateCardVersion[];
-  hasEarningsLimit: boolean;
+  /** The contributor's earnings-limit versions, oldest first, read with the lock. */
+  limitVersions: EarningsLimitVersion[];
 }
 
 const submitRead = preparedStatement('load_for_submit', (db) =>
@@ -55,7 +56,7 @@ const submitRead = preparedStatement('load_for_submit', (db) =>
            and ${ledgerAccounts.code} = 'budget:' || ${budgets.id}::text || ':available'
            and ${ledgerAccounts.currency} = ${budgets.currency})`.mapWith(ledgerAccounts.balance),
       versions: rateCardVersionsOfBudget,
-      hasEarningsLimit,
+      limitVersions: earningsLimitVersions,
     })
     .from(contributors)
     .innerJoin(budgets, and(eq(budgets.organisationId, contributors.organisationId), eq(budgets.id, sql.placeholder('budgetId'))))
@@ -73,7 +74,7 @@ export async function loadForSubmit(tx: Db, organisationId: string, contributorI
     budget: row.budget,
     available: row.available ?? 0,
     versions: parsedJson<RateCardVersion[]>(row.versions),
-    hasEarningsLimit: row.hasEarningsLimit,
+    limitVersions: parsedJson<EarningsLimitVersion[]>(row.limitVersions),
   };
 }
 
@@ -86,7 +87,8 @@ export interface DecisionContext<Row> {
   settings: Settings;
   /** The budget's rate card's versions, for time (which is priced again); null for expenses. */
   versions: RateCardVersion[] | null;
-  hasEarningsLimit: boolean;
+  /** The contributor's earnings-limit versions, oldest first, read with the lock. */
+  limitVersions: EarningsLimitVersion[];
   /** Who hears of the approval: for time, from the same read; null for expenses. */
   recipients: Recipient[] | null;
 }
@@ -105,7 +107,7 @@ const decisionRead = (name: string, table: WorkTable, forTime: boolean) =>
         budget: budgets,
         settings: sql<unknown>`(select ${organisations.settings} from ${organisations} where ${organisations.id} = ${work.organisationId})`,
         versions: forTime ? rateCardVersionsOfBudget : sql<null>`null`,
-        hasEarningsLimit,
+        limitVersions: earningsLimitVersions,
         logins: forTime ? contributorLogins : sql<null>`null`,
       })
       .from(work)
@@ -133,7 +135,7 @@ export async function loadForDecision<Row>(tx: Db, table: WorkTable, organisatio
     budget: row.budget,
     settings: resolveSettings(parsedJson(row.settings)),
     versions: forTime ? parsedJson<RateCardVersion[]>(row.versions) : null,
-    hasEarningsLimit: row.hasEarningsLimit,
+    limitVersions: parsedJson<EarningsLimitVersion[]>(row.limitVersions),
     recipients: forTime ? recipientsOf(row.contributor.id, row.contributor.email, parsedJson<ContributorLogin[]>(row.logins)) : null,
   };
 }

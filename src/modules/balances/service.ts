@@ -1,13 +1,13 @@
 import { and, asc, between, eq, sql } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
+import { parsedJson, type Db } from '../../db/client.js';
 import { preparedStatement } from '../../db/prepared.js';
 import { allAnswered } from '../../db/pipelined-transactions.js';
 import { readTogether } from '../../db/tx.js';
-import { contributors, earningsLimitVersions, expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
+import { contributors, expenses, ledgerAccounts, payoutItems, timeEntries } from '../../db/schema.js';
 import { limitOn, type EarningsLimitVersion } from '../../domain/earnings-limit.js';
 import { limitPeriod, ukTaxYear, type DateRange } from '../../domain/earnings-period.js';
 import { sumMinorUnits, toSafeNumber } from '../../domain/money.js';
-import { limitPosition, loadLimitVersions } from '../contributors/earnings-limits.js';
+import { limitPosition, limitVersionsJson, loadLimitVersions } from '../contributors/earnings-limits.js';
 import { getContributorRow } from '../contributors/service.js';
 import { toContributorResponse } from '../contributors/views.js';
 import { londonDate } from '../../domain/uk-time.js';
@@ -95,12 +95,7 @@ const balanceReadInputs = preparedStatement('contributor_balance_read', (db) => 
                   from ${ledgerAccounts} a
                  where a.organisation_id = ${organisationId} and a.contributor_id = ${contributorId}
                  group by a.currency, a.type, a.component) s)`,
-      versions: sql<EarningsLimitVersion[]>`(
-        select coalesce(json_agg(json_build_object(
-                 'effectiveFrom', v.effective_from, 'period', v.period, 'amount', v.amount,
-                 'periodStartDay', v.period_start_day, 'policy', v.policy, 'preset', v.preset) order by v.effective_from, v.id), '[]')
-          from ${earningsLimitVersions} v
-         where v.organisation_id = ${organisationId} and v.contributor_id = ${contributorId})`,
+      versions: limitVersionsJson(organisationId, contributorId),
     })
     .from(sql`(select 1) as one`);
 });
@@ -114,9 +109,9 @@ export async function contributorBalanceRead(db: Db, organisationId: string, con
   if (!isUuid(contributorId)) return null;
   const [inputs] = await balanceReadInputs(db, { organisationId, contributorId });
   if (!inputs?.found) return null;
-  const limit = limitOn(inputs.versions, today);
+  const limit = limitOn(parsedJson<EarningsLimitVersion[]>(inputs.versions), today);
   return {
-    balances: balancesFromSums(inputs.sums),
+    balances: balancesFromSums(parsedJson<Parameters<typeof balancesFromSums>[0]>(inputs.sums)),
     earningsLimit: limit ? await limitPosition(db, organisationId, contributorId, currency, today, { limit }) : null,
   };
 }

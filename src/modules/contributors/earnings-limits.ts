@@ -3,7 +3,7 @@
  * payment is judged by them). Versions are only ever added: a change is a new row from a date,
  * so a statement for a past period shows the limit that was in force then.
  */
-import { and, asc, between, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, between, eq, inArray, sql, type SQLWrapper } from 'drizzle-orm';
 import { queryRows, sumOf, type Db } from '../../db/client.js';
 import { allAnswered } from '../../db/pipelined-transactions.js';
 import { preparedStatement } from '../../db/prepared.js';
@@ -56,6 +56,19 @@ export async function loadLimitVersions(db: Db, organisationId: string, contribu
   }
   return byContributor;
 }
+
+/**
+ * A contributor's limit versions as a JSON array inside another statement, oldest first as
+ * `loadLimitVersions` orders them, with the fields `limitOn` reads. For reads that already find
+ * the contributor and would otherwise read the versions in a statement of their own.
+ */
+export const limitVersionsJson = (organisationId: SQLWrapper, contributorId: SQLWrapper) =>
+  sql<EarningsLimitVersion[]>`(
+    select coalesce(json_agg(json_build_object(
+             'effectiveFrom', v.effective_from, 'period', v.period, 'amount', v.amount,
+             'periodStartDay', v.period_start_day, 'policy', v.policy, 'preset', v.preset) order by v.effective_from, v.id), '[]')
+      from ${earningsLimitVersions} v
+     where v.organisation_id = ${organisationId} and v.contributor_id = ${contributorId})`;
 
 /** One contributor's limit in force on a date, or null. */
 export async function limitInForce(db: Db, organisationId: string, contributorId: string, date: string): Promise<EarningsLimit | null> {
@@ -168,7 +181,8 @@ async function standingToday(
 /**
  * Approval only forecasts: a warning when what the contributor would then be owed in earnings
  * does not fit what is left of the current period's limit (Europe/London `today`), saying what
- * the payout run will do with the rest. Never refuses.
+ * the payout run will do with the rest. Never refuses. `known` is the limit in force today where
+ * the caller has read the contributor's versions already.
  */
 export async function limitForecast(
   db: Db,
@@ -177,9 +191,10 @@ export async function limitForecast(
   currency: string,
   amount: number,
   today: string,
+  known?: { limit: EarningsLimit | null },
 ): Promise<string[]> {
-  if (amount <= 0) return [];
-  const standing = await standingToday(db, organisationId, contributorId, currency, today);
+  if (amount <= 0 || (known && !known.limit)) return [];
+  const standing = await standingToday(db, organisationId, contributorId, currency, today, false, known);
   if (!standing) return [];
   const { limit, period, owed, headroom } = standing;
   if (owed + amount <= headroom) return [];

@@ -20,6 +20,7 @@ import { isUuid } from '../../lib/ids.js';
 import type { RateCardVersion } from '../../domain/rate-card.js';
 import { getBudgetRow, type BudgetRow } from '../budgets/service.js';
 import { limitForecast } from '../contributors/earnings-limits.js';
+import { limitOn, type EarningsLimitVersion } from '../../domain/earnings-limit.js';
 import { assertNotErased, getContributorRow, type ContributorRow } from '../contributors/service.js';
 import { contributorRecipients, queueNotification, type Recipient } from '../notifications/outbox.js';
 import { loadVersions } from '../rate-cards/service.js';
@@ -179,23 +180,24 @@ const MINUTES_PER_DAY = 1440;
 interface Loaded {
   available: number;
   versions: RateCardVersion[];
-  hasEarningsLimit: boolean;
+  limitVersions: EarningsLimitVersion[];
   minutesOnDay: number;
 }
 
 /**
- * The earnings-limit forecast for `today`; none without any limit version, which `loaded`
- * already says (so nothing is read for the many contributors who have none).
+ * The earnings-limit forecast for `today`. With `limitVersions` (read with the contributor's
+ * lock, approvable-work/load.ts) the limit in force is known: nothing more is read for the many
+ * contributors who have none, and the rest skip reading their versions again.
  */
-const forecast = async (tx: Db, organisationId: string, contributorId: string, currency: string, amount: number, today: string, hasEarningsLimit = true) =>
-  hasEarningsLimit ? limitForecast(tx, organisationId, contributorId, currency, amount, today) : [];
+const forecast = async (tx: Db, organisationId: string, contributorId: string, currency: string, amount: number, today: string, limitVersions?: EarningsLimitVersion[]) =>
+  limitForecast(tx, organisationId, contributorId, currency, amount, today, limitVersions ? { limit: limitOn(limitVersions, today) } : undefined);
 
 /** The quote's own warnings, the budget's, and the earnings-limit forecast for `today`. */
 async function allWarnings(tx: Db, organisationId: string, contributor: ContributorRow, budget: BudgetRow, quote: TimeQuote, today: string, loaded?: Loaded) {
   return [
     ...quote.warnings,
     ...(await budgetWarnings(tx, organisationId, budget, quote.amount, loaded?.available)),
-    ...(await forecast(tx, organisationId, contributor.id, budget.currency, quote.amount, today, loaded?.hasEarningsLimit)),
+    ...(await forecast(tx, organisationId, contributor.id, budget.currency, quote.amount, today, loaded?.limitVersions)),
   ];
 }
 
@@ -357,7 +359,7 @@ export function approveTimeEntry(db: Db, context: WorkContext, entryId: string) 
         limitOutcome: null,
         flagged: false,
         explanation: quote.explanation,
-        warnings: [...quote.warnings, ...(await forecast(tx, organisationId, contributor.id, budget.currency, quote.amount, londonDate(now), loaded.hasEarningsLimit))],
+        warnings: [...quote.warnings, ...(await forecast(tx, organisationId, contributor.id, budget.currency, quote.amount, londonDate(now), loaded.limitVersions))],
       },
       afterwards: (tx: Db) => tellTimeApproved(tx, organisationId, entry, quote.amount, budget.currency, now, loaded.recipients),
     };
