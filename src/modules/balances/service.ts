@@ -1,4 +1,4 @@
-import { and, asc, between, eq, sql } from 'drizzle-orm';
+import { and, asc, between, eq, sql, type SQLWrapper } from 'drizzle-orm';
 import { parsedJson, type Db } from '../../db/client.js';
 import { preparedStatement } from '../../db/prepared.js';
 import { allAnswered } from '../../db/pipelined-transactions.js';
@@ -40,19 +40,19 @@ export interface CurrencyBalance extends Buckets {
  * What a contributor is owed, has on its way and has been paid, per currency, split into
  * earnings and expenses; straight from the ledger's contributor accounts.
  */
-/** A contributor's accounts summed by currency, type and component (built once: every balance read asks). */
+/** A contributor's accounts summed by currency, type and component, the total as text. */
+const accountSums = (organisationId: SQLWrapper, contributorId: SQLWrapper) => sql`
+  select a.currency, a.type, a.component, sum(a.balance)::text as total
+    from ${ledgerAccounts} a
+   where a.organisation_id = ${organisationId} and a.contributor_id = ${contributorId}
+   group by a.currency, a.type, a.component`;
+
+/** accountSums on its own, by currency (built once: statements, exports and erasure ask). */
 const balanceSums = preparedStatement('contributor_balance_sums', (db) =>
   db
-    .select({
-      currency: ledgerAccounts.currency,
-      type: ledgerAccounts.type,
-      component: ledgerAccounts.component,
-      total: sql<string>`coalesce(sum(${ledgerAccounts.balance}), 0)`,
-    })
-    .from(ledgerAccounts)
-    .where(and(eq(ledgerAccounts.organisationId, sql.placeholder('organisationId')), eq(ledgerAccounts.contributorId, sql.placeholder('contributorId'))))
-    .groupBy(ledgerAccounts.currency, ledgerAccounts.type, ledgerAccounts.component)
-    .orderBy(asc(ledgerAccounts.currency)),
+    .select({ currency: sql<string>`s.currency`, type: sql<string>`s.type`, component: sql<string | null>`s.component`, total: sql<string>`s.total` })
+    .from(sql`(${accountSums(sql.placeholder('organisationId'), sql.placeholder('contributorId'))}) s`)
+    .orderBy(sql`s.currency`),
 );
 
 export async function contributorBalances(db: Db, organisationId: string, contributorId: string): Promise<CurrencyBalance[]> {
@@ -78,7 +78,7 @@ function balancesFromSums(rows: readonly { currency: string; type: string; compo
 /**
  * What a balance read needs before it knows the period of an earnings limit, in one statement:
  * whether the contributor is in the organisation, their accounts summed as `balanceSums` sums
- * them, and their earnings-limit versions as `loadLimitVersions` orders them. One statement
+ * them (accountSums), and their earnings-limit versions as `loadLimitVersions` orders them. One statement
  * rather than three sent together: each statement costs the service's CPU (node-postgres's
  * message handling and result set-up, drizzle's mapping) whether it travels alone or not, and a
  * balance read is small enough for that to be most of its work.
@@ -91,10 +91,7 @@ const balanceReadInputs = preparedStatement('contributor_balance_read', (db) => 
       found: sql<boolean>`exists (select 1 from ${contributors} c where c.organisation_id = ${organisationId} and c.id = ${contributorId})`,
       sums: sql<{ currency: string; type: string; component: string | null; total: string }[]>`(
         select coalesce(json_agg(json_build_object('currency', s.currency, 'type', s.type, 'component', s.component, 'total', s.total) order by s.currency), '[]')
-          from (select a.currency, a.type, a.component, sum(a.balance)::text as total
-                  from ${ledgerAccounts} a
-                 where a.organisation_id = ${organisationId} and a.contributor_id = ${contributorId}
-                 group by a.currency, a.type, a.component) s)`,
+          from (${accountSums(organisationId, contributorId)}) s)`,
       versions: limitVersionsJson(organisationId, contributorId),
     })
     .from(sql`(select 1) as one`);

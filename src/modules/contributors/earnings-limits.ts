@@ -193,7 +193,7 @@ export async function limitForecast(
   today: string,
   known?: { limit: EarningsLimit | null },
 ): Promise<string[]> {
-  if (amount <= 0 || (known && !known.limit)) return [];
+  if (amount <= 0) return [];
   const standing = await standingToday(db, organisationId, contributorId, currency, today, false, known);
   if (!standing) return [];
   const { limit, period, owed, headroom } = standing;
