@@ -19,9 +19,25 @@ const londonClock = new Intl.DateTimeFormat('en-GB', {
   hourCycle: 'h23',
 });
 
+/**
+ * Since 1848 the UK's offset from UTC has been a whole number of hours (GMT, BST, and the double
+ * summer time of the 1940s), so its date changes only on a UTC hour: the last hour's date is kept,
+ * and a request asking for today in the same hour is answered without formatting a date again.
+ */
+const WHOLE_HOUR_OFFSETS_FROM = Date.UTC(1848, 0, 1);
+let lastHour = Number.NaN;
+let lastHoursDate = '';
+
 /** The calendar date in the UK at a moment, as YYYY-MM-DD. */
 export function londonDate(moment: Date): IsoDate {
-  return londonDay.format(moment);
+  const ms = moment.getTime();
+  if (!(ms >= WHOLE_HOUR_OFFSETS_FROM)) return londonDay.format(moment);
+  const hour = Math.floor(ms / 3_600_000);
+  if (hour !== lastHour) {
+    lastHoursDate = londonDay.format(moment);
+    lastHour = hour;
+  }
+  return lastHoursDate;
 }
 
 /** The wall-clock time in the UK at a moment, as HH:MM (24-hour). */

@@ -39,3 +39,34 @@ t.test('londonMoment and londonDate/londonTime agree for every real wall-clock t
     { numRuns: 2000 },
   );
 });
+
+t.test("londonDate keeps the last hour's date: every moment of every hour still gets its own UK date", async (t) => {
+  // What London's calendar says, formatted afresh each time.
+  const fresh = (moment: Date) =>
+    new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit' }).format(moment);
+  fc.assert(
+    fc.property(
+      fc.date({ min: new Date('1800-01-01T00:00:00Z'), max: new Date('2200-12-31T00:00:00Z'), noInvalidDate: true }),
+      fc.array(fc.integer({ min: -7_200_000, max: 7_200_000 }), { minLength: 1, maxLength: 8 }),
+      (start, steps) => {
+        // Moments close together, in the same hour and either side of it, in any order.
+        const moments = [start, ...steps.map((step) => new Date(start.getTime() + step))];
+        return moments.every((moment) => londonDate(moment) === fresh(moment));
+      },
+    ),
+    { numRuns: 3000 },
+  );
+  // Either side of each midnight, in both offsets, after a call in the same hour.
+  for (const [before, after, dates] of [
+    ['2026-04-05T22:59:59.999Z', '2026-04-05T23:00:00.000Z', ['2026-04-05', '2026-04-06']],
+    ['2026-01-05T23:59:59.999Z', '2026-01-06T00:00:00.000Z', ['2026-01-05', '2026-01-06']],
+    ['2026-10-24T22:59:59.999Z', '2026-10-24T23:00:00.000Z', ['2026-10-24', '2026-10-25']],
+  ] as const) {
+    t.equal(londonDate(new Date(before)), dates[0], before);
+    t.equal(londonDate(new Date(after)), dates[1], after);
+    t.equal(londonDate(new Date(before)), dates[0], `${before} again`);
+  }
+  // Before 1848 London kept its own mean time, 75 seconds behind GMT: such moments are formatted.
+  t.equal(londonDate(new Date('1800-01-02T00:00:30Z')), '1800-01-01');
+  t.throws(() => londonDate(new Date(Number.NaN)), RangeError, 'an invalid date is refused, as before');
+});
