@@ -50,18 +50,44 @@ export async function autocannonRun(options: autocannon.Options): Promise<autoca
   });
 }
 
-/** The HTTP ceiling: GET of a constant from a bare Fastify process. */
-export async function constantRouteBaseline(cfg: BenchConfig): Promise<AutocannonSummary & { probe: ProbeResult }> {
+/** A bare Fastify process (bench/constant-server.ts), serving /body from bodyFile when given. */
+async function startConstantServer(cfg: BenchConfig, bodyFile?: string) {
   const port = await freePort();
-  const server = await startNodeServer({
+  return startNodeServer({
     name: 'constant-route server',
     script: join(cfg.repoRoot, 'bench', 'constant-server.ts'),
     cwd: cfg.repoRoot,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port) },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), ...(bodyFile ? { BODY_FILE: bodyFile } : {}) },
     port,
     readyPath: '/constant',
     logFile: join(cfg.resultsDir, 'constant-server.log'),
   });
+}
+
+/**
+ * What one answer costs with no work behind it: a bare Fastify process answering `bodyFile`'s
+ * JSON from memory, and its constant route, one after the other under the same load. Their
+ * ratio is the most a read answering that JSON could reach against a route that does nothing.
+ */
+export async function bareAnswerCeiling(cfg: BenchConfig, bodyFile: string) {
+  const server = await startConstantServer(cfg, bodyFile);
+  try {
+    const rate = async (path: string) => {
+      const url = `${server.url}${path}`;
+      await autocannonRun({ url, connections: cfg.connections, duration: cfg.warmupMs / 1000 });
+      return summarise(await autocannonRun({ url, connections: cfg.connections, duration: cfg.durationMs / 1000 }));
+    };
+    const answer = await rate('/body');
+    const constant = await rate('/constant');
+    return { answerRps: answer.rps, constantRps: constant.rps, ratio: constant.rps > 0 ? Math.round((answer.rps / constant.rps) * 10_000) / 10_000 : null, non2xx: answer.non2xx + constant.non2xx };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The HTTP ceiling: GET of a constant from a bare Fastify process. */
+export async function constantRouteBaseline(cfg: BenchConfig): Promise<AutocannonSummary & { probe: ProbeResult }> {
+  const server = await startConstantServer(cfg);
   try {
     const url = `${server.url}/constant`;
     await autocannonRun({ url, connections: cfg.connections, duration: cfg.warmupMs / 1000 });

@@ -33,6 +33,12 @@ export function whereTheTimeGoes(details: Record<string, any>): string[] {
     probes.push({ name, probe: r });
     lines.push(`${name}: per read ${r.perOperation.serviceCpuMs} ms service CPU, ${r.perOperation.postgresCpuMs} ms PostgreSQL CPU, ${r.perOperation.loadGeneratorCpuMs} ms load generator; busy cores: service ${r.cores.service}, PostgreSQL ${r.cores.postgres}, other processes ${round(r.cores.otherProcesses + r.cores.otherDatabases)}`);
   }
+  const ceiling = details.scenario3b?.bareAnswerCeiling;
+  if (ceiling) {
+    lines.push(
+      `scenario 3b's ceiling: the same statement (${ceiling.bytes} B) from memory on a bare Fastify route, ${ceiling.answerRps} req/s against ${ceiling.constantRps} for its constant route: ${ceiling.ratio} ×, the most any statement read could reach against a route that does nothing`,
+    );
+  }
   if (pg) {
     probes.push({ name: 'pgbench', probe: pg });
     lines.push(`pgbench: per transaction ${pg.perOperation.postgresCpuMs} ms PostgreSQL CPU, ${pg.perOperation.walBytes} B WAL; busy cores: PostgreSQL ${pg.cores.postgres}, pgbench itself and other processes ${round(pg.cores.otherProcesses + pg.cores.otherDatabases)}`);

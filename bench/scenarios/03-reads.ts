@@ -6,8 +6,10 @@
  * Figures: 2xx answers a second against the service's own GET /healthz (its framework and
  * plugins on a route that does no work), so the ratio is what the read itself costs.
  */
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type autocannon from 'autocannon';
-import { autocannonRun, summarise, type AutocannonSummary } from '../baselines.js';
+import { autocannonRun, bareAnswerCeiling, summarise, type AutocannonSummary } from '../baselines.js';
 import { log, scenario, type BenchRun, type PostgresService } from '../harness.js';
 import { startProbe, type ProbeResult } from '../probe.js';
 import { insertEntries, vacuumAnalyze } from '../seed.js';
@@ -102,8 +104,22 @@ export async function balanceAndStatementReads(run: BenchRun, service: PostgresS
     const entriesInRange = Math.round(who.reduce((n, w) => n + Number(w.n), 0) / Math.max(1, who.length));
     let k = 0;
     const statements = await measure(() => `/v1/contributors/${ids[(k = (k + 1) % ids.length)]}/statement?from=${TAX_YEAR.from}&to=${TAX_YEAR.to}`);
-    details.scenario3b = { ...statements, contributors: ids.length, entriesInRange };
     log(`  statement (${entriesInRange} entries in the tax year): ${statements.rps} req/s, p99 ${statements.latencyMs.p99} ms, non-2xx ${statements.non2xx}`);
+    // The same answer with no work behind it: one of these statements, served from memory by a
+    // bare Fastify process, against that process's constant route. No statement read can do
+    // better than that ratio against the service's /healthz.
+    const sample = await fetch(`${server.url}/v1/contributors/${ids[0]}/statement?from=${TAX_YEAR.from}&to=${TAX_YEAR.to}`, {
+      headers: approvals.tokens.coordinator,
+    });
+    if (!sample.ok) throw new Error(`statement sample: ${sample.status} ${await sample.text()}`);
+    const sampleFile = join(cfg.resultsDir, 'statement-sample.json');
+    const sampleText = await sample.text();
+    await writeFile(sampleFile, sampleText);
+    log('  the same statement from memory on a bare Fastify route (the ceiling)');
+    const ceiling = { bytes: Buffer.byteLength(sampleText), ...(await bareAnswerCeiling(cfg, sampleFile)) };
+    await rm(sampleFile, { force: true });
+    log(`  bare route: ${ceiling.answerRps} req/s for ${ceiling.bytes} B, ${ceiling.constantRps} for a constant: ${ceiling.ratio} ×`);
+    details.scenario3b = { ...statements, contributors: ids.length, entriesInRange, bareAnswerCeiling: ceiling };
     rows.push(row('3b', `statement (${entriesInRange} entries)`, statements, 0.05));
   });
 }
