@@ -45,6 +45,36 @@ t.test('a repeated statement is prepared once, then bound and run, with the same
   t.same(objects.rows, [{ id: 2, name: 'two', at: null, doc: null, tags: null, amount: null, echoed: null }], 'rows as objects, nulls as nulls');
 });
 
+t.test('the caller’s parsers go over PGlite’s, and PGlite’s table stays live beneath them', async (t) => {
+  // The wrapper layers a caller's parsers over PGlite's table instead of copying both for each
+  // result; a copy would hide later changes to the table, so this holds it to PGlite's own query.
+  const named = 'select id, at, amount, $2::text as echoed from things where id = $1';
+  const callerOptions = { rowMode: 'array' as const, parsers: { [types.TIMESTAMPTZ]: (v: string) => `at ${v}` } };
+  const both = async () => ({
+    own: (await pglite.query(named, [1, 'x'], callerOptions)).rows,
+    wrapped: (await inTransaction((tx) => tx.query(named, [1, 'x'], callerOptions))).rows,
+  });
+  await inTransaction((tx) => tx.query(named, [1, 'x'], callerOptions)); // the first run is PGlite's own
+  let rows = await both();
+  t.same(rows.wrapped, rows.own, 'same values as PGlite gives');
+  t.same(rows.wrapped, [[1, 'at 2026-01-02 03:04:05+00', 9007199254740993n, 'x']], 'the caller’s parser for timestamps, PGlite’s for the rest');
+
+  const parsers = (pglite as unknown as { parsers: Record<number, (v: string) => unknown> }).parsers;
+  const int8 = parsers[types.INT8]!;
+  parsers[types.INT8] = (v) => `int8 ${v}`; // changed in place, as PGlite adds its array types
+  rows = await both();
+  t.same(rows.wrapped, rows.own, 'a parser PGlite changed in place is used, as its own query uses it');
+  t.equal(rows.wrapped[0]![2], 'int8 9007199254740993');
+
+  (pglite as unknown as { parsers: typeof parsers }).parsers = { ...parsers, [types.INT8]: (v: string) => `replaced ${v}` };
+  rows = await both();
+  t.same(rows.wrapped, rows.own, 'a table PGlite was given anew is used');
+  t.equal(rows.wrapped[0]![2], 'replaced 9007199254740993');
+  (pglite as unknown as { parsers: typeof parsers }).parsers = parsers;
+  parsers[types.INT8] = int8;
+  t.same((await both()).wrapped[0]![2], 9007199254740993n, 'put back');
+});
+
 t.test('writes report what they changed, and roll back with their transaction', async (t) => {
   const update = 'update things set name = $1 where id = $2';
   for (let i = 0; i < 3; i++) {
