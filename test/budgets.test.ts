@@ -111,6 +111,37 @@ t.test('the database refuses an unbalanced ledger transaction at commit, and che
   );
 });
 
+t.test('lockAccounts reads each balance, for every count of accounts its statements are chosen by', async (t) => {
+  // One to four codes are each a parameter of a statement per count; more travel as an array.
+  const org = await createTestOrg(app);
+  const db = (await testDatabase()).db;
+  const { postTransaction, lockAccounts } = await import('../src/modules/ledger/service.js');
+  const { inTransaction } = await import('../src/db/tx.js');
+  const { fundingAccount } = await import('../src/domain/ledger.js');
+  const orgId = org.organisationId;
+  const account = (i: number) => ({ code: `test:few:${i}`, type: 'settlement' as const, allowNegative: false });
+  // Accounts 0 to 6 hold 1 to 7 pence; 7 and up do not exist yet.
+  await inTransaction(db, (tx) =>
+    postTransaction(tx, orgId, {
+      type: 'test', referenceType: 'test', referenceId: 'few', effectiveDate: '2026-01-01', currency: 'GBP',
+      postings: [{ account: fundingAccount(), amount: -28 }, ...Array.from({ length: 7 }, (_, i) => ({ account: account(i), amount: i + 1 }))],
+    }),
+  );
+  for (let count = 1; count <= 6; count++) {
+    // `count` accounts, the last of them new when count is even, listed backwards and one twice.
+    const indexes = Array.from({ length: count }, (_, k) => (count % 2 === 0 && k === count - 1 ? 100 + count : k)).reverse();
+    const read = await inTransaction(db, (tx) => lockAccounts(tx, orgId, 'GBP', [...indexes, indexes[0]!].map(account)));
+    t.same(
+      Object.fromEntries(read),
+      Object.fromEntries(indexes.map((i) => [account(i).code, i >= 100 ? 0 : i + 1])),
+      `${count} account${count === 1 ? '' : 's'}: each balance, a new account at zero`,
+    );
+  }
+  const other = await createTestOrg(app);
+  const elsewhere = await inTransaction(db, (tx) => lockAccounts(tx, other.organisationId, 'GBP', [account(0), account(1)]));
+  t.same(Object.fromEntries(elsewhere), { [account(0).code]: 0, [account(1).code]: 0 }, 'another organisation’s accounts of the same codes are its own');
+});
+
 t.test('a ledger transaction of thousands of accounts, some new and some not, posts in full or not at all', async (t) => {
   // A payout run of ten thousand people touches twenty thousand accounts: more codes than one
   // statement may bind, half of them new. 2,600 per side crosses the 2,000-code lock chunks.
