@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { setPasswordHashMemory, sha256 } from './lib/secrets.js';
 import type { Database, Db } from './db/client.js';
+import { embeddedMaintenance } from './db/embedded-maintenance.js';
 import type { JobQueue } from './jobs/queue.js';
 import { createStripeClient, createStripeGate, type Stripe, type StripeGate } from './lib/stripe.js';
 import { payoutJobs } from './modules/payouts/jobs.js';
@@ -278,7 +279,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // The pages people use, built on the API above (see src/web).
   await app.register(webPages);
 
-  // The payout pipeline's background jobs (src/modules/payouts/jobs.ts).
-  if (deps.jobs !== false) await app.register(payoutJobs);
+  // The payout pipeline's background jobs (src/modules/payouts/jobs.ts), and on the embedded
+  // database what autovacuum does on PostgreSQL (src/db/embedded-maintenance.ts).
+  if (deps.jobs !== false) {
+    await app.register(payoutJobs);
+    await app.register(embeddedMaintenance);
+  }
   return app;
 }

@@ -1,7 +1,8 @@
 /**
  * Embedded PGlite has no autovacuum: the service gathers its statistics itself when it opens the
- * database (and hourly), so statements are planned on what the tables hold, not on what they
- * held when created. Runs on PGlite whatever database the rest of the suite uses.
+ * database, and while it runs analyses and vacuums each table by autovacuum's rules
+ * (src/db/embedded-maintenance.ts), so statements are planned on what the tables hold, not on
+ * what they held when created. Runs on PGlite whatever database the rest of the suite uses.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,9 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
+import type { FastifyBaseLogger } from 'fastify';
 import { analyzeIfEmbedded, openDatabase, queryRows, type Database } from '../src/db/client.js';
+import { maintainEmbedded, startEmbeddedMaintenance } from '../src/db/embedded-maintenance.js';
 import { openConfiguredDatabase } from '../src/runtime.js';
 import { seedPgliteDir } from './helpers/database.js';
 
@@ -25,7 +28,7 @@ async function reltuples(database: Database, table: string): Promise<number> {
   return Number(row!.reltuples);
 }
 
-t.test('opening the embedded database gathers statistics, and the hourly analyse counts new rows', async (t) => {
+t.test('opening the embedded database gathers statistics, and maintenance counts new rows once there are enough', async (t) => {
   const dataDir = join(dir, 'pglite');
   await seedPgliteDir(dataDir);
   const unopened = await openDatabase({ kind: 'pglite', dataDir });
@@ -38,10 +41,61 @@ t.test('opening the embedded database gathers statistics, and the hourly analyse
   t.equal(database.kind, 'pglite');
   t.equal(await reltuples(database, 'organisations'), 0, 'analysed on opening: known to be empty, not never analysed (-1)');
 
-  await database.db.execute(sql`insert into organisations (id, name, pseudonym_key) select gen_random_uuid(), 'Org ' || n, md5(n::text) from generate_series(1, 25) as n`);
+  const organisations = (n: number, from: number) =>
+    database.db.execute(sql`insert into organisations (id, name, pseudonym_key) select gen_random_uuid(), 'Org ' || n, md5(n::text) from generate_series(${from}::int, ${from + n - 1}::int) as n`);
+  await organisations(25, 1);
   t.equal(await reltuples(database, 'organisations'), 0, 'new rows are not counted until the next analyse');
-  await analyzeIfEmbedded(database);
-  t.equal(await reltuples(database, 'organisations'), 25, 'the analyse the hourly job runs counts them');
+  let pass = await maintainEmbedded(database.pglite!);
+  t.notOk(pass.analysed.includes('organisations'), '25 changed rows are under autovacuum’s 50: not analysed yet');
+  t.equal(await reltuples(database, 'organisations'), 0);
+
+  await organisations(30, 26);
+  pass = await maintainEmbedded(database.pglite!);
+  t.ok(pass.analysed.includes('organisations'), '55 changed rows pass 50 + 10 % of none: analysed');
+  t.equal(await reltuples(database, 'organisations'), 55, 'and counted');
+  t.same(await maintainEmbedded(database.pglite!), { analysed: [], vacuumed: [] }, 'nothing is due right after a pass');
+
+  // 10 % of 55 is 5.5: 50 more changes are not enough, 56 are.
+  await database.db.execute(sql`update organisations set name = name || '.' where name in (select name from organisations order by name limit 50)`);
+  pass = await maintainEmbedded(database.pglite!);
+  t.same(pass, { analysed: [], vacuumed: [] }, '50 updated rows: under 50 + 10 % of 55, and 50 dead rows are under 50 + 20 % of 55');
+  // Deleted rows stay dead until a vacuum (an updated row's old version may be cleared sooner).
+  await database.db.execute(sql`delete from organisations where name like 'Org %' and id in (select id from organisations where name like 'Org %' limit 62)`);
+  pass = await maintainEmbedded(database.pglite!);
+  t.same(pass, { analysed: ['organisations'], vacuumed: ['organisations'] }, '62 deleted: over 50 + 20 % of 55 dead, vacuumed and analysed');
+  await database.pglite!.query('select pg_stat_force_next_flush()');
+  const [stats] = await queryRows<{ n_dead_tup: string; vacuumed: boolean }>(
+    database.db,
+    sql`select n_dead_tup::text, last_vacuum is not null as vacuumed from pg_stat_user_tables where relname = 'organisations'`,
+  );
+  t.same(stats, { n_dead_tup: '0', vacuumed: true }, 'no dead rows left');
+});
+
+t.test('while the server runs, maintenance passes run by themselves, one at a time, and stop with it', async (t) => {
+  const dataDir = join(dir, 'pglite-running');
+  await seedPgliteDir(dataDir);
+  const database = await openDatabase({ kind: 'pglite', dataDir });
+  t.teardown(() => database.close());
+  const logged: { msg: string; pass: unknown }[] = [];
+  const log = {
+    info: (pass: unknown, msg: string) => logged.push({ msg, pass }),
+    warn: (pass: unknown, msg: string) => logged.push({ msg, pass }),
+  } as unknown as FastifyBaseLogger;
+  const stop = startEmbeddedMaintenance(database.pglite!, log, 50);
+  await database.db.execute(sql`insert into organisations (id, name, pseudonym_key) select gen_random_uuid(), 'Org ' || n, md5(n::text) from generate_series(1, 200) as n`);
+  const deadline = Date.now() + 20_000;
+  while (!logged.some((l) => JSON.stringify(l.pass).includes('"organisations"')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await stop();
+  const entry = logged.find((l) => JSON.stringify(l.pass).includes('"organisations"'));
+  t.ok(entry, 'a pass analysed the table without being asked');
+  t.match(entry?.pass, { analysed: ['organisations'], ms: Number }, 'and logged what it did and how long it took');
+  t.equal(await reltuples(database, 'organisations'), 200);
+  t.notOk(logged.some((l) => l.msg.includes('failed')), 'no pass failed');
+  const count = logged.length;
+  await database.db.execute(sql`insert into organisations (id, name, pseudonym_key) select gen_random_uuid(), 'Org ' || n, md5(n::text) from generate_series(201, 600) as n`);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(logged.length, count, 'stopped: no pass after it');
+  t.equal(await reltuples(database, 'organisations'), 200, 'and nothing analysed');
 });
 
 t.test('on PostgreSQL it leaves statistics to autovacuum', async (t) => {

@@ -51,8 +51,8 @@ t.test('the caller’s parsers go over PGlite’s, and PGlite’s table stays li
   const named = 'select id, at, amount, $2::text as echoed from things where id = $1';
   const callerOptions = { rowMode: 'array' as const, parsers: { [types.TIMESTAMPTZ]: (v: string) => `at ${v}` } };
   const both = async () => ({
-    own: (await pglite.query(named, [1, 'x'], callerOptions)).rows,
-    wrapped: (await inTransaction((tx) => tx.query(named, [1, 'x'], callerOptions))).rows,
+    own: (await pglite.query<unknown[]>(named, [1, 'x'], callerOptions)).rows,
+    wrapped: (await inTransaction((tx) => tx.query<unknown[]>(named, [1, 'x'], callerOptions))).rows,
   });
   await inTransaction((tx) => tx.query(named, [1, 'x'], callerOptions)); // the first run is PGlite's own
   let rows = await both();

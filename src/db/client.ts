@@ -328,9 +328,9 @@ function rowRead(table: OrganisationTable, lock: 'for update' | 'no lock') {
 /**
  * Embedded PGlite has no autovacuum, so nothing would ever gather its tables' statistics and
  * every statement would be planned as if the tables held what they held when first created. It
- * is analysed when it opens (src/runtime.ts) and hourly (payouts/jobs.ts, with the hourly
- * purge): a second or so for the sizes embedded mode is for. PostgreSQL's autovacuum does this
- * itself.
+ * is analysed when it opens (src/runtime.ts), and while the server runs, each table is analysed
+ * and vacuumed by autovacuum's rules (src/db/embedded-maintenance.ts). PostgreSQL's autovacuum
+ * does this itself.
  */
 export async function analyzeIfEmbedded(database: Pick<Database, 'kind' | 'db'>): Promise<void> {
   if (database.kind === 'pglite') await database.db.execute(sql`analyze`);

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { analyzeIfEmbedded } from '../../db/client.js';
 import { startJobQueue } from '../../jobs/queue.js';
 import { purgeSignInFailures } from '../auth/sign-in-limits.js';
 import { purgeRevokedTokens } from '../users/service.js';
@@ -68,7 +67,6 @@ async function payoutJobsPlugin(app: FastifyInstance) {
           await app.purgeIdempotencyKeys();
           await purgeSignInFailures(app.db, app.now());
           await purgeRevokedTokens(app.db, app.now());
-          await analyzeIfEmbedded({ kind: app.config.database.kind, db: app.db });
         },
         deliverNotification: sender ? (job, attempt) => sender!.deliver(job, attempt) : null,
         sweepNotifications: async () => sender?.sweep(),
