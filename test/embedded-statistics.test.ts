@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
+import type { PGlite } from '@electric-sql/pglite';
 import type { FastifyBaseLogger } from 'fastify';
 import { analyzeIfEmbedded, openDatabase, queryRows, type Database } from '../src/db/client.js';
 import { maintainEmbedded, startEmbeddedMaintenance } from '../src/db/embedded-maintenance.js';
@@ -53,22 +54,70 @@ t.test('opening the embedded database gathers statistics, and maintenance counts
   pass = await maintainEmbedded(database.pglite!);
   t.ok(pass.analysed.includes('organisations'), '55 changed rows pass 50 + 10 % of none: analysed');
   t.equal(await reltuples(database, 'organisations'), 55, 'and counted');
-  t.same(await maintainEmbedded(database.pglite!), { analysed: [], vacuumed: [] }, 'nothing is due right after a pass');
+  t.same(await maintainEmbedded(database.pglite!), { analysed: [], vacuumed: [], failed: [] }, 'nothing is due right after a pass');
 
   // 10 % of 55 is 5.5: 50 more changes are not enough, 56 are.
   await database.db.execute(sql`update organisations set name = name || '.' where name in (select name from organisations order by name limit 50)`);
   pass = await maintainEmbedded(database.pglite!);
-  t.same(pass, { analysed: [], vacuumed: [] }, '50 updated rows: under 50 + 10 % of 55, and 50 dead rows are under 50 + 20 % of 55');
-  // Deleted rows stay dead until a vacuum (an updated row's old version may be cleared sooner).
-  await database.db.execute(sql`delete from organisations where name like 'Org %' and id in (select id from organisations where name like 'Org %' limit 62)`);
+  t.same(pass, { analysed: [], vacuumed: [], failed: [] }, '50 updated rows: under 50 + 10 % of 55, and 50 dead rows are under 50 + 20 % of 55');
+  // 20 more rows, then 70 deleted: at least 70 dead rows (deleted rows stay dead until a vacuum;
+  // an updated row's old version may be cleared sooner), over 50 + 20 % of the 55 last counted.
+  await organisations(20, 56);
+  await database.db.execute(sql`delete from organisations where id in (select id from organisations where name like 'Org %' limit 70)`);
   pass = await maintainEmbedded(database.pglite!);
-  t.same(pass, { analysed: ['organisations'], vacuumed: ['organisations'] }, '62 deleted: over 50 + 20 % of 55 dead, vacuumed and analysed');
+  t.same(pass, { analysed: ['organisations'], vacuumed: ['organisations'], failed: [] }, '70 deleted: vacuumed and analysed');
   await database.pglite!.query('select pg_stat_force_next_flush()');
   const [stats] = await queryRows<{ n_dead_tup: string; vacuumed: boolean }>(
     database.db,
     sql`select n_dead_tup::text, last_vacuum is not null as vacuumed from pg_stat_user_tables where relname = 'organisations'`,
   );
   t.same(stats, { n_dead_tup: '0', vacuumed: true }, 'no dead rows left');
+});
+
+t.test('a table with autovacuum off is left alone, a failing table does not hold up the rest, and a stop ends a pass', async (t) => {
+  const dataDir = join(dir, 'pglite-rules');
+  await seedPgliteDir(dataDir);
+  const database = await openDatabase({ kind: 'pglite', dataDir });
+  t.teardown(() => database.close());
+  const pglite = database.pglite!;
+  await pglite.exec(`
+    create table aaa_first (n int); create table mmm_middle (n int); create table zzz_last (n int);
+    alter table mmm_middle set (autovacuum_enabled = off);
+    insert into aaa_first select generate_series(1, 100); insert into mmm_middle select generate_series(1, 100); insert into zzz_last select generate_series(1, 100);`);
+
+  // The first table's statement fails (as a real one might, say on a full disk): the last is still done.
+  const failing = {
+    query: pglite.query.bind(pglite),
+    exec: (statement: string) => (statement.includes('aaa_first') ? Promise.reject(new Error('no space left on device')) : pglite.exec(statement)),
+  } as Pick<PGlite, 'query' | 'exec'>;
+  const pass = await maintainEmbedded(failing);
+  t.same(pass.failed.map((f) => [f.table, (f.error as Error).message]), [['aaa_first', 'no space left on device']], 'the failure is reported with its table');
+  t.ok(pass.analysed.includes('zzz_last'), 'the tables after it are still analysed');
+  t.notOk(pass.analysed.includes('mmm_middle'), 'not the one with autovacuum_enabled off, as autovacuum would not');
+  t.ok((await maintainEmbedded(pglite)).analysed.includes('aaa_first'), 'the next pass does the failed one');
+
+  // A stop during a pass: the statement under way finishes, no other starts.
+  await pglite.exec('insert into aaa_first select generate_series(1, 200); insert into zzz_last select generate_series(1, 200);');
+  const ran: string[] = [];
+  let stop: () => Promise<void> = async () => {};
+  let stopping: Promise<void> | null = null;
+  const log = { info: () => {}, warn: () => {} } as unknown as FastifyBaseLogger;
+  const stoppedDuring = new Promise<void>((resolve) => {
+    const slow = {
+      query: pglite.query.bind(pglite),
+      exec: async (statement: string) => {
+        ran.push(statement);
+        stopping = stop(); // asked to stop while this statement runs
+        const result = await pglite.exec(statement);
+        resolve();
+        return result;
+      },
+    } as Pick<PGlite, 'query' | 'exec'>;
+    stop = startEmbeddedMaintenance(slow, log, 20);
+  });
+  await stoppedDuring;
+  await stopping;
+  t.same(ran, ['analyze aaa_first'], 'only the statement under way ran; zzz_last waits for the next start');
 });
 
 t.test('while the server runs, maintenance passes run by themselves, one at a time, and stop with it', async (t) => {

@@ -19,9 +19,10 @@ import fp from 'fastify-plugin';
  *   VACUUM is also what keeps transaction ids from running out.
  *
  * So every CHECK_EVERY_MS (five seconds) the service does what autovacuum would, by autovacuum's
- * own rules and settings (PostgreSQL's defaults: analyse a table once more than 50 + 10 % of its
- * rows changed since the last analyse; vacuum it once more than 50 + 20 % of its rows are dead,
- * or more than 1,000 + 20 % were inserted since the last vacuum). The check itself is two
+ * own rules and settings (see DUE; with PostgreSQL's defaults: analyse a table once more than
+ * 50 + 10 % of its rows changed since the last analyse; vacuum it once more than 50 + 20 % of its
+ * rows are dead, more than 1,000 + 20 % of its unfrozen part were inserted since the last vacuum,
+ * or its oldest transaction id is 200 million transactions old). The check itself is two
  * statements, about 2 ms, so it runs far more often than autovacuum's minute: an embedded
  * database usually starts empty, and its tables grow fastest in its first minutes, when a plan
  * made for a table of a few rows is soon out of date.
@@ -39,42 +40,72 @@ export interface MaintenancePass {
   analysed: string[];
   /** Tables vacuumed. */
   vacuumed: string[];
+  /** Tables whose statement failed, with the error; the pass went on to the rest, and the next retries them. */
+  failed: { table: string; error: unknown }[];
 }
 
+/**
+ * The tables due, by PostgreSQL 18's relation_needs_vacanalyze (the version PGlite 0.5 runs): a
+ * table is vacuumed when its dead rows pass the vacuum threshold (at most
+ * autovacuum_vacuum_max_threshold), when the rows inserted since its last vacuum pass the insert
+ * threshold (scaled by the part of the table not yet frozen), or always when its oldest
+ * transaction or multixact id is older than autovacuum's freeze ages; it is analysed when the
+ * rows changed since its last analyse pass the analyse threshold. A table that was never
+ * analysed counts as empty; one with autovacuum_enabled off is only vacuumed against wraparound,
+ * as autovacuum does. Other per-table autovacuum settings are not read: the service sets none.
+ */
 const DUE = `
   with settings as (
     select current_setting('autovacuum_vacuum_threshold')::float8 as vacuum_base,
            current_setting('autovacuum_vacuum_scale_factor')::float8 as vacuum_scale,
+           current_setting('autovacuum_vacuum_max_threshold')::float8 as vacuum_max,
            current_setting('autovacuum_vacuum_insert_threshold')::float8 as insert_base,
            current_setting('autovacuum_vacuum_insert_scale_factor')::float8 as insert_scale,
            current_setting('autovacuum_analyze_threshold')::float8 as analyse_base,
-           current_setting('autovacuum_analyze_scale_factor')::float8 as analyse_scale
-  ), due as (
-    select s.relid::regclass::text as name,
-           s.n_dead_tup > vacuum_base + vacuum_scale * greatest(c.reltuples, 0)
-             or (insert_base >= 0 and s.n_ins_since_vacuum > insert_base + insert_scale * greatest(c.reltuples, 0)) as vacuum_due,
-           s.n_mod_since_analyze > analyse_base + analyse_scale * greatest(c.reltuples, 0) as analyse_due
+           current_setting('autovacuum_analyze_scale_factor')::float8 as analyse_scale,
+           current_setting('autovacuum_freeze_max_age')::float8 as freeze_max_age,
+           current_setting('autovacuum_multixact_freeze_max_age')::float8 as multixact_freeze_max_age
+  ), tables as (
+    select s.relid::regclass::text as name, s.n_dead_tup, s.n_ins_since_vacuum, s.n_mod_since_analyze,
+           greatest(c.reltuples, 0) as reltuples,
+           case when c.relpages > 0 and c.relallfrozen > 0 then 1 - least(c.relallfrozen, c.relpages)::float8 / c.relpages else 1 end as unfrozen,
+           age(c.relfrozenxid) > freeze_max_age or mxid_age(c.relminmxid) > multixact_freeze_max_age as wraparound,
+           coalesce((select o.option_value::bool from pg_options_to_table(c.reloptions) o where o.option_name = 'autovacuum_enabled'), true) as enabled
       from pg_stat_user_tables s
       join pg_class c on c.oid = s.relid
      cross join settings
-     where c.relpersistence = 'p'
+     where c.relpersistence <> 't'
+  ), due as (
+    select name,
+           wraparound or (enabled and (
+             n_dead_tup > case when vacuum_max >= 0 then least(vacuum_base + vacuum_scale * reltuples, vacuum_max) else vacuum_base + vacuum_scale * reltuples end
+             or (insert_base >= 0 and n_ins_since_vacuum > insert_base + insert_scale * reltuples * unfrozen))) as vacuum_due,
+           (enabled or wraparound) and n_mod_since_analyze > analyse_base + analyse_scale * reltuples as analyse_due
+      from tables cross join settings
   )
   select name, vacuum_due, analyse_due from due where vacuum_due or analyse_due order by name`;
 
 /**
  * One pass: hands PostgreSQL the row counts kept in this process, then vacuums and analyses the
- * tables that autovacuum's rules say are due, one statement each.
+ * tables that autovacuum's rules say are due, one statement each, until `stopping()` says to
+ * stop. A table whose statement fails is reported in `failed`, and the others are still done.
  */
-export async function maintainEmbedded(pglite: PGlite): Promise<MaintenancePass> {
+export async function maintainEmbedded(pglite: Pick<PGlite, 'query' | 'exec'>, stopping: () => boolean = () => false): Promise<MaintenancePass> {
   // Single-user PostgreSQL keeps its table counts pending until asked to pass them on; they
   // are passed on as this statement ends, so the next one reads them.
   await pglite.query('select pg_stat_force_next_flush()');
   const { rows } = await pglite.query<{ name: string; vacuum_due: boolean; analyse_due: boolean }>(DUE);
-  const pass: MaintenancePass = { analysed: [], vacuumed: [] };
+  const pass: MaintenancePass = { analysed: [], vacuumed: [], failed: [] };
   for (const table of rows) {
+    if (stopping()) break;
     // The name is PostgreSQL's own rendering of the table (regclass), quoted where it needs to be.
     const { name, vacuum_due: vacuum, analyse_due: analyse } = table;
-    await pglite.exec(vacuum ? (analyse ? `vacuum (analyze) ${name}` : `vacuum ${name}`) : `analyze ${name}`);
+    try {
+      await pglite.exec(vacuum ? (analyse ? `vacuum (analyze) ${name}` : `vacuum ${name}`) : `analyze ${name}`);
+    } catch (error) {
+      pass.failed.push({ table: name, error });
+      continue;
+    }
     if (vacuum) pass.vacuumed.push(name);
     if (analyse) pass.analysed.push(name);
   }
@@ -83,22 +114,26 @@ export async function maintainEmbedded(pglite: PGlite): Promise<MaintenancePass>
 
 /**
  * Runs maintainEmbedded every `everyMs` while the server runs on PGlite, one pass at a time, and
- * logs what each pass did. Returns the stop, which waits for a pass under way.
+ * logs what each pass did. Returns the stop, which ends a pass under way after its current
+ * statement and waits for that.
  */
-export function startEmbeddedMaintenance(pglite: PGlite, log: FastifyBaseLogger, everyMs = CHECK_EVERY_MS): () => Promise<void> {
+export function startEmbeddedMaintenance(pglite: Pick<PGlite, 'query' | 'exec'>, log: FastifyBaseLogger, everyMs = CHECK_EVERY_MS): () => Promise<void> {
   let running: Promise<void> | null = null;
   let stopped = false;
   const timer = setInterval(() => {
     if (running || stopped) return;
     const started = performance.now();
-    running = maintainEmbedded(pglite)
-      .then((pass) => {
-        if (pass.analysed.length || pass.vacuumed.length) {
-          log.info({ ...pass, ms: Math.round(performance.now() - started) }, 'embedded database maintained (what autovacuum does on PostgreSQL)');
+    running = maintainEmbedded(pglite, () => stopped)
+      .then(({ analysed, vacuumed, failed }) => {
+        if (analysed.length || vacuumed.length) {
+          log.info({ analysed, vacuumed, ms: Math.round(performance.now() - started) }, 'embedded database maintained (what autovacuum does on PostgreSQL)');
+        }
+        for (const { table, error } of failed) {
+          log.warn({ err: error, table }, 'embedded database maintenance of a table failed; trying again at the next check');
         }
       })
       .catch((error: unknown) => {
-        // A closed database (the server stopping) or a failed statement: the next pass tries again.
+        // The check itself failed: a closed database (the server stopping), or the next pass tries again.
         if (!stopped) log.warn({ err: error }, 'embedded database maintenance failed; trying again at the next check');
       })
       .finally(() => {
