@@ -15,12 +15,12 @@ export interface LockedAccount {
 }
 
 /** The accounts among `codes` that exist, locked in code order, with their balances (one statement, built once). */
-const lockStatement = (name: string, codes: (db: Db) => SQL) =>
+const lockStatement = (name: string, codes: SQL) =>
   preparedStatement<LockedAccount[], Record<string, unknown>>(name, (db) =>
     db
       .select({ code: ledgerAccounts.code, balance: ledgerAccounts.balance })
       .from(ledgerAccounts)
-      .where(and(eq(ledgerAccounts.organisationId, sql.placeholder('organisationId')), eq(ledgerAccounts.currency, sql.placeholder('currency')), codes(db)))
+      .where(and(eq(ledgerAccounts.organisationId, sql.placeholder('organisationId')), eq(ledgerAccounts.currency, sql.placeholder('currency')), codes))
       .orderBy(asc(ledgerAccounts.code))
       .for('update'),
   );
@@ -35,14 +35,15 @@ const lockStatement = (name: string, codes: (db: Db) => SQL) =>
  */
 const FEW_ACCOUNTS = 4;
 const lockFew = Array.from({ length: FEW_ACCOUNTS }, (_, i) =>
-  lockStatement(`ledger_accounts_lock_${i + 1}`, () =>
+  lockStatement(
+    `ledger_accounts_lock_${i + 1}`,
     inArray(
       ledgerAccounts.code,
       Array.from({ length: i + 1 }, (_, k) => sql.placeholder(`code${k}`)),
     ),
   ),
 );
-const lockMany = lockStatement('ledger_accounts_lock', () => sql`${ledgerAccounts.code} = any(${sql.placeholder('codes')}::text[])`);
+const lockMany = lockStatement('ledger_accounts_lock', sql`${ledgerAccounts.code} = any(${sql.placeholder('codes')}::text[])`);
 
 function lockExisting(tx: Db, values: { organisationId: string; currency: string; codes: string[] }): Promise<LockedAccount[]> {
   const { codes } = values;
