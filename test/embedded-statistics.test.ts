@@ -120,6 +120,24 @@ t.test('a table with autovacuum off is left alone, a failing table does not hold
   t.same(ran, ['analyze aaa_first'], 'only the statement under way ran; zzz_last waits for the next start');
 });
 
+t.test('a partitioned table is left to its partitions, as autovacuum leaves it', async (t) => {
+  // Found from outside (2026-12-02): a fresh `npm start` vacuumed pgboss.job every five seconds,
+  // idle. A partitioned table holds no rows itself and has no oldest transaction id
+  // (relfrozenxid 0, whose age reads as 2^31 - 1), so it looked due against wraparound forever.
+  const dataDir = join(dir, 'pglite-partitions');
+  await seedPgliteDir(dataDir);
+  const database = await openDatabase({ kind: 'pglite', dataDir });
+  t.teardown(() => database.close());
+  const pglite = database.pglite!;
+  await pglite.exec(`
+    create table parted (n int) partition by range (n);
+    create table parted_low partition of parted for values from (0) to (1000);
+    insert into parted select generate_series(1, 10);`);
+  t.same(await maintainEmbedded(pglite), { analysed: [], vacuumed: [], failed: [] }, 'nothing due: ten rows, and no parent to vacuum');
+  await pglite.exec('insert into parted select generate_series(11, 200)');
+  t.same(await maintainEmbedded(pglite), { analysed: ['parted_low'], vacuumed: [], failed: [] }, 'the partition is analysed once it is due, as a table of its own');
+});
+
 t.test('while the server runs, maintenance passes run by themselves, one at a time, and stop with it', async (t) => {
   const dataDir = join(dir, 'pglite-running');
   await seedPgliteDir(dataDir);

@@ -52,7 +52,10 @@ export interface MaintenancePass {
  * transaction or multixact id is older than autovacuum's freeze ages; it is analysed when the
  * rows changed since its last analyse pass the analyse threshold. A table that was never
  * analysed counts as empty; one with autovacuum_enabled off is only vacuumed against wraparound,
- * as autovacuum does. Other per-table autovacuum settings are not read: the service sets none.
+ * as autovacuum does. Like autovacuum, it looks at tables and materialised views only, not at a
+ * partitioned table (its partitions are tables of their own, and it has no transaction id to age:
+ * its relfrozenxid is 0, which age() reads as 2^31 - 1), and only at normal transaction ids.
+ * Other per-table autovacuum settings are not read: the service sets none.
  */
 const DUE = `
   with settings as (
@@ -69,12 +72,13 @@ const DUE = `
     select s.relid::regclass::text as name, s.n_dead_tup, s.n_ins_since_vacuum, s.n_mod_since_analyze,
            greatest(c.reltuples, 0) as reltuples,
            case when c.relpages > 0 and c.relallfrozen > 0 then 1 - least(c.relallfrozen, c.relpages)::float8 / c.relpages else 1 end as unfrozen,
-           age(c.relfrozenxid) > freeze_max_age or mxid_age(c.relminmxid) > multixact_freeze_max_age as wraparound,
+           (c.relfrozenxid::text::bigint >= 3 and age(c.relfrozenxid) > freeze_max_age)
+             or (c.relminmxid::text::bigint <> 0 and mxid_age(c.relminmxid) > multixact_freeze_max_age) as wraparound,
            coalesce((select o.option_value::bool from pg_options_to_table(c.reloptions) o where o.option_name = 'autovacuum_enabled'), true) as enabled
       from pg_stat_user_tables s
       join pg_class c on c.oid = s.relid
      cross join settings
-     where c.relpersistence <> 't'
+     where c.relkind in ('r', 'm') and c.relpersistence <> 't'
   ), due as (
     select name,
            wraparound or (enabled and (
