@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { loadConfig } from '../src/config.js';
 import type { PGlite } from '@electric-sql/pglite';
 import type { FastifyBaseLogger } from 'fastify';
@@ -27,6 +27,15 @@ async function reltuples(database: Database, table: string): Promise<number> {
     sql`select reltuples::text as reltuples from pg_class where relname = ${table} and relkind = 'r'`,
   );
   return Number(row!.reltuples);
+}
+
+/** A migrated embedded database of this test's own, closed when the test ends. */
+async function openMigrated(t: Test, name: string): Promise<Database & { pglite: PGlite }> {
+  const dataDir = join(dir, name);
+  await seedPgliteDir(dataDir);
+  const database = await openDatabase({ kind: 'pglite', dataDir });
+  t.teardown(() => database.close());
+  return database as Database & { pglite: PGlite };
 }
 
 t.test('opening the embedded database gathers statistics, and maintenance counts new rows once there are enough', async (t) => {
@@ -75,11 +84,7 @@ t.test('opening the embedded database gathers statistics, and maintenance counts
 });
 
 t.test('a table with autovacuum off is left alone, a failing table does not hold up the rest, and a stop ends a pass', async (t) => {
-  const dataDir = join(dir, 'pglite-rules');
-  await seedPgliteDir(dataDir);
-  const database = await openDatabase({ kind: 'pglite', dataDir });
-  t.teardown(() => database.close());
-  const pglite = database.pglite!;
+  const { pglite } = await openMigrated(t, 'pglite-rules');
   await pglite.exec(`
     create table aaa_first (n int); create table mmm_middle (n int); create table zzz_last (n int);
     alter table mmm_middle set (autovacuum_enabled = off);
@@ -124,11 +129,7 @@ t.test('a partitioned table is left to its partitions, as autovacuum leaves it',
   // Found from outside (2026-12-02): a fresh `npm start` vacuumed pgboss.job every five seconds,
   // idle. A partitioned table holds no rows itself and has no oldest transaction id
   // (relfrozenxid 0, whose age reads as 2^31 - 1), so it looked due against wraparound forever.
-  const dataDir = join(dir, 'pglite-partitions');
-  await seedPgliteDir(dataDir);
-  const database = await openDatabase({ kind: 'pglite', dataDir });
-  t.teardown(() => database.close());
-  const pglite = database.pglite!;
+  const { pglite } = await openMigrated(t, 'pglite-partitions');
   await pglite.exec(`
     create table parted (n int) partition by range (n);
     create table parted_low partition of parted for values from (0) to (1000);
@@ -139,10 +140,7 @@ t.test('a partitioned table is left to its partitions, as autovacuum leaves it',
 });
 
 t.test('while the server runs, maintenance passes run by themselves, one at a time, and stop with it', async (t) => {
-  const dataDir = join(dir, 'pglite-running');
-  await seedPgliteDir(dataDir);
-  const database = await openDatabase({ kind: 'pglite', dataDir });
-  t.teardown(() => database.close());
+  const database = await openMigrated(t, 'pglite-running');
   const logged: { msg: string; pass: unknown }[] = [];
   const log = {
     info: (pass: unknown, msg: string) => logged.push({ msg, pass }),
