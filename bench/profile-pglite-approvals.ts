@@ -6,11 +6,12 @@
  * from `--concurrency` callers at once. It prints this process's CPU and the wall time per
  * approval for each block of 1,000, so a cost that grows with the tables shows, and the totals.
  *
- *   npx tsx bench/profile-pglite-approvals.ts [n] [--concurrency=10] [--no-maintenance]
+ *   npx tsx bench/profile-pglite-approvals.ts [n] [--concurrency=10] [--no-maintenance] [--passes]
  *
  * The service's maintenance of the embedded database (src/db/embedded-maintenance.ts) runs as in
- * the service, every five seconds; `--no-maintenance` leaves it out, to see what it is for. Run it
- * under `node --cpu-prof` to see the functions, and with the service's flags
+ * the service, every five seconds; `--no-maintenance` leaves it out, to see what it is for, and
+ * `--passes` prints each pass that did something. Run it under `node --cpu-prof` to see the
+ * functions, and with the service's flags
  * (`node --liftoff-only --max-old-space-size=256 --max-semi-space-size=16 --import tsx ...`) to
  * measure what `npm run start:prod` runs.
  */
@@ -28,6 +29,7 @@ import { createBenchOrg, insertContributors, loginAll, pgliteSql, setupFunding }
 const n = Number(process.argv[2] ?? 3000);
 const concurrency = Number(process.argv.find((a) => a.startsWith('--concurrency='))?.split('=')[1] ?? 10);
 const maintenance = !process.argv.includes('--no-maintenance');
+const showPasses = process.argv.includes('--passes');
 const BLOCK = 1000;
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-profile-pglite-'));
@@ -105,7 +107,7 @@ try {
   await stop();
   const longest = passes.reduce((a, p) => Math.max(a, p.ms), 0);
   const tables = [...new Set(passes.flatMap((p) => [...p.analysed, ...p.vacuumed]))].sort();
-  if (process.env.SHOW_PASSES) for (const p of passes) console.log(JSON.stringify(p));
+  if (showPasses) for (const pass of passes) console.log(JSON.stringify(pass));
   console.log(JSON.stringify({ ...total, maintenance: maintenance && { passes: passes.length, totalMs: passes.reduce((a, p) => a + p.ms, 0), longestMs: longest, tables } }));
   await app.close();
 } finally {

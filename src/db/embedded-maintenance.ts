@@ -69,7 +69,7 @@ const DUE = `
            current_setting('autovacuum_freeze_max_age')::float8 as freeze_max_age,
            current_setting('autovacuum_multixact_freeze_max_age')::float8 as multixact_freeze_max_age
   ), tables as (
-    select s.relid::regclass::text as name, s.n_dead_tup, s.n_ins_since_vacuum, s.n_mod_since_analyze,
+    select s.relid::regclass::text as name, s.n_dead_tup, s.n_ins_since_vacuum, s.n_mod_since_analyze, settings.*,
            greatest(c.reltuples, 0) as reltuples,
            case when c.relpages > 0 and c.relallfrozen > 0 then 1 - least(c.relallfrozen, c.relpages)::float8 / c.relpages else 1 end as unfrozen,
            (c.relfrozenxid::text::bigint >= 3 and age(c.relfrozenxid) > freeze_max_age)
@@ -85,7 +85,7 @@ const DUE = `
              n_dead_tup > case when vacuum_max >= 0 then least(vacuum_base + vacuum_scale * reltuples, vacuum_max) else vacuum_base + vacuum_scale * reltuples end
              or (insert_base >= 0 and n_ins_since_vacuum > insert_base + insert_scale * reltuples * unfrozen))) as vacuum_due,
            (enabled or wraparound) and n_mod_since_analyze > analyse_base + analyse_scale * reltuples as analyse_due
-      from tables cross join settings
+      from tables
   )
   select name, vacuum_due, analyse_due from due where vacuum_due or analyse_due order by name`;
 
