@@ -162,6 +162,29 @@ t.test('one payment for work of two kinds is shared by the kind recorded on the 
   t.match(g.byMonth, [{ month: '2026-03', earned: 5000, livedExperienceEarned: 2000, professionalEarned: 3000, expenses: 300 }]);
 });
 
+t.test('someone who gave time with lived experience and then as a carer is one person in the lived-experience group', async (t) => {
+  const w = await world(t);
+  const { budgetId } = w;
+  const ash = await w.person('Ash Lived', 'lived_experience');
+  const bo = await w.person('Bo Carer', 'carer');
+  await w.time(ash, budgetId, '2026-03-02', 60); // £20 with lived experience
+  await w.call('PATCH', `/v1/contributors/${ash}`, w.coordinator, { kind: 'carer' });
+  await w.time(ash, budgetId, '2026-03-03', 120); // £40 as a carer
+  await w.time(bo, budgetId, '2026-03-03', 60); // £20 as a carer
+  await w.markPaid(await w.approvedRun({ budgetId }));
+
+  const d = JSON.parse(await w.get(`/v1/reports/distribution?budgetId=${budgetId}`));
+  t.match(d.byKind, [
+    { kind: 'lived_experience', contributors: 1, minutes: 60, earned: 2000, paid: 2000 },
+    { kind: 'carer', contributors: 2, minutes: 180, earned: 6000, paid: 6000 },
+    { kind: 'professional', contributors: 0, minutes: 0, earned: 0, paid: 0 },
+  ]);
+  t.match(d.groups.livedExperience, { contributors: 2, minutes: 240, earned: 8000, paid: 8000 }, 'Ash counts once beside Bo: two people, though three lines');
+  t.match(d.groups.professional, { contributors: 0, minutes: 0, earned: 0, paid: 0, effectiveHourlyRate: 0 });
+  t.equal(d.livedExperienceShareOfMoney, 1);
+  t.equal(d.livedExperienceShareOfHours, 1);
+});
+
 t.test('time-to-pay ageing: money in a pending or processing item is still waiting, until it is marked paid', async (t) => {
   const w = await world(t);
   const { budgetId } = w;
