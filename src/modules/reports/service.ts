@@ -110,9 +110,9 @@ function paidAccountScope(organisationId: string, f: ReportFilter): SQL {
 const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 
 /**
- * CTE `contributor_kinds (contributor_id, kind, kinds)` from CTEs `work` and `spent` (approved
- * time entries and expenses in the filter's project and budget, of every date, grouped by
- * contributor and recorded kind): how many kinds each contributor's work was approved with, and
+ * CTE `contributor_kinds (contributor_id, kind, kinds)` from CTE `work` (approved time entries
+ * and expenses in the filter's project and budget, of every date, grouped by contributor and
+ * recorded kind): how many kinds each contributor's work was approved with, and
  * the kind when it is one. Reversed work anywhere in the organisation counts too (there is
  * little of it, found by the status index): money paid for work whose payment then failed, and
  * which was reversed afterwards, went to that work's kind.
@@ -126,8 +126,6 @@ function contributorKindsCte(organisationId: string, f: ReportFilter): SQL {
       select contributor_id, min(kind) as kind, count(distinct coalesce(kind, '')) as kinds
         from (
           select contributor_id, kind from work
-          union all
-          select contributor_id, kind from spent
           union all ${reversed('time_entries')}
           union all ${reversed('expenses')}
         ) x
@@ -226,8 +224,8 @@ function paidByKindCtes(organisationId: string, f: ReportFilter): SQL {
       union all
       select m.contributor_id, m.component, k.kind,
              case when k.allocated is null then m.amount
-                  else floor(m.amount::numeric * sum(k.allocated) over running / sum(k.allocated) over whole + 0.5)
-                     - floor(m.amount::numeric * (sum(k.allocated) over running - k.allocated) / sum(k.allocated) over whole + 0.5)
+                  else (floor(m.amount::numeric * sum(k.allocated) over running / sum(k.allocated) over whole + 0.5)
+                     - floor(m.amount::numeric * (sum(k.allocated) over running - k.allocated) / sum(k.allocated) over whole + 0.5))::bigint
              end as amount
         from paid_moves m
         left join item_kinds k on k.item_id = m.item_id and k.budget_id = m.budget_id and k.component = m.component
@@ -236,8 +234,8 @@ function paidByKindCtes(organisationId: string, f: ReportFilter): SQL {
              running as (partition by m.posting_id order by k.kind rows between unbounded preceding and current row)
     ), paid as (
       select contributor_id, kind,
-             sum(case when component = 'earnings' then amount else 0 end) as paid,
-             sum(case when component = 'expenses' then amount else 0 end) as expenses_paid
+             sum(case when component = 'earnings' then amount else 0 end)::bigint as paid,
+             sum(case when component = 'expenses' then amount else 0 end)::bigint as expenses_paid
         from paid_parts
        group by contributor_id, kind
     )`;
@@ -339,47 +337,45 @@ function linesByKindQuery(organisationId: string, filter: ReportFilter): SQL {
   // The work comes from the rollups (report_work_months, see rollups.ts): one row per
   // contributor, budget, kind and month, whose rows say which kinds each contributor's work was
   // approved with (of every date) and, for the range's whole months, its figures. Only the
-  // range's partial months are read from the entries; without a range, none are.
+  // range's partial months are read from the entries; without a range, none are. Time and
+  // expenses are read in one pass over the rollups: a row's time figures are nought when it
+  // counts no time entry (and its expenses when it counts no expense), so one group per
+  // contributor and kind holds both.
   const place = workPlace(organisationId, filter);
   const rolled = workPlace(organisationId, filter, true);
   const whole = rollupMonths(filter);
   const partial = partialMonths(filter);
   return sql`
     with work as (
-      select contributor_id, kind, coalesce(sum(minutes), 0) as minutes, coalesce(sum(paid_minutes), 0) as paid_minutes,
-             coalesce(sum(earned), 0) as earned, coalesce(sum(in_kind), 0) as in_kind, coalesce(sum(declined), 0) as declined
+      -- Sums of bigints are numeric, and numeric sums of them again (in keyed, below) are a tenth
+      -- of the report's time: they stay bigints here (each well inside one: money is at most
+      -- 2^53 minor units a row, and sums that outgrow a bigint fail rather than wrap).
+      select contributor_id, kind, coalesce(sum(minutes), 0)::bigint as minutes, coalesce(sum(paid_minutes), 0)::bigint as paid_minutes,
+             coalesce(sum(earned), 0)::bigint as earned, coalesce(sum(in_kind), 0)::bigint as in_kind,
+             coalesce(sum(declined), 0)::bigint as declined, coalesce(sum(expenses), 0)::bigint as expenses
         from (
           select w.contributor_id, nullif(w.kind, '') as kind,
                  case when ${whole} then w.minutes else 0 end as minutes,
                  case when ${whole} then w.paid_minutes else 0 end as paid_minutes,
                  case when ${whole} then w.earned else 0 end as earned,
                  case when ${whole} then w.in_kind else 0 end as in_kind,
-                 case when ${whole} then w.declined else 0 end as declined
+                 case when ${whole} then w.declined else 0 end as declined,
+                 case when ${whole} then w.expenses else 0 end as expenses
             from report_work_months w ${budgetOfWork}
-           where ${rolled} and w.time_entries > 0
+           where ${rolled} and (w.time_entries > 0 or w.expense_count > 0)
           union all
           select w.contributor_id, w.contributor_kind, w.minutes, case when w.in_kind or w.declined then 0 else w.minutes end,
-                 w.amount, case when w.in_kind then w.value else 0 end, case when w.declined then w.value else 0 end
+                 w.amount, case when w.in_kind then w.value else 0 end, case when w.declined then w.value else 0 end, 0
             from time_entries w ${budgetOfWork}
            where ${place} and ${partial}
-        ) x
-       group by contributor_id, kind
-    ), spent as (
-      select contributor_id, kind, coalesce(sum(expenses), 0) as expenses
-        from (
-          select w.contributor_id, nullif(w.kind, '') as kind, case when ${whole} then w.expenses else 0 end as expenses
-            from report_work_months w ${budgetOfWork}
-           where ${rolled} and w.expense_count > 0
           union all
-          select w.contributor_id, w.contributor_kind, w.amount
+          select w.contributor_id, w.contributor_kind, 0, 0, 0, 0, 0, w.amount
             from expenses w ${budgetOfWork}
            where ${place} and ${partial}
         ) x
        group by contributor_id, kind
     ), ${contributorKindsCte(organisationId, filter)}, ${paidByKindCtes(organisationId, filter)}, keyed as (
-      select contributor_id, kind, minutes, paid_minutes, earned, in_kind, declined, 0 as expenses, 0 as paid, 0 as expenses_paid from work
-      union all
-      select contributor_id, kind, 0, 0, 0, 0, 0, expenses, 0, 0 from spent
+      select contributor_id, kind, minutes, paid_minutes, earned, in_kind, declined, expenses, 0 as paid, 0 as expenses_paid from work
       union all
       select contributor_id, kind, 0, 0, 0, 0, 0, 0, paid, expenses_paid from paid
     )
