@@ -391,7 +391,9 @@ export const ledgerAccounts = pgTable(
   (t) => [
     primaryKey({ columns: [t.organisationId, t.code, t.currency] }),
     index('ledger_accounts_contributor_idx').on(t.organisationId, t.contributorId),
-    index('ledger_accounts_budget_idx').on(t.organisationId, t.budgetId),
+    // The type too (0017): a report reads one type of a budget's accounts (its contributors'
+    // paid accounts), a third of them, and the index says which without reading the others.
+    index('ledger_accounts_budget_idx').on(t.organisationId, t.budgetId, t.type),
     check('ledger_accounts_currency_check', sql`${t.currency} ~ '^[A-Z]{3}$'`),
     check('ledger_accounts_non_negative', sql`${t.allowNegative} or ${t.balance} >= 0`),
   ],
