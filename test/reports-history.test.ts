@@ -167,22 +167,42 @@ t.test('someone who gave time with lived experience and then as a carer is one p
   const { budgetId } = w;
   const ash = await w.person('Ash Lived', 'lived_experience');
   const bo = await w.person('Bo Carer', 'carer');
+  const cy = await w.person('Cy Lived', 'lived_experience');
+  const dee = await w.person('Dee Professional', 'professional');
   await w.time(ash, budgetId, '2026-03-02', 60); // £20 with lived experience
   await w.call('PATCH', `/v1/contributors/${ash}`, w.coordinator, { kind: 'carer' });
   await w.time(ash, budgetId, '2026-03-03', 120); // £40 as a carer
   await w.time(bo, budgetId, '2026-03-03', 60); // £20 as a carer
-  await w.markPaid(await w.approvedRun({ budgetId }));
+  await w.time(cy, budgetId, '2026-03-04', 30); // £10 with lived experience
+  await w.time(dee, budgetId, '2026-03-04', 60); // £30 as a professional
+  await w.markPaid(await w.approvedRun({ budgetId })); // paid on 10 March
 
   const d = JSON.parse(await w.get(`/v1/reports/distribution?budgetId=${budgetId}`));
   t.match(d.byKind, [
-    { kind: 'lived_experience', contributors: 1, minutes: 60, earned: 2000, paid: 2000 },
+    { kind: 'lived_experience', contributors: 2, minutes: 90, earned: 3000, paid: 3000 },
     { kind: 'carer', contributors: 2, minutes: 180, earned: 6000, paid: 6000 },
-    { kind: 'professional', contributors: 0, minutes: 0, earned: 0, paid: 0 },
+    { kind: 'professional', contributors: 1, minutes: 60, earned: 3000, paid: 3000 },
   ]);
-  t.match(d.groups.livedExperience, { contributors: 2, minutes: 240, earned: 8000, paid: 8000 }, 'Ash counts once beside Bo: two people, though three lines');
-  t.match(d.groups.professional, { contributors: 0, minutes: 0, earned: 0, paid: 0, effectiveHourlyRate: 0 });
-  t.equal(d.livedExperienceShareOfMoney, 1);
-  t.equal(d.livedExperienceShareOfHours, 1);
+  t.match(
+    d.groups.livedExperience,
+    { contributors: 3, minutes: 270, earned: 9000, paid: 9000, effectiveHourlyRate: 2000 },
+    'Ash, Bo and Cy: three people, though four lines (neither the sum of the kinds, 4, nor the larger kind, 2)',
+  );
+  t.match(d.groups.professional, { contributors: 1, minutes: 60, earned: 3000, paid: 3000, effectiveHourlyRate: 3000 });
+  t.equal(d.livedExperienceShareOfMoney, 0.75, '£90 of £120');
+  t.equal(d.livedExperienceShareOfHours, 0.818181, '270 of 330 minutes');
+
+  // 3 to 5 March: Ash's lived-experience hour is outside it and so is the payment, so Ash counts
+  // as a carer only, and once in the group.
+  const range = JSON.parse(await w.get(`/v1/reports/distribution?budgetId=${budgetId}&from=2026-03-03&to=2026-03-05`));
+  t.match(range.byKind, [
+    { kind: 'lived_experience', contributors: 1, minutes: 30, earned: 1000, paid: 0 },
+    { kind: 'carer', contributors: 2, minutes: 180, earned: 6000, paid: 0 },
+    { kind: 'professional', contributors: 1, minutes: 60, earned: 3000, paid: 0 },
+  ]);
+  t.match(range.groups.livedExperience, { contributors: 3, minutes: 210, earned: 7000, paid: 0 });
+  t.match(range.groups.professional, { contributors: 1, minutes: 60, earned: 3000, paid: 0 });
+  t.equal(range.livedExperienceShareOfMoney, 0.7, '£70 of £100');
 });
 
 t.test('time-to-pay ageing: money in a pending or processing item is still waiting, until it is marked paid', async (t) => {
