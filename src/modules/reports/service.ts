@@ -256,52 +256,28 @@ export interface Group {
   effectiveHourlyRate: number;
 }
 
-interface Totals {
-  /** Distinct contributors with work or money here. */
-  contributors: number;
-  minutes: bigint;
-  paidMinutes: bigint;
-  earned: bigint;
-  paid: bigint;
-  expenses: bigint;
-  expensesPaid: bigint;
-  inKindValue: bigint;
-  declinedValue: bigint;
-}
-
-const emptyTotals = (): Totals => ({
-  contributors: 0,
-  minutes: 0n,
-  paidMinutes: 0n,
-  earned: 0n,
-  paid: 0n,
-  expenses: 0n,
-  expensesPaid: 0n,
-  inKindValue: 0n,
-  declinedValue: 0n,
-});
-
-function toGroup(t: Totals): Group {
+/** A kind's or a group's figures in the distribution report (none: noughts). */
+function toGroup(sums: KindSums | undefined): Group {
+  if (!sums) return { contributors: 0, minutes: 0, earned: 0, paid: 0, expenses: 0, expensesPaid: 0, inKindValue: 0, declinedValue: 0, effectiveHourlyRate: 0 };
+  const paidMinutes = BigInt(sums.paid_minutes);
   return {
-    contributors: t.contributors,
-    minutes: toSafeNumber(t.minutes),
-    earned: toSafeNumber(t.earned),
-    paid: toSafeNumber(t.paid),
-    expenses: toSafeNumber(t.expenses),
-    expensesPaid: toSafeNumber(t.expensesPaid),
-    inKindValue: toSafeNumber(t.inKindValue),
-    declinedValue: toSafeNumber(t.declinedValue),
-    effectiveHourlyRate: t.paidMinutes > 0n ? toSafeNumber(roundHalfUpDiv(t.earned * 60n, t.paidMinutes)) : 0,
+    contributors: toSafeNumber(sums.contributors),
+    minutes: toSafeNumber(sums.minutes),
+    earned: toSafeNumber(sums.earned),
+    paid: toSafeNumber(sums.paid),
+    expenses: toSafeNumber(sums.expenses),
+    expensesPaid: toSafeNumber(sums.expenses_paid),
+    inKindValue: toSafeNumber(sums.in_kind),
+    declinedValue: toSafeNumber(sums.declined),
+    effectiveHourlyRate: paidMinutes > 0n ? toSafeNumber(roundHalfUpDiv(BigInt(sums.earned) * 60n, paidMinutes)) : 0,
   };
 }
 
 /** A fraction 0–1, or 0 when there is nothing to share. Not money, so a float is right here. */
 const share = (part: bigint, whole: bigint): number => (whole === 0n ? 0 : Number((part * 1_000_000n) / whole) / 1_000_000);
 
-/** A contributor's work and money in a report, under one kind recorded on their work. */
-export interface KindLine {
-  contributor_id: string;
-  kind: ContributorKind;
+/** Work and money as a report's SQL returns them (text), for a line or a sum of lines. */
+interface KindFigures {
   minutes: string;
   /** Minutes neither in kind nor declined. */
   paid_minutes: string;
@@ -311,6 +287,12 @@ export interface KindLine {
   expenses: string;
   paid: string;
   expenses_paid: string;
+}
+
+/** A contributor's work and money in a report, under one kind recorded on their work. */
+export interface KindLine extends KindFigures {
+  contributor_id: string;
+  kind: ContributorKind;
 }
 
 /**
@@ -401,7 +383,7 @@ export async function distributionReport(db: Db, organisationId: string, filter:
   // summed here rather than in the service: a line per kind, and one per group for its distinct
   // contributors (someone who gave time as a carer and with lived experience counts once in the
   // group). Sent to the service and summed there, the lines took a fifth of the report's time.
-  const lived = sql.join(
+  const livedKinds = sql.join(
     livedExperienceKinds.map((k) => sql`${k}`),
     sql`, `,
   );
@@ -413,48 +395,31 @@ export async function distributionReport(db: Db, organisationId: string, filter:
            sum(minutes) as minutes, sum(paid_minutes) as paid_minutes, sum(earned) as earned,
            sum(in_kind) as in_kind, sum(declined) as declined, sum(expenses) as expenses,
            sum(paid) as paid, sum(expenses_paid) as expenses_paid
-      from (select l.*, l.kind in (${lived}) as lived from (${linesByKindQuery(organisationId, filter)}) l) x
+      from (select l.*, l.kind in (${livedKinds}) as lived from (${linesByKindQuery(organisationId, filter)}) l) x
      group by grouping sets ((kind), (lived))`,
   );
-  const byKind = new Map<ContributorKind, Totals>(contributorKinds.map((k) => [k, emptyTotals()]));
-  const groups = { lived: emptyTotals(), professional: emptyTotals() };
-  for (const r of rows) {
-    const t = r.by_kind ? byKind.get(r.kind!)! : groups[r.lived ? 'lived' : 'professional'];
-    t.contributors = Number(r.contributors);
-    t.minutes = BigInt(r.minutes);
-    t.paidMinutes = BigInt(r.paid_minutes);
-    t.earned = BigInt(r.earned);
-    t.expenses = BigInt(r.expenses);
-    t.inKindValue = BigInt(r.in_kind);
-    t.declinedValue = BigInt(r.declined);
-    t.paid = BigInt(r.paid);
-    t.expensesPaid = BigInt(r.expenses_paid);
-  }
-  const { lived: livedTotals, professional } = groups;
+  const byKind = new Map(rows.filter((r) => r.by_kind).map((r) => [r.kind, r]));
+  const lived = rows.find((r) => !r.by_kind && r.lived);
+  const professional = rows.find((r) => !r.by_kind && !r.lived);
+  const earned = (r?: KindSums) => BigInt(r?.earned ?? 0);
+  const minutes = (r?: KindSums) => BigInt(r?.minutes ?? 0);
   return {
     currency: filter.currency,
     filters: { projectId: filter.projectId ?? null, budgetId: filter.budgetId ?? null, from: filter.from ?? null, to: filter.to ?? null },
-    groups: { livedExperience: toGroup(livedTotals), professional: toGroup(professional) },
-    byKind: contributorKinds.map((kind) => ({ kind, ...toGroup(byKind.get(kind)!) })),
-    livedExperienceShareOfMoney: share(livedTotals.earned, livedTotals.earned + professional.earned),
-    livedExperienceShareOfHours: share(livedTotals.minutes, livedTotals.minutes + professional.minutes),
+    groups: { livedExperience: toGroup(lived), professional: toGroup(professional) },
+    byKind: contributorKinds.map((kind) => ({ kind, ...toGroup(byKind.get(kind)) })),
+    livedExperienceShareOfMoney: share(earned(lived), earned(lived) + earned(professional)),
+    livedExperienceShareOfHours: share(minutes(lived), minutes(lived) + minutes(professional)),
   };
 }
 
 /** A row of the distribution report's sums: a kind's (by_kind) or a group's (lived or not). */
-interface KindSums {
+interface KindSums extends KindFigures {
   by_kind: boolean;
   kind: ContributorKind | null;
   lived: boolean | null;
+  /** Distinct contributors with minutes, expenses or money paid in the kind or group. */
   contributors: string;
-  minutes: string;
-  paid_minutes: string;
-  earned: string;
-  in_kind: string;
-  declined: string;
-  expenses: string;
-  paid: string;
-  expenses_paid: string;
 }
 
 /** A reporting period: inclusive Europe/London calendar dates (YYYY-MM-DD), either end open. */
