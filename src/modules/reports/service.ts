@@ -382,7 +382,7 @@ export async function distributionReport(db: Db, organisationId: string, filter:
   // linesByKind's lines (one per contributor and kind, tens of thousands in a large organisation)
   // summed here rather than in the service: a line per kind, and one per group for its distinct
   // contributors (someone who gave time as a carer and with lived experience counts once in the
-  // group). Sent to the service and summed there, the lines took a fifth of the report's time.
+  // group). Sent to the service and summed there, the lines took about a sixth of its time.
   const livedKinds = sql.join(
     livedExperienceKinds.map((k) => sql`${k}`),
     sql`, `,
