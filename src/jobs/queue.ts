@@ -66,6 +66,9 @@ export interface PayoutItemJob {
   itemId: string;
 }
 
+/** How long stop() waits, after pg-boss has stopped, for jobs it did not wait for (stoppingGate). */
+const STOP_SETTLE_MS = 2_000;
+
 /** Messages this process sends side by side. */
 const EMAIL_SENDERS = 4;
 
@@ -127,6 +130,58 @@ function adapterFor(database: Database): PgBoss.Db {
   };
 }
 
+/**
+ * Stopping without losing the process. pg-boss 10 records a job's outcome without awaiting it
+ * (manager.js, `onFetch`: `this.complete(…)` and `this.fail(…)` are fire-and-forget), and a worker
+ * whose fetch was in flight when the queue began to stop still runs the jobs it fetched. Such a
+ * job can end after `stop()` has returned and the app has closed its database: recording its
+ * outcome then rejects with nobody to catch it, and Node ends the process on an unhandled
+ * rejection (seen in CI: "Cannot use a pool after calling end on the pool", at Manager.fail).
+ *
+ * So the queue's database calls and its handlers go through this gate. `close` waits, up to a
+ * bound, until none is running; from then on a call is never answered. The outcome of a job that
+ * ends later is not written, exactly as if the process had ended at that point: pg-boss has
+ * already failed it for a retry, or it stays active until pg-boss expires and retries it. Every
+ * job here is safe to run twice (payouts are idempotent at Stripe and in the ledger, emails are
+ * claimed, sweeps and schedules are repeatable).
+ */
+function stoppingGate(inner: PgBoss.Db, log: FastifyBaseLogger) {
+  let running = 0;
+  let closed = false;
+  const run = async <T>(work: () => Promise<T>): Promise<T> => {
+    running += 1;
+    try {
+      return await work();
+    } finally {
+      running -= 1;
+    }
+  };
+  const idle = async () => {
+    if (running > 0) return false;
+    // A handler that has just ended records its outcome in the next microtasks: look again
+    // after them.
+    await new Promise((resolve) => setImmediate(resolve));
+    return running === 0;
+  };
+  return {
+    db: {
+      executeSql(text: string, values: unknown[]) {
+        if (!closed) return run(() => inner.executeSql(text, values));
+        log.warn({ statement: text.replace(/\s+/g, ' ').trim().slice(0, 80) }, 'the job queue has stopped: a job that ended late is left to expire and be retried');
+        return new Promise<never>(() => {});
+      },
+    } satisfies PgBoss.Db,
+    run,
+    /** Waits up to `waitMs` for every handler and database call to end, then shuts the gate. */
+    async close(waitMs: number): Promise<void> {
+      const deadline = Date.now() + waitMs;
+      while (!(await idle()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      if (running > 0) log.warn({ running }, 'the job queue stopped with jobs still running; they will be retried after they expire');
+      closed = true;
+    },
+  };
+}
+
 /** Every queue, with its retry policy (a no-op for queues that exist). */
 async function createQueues(boss: PgBoss): Promise<void> {
   // Retries back off 2 s, 4 s, 8 s … up to about an hour; the sweep requeues anything that
@@ -163,10 +218,17 @@ export async function installJobQueue(database: Database): Promise<void> {
 export async function startJobQueue(
   database: Database,
   handlers: JobHandlers,
-  options: { workers: number; log: FastifyBaseLogger; migrate?: boolean },
+  options: {
+    workers: number;
+    log: FastifyBaseLogger;
+    migrate?: boolean;
+    /** How long stop() lets pg-boss wait for running jobs before failing them (5 s; tests shorten it). */
+    stopTimeoutMs?: number;
+  },
 ): Promise<JobQueue> {
+  const gate = stoppingGate(adapterFor(database), options.log);
   const boss = new PgBoss({
-    db: adapterFor(database),
+    db: gate.db,
     schema: 'pgboss',
     // False when the owner installed the schema and this role may not change it.
     migrate: options.migrate ?? true,
@@ -186,18 +248,20 @@ export async function startJobQueue(
     // its items side by side. A failed item is failed on its own (and retried with backoff);
     // pg-boss then completes only the jobs still active, the ones that succeeded.
     for (let i = 0; i < options.workers; i++) {
-      await boss.work<PayoutItemJob>(QUEUES.payoutItem, { batchSize: 10, pollingIntervalSeconds: 0.5 }, async (jobs) => {
-        const results = await Promise.allSettled(jobs.map((job) => handlers.payoutItem(job.data)));
-        for (const [n, result] of results.entries()) {
-          if (result.status === 'rejected') {
-            const reason = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
-            await boss.fail(QUEUES.payoutItem, jobs[n]!.id, { message: reason.message });
+      await boss.work<PayoutItemJob>(QUEUES.payoutItem, { batchSize: 10, pollingIntervalSeconds: 0.5 }, (jobs) =>
+        gate.run(async () => {
+          const results = await Promise.allSettled(jobs.map((job) => handlers.payoutItem(job.data)));
+          for (const [n, result] of results.entries()) {
+            if (result.status === 'rejected') {
+              const reason = result.reason instanceof Error ? result.reason : new Error(String(result.reason));
+              await boss.fail(QUEUES.payoutItem, jobs[n]!.id, { message: reason.message });
+            }
           }
-        }
-      });
+        }),
+      );
     }
-    await boss.work<{ atStart?: boolean }>(QUEUES.sweepPayouts, async ([job]) => handlers.sweepPayouts({ atStart: job?.data?.atStart === true }));
-    await boss.work(QUEUES.purgeIdempotencyKeys, async () => handlers.purgeIdempotencyKeys());
+    await boss.work<{ atStart?: boolean }>(QUEUES.sweepPayouts, ([job]) => gate.run(() => handlers.sweepPayouts({ atStart: job?.data?.atStart === true })));
+    await boss.work(QUEUES.purgeIdempotencyKeys, () => gate.run(() => handlers.purgeIdempotencyKeys()));
     const deliver = handlers.deliverNotification;
     if (deliver) {
       // Several senders, one message each: a mail server slow to answer one message (up to the
@@ -206,23 +270,24 @@ export async function startJobQueue(
         await boss.work<NotificationJob>(
           QUEUES.deliverNotification,
           { batchSize: 1, pollingIntervalSeconds: 0.5, includeMetadata: true },
-          async ([job]) => {
-            if (!job) return;
-            try {
-              await deliver(job.data, { lastAttempt: job.retryCount >= job.retryLimit });
-            } catch (error) {
-              const reason = error instanceof Error ? error : new Error(String(error));
-              await boss.fail(QUEUES.deliverNotification, job.id, { message: reason.message });
-            }
-          },
+          ([job]) =>
+            gate.run(async () => {
+              if (!job) return;
+              try {
+                await deliver(job.data, { lastAttempt: job.retryCount >= job.retryLimit });
+              } catch (error) {
+                const reason = error instanceof Error ? error : new Error(String(error));
+                await boss.fail(QUEUES.deliverNotification, job.id, { message: reason.message });
+              }
+            }),
         );
       }
-      await boss.work(QUEUES.sweepNotifications, async () => handlers.sweepNotifications());
+      await boss.work(QUEUES.sweepNotifications, () => gate.run(() => handlers.sweepNotifications()));
       await boss.schedule(QUEUES.sweepNotifications, '*/10 * * * *');
       await boss.send(QUEUES.sweepNotifications, {});
     }
-    await boss.work(QUEUES.payoutSchedules, async () => handlers.payoutSchedules());
-    await boss.work(QUEUES.reminders, async () => handlers.reminders());
+    await boss.work(QUEUES.payoutSchedules, () => gate.run(() => handlers.payoutSchedules()));
+    await boss.work(QUEUES.reminders, () => gate.run(() => handlers.reminders()));
     await boss.schedule(QUEUES.sweepPayouts, '*/5 * * * *');
     await boss.schedule(QUEUES.purgeIdempotencyKeys, '17 * * * *');
     // pg-boss's cron sends each of these once a minute across every instance; the handler
@@ -244,7 +309,10 @@ export async function startJobQueue(
       // Half of the process's 10 s grace (server.ts): a job still running after 5 s (a Stripe call
       // that has not answered) is marked failed and retried later, which is safe because every
       // transfer is idempotent, and the pool still has time to close before the grace runs out.
-      await boss.stop({ graceful: true, wait: true, timeout: 5_000 });
+      await boss.stop({ graceful: true, wait: true, timeout: options.stopTimeoutMs ?? 5_000 });
+      // Then what pg-boss does not wait for: a job fetched as it stopped, and the recording of
+      // outcomes (stoppingGate). Up to 2 s more, still inside the grace.
+      await gate.close(STOP_SETTLE_MS);
     },
   };
 }
