@@ -3,8 +3,9 @@
  * through the services. Random approvals and reversals of time and expenses, payments paid and
  * failed, changes of a contributor's kind and work losing its recorded kind (as work approved
  * before kinds were recorded has none), over dates at Europe/London month edges; after every
- * step the rollup rows equal what the approved work says, and the report's per-contributor lines
- * over random ranges, budgets and projects carry exactly the work figures the entries give.
+ * step the rollup rows equal what the approved work says, the report's per-contributor lines
+ * over random ranges, budgets and projects carry exactly the work figures the entries give, and
+ * the distribution report is what summing those lines gives (it sums them in SQL).
  * Then approvals and reversals racing on one rollup row, and migration 0012 filling the rollups
  * on an upgrade from 0011 (on embedded PGlite).
  */
@@ -13,7 +14,8 @@ import { sql } from 'drizzle-orm';
 import t from 'tap';
 import { queryRows } from '../src/db/client.js';
 import type { Actor } from '../src/domain/actor.js';
-import type { ContributorKind } from '../src/domain/enums.js';
+import { contributorKinds, isLivedExperience, type ContributorKind } from '../src/domain/enums.js';
+import { roundHalfUpDiv } from '../src/domain/money.js';
 import { AppError } from '../src/errors.js';
 import { reverseWork } from '../src/modules/approvable-work/lifecycle.js';
 import { createBudget } from '../src/modules/budgets/service.js';
@@ -24,7 +26,7 @@ import { approvePayoutRun, draftPayoutRun, markItemFailed, markItemPaid } from '
 import { createProject } from '../src/modules/projects/service.js';
 import { addRateCardVersion, createRateCard } from '../src/modules/rate-cards/service.js';
 import { expectedRollupRows, rebuildRollups, rollupRows } from '../src/modules/reports/rollups.js';
-import { linesByKind, type KindLine, type ReportFilter } from '../src/modules/reports/service.js';
+import { distributionReport, linesByKind, type KindLine, type ReportFilter } from '../src/modules/reports/service.js';
 import { approveTimeEntry, submitTimeEntry, timeEntryWork } from '../src/modules/time-entries/service.js';
 import { appForThisFile, uniqueEmail } from './helpers/app.js';
 import { carerAndBudget, coordinatorOf } from './helpers/service-fixtures.js';
@@ -110,6 +112,55 @@ async function fromEntries(organisationId: string, f: ReportFilter): Promise<Map
 
 const FIGURES = ['minutes', 'paid_minutes', 'earned', 'in_kind', 'declined', 'expenses'] as const;
 
+/**
+ * The distribution report summed from the lines in JavaScript, as the service did before it
+ * summed them in SQL (f7f9868): each kind's figures and its contributors with any minutes,
+ * expenses or money paid; each group's the same over its kinds, a person counted once however
+ * many of the group's kinds they gave time as. The oracle for the report's SQL sums.
+ */
+function distributionFromLines(lines: KindLine[], filter: ReportFilter) {
+  const totals = () => ({ ids: new Set<string>(), minutes: 0n, paidMinutes: 0n, earned: 0n, paid: 0n, expenses: 0n, expensesPaid: 0n, inKind: 0n, declined: 0n });
+  type Totals = ReturnType<typeof totals>;
+  const add = (into: Totals, line: KindLine) => {
+    const [minutes, expenses, paid, expensesPaid] = [BigInt(line.minutes), BigInt(line.expenses), BigInt(line.paid), BigInt(line.expenses_paid)];
+    if (minutes > 0n || expenses > 0n || paid > 0n || expensesPaid > 0n) into.ids.add(line.contributor_id);
+    into.minutes += minutes;
+    into.paidMinutes += BigInt(line.paid_minutes);
+    into.earned += BigInt(line.earned);
+    into.paid += paid;
+    into.expenses += expenses;
+    into.expensesPaid += expensesPaid;
+    into.inKind += BigInt(line.in_kind);
+    into.declined += BigInt(line.declined);
+  };
+  const group = (x: Totals) => ({
+    contributors: x.ids.size,
+    minutes: Number(x.minutes),
+    earned: Number(x.earned),
+    paid: Number(x.paid),
+    expenses: Number(x.expenses),
+    expensesPaid: Number(x.expensesPaid),
+    inKindValue: Number(x.inKind),
+    declinedValue: Number(x.declined),
+    effectiveHourlyRate: x.paidMinutes > 0n ? Number(roundHalfUpDiv(x.earned * 60n, x.paidMinutes)) : 0,
+  });
+  const share = (part: bigint, whole: bigint) => (whole === 0n ? 0 : Number((part * 1_000_000n) / whole) / 1_000_000);
+  const byKind = new Map(contributorKinds.map((kind) => [kind, totals()]));
+  const [lived, professional] = [totals(), totals()];
+  for (const line of lines) {
+    add(byKind.get(line.kind)!, line);
+    add(isLivedExperience(line.kind) ? lived : professional, line);
+  }
+  return {
+    currency: filter.currency,
+    filters: { projectId: filter.projectId ?? null, budgetId: filter.budgetId ?? null, from: filter.from ?? null, to: filter.to ?? null },
+    groups: { livedExperience: group(lived), professional: group(professional) },
+    byKind: contributorKinds.map((kind) => ({ kind, ...group(byKind.get(kind)!) })),
+    livedExperienceShareOfMoney: share(lived.earned, lived.earned + professional.earned),
+    livedExperienceShareOfHours: share(lived.minutes, lived.minutes + professional.minutes),
+  };
+}
+
 t.test('property: the rollups equal the approved work after every step, and reports over any range count as the entries do', async (t) => {
   const admin: Actor = { type: 'system', id: 'rollups' };
   const finance1: Actor = { type: 'user', id: '00000000-0000-7000-8000-000000000011' };
@@ -118,6 +169,8 @@ t.test('property: the rollups equal the approved work after every step, and repo
   let rangesChecked = 0;
   let reversed = 0;
   let paid = 0;
+  /** Reports whose lived-experience group counted someone who gave time as both its kinds, once. */
+  let someoneInTwoKinds = 0;
 
   await fc.assert(
     fc.asyncProperty(fc.array(opArb, { minLength: 4, maxLength: 18 }), fc.array(rangeArb, { minLength: 2, maxLength: 2 }), async (ops, ranges) => {
@@ -228,7 +281,15 @@ t.test('property: the rollups equal the approved work after every step, and repo
           for (const key of reference.keys()) {
             if (!seen.has(key)) throw new Error(`after ${op.op}, ${JSON.stringify(filter)}: the entries have a line ${key} the report has not`);
           }
+          // The distribution report sums these lines in SQL: it must say what summing them does.
+          const [report, summed] = [await distributionReport(app.db, organisationId, filter), distributionFromLines(lines, filter)];
+          if (JSON.stringify(report) !== JSON.stringify(summed)) {
+            throw new Error(`after ${op.op}, ${JSON.stringify(filter)}: the distribution report is\n${JSON.stringify(report)}\nbut its lines sum to\n${JSON.stringify(summed)}`);
+          }
           rangesChecked++;
+          if (report.groups.livedExperience.contributors > 0 && report.groups.livedExperience.contributors < report.byKind.filter((k) => isLivedExperience(k.kind)).reduce((n, k) => n + k.contributors, 0)) {
+            someoneInTwoKinds++;
+          }
         }
       }
 
@@ -261,6 +322,7 @@ t.test('property: the rollups equal the approved work after every step, and repo
   t.ok(steps > 0 && rangesChecked >= steps * 3, `${steps} steps, ${rangesChecked} ranges checked`);
   t.ok(reversed > 0, `${reversed} reversals`);
   t.ok(paid > 0, `${paid} payout items paid or failed`);
+  t.ok(someoneInTwoKinds > 0, `${someoneInTwoKinds} reports counted someone in both lived-experience kinds once`);
 });
 
 t.test('approvals and reversals at once, of one contributor in one month, all count in the rollup', async (t) => {
