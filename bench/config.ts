@@ -44,6 +44,8 @@ export interface BenchConfig {
   only: Set<number>;
   pglite: boolean;
   keepDatabase: boolean;
+  /** BENCH_PERF=1: sample PostgreSQL's CPU with Linux perf during scenario 1's peak (bench/perf.ts). */
+  perf: boolean;
 }
 
 const int = (name: string, fallback: number): number => {
@@ -98,5 +100,6 @@ export function loadBenchConfig(): BenchConfig {
     only,
     pglite: process.env.BENCH_PGLITE !== '0',
     keepDatabase: process.env.BENCH_KEEP_DB !== '0',
+    perf: process.env.BENCH_PERF === '1',
   };
 }

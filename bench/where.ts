@@ -54,6 +54,11 @@ export function whereTheTimeGoes(details: Record<string, any>): string[] {
     const top = Object.entries(wal.byRelation as Record<string, number>).slice(0, 8).map(([relation, bytes]) => `${relation} ${bytes}`);
     lines.push(`WAL of ${wal.approvals} approvals one at a time (pg_walinspect, this database only): ${wal.bytes} B each (${wal.fullPageImageBytes} B full-page images); most: ${top.join(', ')} B; all in details.statementsPerRequest.walPerApproval`);
   }
+  const profile = details.scenario1?.postgresProfile;
+  if (profile) {
+    const parts = (profile.buckets as { bucket: string; percent: number }[]).map((b) => `${b.bucket} ${b.percent} %`);
+    lines.push(`PostgreSQL's CPU in scenario 1's peak, by what it was doing (perf, ${profile.samples} samples): ${parts.join(', ')}`);
+  }
   if (details.serviceHealthz && details.constantRoute) {
     const cpu = details.serviceHealthz.probe?.perOperation?.serviceCpuMs;
     lines.push(`GET /healthz of the service: ${details.serviceHealthz.rps} req/s${cpu ? `, ${cpu} ms of service CPU a request` : ''}, against ${details.constantRoute.rps} for a bare Fastify route (the service's hooks and plugins on a route that does nothing)`);

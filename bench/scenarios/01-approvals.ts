@@ -21,12 +21,19 @@ export async function approvalsAcrossContributors(run: BenchRun, service: Postgr
   await scenario(run, '1', `submit + approve across ${cfg.contributors.toLocaleString('en-GB')} contributors`, server, async () => {
     const ids = approvals.contributorIds;
     const target = manyContributors(client, approvals.tokens.coordinator, ids, approvals.funding.budgetIds, run.runTag);
-    const { peak, where } = await measuredApprovalPeak(cfg, target, '1', () => startProbe(sql, server.pid, [dbNameOf(cfg)]), () => analyzeApprovalTables(sql));
+    const { peak, where, postgresProfile } = await measuredApprovalPeak(
+      cfg,
+      target,
+      '1',
+      () => startProbe(sql, server.pid, [dbNameOf(cfg)]),
+      () => analyzeApprovalTables(sql),
+      cfg.perf ? `${cfg.resultsDir}/perf-scenario1.data` : undefined,
+    );
     measured.approvalsPeak = peak;
     const rate = Math.max(1, peak.approvalsPerSecond * 0.7);
     const paced = await approvalPaced(target('paced1'), rate, cfg.durationMs, cfg.connections * 8);
     log(`  paced at ${paced.targetRate}/s: ${flowSummary(paced)}; p99 of all requests ${paced.p99AllMs} ms; skipped ${paced.skipped}`);
-    details.scenario1 = { contributors: ids.length, budgets: approvals.funding.budgetIds.length, peak, paced, whereTheTimeGoes: where, pgbenchPerTransaction: baselines.pgbench?.probe.perOperation };
+    details.scenario1 = { contributors: ids.length, budgets: approvals.funding.budgetIds.length, peak, paced, whereTheTimeGoes: where, postgresProfile, pgbenchPerTransaction: baselines.pgbench?.probe.perOperation };
     const per = where.perOperation;
     const pgbenchPer = baselines.pgbench?.probe.perOperation ?? null;
     const healthzCpu = baselines.healthz?.probe.perOperation.serviceCpuMs ?? null;

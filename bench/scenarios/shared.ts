@@ -8,6 +8,7 @@ import type { AutocannonSummary, PgbenchResult } from '../baselines.js';
 import type { BenchConfig } from '../config.js';
 import { log, MB } from '../harness.js';
 import { round, type HttpClient } from '../load.js';
+import { startPerf, type PostgresProfile } from '../perf.js';
 import type { startProbe, ProbeResult } from '../probe.js';
 import type { ReportTiming } from '../report.js';
 import type { BenchOrg, BenchRole, Funding, Sql } from '../seed.js';
@@ -85,14 +86,19 @@ export async function measuredApprovalPeak(
   probe: () => ReturnType<typeof startProbe>,
   /** Run between the warm-up and the measured phase: statistics, where autovacuum would have made them. */
   settle?: () => Promise<void>,
-): Promise<{ peak: FlowResult; where: ProbeResult }> {
+  /** Where perf writes its samples of the peak, when PostgreSQL's CPU is to be sorted (BENCH_PERF=1). */
+  perfFile?: string,
+): Promise<{ peak: FlowResult; where: ProbeResult; postgresProfile?: PostgresProfile }> {
   await approvalPeak(target(`warm${n}`), cfg.connections, cfg.warmupMs);
   await settle?.();
+  const perf = perfFile ? await startPerf(perfFile, (why) => log(`  no profile of PostgreSQL: ${why}`)) : null;
   const running = await probe();
   const peak = await approvalPeak(target(`peak${n}`), cfg.connections, cfg.durationMs);
   const where = await running.end(peak.approvals);
   log(`  peak: ${peak.approvalsPerSecond}/s — ${flowSummary(peak)}`);
-  return { peak, where };
+  const postgresProfile = (await perf?.stop()) ?? undefined;
+  if (postgresProfile) log(`  PostgreSQL's CPU (perf, ${postgresProfile.samples} samples): ${postgresProfile.buckets.map((b) => `${b.bucket} ${b.percent} %`).join(', ')}`);
+  return { peak, where, postgresProfile };
 }
 
 /** The first error answer recorded in these runs (submits before approves, run by run). */
