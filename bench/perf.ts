@@ -8,34 +8,41 @@
  * Needs Linux's `perf` and the right to sample every process (root, or
  * kernel.perf_event_paranoid ≤ -1); without them the run goes on and says why there is no profile.
  * PostgreSQL's own functions are named when its binary keeps its dynamic symbols, as Debian's
- * does; frames without a name count as "other" unless a named frame above them decides.
+ * does: the buckets use only exported functions (a static one never has a name in the samples),
+ * and frames without a name count as "other" unless a named frame above them decides. Every
+ * process named postgres is counted: the benchmark's backends and the server's background
+ * processes (other databases' backends are idle while it runs).
  */
 import { createInterface } from 'node:readline';
 import { rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { spawnTracked } from './proc.js';
 
 /**
- * The buckets, first match wins: a sample belongs to the first bucket one of whose functions is
- * anywhere on its stack, so a foreign-key check's executor start-up counts as the check.
+ * The buckets, in a fixed order: a sample belongs to the first bucket that has one of its
+ * functions anywhere on the sample's stack, so a foreign-key check's executor start-up counts as
+ * the check, not as executor start-up.
  */
 export const POSTGRES_BUCKETS: readonly { bucket: string; functions: readonly string[] }[] = [
-  { bucket: 'foreign-key checks', functions: ['RI_FKey_check_ins', 'RI_FKey_check_upd', 'RI_FKey_check', 'ri_PerformCheck', 'SPI_execute_snapshot'] },
+  { bucket: 'foreign-key checks', functions: ['RI_FKey_check_ins', 'RI_FKey_check_upd', 'SPI_execute_snapshot'] },
   { bucket: 'PL/pgSQL triggers', functions: ['plpgsql_call_handler', 'plpgsql_exec_trigger'] },
-  { bucket: 'WAL write and flush', functions: ['XLogFlush', 'XLogWrite', 'XLogBackgroundFlush', 'issue_xlog_fsync', 'fdatasync'] },
+  { bucket: 'WAL write and flush', functions: ['XLogFlush', 'XLogBackgroundFlush', 'issue_xlog_fsync', 'fdatasync'] },
   { bucket: 'check and not-null constraints', functions: ['ExecConstraints'] },
   { bucket: 'parameters and values parsed (jsonb_in, …)', functions: ['InputFunctionCall', 'OidInputFunctionCall', 'ReceiveFunctionCall', 'getTypeInputInfo'] },
   { bucket: 'index inserts', functions: ['ExecInsertIndexTuples'] },
   { bucket: 'executor start-up', functions: ['standard_ExecutorStart', 'ExecutorStart', 'ExecInitNode'] },
   { bucket: 'executor shut-down', functions: ['standard_ExecutorEnd', 'ExecutorEnd'] },
   { bucket: 'parse, analyse and plan', functions: ['raw_parser', 'pg_parse_query', 'pg_analyze_and_rewrite_fixedparams', 'pg_analyze_and_rewrite_varparams', 'pg_plan_query', 'pg_plan_queries', 'GetCachedPlan'] },
-  { bucket: 'row writes and locks', functions: ['heap_insert', 'heap_update', 'heap_delete', 'heap_lock_tuple', 'ExecModifyTable'] },
-  { bucket: 'scans, joins and sums', functions: ['standard_ExecutorRun', 'ExecutorRun'] },
-  { bucket: "triggers' queue (beyond the triggers' own work)", functions: ['AfterTriggerEndQuery', 'AfterTriggerFireDeferred', 'AfterTriggerSaveEvent'] },
+  { bucket: 'heap writes and row locks', functions: ['heap_insert', 'heap_update', 'heap_delete', 'heap_lock_tuple'] },
+  // Static in PostgreSQL's binary, the executor's insert and update steps have no name of their
+  // own: what they do besides the heap, the indexes and the triggers counts here.
+  { bucket: 'running the statements (scans, joins, sums, the rest of inserts and updates)', functions: ['standard_ExecutorRun', 'ExecutorRun'] },
+  { bucket: "triggers' queue (beyond the triggers' own work)", functions: ['AfterTriggerEndQuery', 'AfterTriggerFireDeferred'] },
   { bucket: 'transaction start and end (locks released, …)', functions: ['StartTransactionCommand', 'CommitTransactionCommand', 'AbortCurrentTransaction'] },
   { bucket: 'statement set-up (portal, snapshot, result description)', functions: ['PortalStart', 'CreatePortal', 'PortalDrop', 'FetchPreparedStatement', 'GetTransactionSnapshot', 'SendRowDescriptionMessage'] },
   {
     bucket: 'client socket and waiting',
-    functions: ['secure_read', 'secure_write', 'pq_getbyte', 'pq_flush', 'pq_recvbuf', 'WaitEventSetWait', 'epoll_wait', '__x64_sys_sendto', '__x64_sys_recvfrom', 'tcp_v4_rcv', 'net_rx_action'],
+    functions: ['secure_read', 'secure_write', 'pq_getbyte', 'WaitEventSetWait', 'epoll_wait', '__x64_sys_sendto', '__x64_sys_recvfrom', 'tcp_v4_rcv', 'net_rx_action'],
   },
 ];
 const OTHER = 'other';
@@ -99,47 +106,96 @@ export async function profileFromPerfScript(lines: AsyncIterable<string> | Itera
 }
 
 export interface PerfRecording {
-  /** Stops sampling and sorts PostgreSQL's samples; null (with the reason logged) when perf failed. */
+  /** Stops sampling and sorts PostgreSQL's samples; null (with the reason given to `why`) when perf failed or saw none. */
   stop(): Promise<PostgresProfile | null>;
+  /** Stops sampling and throws the samples away (the phase being sampled failed). */
+  cancel(): Promise<void>;
 }
 
-/**
- * Starts `perf record` over the whole machine; null, with `why` called, when perf is missing or
- * not allowed to sample every process. The recording is written to `dataFile` and removed once read.
- */
-export async function startPerf(dataFile: string, why: (reason: string) => void, frequencyHz = 999): Promise<PerfRecording | null> {
-  const child = spawnTracked('perf', ['record', '-F', String(frequencyHz), '-a', '-g', '-q', '-o', dataFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  // perf writes its file when told to stop by SIGINT, then ends by that signal (re-raised).
-  const exited = new Promise<number | 'stopped'>((resolve) => {
+/** How a perf process ended: its exit code, or 'stopped' when a signal ended it as asked. */
+function endOf(child: ChildProcess, stderr: { text: string }): Promise<number | 'stopped'> {
+  return new Promise((resolve) => {
     child.once('error', (error) => {
-      stderr += String(error);
+      stderr.text += String(error);
       resolve(-1);
     });
-    child.once('exit', (code, signal) => resolve(signal === 'SIGINT' ? 'stopped' : (code ?? -1)));
+    // Told to stop by SIGINT, perf record ends its workload (`sleep`) with SIGTERM, writes its
+    // file and ends by the workload's signal; without a workload, by SIGINT itself.
+    child.once('exit', (code, signal) => resolve(signal === 'SIGINT' || signal === 'SIGTERM' ? 'stopped' : (code ?? -1)));
   });
+}
+
+const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
+
+/**
+ * Starts `perf record` over the whole machine for at most `maxSeconds` (it ends by itself then,
+ * whatever happens to this process); null, with `why` called, when perf is missing or not allowed
+ * to sample every process. The samples go to `dataFile`, removed (with perf's `.old` copy of an
+ * earlier one) once read or cancelled.
+ */
+export async function startPerf(
+  dataFile: string,
+  why: (reason: string) => void,
+  options: { maxSeconds: number; frequencyHz?: number },
+): Promise<PerfRecording | null> {
+  const frequencyHz = options.frequencyHz ?? 999;
+  const removeFiles = () => {
+    rmSync(dataFile, { force: true });
+    rmSync(`${dataFile}.old`, { force: true });
+  };
+  removeFiles();
+  const args = ['record', '-F', String(frequencyHz), '-a', '-g', '-q', '-o', dataFile, '--', 'sleep', String(Math.ceil(options.maxSeconds))];
+  const child = spawnTracked('perf', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = { text: '' };
+  child.stderr!.on('data', (d: Buffer) => (stderr.text += d.toString()));
+  const exited = endOf(child, stderr);
   // perf either fails at once (missing, not allowed) or samples until told to stop.
   const early = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 500))]);
   if (early !== 'running') {
-    why(`perf record did not start (${stderr.trim().split('\n')[0] || `exit ${early}`})`);
-    rmSync(dataFile, { force: true });
+    why(`perf record did not start (${firstLine(stderr.text) || `exit ${early}`})`);
+    removeFiles();
     return null;
   }
+  const stopRecording = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+    // A perf that does not stop when asked is not waited for past half a minute.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(killer);
+    }
+  };
   return {
+    async cancel() {
+      child.kill('SIGKILL');
+      await exited;
+      removeFiles();
+    },
     async stop() {
-      child.kill('SIGINT');
-      const code = await exited;
-      if (code !== 0 && code !== 'stopped') {
-        why(`perf record ended with ${code}: ${stderr.trim().split('\n')[0] ?? ''}`);
-        rmSync(dataFile, { force: true });
-        return null;
-      }
       try {
-        const script = spawnTracked('perf', ['script', '-i', dataFile, '--comm', 'postgres', '-F', 'comm,ip,sym'], { stdio: ['ignore', 'pipe', 'ignore'] });
-        return await profileFromPerfScript(createInterface({ input: script.stdout!, crlfDelay: Infinity }), 'postgres', frequencyHz);
+        const code = await stopRecording();
+        if (code !== 0 && code !== 'stopped') {
+          why(`perf record ended with ${code}: ${firstLine(stderr.text)}`);
+          return null;
+        }
+        const script = spawnTracked('perf', ['script', '-i', dataFile, '--comm', 'postgres', '-F', 'comm,ip,sym'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const scriptStderr = { text: '' };
+        script.stderr!.on('data', (d: Buffer) => (scriptStderr.text += d.toString()));
+        const scriptEnded = endOf(script, scriptStderr);
+        const profile = await profileFromPerfScript(createInterface({ input: script.stdout!, crlfDelay: Infinity }), 'postgres', frequencyHz);
+        const scriptCode = await scriptEnded;
+        if (scriptCode !== 0) {
+          why(`perf script ended with ${scriptCode}: ${firstLine(scriptStderr.text)}`);
+          return null;
+        }
+        if (profile.samples === 0) {
+          why('perf recorded no samples of PostgreSQL');
+          return null;
+        }
+        return profile;
       } finally {
-        rmSync(dataFile, { force: true });
+        removeFiles();
       }
     },
   };

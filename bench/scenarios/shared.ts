@@ -91,14 +91,29 @@ export async function measuredApprovalPeak(
 ): Promise<{ peak: FlowResult; where: ProbeResult; postgresProfile?: PostgresProfile }> {
   await approvalPeak(target(`warm${n}`), cfg.connections, cfg.warmupMs);
   await settle?.();
-  const perf = perfFile ? await startPerf(perfFile, (why) => log(`  no profile of PostgreSQL: ${why}`)) : null;
-  const running = await probe();
-  const peak = await approvalPeak(target(`peak${n}`), cfg.connections, cfg.durationMs);
-  const where = await running.end(peak.approvals);
+  const noProfile = (why: string) => log(`  no profile of PostgreSQL: ${why}`);
+  // perf ends by itself a minute after the peak should have, whatever happens here.
+  const perf = perfFile ? await startPerf(perfFile, noProfile, { maxSeconds: cfg.durationMs / 1000 + 60 }) : null;
+  let peak: FlowResult;
+  let where: ProbeResult;
+  try {
+    const running = await probe();
+    peak = await approvalPeak(target(`peak${n}`), cfg.connections, cfg.durationMs);
+    where = await running.end(peak.approvals);
+  } catch (error) {
+    // Nothing after a failed peak is to be sampled: the run goes on to the next scenario.
+    await perf?.cancel();
+    throw error;
+  }
   log(`  peak: ${peak.approvalsPerSecond}/s — ${flowSummary(peak)}`);
-  const postgresProfile = (await perf?.stop()) ?? undefined;
+  const postgresProfile = perf
+    ? await perf.stop().catch((error: unknown) => {
+        noProfile(String(error));
+        return null;
+      })
+    : null;
   if (postgresProfile) log(`  PostgreSQL's CPU (perf, ${postgresProfile.samples} samples): ${postgresProfile.buckets.map((b) => `${b.bucket} ${b.percent} %`).join(', ')}`);
-  return { peak, where, postgresProfile };
+  return { peak, where, postgresProfile: postgresProfile ?? undefined };
 }
 
 /** The first error answer recorded in these runs (submits before approves, run by run). */
