@@ -112,20 +112,27 @@ export interface PerfRecording {
   cancel(): Promise<void>;
 }
 
-/** How a perf process ended: its exit code, or 'stopped' when a signal ended it as asked. */
-function endOf(child: ChildProcess, stderr: { text: string }): Promise<number | 'stopped'> {
-  return new Promise((resolve) => {
+/**
+ * A perf process's end: its exit code, or 'stopped' when a signal ended it as asked; and the
+ * first line of what it wrote on stderr (or of the error that kept it from starting).
+ */
+function watch(child: ChildProcess): { ended: Promise<number | 'stopped'>; why: () => string } {
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ended = new Promise<number | 'stopped'>((resolve) => {
     child.once('error', (error) => {
-      stderr.text += String(error);
+      stderr += String(error);
       resolve(-1);
     });
     // Told to stop by SIGINT, perf record ends its workload (`sleep`) with SIGTERM, writes its
     // file and ends by the workload's signal; without a workload, by SIGINT itself.
     child.once('exit', (code, signal) => resolve(signal === 'SIGINT' || signal === 'SIGTERM' ? 'stopped' : (code ?? -1)));
   });
+  return { ended, why: () => stderr.trim().split('\n')[0] ?? '' };
 }
 
-const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
+/** A profile in one line, largest bucket first: "foreign-key checks 6.7 %, …". */
+export const profileSummary = (profile: PostgresProfile): string => profile.buckets.map((b) => `${b.bucket} ${b.percent} %`).join(', ');
 
 /**
  * Starts `perf record` over the whole machine for at most `maxSeconds` (it ends by itself then,
@@ -146,13 +153,11 @@ export async function startPerf(
   removeFiles();
   const args = ['record', '-F', String(frequencyHz), '-a', '-g', '-q', '-o', dataFile, '--', 'sleep', String(Math.ceil(options.maxSeconds))];
   const child = spawnTracked('perf', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const stderr = { text: '' };
-  child.stderr!.on('data', (d: Buffer) => (stderr.text += d.toString()));
-  const exited = endOf(child, stderr);
+  const { ended: exited, why: recordWhy } = watch(child);
   // perf either fails at once (missing, not allowed) or samples until told to stop.
   const early = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 500))]);
   if (early !== 'running') {
-    why(`perf record did not start (${firstLine(stderr.text) || `exit ${early}`})`);
+    why(`perf record did not start (${recordWhy() || `exit ${early}`})`);
     removeFiles();
     return null;
   }
@@ -176,17 +181,15 @@ export async function startPerf(
       try {
         const code = await stopRecording();
         if (code !== 0 && code !== 'stopped') {
-          why(`perf record ended with ${code}: ${firstLine(stderr.text)}`);
+          why(`perf record ended with ${code}: ${recordWhy()}`);
           return null;
         }
         const script = spawnTracked('perf', ['script', '-i', dataFile, '--comm', 'postgres', '-F', 'comm,ip,sym'], { stdio: ['ignore', 'pipe', 'pipe'] });
-        const scriptStderr = { text: '' };
-        script.stderr!.on('data', (d: Buffer) => (scriptStderr.text += d.toString()));
-        const scriptEnded = endOf(script, scriptStderr);
+        const { ended: scriptEnded, why: scriptWhy } = watch(script);
         const profile = await profileFromPerfScript(createInterface({ input: script.stdout!, crlfDelay: Infinity }), 'postgres', frequencyHz);
         const scriptCode = await scriptEnded;
         if (scriptCode !== 0) {
-          why(`perf script ended with ${scriptCode}: ${firstLine(scriptStderr.text)}`);
+          why(`perf script ended with ${scriptCode}: ${scriptWhy()}`);
           return null;
         }
         if (profile.samples === 0) {

@@ -4,6 +4,7 @@
  * report's heaviest plan nodes, the payout run), and a note when other processes used the cores.
  */
 import { round } from './load.js';
+import { profileSummary } from './perf.js';
 
 /** A few lines from the details that explain the table (CPU, WAL and statements per operation). */
 export function whereTheTimeGoes(details: Record<string, any>): string[] {
@@ -56,8 +57,7 @@ export function whereTheTimeGoes(details: Record<string, any>): string[] {
   }
   const profile = details.scenario1?.postgresProfile;
   if (profile) {
-    const parts = (profile.buckets as { bucket: string; percent: number }[]).map((b) => `${b.bucket} ${b.percent} %`);
-    lines.push(`PostgreSQL's CPU in scenario 1's peak, by what it was doing (perf, ${profile.samples} samples): ${parts.join(', ')}`);
+    lines.push(`PostgreSQL's CPU in scenario 1's peak, by what it was doing (perf, ${profile.samples} samples): ${profileSummary(profile)}`);
   }
   if (details.serviceHealthz && details.constantRoute) {
     const cpu = details.serviceHealthz.probe?.perOperation?.serviceCpuMs;

@@ -8,7 +8,7 @@ import type { AutocannonSummary, PgbenchResult } from '../baselines.js';
 import type { BenchConfig } from '../config.js';
 import { log, MB } from '../harness.js';
 import { round, type HttpClient } from '../load.js';
-import { startPerf, type PostgresProfile } from '../perf.js';
+import { profileSummary, startPerf, type PostgresProfile } from '../perf.js';
 import type { startProbe, ProbeResult } from '../probe.js';
 import type { ReportTiming } from '../report.js';
 import type { BenchOrg, BenchRole, Funding, Sql } from '../seed.js';
@@ -112,7 +112,7 @@ export async function measuredApprovalPeak(
         return null;
       })
     : null;
-  if (postgresProfile) log(`  PostgreSQL's CPU (perf, ${postgresProfile.samples} samples): ${postgresProfile.buckets.map((b) => `${b.bucket} ${b.percent} %`).join(', ')}`);
+  if (postgresProfile) log(`  PostgreSQL's CPU (perf, ${postgresProfile.samples} samples): ${profileSummary(postgresProfile)}`);
   return { peak, where, postgresProfile: postgresProfile ?? undefined };
 }
 
